@@ -1,0 +1,47 @@
+// berth serve: run the registry.
+import type { Command } from 'commander';
+import { ConfigError, loadConfig } from '../server/config.js';
+import { startRegistry } from '../server/main.js';
+import { UsageError } from './errors.js';
+
+interface ServeFlags {
+  config?: string; addr?: string; root?: string; deleteEnabled?: boolean; logLevel?: string;
+  tlsCert?: string; tlsKey?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the registry (HTTP on :5000, filesystem storage under ./data unless configured otherwise)')
+    .argument('[config]', 'YAML configuration file (same as --config)')
+    .option('-c, --config <file>', 'YAML configuration file, in the shape of distribution\'s config.yml')
+    .option('-a, --addr <host:port>', 'listen address (http.addr), e.g. :5000 or 127.0.0.1:5077')
+    .option('-r, --root <dir>', 'filesystem storage root (storage.filesystem.rootdirectory)')
+    .option('--delete-enabled', 'allow DELETE of manifests, tags and blobs (storage.delete.enabled)')
+    .option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent (log.level)')
+    .option('--tls-cert <file>', 'PEM certificate chain to serve HTTPS with (http.tls.certificate)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert (http.tls.key)')
+    .addHelpText('after', `
+Configuration comes from, weakest first: built-in defaults, the YAML file, REGISTRY_* environment
+variables (e.g. REGISTRY_HTTP_ADDR, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
+REGISTRY_STORAGE_DELETE_ENABLED=true), then these flags. See the README for every key.`)
+    .action(async (file: string | undefined, flags: ServeFlags) => {
+      const overrides: Record<string, any> = {};
+      if (flags.addr) (overrides.http ??= {}).addr = flags.addr;
+      if (flags.tlsCert || flags.tlsKey) (overrides.http ??= {}).tls = { certificate: flags.tlsCert, key: flags.tlsKey };
+      if (flags.root) overrides.storage = { filesystem: { rootdirectory: flags.root } };
+      if (flags.deleteEnabled) (overrides.storage ??= {}).delete = { enabled: true };
+      if (flags.logLevel) overrides.log = { level: flags.logLevel };
+      let config;
+      try {
+        config = loadConfig({ file: flags.config ?? file, env: process.env, overrides });
+      } catch (e) {
+        if (e instanceof ConfigError) throw new UsageError(e.message);
+        throw e;
+      }
+      const registry = await startRegistry(config);
+      const stop = () => { void registry.close().then(() => process.exit(0)); };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,85 @@
+// createApp builds the express app; it never listens (tests drive it in-process).
+import express, { type Request, type Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { StorageAdapter } from '../storage-adapters/types.js';
+import { RegistryError, errorMiddleware } from './errors.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createRegistry } from './registry/index.js';
+import type { RouteOptions } from './routes/context.js';
+import { v2Router } from './routes/index.js';
+
+export interface AppDeps {
+  storage: StorageAdapter;
+  logger?: Logger;
+  metrics?: Metrics;
+  /** Set while draining: new requests get 503 and the connection is closed. */
+  isShuttingDown?: () => boolean;
+}
+
+export interface AppOptions extends Partial<RouteOptions> {}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+export function createApp(options: AppOptions, deps: AppDeps): express.Express {
+  const logger = deps.logger ?? pino({ level: 'silent' });
+  const metrics = deps.metrics ?? createMetrics();
+  const registry = createRegistry(deps.storage);
+  const routeOptions: RouteOptions = {
+    deleteEnabled: options.deleteEnabled ?? false,
+    automaticCrossmount: options.automaticCrossmount ?? true,
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+
+  app.use(pinoHttp({
+    logger,
+    genReqId: (req, res) => {
+      const given = req.headers['x-request-id'];
+      const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      res.setHeader('X-Request-Id', id);
+      return id;
+    },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    // Never log credentials or tokens.
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+  }));
+
+  app.use((req: Request, res: Response, next) => {
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    if (deps.isShuttingDown?.()) {
+      res.setHeader('Connection', 'close');
+      return next(new RegistryError('UNAVAILABLE', undefined, { message: 'the registry is shutting down' }));
+    }
+    const end = metrics.duration.startTimer();
+    res.on('finish', () => {
+      const route = String(res.locals.route ?? 'other');
+      end({ method: req.method, route });
+      metrics.requests.inc({ method: req.method, route, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.setHeader('Content-Type', metrics.registry.contentType);
+    res.end(await metrics.registry.metrics());
+  });
+
+  app.get('/healthz', async (_req, res) => {
+    // A cheap storage round-trip: listing the root proves the backend answers.
+    for await (const _ of deps.storage.list('/repositories')) break;
+    res.json({ status: 'ok', storage: deps.storage.name });
+  });
+
+  app.use('/v2', v2Router({ registry, options: routeOptions, metrics }));
+
+  app.use((req, _res, next) => {
+    next(new RegistryError('NOT_FOUND', { method: req.method, path: req.path.slice(0, 300) }));
+  });
+  app.use(errorMiddleware);
+  return app;
+}

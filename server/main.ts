@@ -1,0 +1,77 @@
+// Start a registry from a Config: adapter → app → listen; graceful shutdown on demand.
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { createAdapter } from '../storage-adapters/index.js';
+import type { StorageAdapter } from '../storage-adapters/types.js';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+import { createMetrics } from './metrics.js';
+import { UploadSessions } from './registry/upload-session.js';
+import { BlobStore } from './registry/blob-store.js';
+import { iterateRepositories } from './registry/repositories.js';
+
+export interface RunningRegistry {
+  server: Server;
+  storage: StorageAdapter;
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (up to the drain timeout), then closes. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export async function startRegistry(config: Config, logger: Logger = pino({ level: config.log.level })): Promise<RunningRegistry> {
+  const storage = await createAdapter(config.storage.driver, config.storage.options);
+  let shuttingDown = false;
+  const app = createApp(
+    { deleteEnabled: config.delete.enabled, automaticCrossmount: config.crossmount.automatic },
+    { storage, logger, metrics: createMetrics({ processMetrics: true }), isShuttingDown: () => shuttingDown },
+  );
+  const server = config.http.tls
+    ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, app)
+    : createHttpServer(app);
+  server.requestTimeout = 0; // big blob uploads may take long; idle sockets are still timed out
+  server.headersTimeout = 60_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => { server.off('error', reject); resolve(); });
+  });
+  const addr = server.address() as AddressInfo;
+  const scheme = config.http.tls ? 'https' : 'http';
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `${scheme}://${host}:${addr.port}`;
+  logger.info({ addr: url, storage: config.storage.driver, deletes: config.delete.enabled }, 'berth registry listening');
+  if (!config.http.host || !LOOPBACK.has(config.http.host)) {
+    logger.warn('the registry is open: no authentication is configured and it listens on a non-loopback address');
+  }
+
+  const purgeTimer = config.uploadPurging.enabled ? setInterval(() => {
+    const uploads = new UploadSessions(storage, new BlobStore(storage));
+    uploads.purge(iterateRepositories(storage), new Date(Date.now() - config.uploadPurging.ageMs), config.uploadPurging.dryrun)
+      .then((ids) => { if (ids.length) logger.info({ uploads: ids, dryRun: config.uploadPurging.dryrun }, 'purged abandoned uploads'); })
+      .catch((err) => logger.error({ err }, 'upload purge failed'));
+  }, config.uploadPurging.intervalMs) : undefined;
+  purgeTimer?.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      if (purgeTimer) clearInterval(purgeTimer);
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), config.http.draintimeoutMs);
+      force.unref();
+      await done;
+      clearTimeout(force);
+      await storage.close?.();
+      logger.info('berth registry stopped');
+    })();
+    return closing;
+  };
+  return { server, storage, url, close };
+}

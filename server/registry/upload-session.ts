@@ -1,0 +1,167 @@
+// Blob upload sessions. All state lives in storage (the data file and a start stamp), so
+// any server instance, or this one after a restart, can continue an upload. The running
+// hash is only a cache: when it is missing or stale, finishing re-reads the data.
+import { randomUUID } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { Hash } from 'node:crypto';
+import { HashingStream, digestOf, parseDigest, type Algorithm, type Digest } from '../../oci/digest.js';
+import { PathNotFoundError, type StorageAdapter } from '../../storage-adapters/types.js';
+import { RegistryError } from '../errors.js';
+import type { BlobStore } from './blob-store.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import { paths, isUploadId } from './paths.js';
+
+export interface AppendOptions {
+  /** Where the client says this chunk starts (Content-Range); must equal the current size. */
+  start?: number;
+  /** How many bytes the client says it sends (from Content-Range). */
+  length?: number;
+  signal?: AbortSignal;
+}
+
+interface RunningHash { algorithm: Algorithm; hash: Hash; bytes: number }
+
+export function rangeHeader(size: number): string {
+  return `0-${size > 0 ? size - 1 : 0}`;
+}
+
+export class UploadSessions {
+  #hashes = new Map<string, RunningHash>();
+  #mutex = new KeyedMutex();
+
+  constructor(private readonly storage: StorageAdapter, private readonly blobs: BlobStore) {}
+
+  async start(repo: string): Promise<string> {
+    const id = randomUUID();
+    await this.storage.putSmall(paths.uploadStartedAt(repo, id), Buffer.from(new Date().toISOString()));
+    return id;
+  }
+
+  /** Current size of an upload; BLOB_UPLOAD_UNKNOWN when there is no such session. */
+  async size(repo: string, id: string): Promise<number> {
+    if (!isUploadId(id)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id.slice(0, 100) });
+    try {
+      await this.storage.stat(paths.uploadStartedAt(repo, id));
+    } catch (e) {
+      if (e instanceof PathNotFoundError) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
+      throw e;
+    }
+    try {
+      return (await this.storage.stat(paths.uploadData(repo, id))).size;
+    } catch (e) {
+      if (e instanceof PathNotFoundError) return 0;
+      throw e;
+    }
+  }
+
+  append(repo: string, id: string, body: Readable, opts: AppendOptions = {}): Promise<number> {
+    return this.#mutex.run(id, async () => {
+      await this.size(repo, id);
+      return this.#append(repo, id, body, opts);
+    });
+  }
+
+  async #append(repo: string, id: string, body: Readable, opts: AppendOptions): Promise<number> {
+    const writer = await this.storage.write(paths.uploadData(repo, id), { append: true });
+    const startSize = writer.size;
+    if (opts.start !== undefined && opts.start !== startSize) {
+      await writer.cancel();
+      body.resume();
+      throw new RegistryError('RANGE_INVALID', { expectedStart: startSize, got: opts.start }, {
+        headers: { Range: rangeHeader(startSize), Location: `/v2/${repo}/blobs/uploads/${id}`, 'Docker-Upload-UUID': id },
+        message: `chunk must start at byte ${startSize}`,
+      });
+    }
+    const cached = this.#hashes.get(id);
+    this.#hashes.delete(id);
+    // Keep hashing only when the running hash covers exactly the bytes already stored.
+    const resume = cached && cached.bytes === startSize && cached.algorithm === 'sha256' ? cached : undefined;
+    const hasher = startSize === 0 || resume ? new HashingStream('sha256', resume) : undefined;
+    try {
+      if (hasher) await pipeline(body, hasher, writer, { signal: opts.signal });
+      else await pipeline(body, writer, { signal: opts.signal });
+      if (opts.length !== undefined && writer.size - startSize !== opts.length) {
+        throw new RegistryError('SIZE_INVALID', { expected: opts.length, received: writer.size - startSize },
+          { message: 'chunk length does not match Content-Range' });
+      }
+      await writer.commit();
+    } catch (e) {
+      await writer.cancel().catch(() => undefined);
+      throw e;
+    }
+    if (hasher) this.#hashes.set(id, { algorithm: 'sha256', hash: hasher.hash, bytes: writer.size });
+    return writer.size;
+  }
+
+  /** Completes an upload: optional last chunk, digest check, then the blob becomes visible. */
+  finish(repo: string, id: string, expected: Digest, body?: Readable, opts: AppendOptions = {}): Promise<number> {
+    return this.#mutex.run(id, async () => {
+      let size = await this.size(repo, id);
+      if (body) size = await this.#append(repo, id, body, opts);
+      const actual = await this.#digest(repo, id, size, parseDigest(expected).algorithm);
+      if (actual !== expected) {
+        throw new RegistryError('DIGEST_INVALID', { expected, actual, size });
+      }
+      const dataKey = paths.uploadData(repo, id);
+      if ((await this.blobs.size(expected)) === undefined) {
+        if (size === 0) await this.storage.putSmall(paths.blobData(expected), Buffer.alloc(0));
+        else await this.storage.move(dataKey, paths.blobData(expected));
+      }
+      await this.blobs.link(repo, expected);
+      await this.storage.delete(paths.upload(repo, id));
+      this.#hashes.delete(id);
+      return size;
+    });
+  }
+
+  async #digest(repo: string, id: string, size: number, algorithm: Algorithm): Promise<Digest> {
+    const cached = this.#hashes.get(id);
+    if (cached && cached.bytes === size && cached.algorithm === algorithm) {
+      return `${algorithm}:${cached.hash.copy().digest('hex')}` as Digest;
+    }
+    if (size === 0) return digestOf(Buffer.alloc(0), algorithm);
+    const hasher = new HashingStream(algorithm);
+    for await (const chunk of await this.storage.read(paths.uploadData(repo, id))) hasher.hash.update(chunk as Buffer);
+    return hasher.digest();
+  }
+
+  /** Uploads a whole blob in one request (POST ?digest= or the body of a single PUT). */
+  async ingest(repo: string, expected: Digest, body: Readable, signal?: AbortSignal): Promise<number> {
+    const id = await this.start(repo);
+    try {
+      return await this.finish(repo, id, expected, body, { signal });
+    } catch (e) {
+      await this.cancel(repo, id).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async cancel(repo: string, id: string): Promise<void> {
+    await this.size(repo, id);
+    await this.storage.delete(paths.upload(repo, id));
+    this.#hashes.delete(id);
+  }
+
+  /** Removes sessions started before the cutoff; returns how many. */
+  async purge(repos: AsyncIterable<string>, olderThan: Date, dryRun = false): Promise<string[]> {
+    const purged: string[] = [];
+    for await (const repo of repos) {
+      for await (const key of this.storage.list(paths.uploadsRoot(repo))) {
+        const id = key.slice(key.lastIndexOf('/') + 1);
+        if (!isUploadId(id)) continue;
+        let started: Date;
+        try {
+          started = new Date((await this.storage.getSmall(paths.uploadStartedAt(repo, id), 64)).toString());
+        } catch (e) {
+          if (!(e instanceof PathNotFoundError)) throw e;
+          started = (await this.storage.stat(key).catch(() => ({ modified: new Date(0) }))).modified;
+        }
+        if (!(started < olderThan)) continue;
+        purged.push(`${repo}/${id}`);
+        if (!dryRun) { await this.storage.delete(key); this.#hashes.delete(id); }
+      }
+    }
+    return purged;
+  }
+}

@@ -1,0 +1,71 @@
+// What every route handler gets, and small helpers shared by several routes.
+import type { Request, Response } from 'express';
+import { isValidName } from '../../oci/reference.js';
+import { RegistryError } from '../errors.js';
+import type { Registry } from '../registry/index.js';
+import type { Metrics } from '../metrics.js';
+
+export interface RouteOptions {
+  deleteEnabled: boolean;
+  automaticCrossmount: boolean;
+}
+
+export interface RouteContext {
+  registry: Registry;
+  options: RouteOptions;
+  metrics: Metrics;
+  /** Regex captures of the route: [name, reference?] */
+  params: string[];
+}
+
+export type Handler = (ctx: RouteContext, req: Request, res: Response) => Promise<void>;
+
+export function repoName(raw: string): string {
+  if (!isValidName(raw)) throw new RegistryError('NAME_INVALID', { name: raw.slice(0, 300) });
+  return raw;
+}
+
+export function requireDeletes(ctx: RouteContext): void {
+  if (!ctx.options.deleteEnabled) {
+    throw new RegistryError('UNSUPPORTED', undefined, { message: 'deletes are disabled on this registry (storage.delete.enabled)' });
+  }
+}
+
+export function queryString(req: Request, key: string): string | undefined {
+  const v = req.query[key];
+  if (v === undefined) return undefined;
+  if (typeof v === 'string') return v;
+  throw new RegistryError('UNSUPPORTED', { parameter: key }, { status: 400, message: `query parameter "${key}" given more than once` });
+}
+
+export function queryStrings(req: Request, key: string): string[] {
+  const v = req.query[key];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+/** n/last pagination shared by tags/list and _catalog; writes the Link header when more remain. */
+export function paginate(req: Request, res: Response, all: string[], basePath: string): string[] {
+  const nRaw = queryString(req, 'n');
+  const last = queryString(req, 'last');
+  let n: number | undefined;
+  if (nRaw !== undefined) {
+    if (!/^\d{1,9}$/.test(nRaw)) throw new RegistryError('PAGINATION_NUMBER_INVALID', { n: nRaw.slice(0, 50) });
+    n = Number(nRaw);
+  }
+  const after = last === undefined ? all : all.filter((x) => x > last);
+  if (n === undefined) return after;
+  const page = after.slice(0, n);
+  if (n > 0 && after.length > n) {
+    const params = new URLSearchParams({ n: String(n), last: page[page.length - 1]! });
+    res.setHeader('Link', `<${basePath}?${params.toString()}>; rel="next"`);
+  }
+  return page;
+}
+
+export function sendJson(res: Response, status: number, body: unknown, contentType = 'application/json'): void {
+  const text = JSON.stringify(body);
+  res.status(status).setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}

@@ -1,0 +1,136 @@
+// Blob uploads: POST (start, monolithic, mount), PATCH (chunks), PUT (finish), GET (status), DELETE.
+import type { Request, Response } from 'express';
+import { parseDigest, type Digest } from '../../oci/digest.js';
+import { isValidName } from '../../oci/reference.js';
+import { RegistryError } from '../errors.js';
+import { rangeHeader, type AppendOptions } from '../registry/upload-session.js';
+import { queryString, repoName, type Handler, type RouteContext } from './context.js';
+
+function uploadLocation(name: string, id: string): string {
+  return `/v2/${name}/blobs/uploads/${id}`;
+}
+
+function sendUploadState(res: Response, status: number, name: string, id: string, size: number): void {
+  res.status(status);
+  res.setHeader('Location', uploadLocation(name, id));
+  res.setHeader('Range', rangeHeader(size));
+  res.setHeader('Docker-Upload-UUID', id);
+  res.setHeader('Content-Length', 0);
+  res.end();
+}
+
+function sendCreated(res: Response, name: string, digest: Digest): void {
+  res.status(201);
+  res.setHeader('Location', `/v2/${name}/blobs/${digest}`);
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('Content-Length', 0);
+  res.end();
+}
+
+function hasBody(req: Request): boolean {
+  const len = req.headers['content-length'];
+  if (len !== undefined) return Number(len) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/** Content-Range "start-end" (the spec's form; "bytes start-end" also accepted) → append options. */
+function chunkRange(req: Request): Pick<AppendOptions, 'start' | 'length'> {
+  const header = req.headers['content-range'];
+  if (header === undefined) return {};
+  const m = /^(?:bytes[ =])?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(header.trim());
+  if (!m || Number(m[2]) < Number(m[1])) {
+    throw new RegistryError('RANGE_INVALID', { contentRange: header.slice(0, 100) }, { message: 'invalid Content-Range' });
+  }
+  const start = Number(m[1]);
+  const length = Number(m[2]) - start + 1;
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) !== length) {
+    throw new RegistryError('SIZE_INVALID', { contentRange: header, contentLength: declared },
+      { status: 416, message: 'Content-Length does not match Content-Range' });
+  }
+  return { start, length };
+}
+
+function abortOnClose(req: Request, res: Response): AbortSignal {
+  const ac = new AbortController();
+  res.on('close', () => { if (!res.writableFinished) ac.abort(); });
+  req.on('aborted', () => ac.abort());
+  return ac.signal;
+}
+
+async function tryMount(ctx: RouteContext, name: string, digest: Digest, from: string | undefined): Promise<boolean> {
+  const { blobs } = ctx.registry;
+  if (from !== undefined) {
+    if (!isValidName(from)) throw new RegistryError('NAME_INVALID', { from: from.slice(0, 300) });
+    if ((await blobs.sizeInRepo(from, digest)) === undefined) return false;
+  } else if (!ctx.options.automaticCrossmount || (await blobs.size(digest)) === undefined) {
+    return false;
+  }
+  await blobs.link(name, digest);
+  return true;
+}
+
+export const startUpload: Handler = async (ctx, req, res) => {
+  const name = repoName(ctx.params[0]!);
+  const mount = queryString(req, 'mount');
+  const digestParam = queryString(req, 'digest');
+  const { uploads } = ctx.registry;
+  if (mount !== undefined) {
+    const digest = parseDigest(mount).digest;
+    if (await tryMount(ctx, name, digest, queryString(req, 'from'))) {
+      req.resume();
+      sendCreated(res, name, digest);
+      return;
+    }
+  } else if (digestParam !== undefined) {
+    const digest = parseDigest(digestParam).digest;
+    const size = await uploads.ingest(name, digest, req, abortOnClose(req, res));
+    ctx.metrics.blobBytesReceived.inc(size);
+    sendCreated(res, name, digest);
+    return;
+  }
+  req.resume();
+  const id = await uploads.start(name);
+  sendUploadState(res, 202, name, id, 0);
+};
+
+export const patchUpload: Handler = async (ctx, req, res) => {
+  const name = repoName(ctx.params[0]!);
+  const id = ctx.params[1]!;
+  const range = chunkRange(req);
+  const before = await ctx.registry.uploads.size(name, id);
+  const size = await ctx.registry.uploads.append(name, id, req, { ...range, signal: abortOnClose(req, res) });
+  ctx.metrics.blobBytesReceived.inc(size - before);
+  sendUploadState(res, 202, name, id, size);
+};
+
+export const putUpload: Handler = async (ctx, req, res) => {
+  const name = repoName(ctx.params[0]!);
+  const id = ctx.params[1]!;
+  const digestParam = queryString(req, 'digest');
+  if (digestParam === undefined) {
+    await ctx.registry.uploads.size(name, id);
+    throw new RegistryError('DIGEST_INVALID', undefined, { message: 'the digest query parameter is required to finish an upload' });
+  }
+  const digest = parseDigest(digestParam).digest;
+  const withBody = hasBody(req);
+  const opts: AppendOptions = withBody ? { ...chunkRange(req), signal: abortOnClose(req, res) } : {};
+  const before = withBody ? await ctx.registry.uploads.size(name, id) : 0;
+  const size = await ctx.registry.uploads.finish(name, id, digest, withBody ? req : undefined, opts);
+  if (withBody) ctx.metrics.blobBytesReceived.inc(size - before);
+  sendCreated(res, name, digest);
+};
+
+export const getUpload: Handler = async (ctx, _req, res) => {
+  const name = repoName(ctx.params[0]!);
+  const id = ctx.params[1]!;
+  const size = await ctx.registry.uploads.size(name, id);
+  sendUploadState(res, 204, name, id, size);
+};
+
+export const deleteUpload: Handler = async (ctx, _req, res) => {
+  const name = repoName(ctx.params[0]!);
+  await ctx.registry.uploads.cancel(name, ctx.params[1]!);
+  res.status(204).setHeader('Content-Length', 0);
+  res.end();
+};
