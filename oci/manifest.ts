@@ -30,7 +30,15 @@ export class ManifestError extends Error {}
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function descriptor(v: unknown, where: string): Descriptor {
+/** Optional fields given as JSON null are treated as absent (some clients write them). */
+function dropNulls(v: Json): Json {
+  const out: Json = {};
+  for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = x;
+  return out;
+}
+
+function descriptor(raw: unknown, where: string): Descriptor {
+  const v = isObject(raw) ? dropNulls(raw) : raw;
   if (!isObject(v)) throw new ManifestError(`${where}: expected a descriptor object`);
   if (typeof v.mediaType !== 'string' || v.mediaType === '') throw new ManifestError(`${where}.mediaType: required string`);
   if (typeof v.digest !== 'string') throw new ManifestError(`${where}.digest: required string`);
@@ -60,6 +68,8 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   const header = contentType?.split(';')[0]!.trim().toLowerCase() || undefined;
   let doc: unknown;
   try { doc = JSON.parse(body.toString('utf8')); } catch { throw new ManifestError('manifest is not valid JSON'); }
+  if (!isObject(doc)) throw new ManifestError('manifest must be a JSON object');
+  doc = dropNulls(doc);
   if (!isObject(doc)) throw new ManifestError('manifest must be a JSON object');
   const field = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   if (doc.schemaVersion === 1 || (header && SCHEMA1_TYPES.includes(header) && header !== 'application/json') || (field && SCHEMA1_TYPES.includes(field))) {
@@ -91,12 +101,16 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
     const config = descriptor(doc.config, 'config');
     parsed.configMediaType = config.mediaType;
     const layers = doc.layers === undefined && mediaType === MediaType.OciManifest ? [] : descriptors(doc.layers, 'layers');
-    // Foreign layers (Windows base images) live elsewhere by design; distribution skips them too.
-    parsed.blobs = [config, ...layers.filter((l) => !(l.urls?.length && l.mediaType === MediaType.DockerForeignLayer))];
+    // Foreign / non-distributable layers (Windows base images) live elsewhere by design.
+    parsed.blobs = [config, ...layers.filter((l) => !isNonDistributable(l.mediaType))];
   } else {
     parsed.manifests = descriptors(doc.manifests, 'manifests');
   }
   return parsed;
+}
+
+export function isNonDistributable(mediaType: string): boolean {
+  return mediaType === MediaType.DockerForeignLayer || mediaType.includes('.nondistributable.');
 }
 
 /** The artifactType a referrers response shows for a manifest (OCI image-spec rules). */

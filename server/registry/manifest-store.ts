@@ -16,10 +16,17 @@ export const MANIFEST_MAX_BYTES = 4 << 20;
 
 export type Reference = { tag: string; digest?: undefined } | { digest: Digest; tag?: undefined };
 
-/** A manifest reference is a digest (it has a colon) or a tag; anything else is a client error. */
-export function parseReference(ref: string): Reference {
+/**
+ * A manifest reference is a digest (it has a colon) or a tag. A malformed digest is always
+ * DIGEST_INVALID; a malformed tag is TAG_INVALID when pushing, and simply unknown (404)
+ * when reading or deleting, since no such manifest can exist.
+ */
+export function parseReference(ref: string, forWrite = false): Reference {
   if (ref.includes(':')) return { digest: parseDigest(ref).digest };
-  if (!isValidTag(ref)) throw new RegistryError('TAG_INVALID', { tag: ref.slice(0, 200) }, { message: 'invalid tag or digest' });
+  if (!isValidTag(ref)) {
+    const detail = { tag: ref.slice(0, 200) };
+    throw forWrite ? new RegistryError('TAG_INVALID', detail, { message: 'invalid tag or digest' }) : new RegistryError('MANIFEST_UNKNOWN', detail);
+  }
   return { tag: ref };
 }
 

@@ -47,7 +47,7 @@ export const headManifest: Handler = sendManifest;
 
 export const putManifest: Handler = async (ctx, req, res) => {
   const name = repoName(ctx.params[0]!);
-  const ref = parseReference(ctx.params[1]!);
+  const ref = parseReference(ctx.params[1]!, true);
   const extraTags = queryStrings(req, 'tag');
   if (extraTags.length && ref.tag !== undefined) {
     throw new RegistryError('MANIFEST_INVALID', undefined, { message: 'the tag query parameter is only allowed when pushing by digest' });
