@@ -37,7 +37,7 @@ export async function pushImage(app: Express, name: string, tag: string | undefi
     layers.map((d, i) => ({ digest: d, size: layerBodies[i]!.length })), opts.extra);
   const digest = digestOf(manifest);
   const res = await request(app).put(`/v2/${name}/manifests/${tag ?? digest}`)
-    .set('Content-Type', MediaType.OciManifest).send(manifest);
+    .set('Content-Type', MediaType.OciManifest).send(manifest.toString());
   assert.equal(res.status, 201, `manifest push failed: ${res.status} ${res.text}`);
   return { manifest, digest, config, layers };
 }
