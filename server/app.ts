@@ -9,11 +9,15 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createRegistry } from './registry/index.js';
 import type { RouteOptions } from './routes/context.js';
 import { v2Router } from './routes/index.js';
+import { noAuth } from './auth/authenticator.js';
+import type { Auth } from './auth/index.js';
 
 export interface AppDeps {
   storage: StorageAdapter;
   logger?: Logger;
   metrics?: Metrics;
+  /** Authentication and the optional built-in token issuer; none when absent. */
+  auth?: Auth;
   /** Set while draining: new requests get 503 and the connection is closed. */
   isShuttingDown?: () => boolean;
 }
@@ -75,7 +79,8 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
     res.json({ status: 'ok', storage: deps.storage.name });
   });
 
-  app.use('/v2', v2Router({ registry, options: routeOptions, metrics }));
+  if (deps.auth?.tokenRouter) app.use('/auth/token', deps.auth.tokenRouter);
+  app.use('/v2', v2Router({ registry, options: routeOptions, metrics, authenticator: deps.auth?.authenticator ?? noAuth }));
 
   app.use((req, _res, next) => {
     next(new RegistryError('NOT_FOUND', { method: req.method, path: req.path.slice(0, 300) }));

@@ -2,6 +2,7 @@
 // built-in defaults < YAML file < REGISTRY_<SECTION>_<KEY> env vars < command-line flags.
 // Every key is checked against SCHEMA, so a typo is a startup error, not a silent default.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
 type Leaf = 'string' | 'int' | 'bool' | 'duration' | 'strings';
@@ -20,7 +21,7 @@ const SCHEMA: Schema = {
   log: { level: 'string' },
   http: {
     addr: 'string', host: 'string', draintimeout: 'duration',
-    tls: { certificate: 'string', key: 'string' },
+    tls: { certificate: 'string', key: 'string', selfsigned: 'bool', names: 'strings', directory: 'string' },
   },
   storage: {
     ...DRIVER_SCHEMAS,
@@ -29,7 +30,18 @@ const SCHEMA: Schema = {
     maintenance: { uploadpurging: { enabled: 'bool', age: 'duration', interval: 'duration', dryrun: 'bool' } },
   },
   crossmount: { automatic: 'bool' },
+  auth: {
+    htpasswd: { realm: 'string', path: 'string' },
+    token: {
+      realm: 'string', service: 'string', issuer: 'string', rootcertbundle: 'string', jwks: 'string',
+      builtin: 'bool', htpasswd: 'string', signingkey: 'string', signingcert: 'string', algorithm: 'string',
+      expiration: 'duration', refreshexpiration: 'duration', statedirectory: 'string',
+    },
+    access: { path: 'string' },
+  },
 };
+
+const AUTH_MODES = ['htpasswd', 'token'];
 
 const STORAGE_NON_DRIVER = new Set(['delete', 'redirect', 'maintenance']);
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -37,11 +49,40 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 export interface Config {
   log: { level: string };
   http: { host: string | undefined; port: number; addr: string; draintimeoutMs: number; publicHost?: string;
-    tls?: { certificate: string; key: string } };
+    tls?: { certificate: string; key: string }; selfSigned?: { directory: string; names: string[] } };
   storage: { driver: string; options: Record<string, unknown> };
   delete: { enabled: boolean };
   uploadPurging: { enabled: boolean; ageMs: number; intervalMs: number; dryrun: boolean };
   crossmount: { automatic: boolean };
+  auth: AuthConfig;
+}
+
+export interface TokenConfig {
+  /** Where clients get tokens; undefined = this registry's own /auth/token. */
+  realm?: string;
+  service: string;
+  issuer: string;
+  rootcertbundle?: string;
+  jwks?: string;
+  /** Serve the built-in issuer at /auth/token. */
+  builtin: boolean;
+  htpasswd?: string;
+  signingkey: string;
+  signingcert?: string;
+  algorithm: 'ES256' | 'RS256';
+  expirationSec: number;
+  refreshExpirationSec: number;
+  statedirectory: string;
+}
+
+export interface AuthConfig {
+  mode: 'none' | 'htpasswd' | 'token';
+  /** htpasswd mode */
+  realm: string;
+  htpasswd?: string;
+  /** access rules file (both modes) */
+  access?: string;
+  token?: TokenConfig;
 }
 
 export class ConfigError extends Error {
@@ -135,6 +176,14 @@ function applyEnv(tree: Tree, env: NodeJS.ProcessEnv, problems: string[]): void 
       else storage[value] ??= {};
       continue;
     }
+    if (parts.length === 1 && parts[0] === 'auth') { // REGISTRY_AUTH=token|htpasswd|none picks the mode
+      const auth = (isTree(tree.auth) ? tree.auth : (tree.auth = {})) as Tree;
+      for (const k of Object.keys(auth)) if (AUTH_MODES.includes(k) && k !== value) delete auth[k];
+      if (value !== 'none' && !AUTH_MODES.includes(value)) problems.push(`${name}: unknown auth mode "${value}" (none, htpasswd, token)`);
+      else if (value !== 'none') auth[value] ??= {};
+      else tree.auth = { ...auth, none: true };
+      continue;
+    }
     const leaf = leafAt(parts);
     if (!leaf) { problems.push(`${name}: no such configuration key`); continue; }
     let node = tree;
@@ -191,6 +240,13 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       for (const [k, v] of Object.entries(current)) if (STORAGE_NON_DRIVER.has(k) || drivers.includes(k)) kept[k] = v;
       tree = { ...tree, storage: kept };
     }
+    const auth = isTree(layer.auth) ? layer.auth : {};
+    const modes = Object.keys(auth).filter((k) => AUTH_MODES.includes(k) || k === 'none');
+    if (modes.length > 0 && isTree(tree.auth)) {
+      const kept: Tree = {};
+      for (const [k, v] of Object.entries(tree.auth)) if (!(AUTH_MODES.includes(k) || k === 'none') || modes.includes(k)) kept[k] = v;
+      tree = { ...tree, auth: kept };
+    }
     tree = merge(tree, layer);
   }
   return finish(tree, problems);
@@ -219,6 +275,9 @@ function finish(tree: Tree, problems: string[]): Config {
   if (driver === 's3' && !options.bucket) problems.push('storage.s3.bucket: required');
 
   const purging = ((storage.maintenance as Tree | undefined)?.uploadpurging ?? {}) as Tree;
+  const auth = authConfig((tree.auth ?? {}) as Tree, driver === 'filesystem' ? String(options.rootdirectory ?? './data') : undefined, problems);
+  if (tls.selfsigned && tls.certificate) problems.push('http.tls: give either certificate/key or selfsigned, not both');
+  const tlsDir = String(tls.directory ?? join(driver === 'filesystem' ? String(options.rootdirectory ?? './data') : '.', '_tls'));
   if (problems.length) throw new ConfigError(problems);
   return {
     log: { level },
@@ -226,6 +285,7 @@ function finish(tree: Tree, problems: string[]): Config {
       host, port, addr, draintimeoutMs: parseDuration((http.draintimeout as string) ?? '30s'),
       publicHost: http.host as string | undefined,
       tls: tls.certificate ? { certificate: String(tls.certificate), key: String(tls.key) } : undefined,
+      selfSigned: tls.selfsigned ? { directory: tlsDir, names: (tls.names as string[] | undefined) ?? [] } : undefined,
     },
     storage: { driver, options },
     delete: { enabled: Boolean((storage.delete as Tree | undefined)?.enabled) },
@@ -235,6 +295,47 @@ function finish(tree: Tree, problems: string[]): Config {
       intervalMs: parseDuration((purging.interval as string) ?? '24h'),
       dryrun: Boolean(purging.dryrun),
     },
+    auth,
     crossmount: { automatic: (tree.crossmount as Tree | undefined)?.automatic === undefined ? true : Boolean((tree.crossmount as Tree).automatic) },
+  };
+}
+
+function authConfig(auth: Tree, fsRoot: string | undefined, problems: string[]): AuthConfig {
+  const modes = Object.keys(auth).filter((k) => AUTH_MODES.includes(k));
+  const access = ((auth.access ?? {}) as Tree).path as string | undefined;
+  if (modes.length > 1) problems.push(`auth: configure one mode, found ${modes.join(', ')}`);
+  const mode = (modes[0] ?? 'none') as AuthConfig['mode'];
+  if (mode === 'none') return { mode, realm: 'berth', access };
+  if (mode === 'htpasswd') {
+    const h = auth.htpasswd as Tree;
+    if (!h.path) problems.push('auth.htpasswd.path: required (a bcrypt htpasswd file, e.g. from `berth auth htpasswd`)');
+    return { mode, realm: String(h.realm ?? 'berth'), htpasswd: h.path as string | undefined, access };
+  }
+  const t = auth.token as Tree;
+  const builtin = t.builtin === undefined ? true : Boolean(t.builtin);
+  const algorithm = String(t.algorithm ?? 'ES256');
+  if (algorithm !== 'ES256' && algorithm !== 'RS256') problems.push(`auth.token.algorithm: "${algorithm}" is not ES256 or RS256`);
+  if (builtin && !t.htpasswd) problems.push('auth.token.htpasswd: required for the built-in token issuer (the users who may sign in)');
+  if (!builtin && !t.realm) problems.push('auth.token.realm: required when the built-in issuer is off (where clients get tokens)');
+  if (!builtin && !t.rootcertbundle && !t.jwks) problems.push('auth.token: with an external issuer, give rootcertbundle or jwks (the keys to trust)');
+  const statedirectory = String(t.statedirectory ?? (fsRoot ? join(fsRoot, '_auth') : ''));
+  if (!statedirectory) problems.push('auth.token.statedirectory: required when storage is not the filesystem');
+  return {
+    mode, realm: 'berth', access,
+    token: {
+      realm: t.realm as string | undefined,
+      service: String(t.service ?? 'berth'),
+      issuer: String(t.issuer ?? 'berth'),
+      rootcertbundle: t.rootcertbundle as string | undefined,
+      jwks: t.jwks as string | undefined,
+      builtin,
+      htpasswd: t.htpasswd as string | undefined,
+      signingkey: String(t.signingkey ?? join(statedirectory, 'token-signing-key.pem')),
+      signingcert: t.signingcert as string | undefined,
+      algorithm: algorithm as 'ES256' | 'RS256',
+      expirationSec: parseDuration((t.expiration as string) ?? '5m') / 1000,
+      refreshExpirationSec: parseDuration((t.refreshexpiration as string) ?? '720h') / 1000,
+      statedirectory,
+    },
   };
 }

@@ -7,6 +7,7 @@ import { pino, type Logger } from 'pino';
 import { createAdapter } from '../storage-adapters/index.js';
 import type { StorageAdapter } from '../storage-adapters/types.js';
 import { createApp } from './app.js';
+import { createAuth } from './auth/index.js';
 import type { Config } from './config.js';
 import { createMetrics } from './metrics.js';
 import { UploadSessions } from './registry/upload-session.js';
@@ -24,11 +25,13 @@ export interface RunningRegistry {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export async function startRegistry(config: Config, logger: Logger = pino({ level: config.log.level })): Promise<RunningRegistry> {
+  const auth = await createAuth(config.auth);
+  for (const w of auth.warnings) logger.warn(w);
   const storage = await createAdapter(config.storage.driver, config.storage.options);
   let shuttingDown = false;
   const app = createApp(
     { deleteEnabled: config.delete.enabled, automaticCrossmount: config.crossmount.automatic },
-    { storage, logger, metrics: createMetrics({ processMetrics: true }), isShuttingDown: () => shuttingDown },
+    { storage, logger, auth, metrics: createMetrics({ processMetrics: true }), isShuttingDown: () => shuttingDown },
   );
   const server = config.http.tls
     ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, app)
@@ -45,7 +48,7 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${scheme}://${host}:${addr.port}`;
   logger.info({ addr: url, storage: config.storage.driver, deletes: config.delete.enabled }, 'berth registry listening');
-  if (!config.http.host || !LOOPBACK.has(config.http.host)) {
+  if (config.auth.mode === 'none' && (!config.http.host || !LOOPBACK.has(config.http.host))) {
     logger.warn('the registry is open: no authentication is configured and it listens on a non-loopback address');
   }
 

@@ -4,6 +4,7 @@ import { isValidName } from '../../oci/reference.js';
 import { RegistryError } from '../errors.js';
 import type { Registry } from '../registry/index.js';
 import type { Metrics } from '../metrics.js';
+import type { Authenticator, Principal } from '../auth/authenticator.js';
 
 export interface RouteOptions {
   deleteEnabled: boolean;
@@ -14,6 +15,9 @@ export interface RouteContext {
   registry: Registry;
   options: RouteOptions;
   metrics: Metrics;
+  authenticator: Authenticator;
+  /** The authorized caller of this request. */
+  principal: Principal;
   /** Regex captures of the route: [name, reference?] */
   params: string[];
 }

@@ -2,28 +2,37 @@
 // the raw (still percent-encoded) path; the name is validated by each handler before use.
 import type { NextFunction, Request, Response } from 'express';
 import { RegistryError } from '../errors.js';
+import type { Access } from '../auth/scope.js';
 import { getBase } from './base.js';
 import { deleteBlob, getBlob, headBlob } from './blobs.js';
 import { getCatalog } from './catalog.js';
-import type { Handler, RouteContext } from './context.js';
+import { repoName, type Handler, type RouteContext } from './context.js';
 import { deleteManifest, getManifest, headManifest, putManifest } from './manifests.js';
 import { listReferrers } from './referrers.js';
 import { listTags } from './tags.js';
 import { deleteUpload, getUpload, patchUpload, putUpload, startUpload } from './uploads.js';
 
-interface Route { name: string; pattern: RegExp; methods: Record<string, Handler> }
+/** What a method on a route needs: the repository actions (or catalog access) to authorize. */
+type Needs = (name: string) => Access[];
+interface Route { name: string; pattern: RegExp; methods: Record<string, [Handler, Needs]> }
+
+const repo = (...actions: string[]): Needs => (name) => [{ type: 'repository', name, actions }];
+const pull = repo('pull');
+const push = repo('push');
+const del = repo('delete');
 
 export const ROUTES: Route[] = [
-  { name: 'base', pattern: /^\/v2\/?$/, methods: { GET: getBase, HEAD: getBase } },
-  { name: 'catalog', pattern: /^\/v2\/_catalog$/, methods: { GET: getCatalog } },
-  { name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: listTags } },
+  // The base route needs no particular right, only a valid caller when auth is on.
+  { name: 'base', pattern: /^\/v2\/?$/, methods: { GET: [getBase, () => []], HEAD: [getBase, () => []] } },
+  { name: 'catalog', pattern: /^\/v2\/_catalog$/, methods: { GET: [getCatalog, () => [{ type: 'registry', name: 'catalog', actions: ['*'] }]] } },
+  { name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: [listTags, pull] } },
   { name: 'manifest', pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
-    methods: { GET: getManifest, HEAD: headManifest, PUT: putManifest, DELETE: deleteManifest } },
-  { name: 'uploads', pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: startUpload } },
+    methods: { GET: [getManifest, pull], HEAD: [headManifest, pull], PUT: [putManifest, push], DELETE: [deleteManifest, del] } },
+  { name: 'uploads', pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: [startUpload, push] } },
   { name: 'upload', pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
-    methods: { GET: getUpload, PATCH: patchUpload, PUT: putUpload, DELETE: deleteUpload } },
-  { name: 'blob', pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: getBlob, HEAD: headBlob, DELETE: deleteBlob } },
-  { name: 'referrers', pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: listReferrers } },
+    methods: { GET: [getUpload, push], PATCH: [patchUpload, push], PUT: [putUpload, push], DELETE: [deleteUpload, push] } },
+  { name: 'blob', pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: [getBlob, pull], HEAD: [headBlob, pull], DELETE: [deleteBlob, del] } },
+  { name: 'referrers', pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [listReferrers, pull] } },
 ];
 
 export function matchRoute(path: string): { route: Route; params: string[] } | undefined {
@@ -34,16 +43,21 @@ export function matchRoute(path: string): { route: Route; params: string[] } | u
   return undefined;
 }
 
-export function v2Router(base: Omit<RouteContext, 'params'>) {
+export function v2Router(base: Omit<RouteContext, 'params' | 'principal'>) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     const found = matchRoute(req.baseUrl + req.path);
     if (!found) return next();
     res.locals.route = found.route.name;
-    const handler = found.route.methods[req.method];
-    if (!handler) {
+    const method = found.route.methods[req.method];
+    if (!method) {
       res.setHeader('Allow', Object.keys(found.route.methods).join(', '));
       throw new RegistryError('UNSUPPORTED', { method: req.method }, { message: `method ${req.method} is not allowed here` });
     }
-    await handler({ ...base, params: found.params }, req, res);
+    const [handler, needs] = method;
+    // The name is checked against the grammar before it reaches the access rules or storage.
+    const name = found.params.length ? repoName(found.params[0]!) : '';
+    const principal = await base.authenticator.authorize(req, needs(name));
+    if (principal.user) res.locals.user = principal.user;
+    await handler({ ...base, params: found.params, principal }, req, res);
   };
 }

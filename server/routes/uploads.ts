@@ -62,8 +62,11 @@ async function tryMount(ctx: RouteContext, name: string, digest: Digest, from: s
   const { blobs } = ctx.registry;
   if (from !== undefined) {
     if (!isValidName(from)) throw new RegistryError('NAME_INVALID', { from: from.slice(0, 300) });
+    // Mounting reveals content: the caller must be allowed to pull the source. If not, upload instead.
+    if (!ctx.principal.can('repository', from, 'pull')) return false;
     if ((await blobs.sizeInRepo(from, digest)) === undefined) return false;
-  } else if (!ctx.options.automaticCrossmount || (await blobs.size(digest)) === undefined) {
+  } else if (!ctx.options.automaticCrossmount || ctx.authenticator.mode !== 'none' || (await blobs.size(digest)) === undefined) {
+    // Without a source we cannot check a right to the content, so only open registries mount blindly.
     return false;
   }
   await blobs.link(name, digest);

@@ -1,0 +1,114 @@
+// Token signing keys (generated on first start and persisted) and the set of keys the
+// registry trusts: its own, a JWKS file, and x5c chains that end in a root certificate bundle.
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { calculateJwkThumbprint, exportJWK, type JWK, type JWSHeaderParameters } from 'jose';
+
+export type SigningAlgorithm = 'ES256' | 'RS256';
+
+export interface SigningKey {
+  alg: SigningAlgorithm;
+  kid: string;
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  /** base64 DER certificate chain, leaf first, when signing with a certificate. */
+  x5c?: string[];
+}
+
+export class KeyError extends Error {}
+
+export async function loadOrCreateSigningKey(path: string, alg: SigningAlgorithm, certPath?: string): Promise<SigningKey> {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const { privateKey } = alg === 'ES256'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: 2048 });
+    pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const tmp = `${path}.tmp-${process.pid}`;
+    writeFileSync(tmp, pem, { mode: 0o600, flag: 'w' });
+    renameSync(tmp, path);
+  }
+  const privateKey = createPrivateKey(pem);
+  const publicKey = createPublicKey(privateKey);
+  const keyAlg: SigningAlgorithm = privateKey.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256';
+  if (privateKey.asymmetricKeyType !== 'ec' && privateKey.asymmetricKeyType !== 'rsa') {
+    throw new KeyError(`${path}: the token signing key must be an EC P-256 or RSA key`);
+  }
+  if (keyAlg !== alg) throw new KeyError(`${path} holds an ${privateKey.asymmetricKeyType!.toUpperCase()} key but auth.token.algorithm is ${alg}`);
+  const kid = await calculateJwkThumbprint(await exportJWK(publicKey));
+  let x5c: string[] | undefined;
+  if (certPath) {
+    const chain = splitPem(readFileSync(certPath, 'utf8')).map((p) => new X509Certificate(p));
+    if (!chain[0]?.publicKey.equals(publicKey)) throw new KeyError(`${certPath}: the first certificate does not match the signing key`);
+    x5c = chain.map((c) => c.raw.toString('base64'));
+  }
+  return { alg, kid, privateKey, publicKey, x5c };
+}
+
+export function splitPem(text: string): string[] {
+  return text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+export class TokenKeyError extends Error {}
+
+/** Resolves the key a token claims to be signed with, trusting only what was configured. */
+export class TrustStore {
+  #byKid = new Map<string, KeyObject>();
+  #roots: X509Certificate[] = [];
+
+  addKey(kid: string, key: KeyObject): void {
+    this.#byKid.set(kid, key);
+  }
+
+  addJwksFile(path: string): void {
+    const doc = JSON.parse(readFileSync(path, 'utf8')) as { keys?: JWK[] };
+    if (!Array.isArray(doc.keys)) throw new KeyError(`${path}: expected a JWKS document {"keys":[…]}`);
+    for (const jwk of doc.keys) {
+      if (!jwk.kid) throw new KeyError(`${path}: every key needs a "kid"`);
+      if (jwk.d) throw new KeyError(`${path}: key ${jwk.kid} is a private key; give public keys only`);
+      this.#byKid.set(jwk.kid, createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }));
+    }
+  }
+
+  addRootBundle(path: string): void {
+    const certs = splitPem(readFileSync(path, 'utf8')).map((p) => new X509Certificate(p));
+    if (!certs.length) throw new KeyError(`${path}: no certificates found`);
+    this.#roots.push(...certs);
+  }
+
+  resolve(header: JWSHeaderParameters): KeyObject {
+    if (header.x5c) return this.#fromChain(header.x5c);
+    if (header.kid) {
+      const key = this.#byKid.get(header.kid);
+      if (key) return key;
+    }
+    throw new TokenKeyError('token is not signed by a trusted key');
+  }
+
+  #fromChain(x5c: string[]): KeyObject {
+    if (!this.#roots.length) throw new TokenKeyError('token carries a certificate chain but no root certificates are trusted');
+    if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > 10) throw new TokenKeyError('malformed x5c header');
+    let chain: X509Certificate[];
+    try {
+      chain = x5c.map((c) => new X509Certificate(Buffer.from(c, 'base64')));
+    } catch {
+      throw new TokenKeyError('malformed certificate in x5c');
+    }
+    const now = Date.now();
+    for (const cert of chain) {
+      if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) throw new TokenKeyError('a certificate in the token chain is expired or not yet valid');
+    }
+    for (let i = 0; i + 1 < chain.length; i++) {
+      if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) throw new TokenKeyError('the token certificate chain is broken');
+    }
+    const top = chain[chain.length - 1]!;
+    const anchored = this.#roots.some((root) => root.raw.equals(top.raw) || (top.checkIssued(root) && top.verify(root.publicKey)));
+    if (!anchored) throw new TokenKeyError('the token certificate chain does not lead to a trusted root');
+    return chain[0]!.publicKey;
+  }
+}
