@@ -44,8 +44,8 @@ async function verify(token: string, trust: TrustStore, issuer: string, audience
     if (e instanceof joseErrors.JWTExpired) throw new InvalidTokenError('token expired');
     if (e instanceof joseErrors.JWTClaimValidationFailed) throw new InvalidTokenError(`token claim "${e.claim}" is not valid: ${e.reason}`);
     if (e instanceof joseErrors.JOSEAlgNotAllowed) throw new InvalidTokenError('token signing algorithm not allowed');
-    if (e instanceof joseErrors.JOSEError) throw new InvalidTokenError('token is malformed or its signature does not verify');
-    throw e;
+    // Anything else jose throws (e.g. a key too weak for its algorithm) is still the token's fault.
+    throw new InvalidTokenError('token is malformed or its signature does not verify');
   }
 }
 
