@@ -2,6 +2,7 @@
 // The one `berth` command. Each subcommand lives in its own file and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { registerServe } from './serve.js';
+import { registerAuth } from './auth.js';
 import { fail, UsageError } from './errors.js';
 
 const program = new Command();
@@ -13,6 +14,7 @@ program
   .exitOverride();
 
 registerServe(program);
+registerAuth(program);
 
 try {
   await program.parseAsync(process.argv);

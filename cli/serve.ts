@@ -3,10 +3,12 @@ import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../server/config.js';
 import { startRegistry } from '../server/main.js';
 import { UsageError } from './errors.js';
+import { AuthSetupError } from '../server/auth/index.js';
 
 interface ServeFlags {
   config?: string; addr?: string; root?: string; deleteEnabled?: boolean; logLevel?: string;
-  tlsCert?: string; tlsKey?: string;
+  tlsCert?: string; tlsKey?: string; tlsSelfSigned?: boolean; tlsName?: string[];
+  auth?: string; htpasswd?: string; access?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -21,6 +23,11 @@ export function registerServe(program: Command): void {
     .option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent (log.level)')
     .option('--tls-cert <file>', 'PEM certificate chain to serve HTTPS with (http.tls.certificate)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert (http.tls.key)')
+    .option('--tls-self-signed', 'generate (once) a private CA and a server certificate, and serve HTTPS with them (http.tls.selfsigned)')
+    .option('--tls-name <name...>', 'extra DNS names or IPs for the self-signed certificate (http.tls.names)')
+    .option('--auth <mode>', 'none, htpasswd (HTTP Basic) or token (Docker token auth with the built-in issuer at /auth/token)')
+    .option('--htpasswd <file>', 'bcrypt htpasswd file with the users (auth.htpasswd.path or auth.token.htpasswd)')
+    .option('--access <file>', 'access rules (YAML: admins, public, teams, rules); see the README (auth.access.path)')
     .addHelpText('after', `
 Configuration comes from, weakest first: built-in defaults, the YAML file, REGISTRY_* environment
 variables (e.g. REGISTRY_HTTP_ADDR, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY,
@@ -29,9 +36,15 @@ REGISTRY_STORAGE_DELETE_ENABLED=true), then these flags. See the README for ever
       const overrides: Record<string, any> = {};
       if (flags.addr) (overrides.http ??= {}).addr = flags.addr;
       if (flags.tlsCert || flags.tlsKey) (overrides.http ??= {}).tls = { certificate: flags.tlsCert, key: flags.tlsKey };
+      if (flags.tlsSelfSigned) ((overrides.http ??= {}).tls ??= {}).selfsigned = true;
+      if (flags.tlsName) ((overrides.http ??= {}).tls ??= {}).names = flags.tlsName;
       if (flags.root) overrides.storage = { filesystem: { rootdirectory: flags.root } };
       if (flags.deleteEnabled) (overrides.storage ??= {}).delete = { enabled: true };
       if (flags.logLevel) overrides.log = { level: flags.logLevel };
+      if (flags.auth && !['none', 'htpasswd', 'token'].includes(flags.auth)) throw new UsageError(`--auth must be none, htpasswd or token, not "${flags.auth}"`);
+      if (flags.auth === 'htpasswd') overrides.auth = { htpasswd: { path: flags.htpasswd } };
+      if (flags.auth === 'token') overrides.auth = { token: { htpasswd: flags.htpasswd } };
+      if (flags.access) (overrides.auth ??= {}).access = { path: flags.access };
       let config;
       try {
         config = loadConfig({ file: flags.config ?? file, env: process.env, overrides });
@@ -39,7 +52,14 @@ REGISTRY_STORAGE_DELETE_ENABLED=true), then these flags. See the README for ever
         if (e instanceof ConfigError) throw new UsageError(e.message);
         throw e;
       }
-      const registry = await startRegistry(config);
+      if (flags.auth === 'none') config.auth = { ...config.auth, mode: 'none' };
+      let registry;
+      try {
+        registry = await startRegistry(config);
+      } catch (e) {
+        if (e instanceof AuthSetupError) throw new UsageError(e.message);
+        throw e;
+      }
       const stop = () => { void registry.close().then(() => process.exit(0)); };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

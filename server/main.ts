@@ -8,6 +8,7 @@ import { createAdapter } from '../storage-adapters/index.js';
 import type { StorageAdapter } from '../storage-adapters/types.js';
 import { createApp } from './app.js';
 import { createAuth } from './auth/index.js';
+import { ensureSelfSigned, trustInstructions } from './tls/self-signed.js';
 import type { Config } from './config.js';
 import { createMetrics } from './metrics.js';
 import { UploadSessions } from './registry/upload-session.js';
@@ -33,8 +34,10 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
     { deleteEnabled: config.delete.enabled, automaticCrossmount: config.crossmount.automatic },
     { storage, logger, auth, metrics: createMetrics({ processMetrics: true }), isShuttingDown: () => shuttingDown },
   );
-  const server = config.http.tls
-    ? createHttpsServer({ cert: readFileSync(config.http.tls.certificate), key: readFileSync(config.http.tls.key) }, app)
+  const selfSigned = config.http.selfSigned ? ensureSelfSigned(config.http.selfSigned.directory, config.http.selfSigned.names) : undefined;
+  const tls = config.http.tls ?? (selfSigned && { certificate: selfSigned.certificate, key: selfSigned.key });
+  const server = tls
+    ? createHttpsServer({ cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, app)
     : createHttpServer(app);
   server.requestTimeout = 0; // big blob uploads may take long; idle sockets are still timed out
   server.headersTimeout = 60_000;
@@ -44,10 +47,14 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
     server.listen(config.http.port, config.http.host, () => { server.off('error', reject); resolve(); });
   });
   const addr = server.address() as AddressInfo;
-  const scheme = config.http.tls ? 'https' : 'http';
+  const scheme = tls ? 'https' : 'http';
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `${scheme}://${host}:${addr.port}`;
-  logger.info({ addr: url, storage: config.storage.driver, deletes: config.delete.enabled }, 'berth registry listening');
+  logger.info({ addr: url, storage: config.storage.driver, deletes: config.delete.enabled, auth: config.auth.mode }, 'berth registry listening');
+  if (selfSigned) {
+    const hostPort = `${config.http.host && !['0.0.0.0', '::'].includes(config.http.host) ? host : 'localhost'}:${addr.port}`;
+    logger.info({ ca: selfSigned.caCert, created: selfSigned.created }, trustInstructions(selfSigned, hostPort));
+  }
   if (config.auth.mode === 'none' && (!config.http.host || !LOOPBACK.has(config.http.host))) {
     logger.warn('the registry is open: no authentication is configured and it listens on a non-loopback address');
   }

@@ -1,0 +1,71 @@
+// The shared core of push, pull and copy: open both ends, run the copy engine, report.
+import { copyImage, type CopyResult } from '../client/copy.js';
+import { ClientError, IntegrityError } from '../client/errors.js';
+import { DockerArchiveSource } from '../client/docker-archive.js';
+import { describeLocation, type Location } from '../client/location.js';
+import { familiarReference } from '../oci/image-reference.js';
+import { localName } from '../client/context.js';
+import { formatBytes } from '../client/progress.js';
+import { clientContext, printJson, progressFor, transferSettings, type OutputFlags, type TransferFlags, type TransportFlags } from './client-options.js';
+
+export type TransferCommandFlags = TransportFlags & OutputFlags & TransferFlags;
+
+function destinationTags(src: Location, dst: Location, sourceTags: string[]): string[] {
+  switch (dst.kind) {
+    case 'registry': return dst.ref.tag && !dst.ref.digest ? [dst.ref.tag] : [];
+    case 'local': return [localName(dst.ref)];
+    case 'oci':
+      if (dst.tag) return [dst.tag];
+      if (src.kind === 'registry' || src.kind === 'local') return src.ref.tag ? [src.ref.tag] : [];
+      if (src.kind === 'oci' && src.tag) return [src.tag];
+      return [];
+    case 'docker-archive':
+      if (dst.ref) return [];
+      if (src.kind === 'registry' || src.kind === 'local') return src.ref.tag ? [familiarReference({ ...src.ref, digest: undefined })] : [];
+      return sourceTags;
+  }
+}
+
+export async function transfer(srcLoc: Location, dstLoc: Location, flags: TransferCommandFlags, verb: string): Promise<CopyResult> {
+  const settings = transferSettings(flags);
+  const ctx = clientContext(flags);
+  const src = await ctx.openSource(srcLoc);
+  const dst = await ctx.openDestination(dstLoc);
+  const progress = progressFor(flags);
+  const started = Date.now();
+  let sourceTags: string[] = [];
+  if (src instanceof DockerArchiveSource) {
+    await src.root();
+    sourceTags = src.repoTags;
+  }
+  const result = await copyImage(src, dst, {
+    all: settings.all,
+    ...(settings.platform ? { platform: settings.platform } : {}),
+    jobs: settings.jobs,
+    referrers: settings.referrers,
+    tags: destinationTags(srcLoc, dstLoc, sourceTags),
+    progress,
+  });
+  if (dstLoc.kind === 'registry' && dstLoc.ref.digest && dstLoc.ref.digest !== result.digest) {
+    throw new IntegrityError(`copied manifest has digest ${result.digest}, not the ${dstLoc.ref.digest} the destination names`);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  if (flags.json) {
+    printJson({ source: describeLocation(srcLoc), destination: describeLocation(dstLoc), ...result, seconds });
+  } else if (flags.quiet) {
+    process.stdout.write(`${result.digest}\n`);
+  } else {
+    const b = result.blobs;
+    const parts = [`${b.copied + b.resumed} copied`, `${b.existed} already there`];
+    if (b.mounted) parts.push(`${b.mounted} mounted`);
+    if (b.resumed) parts.push(`${b.resumed} resumed (${formatBytes(result.resumedBytes)} not fetched again)`);
+    process.stdout.write(`${verb} ${describeLocation(srcLoc)} → ${describeLocation(dstLoc)}${result.platform ? ` (${result.platform})` : ''}\n`);
+    process.stdout.write(`Digest: ${result.digest}\n`);
+    process.stdout.write(`Blobs: ${parts.join(', ')}; ${formatBytes(result.bytes)} in ${seconds.toFixed(1)} s${result.referrers ? `; ${result.referrers} referrers` : ''}\n`);
+  }
+  return result;
+}
+
+export function requireRegistry(loc: Location, what: string): asserts loc is Extract<Location, { kind: 'registry' }> {
+  if (loc.kind !== 'registry') throw new ClientError(`${what} must be a registry reference, not ${describeLocation(loc)}`, 2);
+}
