@@ -2,7 +2,18 @@
 // The one `berth` command. Each subcommand lives in its own file and registers itself here.
 import { Command, CommanderError } from 'commander';
 import { registerServe } from './serve.js';
+import { registerLogin } from './login.js';
+import { registerPull } from './pull.js';
+import { registerPush } from './push.js';
+import { registerCopy } from './copy.js';
+import { registerTags } from './tags.js';
+import { registerCatalog } from './catalog.js';
+import { registerInspect } from './inspect.js';
+import { registerDigest } from './digest.js';
+import { registerTag } from './tag.js';
+import { registerDelete } from './delete.js';
 import { registerAuth } from './auth.js';
+import { registerGc } from './gc.js';
 import { fail, UsageError } from './errors.js';
 
 const program = new Command();
@@ -14,7 +25,18 @@ program
   .exitOverride();
 
 registerServe(program);
+registerLogin(program);
+registerPull(program);
+registerPush(program);
+registerCopy(program);
+registerTags(program);
+registerCatalog(program);
+registerInspect(program);
+registerDigest(program);
+registerTag(program);
+registerDelete(program);
 registerAuth(program);
+registerGc(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -45,9 +45,15 @@ export class RegistryError extends Error {
 function toRegistryError(err: unknown, req: Request): RegistryError {
   if (err instanceof RegistryError) return err;
   if (err instanceof InvalidDigestError) return new RegistryError('DIGEST_INVALID', { reason: err.message }, { message: 'invalid digest' });
-  const e = err as { status?: number; type?: string; code?: string };
+  const e = err as { status?: number; type?: string; code?: string; expose?: boolean; message?: string };
   if (e?.type === 'entity.too.large') return new RegistryError('SIZE_INVALID', undefined, { status: 413, message: 'request body too large' });
-  if (e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || req.destroyed) {
+  // Errors of express's body parsers (charset, encoding, too many fields…) are the client's.
+  if (e?.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new RegistryError('UNSUPPORTED', undefined, { status: e.status, message: String(e.message).slice(0, 200) });
+  }
+  // Only a connection that really went away is the client's fault; anything else is ours.
+  const gone = e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.code === 'ABORT_ERR' || e?.type === 'request.aborted';
+  if (gone && (req.socket?.destroyed || !req.complete)) {
     return new RegistryError('BLOB_UPLOAD_INVALID', undefined, { message: 'client closed the connection' });
   }
   return new RegistryError('UNKNOWN');

@@ -13,7 +13,7 @@ import type { Config } from './config.js';
 import { createMetrics } from './metrics.js';
 import { UploadSessions } from './registry/upload-session.js';
 import { BlobStore } from './registry/blob-store.js';
-import { iterateRepositories } from './registry/repositories.js';
+import { withUploads } from './registry/repositories.js';
 
 export interface RunningRegistry {
   server: Server;
@@ -61,7 +61,7 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
 
   const purgeTimer = config.uploadPurging.enabled ? setInterval(() => {
     const uploads = new UploadSessions(storage, new BlobStore(storage));
-    uploads.purge(iterateRepositories(storage), new Date(Date.now() - config.uploadPurging.ageMs), config.uploadPurging.dryrun)
+    uploads.purge(withUploads(storage), new Date(Date.now() - config.uploadPurging.ageMs), config.uploadPurging.dryrun)
       .then((ids) => { if (ids.length) logger.info({ uploads: ids, dryRun: config.uploadPurging.dryrun }, 'purged abandoned uploads'); })
       .catch((err) => logger.error({ err }, 'upload purge failed'));
   }, config.uploadPurging.intervalMs) : undefined;

@@ -4,9 +4,13 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../../oci/digest.js';
 import { PathNotFoundError, type ByteRange, type StorageAdapter } from '../../storage-adapters/types.js';
 import { paths } from './paths.js';
+import { GcBarrier } from './gc-barrier.js';
 
 export class BlobStore {
-  constructor(private readonly storage: StorageAdapter) {}
+  readonly barrier: GcBarrier;
+  constructor(private readonly storage: StorageAdapter) {
+    this.barrier = new GcBarrier(storage);
+  }
 
   /** Size of the blob in the global store, or undefined. */
   async size(digest: Digest): Promise<number | undefined> {
@@ -28,8 +32,11 @@ export class BlobStore {
     return this.size(digest);
   }
 
+  /** Makes a blob visible in a repository (after an upload or a mount); safe against a concurrent GC. */
   async link(repo: string, digest: Digest): Promise<void> {
-    await this.storage.putSmall(paths.layerLink(repo, digest), Buffer.from(digest));
+    const key = paths.layerLink(repo, digest);
+    await this.storage.putSmall(key, Buffer.from(digest));
+    await this.barrier.settle([this.barrier.blob(digest, repo)], () => this.storage.delete(key));
   }
 
   async unlink(repo: string, digest: Digest): Promise<boolean> {

@@ -101,6 +101,15 @@ export class ManifestStore {
     }
     const tags = [...new Set([...(ref.tag !== undefined ? [ref.tag] : []), ...extraTags])];
     for (const tag of tags) await this.tags.set(repo, tag, digest);
+    const b = this.blobs.barrier;
+    await b.settle([
+      b.blob(digest), b.revision(repo, digest),
+      ...manifest.blobs.map((d) => b.blob(d.digest, repo)),
+      ...manifest.manifests.flatMap((d) => [b.blob(d.digest), b.revision(repo, d.digest)]),
+    ], async () => {
+      for (const tag of tags) if ((await this.tags.resolve(repo, tag)) === digest) await this.tags.remove(repo, tag);
+      await this.storage.delete(paths.revisionLink(repo, digest).slice(0, -'/link'.length));
+    });
     return { digest, subject: manifest.subject?.digest, tags };
   }
 

@@ -1,6 +1,7 @@
 // The ONLY place that builds storage keys. Every input has already been validated
 // (repository names by the spec grammar, digests by parseDigest, tags by the tag
 // grammar, upload ids as UUIDs); the asserts below make that a hard guarantee.
+import { createHash } from 'node:crypto';
 import { parseDigest, type Digest } from '../../oci/digest.js';
 import { isValidName, isValidTag } from '../../oci/reference.js';
 
@@ -55,6 +56,12 @@ export const paths = {
   upload: (name: string, id: string) => `${repo(name)}/_uploads/${uploadId(id)}`,
   uploadData: (name: string, id: string) => `${repo(name)}/_uploads/${uploadId(id)}/data`,
   uploadStartedAt: (name: string, id: string) => `${repo(name)}/_uploads/${uploadId(id)}/startedat`,
+  // Garbage collection's coordination state (see gc.ts): a lease while a run is active and a
+  // tombstone per item it is about to delete. Items are hashed, so any item string is a safe key.
+  gcRoot: () => '/_gc',
+  gcLease: () => '/_gc/lease',
+  gcTombstones: () => '/_gc/tombstones',
+  gcTombstone: (item: string) => `/_gc/tombstones/${createHash('sha256').update(item).digest('hex')}`,
 };
 
 /** The last path component of a key. */

@@ -4,12 +4,13 @@ import type { StorageAdapter } from '../../storage-adapters/types.js';
 import { isValidName } from '../../oci/reference.js';
 import { basename, paths } from './paths.js';
 
-export async function listRepositories(storage: StorageAdapter): Promise<string[]> {
+/** Repositories: directories holding any of `markers` (by default, manifests or linked blobs). */
+export async function listRepositories(storage: StorageAdapter, markers: string[] = ['_manifests', '_layers']): Promise<string[]> {
   const found: string[] = [];
   const walk = async (prefix: string, name: string): Promise<void> => {
     const children: string[] = [];
     for await (const key of storage.list(prefix)) children.push(basename(key));
-    if (name && (children.includes('_manifests') || children.includes('_layers'))) found.push(name);
+    if (name && markers.some((m) => children.includes(m))) found.push(name);
     for (const child of children) {
       if (child.startsWith('_')) continue;
       const next = name ? `${name}/${child}` : child;
@@ -27,6 +28,9 @@ export async function repositoryExists(storage: StorageAdapter, name: string): P
   return false;
 }
 
-export async function* iterateRepositories(storage: StorageAdapter): AsyncIterable<string> {
-  yield* await listRepositories(storage);
+export async function* iterateRepositories(storage: StorageAdapter, markers?: string[]): AsyncIterable<string> {
+  yield* await listRepositories(storage, markers);
 }
+
+/** Repositories with upload sessions, for purging abandoned uploads. */
+export const withUploads = (storage: StorageAdapter) => iterateRepositories(storage, ['_uploads']);

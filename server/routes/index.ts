@@ -20,19 +20,20 @@ const repo = (...actions: string[]): Needs => (name) => [{ type: 'repository', n
 const pull = repo('pull');
 const push = repo('push');
 const del = repo('delete');
+const catalog: Needs = () => [{ type: 'registry', name: 'catalog', actions: ['*'] }];
 
 export const ROUTES: Route[] = [
   // The base route needs no particular right, only a valid caller when auth is on.
   { name: 'base', pattern: /^\/v2\/?$/, methods: { GET: [getBase, () => []], HEAD: [getBase, () => []] } },
-  { name: 'catalog', pattern: /^\/v2\/_catalog$/, methods: { GET: [getCatalog, () => [{ type: 'registry', name: 'catalog', actions: ['*'] }]] } },
-  { name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: [listTags, pull] } },
+  { name: 'catalog', pattern: /^\/v2\/_catalog$/, methods: { GET: [getCatalog, catalog], HEAD: [getCatalog, catalog] } },
+  { name: 'tags', pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: [listTags, pull], HEAD: [listTags, pull] } },
   { name: 'manifest', pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
     methods: { GET: [getManifest, pull], HEAD: [headManifest, pull], PUT: [putManifest, push], DELETE: [deleteManifest, del] } },
   { name: 'uploads', pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/, methods: { POST: [startUpload, push] } },
   { name: 'upload', pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
     methods: { GET: [getUpload, push], PATCH: [patchUpload, push], PUT: [putUpload, push], DELETE: [deleteUpload, push] } },
   { name: 'blob', pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/, methods: { GET: [getBlob, pull], HEAD: [headBlob, pull], DELETE: [deleteBlob, del] } },
-  { name: 'referrers', pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [listReferrers, pull] } },
+  { name: 'referrers', pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [listReferrers, pull], HEAD: [listReferrers, pull] } },
 ];
 
 export function matchRoute(path: string): { route: Route; params: string[] } | undefined {
@@ -58,6 +59,14 @@ export function v2Router(base: Omit<RouteContext, 'params' | 'principal'>) {
     const name = found.params.length ? repoName(found.params[0]!) : '';
     const principal = await base.authenticator.authorize(req, needs(name));
     if (principal.user) res.locals.user = principal.user;
-    await handler({ ...base, params: found.params, principal }, req, res);
+    try {
+      await handler({ ...base, params: found.params, principal }, req, res);
+    } catch (e) {
+      // A 405 (e.g. deletes disabled) must say what is allowed (RFC 9110).
+      if (e instanceof RegistryError && e.status === 405 && !e.headers.Allow) {
+        e.headers.Allow = Object.keys(found.route.methods).filter((m) => m !== req.method).join(', ');
+      }
+      throw e;
+    }
   };
 }

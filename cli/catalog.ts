@@ -1,0 +1,21 @@
+// berth catalog REGISTRY: every repository of a registry (all pages).
+import type { Command } from 'commander';
+import { normalizeRegistryHost } from '../oci/image-reference.js';
+import { clientContext, printJson, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
+import { catalog } from '../client/registry-client.js';
+
+export function registerCatalog(program: Command): void {
+  const cmd = program
+    .command('catalog')
+    .description('list the repositories of a registry')
+    .argument('<registry>', 'registry host, e.g. localhost:5000')
+    .option('-n, --page-size <n>', 'repositories per request (the registry may cap it)')
+    .option('--json', 'print {"repositories"} as JSON');
+  transportOptions(cmd);
+  cmd.action(async (registry: string, flags: TransportFlags & OutputFlags & { pageSize?: string }) => {
+    const host = normalizeRegistryHost(registry);
+    const repos = await catalog(clientContext(flags).transport(host), flags.pageSize ? { pageSize: Number(flags.pageSize) } : {});
+    if (flags.json) printJson({ registry: host, repositories: repos });
+    else if (repos.length) process.stdout.write(`${repos.join('\n')}\n`);
+  });
+}

@@ -1,0 +1,77 @@
+// berth login [REGISTRY] / berth logout [REGISTRY]: store or remove credentials the way docker
+// and podman do (config.json auths, or the configured credential helper). The password comes
+// from a prompt (never echoed) or --password-stdin; it is checked against the registry first.
+import type { Command } from 'commander';
+import { createInterface } from 'node:readline';
+import { removeCredentials, storeCredentials } from '../client/auth-config.js';
+import { UsageError } from '../client/errors.js';
+import { Transport } from '../client/transport.js';
+import { DEFAULT_REGISTRY, normalizeRegistryHost } from '../oci/image-reference.js';
+import { say, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
+
+interface LoginFlags extends TransportFlags, OutputFlags { username?: string; password?: string; passwordStdin?: boolean }
+
+async function readStdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const c of process.stdin) parts.push(c as Buffer);
+  return Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
+}
+
+function prompt(question: string, hidden: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (!process.stdin.isTTY) { reject(new UsageError('no terminal to prompt on: use --username and --password-stdin')); return; }
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    if (hidden) {
+      const write = (rl as unknown as { _writeToOutput: (s: string) => void });
+      write._writeToOutput = (s: string) => { if (s.includes(question)) process.stderr.write(question); };
+    }
+    rl.question(question, (answer) => { rl.close(); if (hidden) process.stderr.write('\n'); resolve(answer); });
+    rl.on('SIGINT', () => { rl.close(); reject(new UsageError('cancelled')); });
+  });
+}
+
+export function registerLogin(program: Command): void {
+  const login = program
+    .command('login')
+    .description('log in to a registry: check the credentials and store them like docker login')
+    .argument('[registry]', 'registry host (default: docker.io)')
+    .option('-u, --username <name>', 'user name')
+    .option('-p, --password <password>', 'password (insecure: it shows in the process list; prefer --password-stdin)')
+    .option('--password-stdin', 'read the password from standard input')
+    .option('-q, --quiet', 'print nothing on success');
+  transportOptions(login);
+  login.action(async (registryArg: string | undefined, flags: LoginFlags) => {
+    const registry = normalizeRegistryHost(registryArg ?? DEFAULT_REGISTRY);
+    if (flags.password && flags.passwordStdin) throw new UsageError('--password and --password-stdin exclude each other');
+    let username = flags.username;
+    let password = flags.password;
+    if (flags.passwordStdin) {
+      if (!username) throw new UsageError('--password-stdin needs --username');
+      password = await readStdin();
+    }
+    username ??= await prompt('Username: ', false);
+    password ??= await prompt('Password: ', true);
+    if (!username) throw new UsageError('a user name is required');
+    if (!password) throw new UsageError('a password is required');
+    const creds = { username, password };
+    const transport = new Transport(registry, {
+      insecure: flags.insecure, caCerts: flags.caCert, credentials: async () => creds,
+      ...(process.env.BERTH_RETRY_BASE_MS ? { retryBaseMs: Number(process.env.BERTH_RETRY_BASE_MS) } : {}),
+    });
+    await transport.verifyCredentials();
+    const where = await storeCredentials(registry, creds, flags.authfile ? { authFile: flags.authfile } : {});
+    say(flags, `Credentials stored in ${where}`);
+    if (!flags.quiet) process.stdout.write('Login Succeeded\n');
+  });
+
+  const logout = program
+    .command('logout')
+    .description('remove the stored credentials for a registry')
+    .argument('[registry]', 'registry host (default: docker.io)')
+    .option('--authfile <file>', 'credentials file to remove them from (besides the default ones)');
+  logout.action(async (registryArg: string | undefined, flags: { authfile?: string }) => {
+    const registry = normalizeRegistryHost(registryArg ?? DEFAULT_REGISTRY);
+    const found = await removeCredentials(registry, flags.authfile ? { authFile: flags.authfile } : {});
+    process.stdout.write(found ? `Removed login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
+  });
+}

@@ -1,0 +1,227 @@
+// Online garbage collection: mark everything reachable, sweep the rest, while the registry
+// keeps serving pushes (unlike distribution's offline `garbage-collect`).
+//
+// The protocol, with the writers' half in gc-barrier.ts:
+//  1. Take a lease (/_gc/lease, heartbeated) so writers know a collection is running.
+//  2. Mark: from every repository's tags (or every revision, unless --delete-untagged), walk
+//     indexes → child manifests → config and layers, and referrers → their subjects. Blobs
+//     whose data or repository link is younger than the grace period count as marked: they
+//     are most likely a push in progress.
+//  3. Candidates are what is not marked. Write a tombstone for each.
+//  4. Mark again, from scratch. Anything referenced now (a push that landed meanwhile) is kept.
+//  5. Delete the remaining candidates, then the tombstones and the lease.
+// Why it is safe: after its write, a writer waits while a tombstone names what it referenced
+// (only while a lease is live), then checks that it still exists; if not, it undoes its
+// write and the client gets a retryable 503. Suppose the collector deleted X after such a
+// check passed. The deletion needs a tombstone, then a second mark that missed the write, so
+// tombstone < mark < write < check; at the check the tombstone was still there (it goes only
+// after the deletion) and the writer would have waited past the deletion and seen X gone.
+// So no stored manifest or link ever points at deleted content.
+import { randomUUID } from 'node:crypto';
+import { parseDigest, type Digest } from '../../oci/digest.js';
+import { parseManifest } from '../../oci/manifest.js';
+import { PathNotFoundError, type StorageAdapter } from '../../storage-adapters/types.js';
+import { blobItem, leaseIsLive, readLease, revisionItem } from './gc-barrier.js';
+import { basename, paths } from './paths.js';
+import { listRepositories, withUploads } from './repositories.js';
+import { UploadSessions } from './upload-session.js';
+import { BlobStore } from './blob-store.js';
+import type { Descriptor } from '../../oci/manifest.js';
+
+export interface GcOptions {
+  dryRun?: boolean;
+  /** Also delete manifests no tag reaches (directly, through an index, or as a referrer of a kept one). */
+  deleteUntagged?: boolean;
+  /** Content younger than this is never collected. */
+  graceMs?: number;
+  /** Purge upload sessions started longer ago than this. */
+  uploadMaxAgeMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface GcReport {
+  blobs: { digest: Digest; size: number }[];
+  manifests: { repo: string; digest: Digest }[];
+  bytesFreed: number;
+  /** Candidates of the first mark that a concurrent push made reachable again. */
+  rescued: number;
+  uploadsPurged: string[];
+}
+
+export class GcBusyError extends Error {}
+
+interface Revision { repo: string; digest: Digest; modified: Date }
+interface Marked {
+  blobs: Set<Digest>;
+  /** "repo@digest" of manifest revisions that stay. */
+  revisions: Set<string>;
+  allRevisions: Revision[];
+  /** Every repository link to each blob, for cleanup when the blob goes. */
+  layerLinks: Map<Digest, string[]>;
+}
+
+async function children(storage: StorageAdapter, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const k of storage.list(prefix)) out.push(k);
+  return out;
+}
+
+/** Keys like <root>/<alg>/<hex>: yields each valid digest with its key. */
+async function* digestDirs(storage: StorageAdapter, root: string): AsyncIterable<{ digest: Digest; key: string }> {
+  for (const algKey of await children(storage, root)) {
+    for (const key of await children(storage, algKey)) {
+      try {
+        yield { digest: parseDigest(`${basename(algKey)}:${basename(key)}`).digest, key };
+      } catch { /* not ours */ }
+    }
+  }
+}
+
+async function statOrUndefined(storage: StorageAdapter, key: string) {
+  try { return await storage.stat(key); } catch (e) { if (e instanceof PathNotFoundError) return undefined; throw e; }
+}
+
+async function mark(storage: StorageAdapter, deleteUntagged: boolean, cutoff: number): Promise<Marked> {
+  const m: Marked = { blobs: new Set(), revisions: new Set(), allRevisions: [], layerLinks: new Map() };
+  for (const repo of await listRepositories(storage)) {
+    const revisions = new Map<Digest, Descriptor>();
+    const recent = new Set<Digest>();
+    for await (const { digest, key } of digestDirs(storage, paths.revisionsRoot(repo))) {
+      const st = await statOrUndefined(storage, `${key}/link`);
+      if (!st) continue;
+      try {
+        revisions.set(digest, JSON.parse((await storage.getSmall(`${key}/link`, 64 << 10)).toString('utf8')) as Descriptor);
+      } catch (e) { if (!(e instanceof PathNotFoundError)) throw e; continue; }
+      m.allRevisions.push({ repo, digest, modified: st.modified });
+      if (st.modified.getTime() >= cutoff) recent.add(digest);
+    }
+    const roots: Digest[] = [...recent];
+    if (deleteUntagged) {
+      for await (const key of storage.list(paths.tagsRoot(repo))) {
+        try {
+          roots.push(parseDigest((await storage.getSmall(`${key}/link`, 256)).toString('utf8').trim()).digest);
+        } catch { /* a tag deleted meanwhile, or a broken link: not a root */ }
+      }
+    } else {
+      roots.push(...revisions.keys());
+    }
+    const queue = [...roots];
+    while (queue.length) {
+      const digest = queue.pop()!;
+      const id = `${repo}@${digest}`;
+      if (m.revisions.has(id) || !revisions.has(digest)) continue;
+      m.revisions.add(id);
+      m.blobs.add(digest);
+      let body: Buffer;
+      try {
+        body = await storage.getSmall(paths.blobData(digest), 4 << 20);
+      } catch (e) { if (e instanceof PathNotFoundError) continue; throw e; }
+      try {
+        const parsed = parseManifest(body, revisions.get(digest)!.mediaType);
+        for (const d of parsed.blobs) m.blobs.add(d.digest);
+        for (const d of parsed.manifests) queue.push(d.digest);
+      } catch { /* an unparsable manifest keeps only itself */ }
+      if (deleteUntagged) {
+        for await (const key of storage.list(paths.referrersOf(repo, digest))) {
+          const name = basename(key);
+          try { queue.push(parseDigest(name.replace('-', ':')).digest); } catch { /* ignore */ }
+        }
+      }
+    }
+    for await (const { digest, key } of digestDirs(storage, paths.layersRoot(repo))) {
+      const st = await statOrUndefined(storage, `${key}/link`);
+      if (!st) continue;
+      m.layerLinks.set(digest, [...(m.layerLinks.get(digest) ?? []), key]);
+      if (st.modified.getTime() >= cutoff) m.blobs.add(digest);
+    }
+  }
+  return m;
+}
+
+async function blobCandidates(storage: StorageAdapter, marked: Marked, cutoff: number): Promise<{ digest: Digest; size: number }[]> {
+  const out: { digest: Digest; size: number }[] = [];
+  for (const algKey of await children(storage, paths.blobsRoot())) {
+    for (const prefixKey of await children(storage, algKey)) {
+      for (const key of await children(storage, prefixKey)) {
+        let digest: Digest;
+        try { digest = parseDigest(`${basename(algKey)}:${basename(key)}`).digest; } catch { continue; }
+        if (marked.blobs.has(digest)) continue;
+        const st = await statOrUndefined(storage, `${key}/data`);
+        if (!st || st.modified.getTime() >= cutoff) continue;
+        out.push({ digest, size: st.size });
+      }
+    }
+  }
+  return out;
+}
+
+export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = {}): Promise<GcReport> {
+  const log = opts.log ?? (() => undefined);
+  const graceMs = opts.graceMs ?? 3_600_000;
+  const report: GcReport = { blobs: [], manifests: [], bytesFreed: 0, rescued: 0, uploadsPurged: [] };
+  const id = randomUUID();
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  if (!opts.dryRun) {
+    const existing = await readLease(storage);
+    if (leaseIsLive(existing)) throw new GcBusyError(`another garbage collection is running (lease ${existing!.id})`);
+    const renew = () => storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id, heartbeat: Date.now() })));
+    await renew();
+    heartbeat = setInterval(() => { renew().catch(() => undefined); }, 10_000);
+    heartbeat.unref();
+    await storage.delete(paths.gcTombstones()); // left over by a crashed run
+  }
+  try {
+    const cutoff = Date.now() - graceMs;
+    const first = await mark(storage, Boolean(opts.deleteUntagged), cutoff);
+    let manifests = opts.deleteUntagged
+      ? first.allRevisions.filter((r) => !first.revisions.has(`${r.repo}@${r.digest}`) && r.modified.getTime() < cutoff)
+      : [];
+    let blobs = await blobCandidates(storage, first, cutoff);
+    if (opts.dryRun) {
+      for (const r of manifests) log(`would delete manifest ${r.repo}@${r.digest}`);
+      for (const b of blobs) log(`would delete blob ${b.digest} (${b.size} bytes)`);
+      return { ...report, manifests, blobs, bytesFreed: blobs.reduce((n, b) => n + b.size, 0) };
+    }
+
+    const tombstone = (item: string) => storage.putSmall(paths.gcTombstone(item), Buffer.from(item));
+    await Promise.all([...manifests.map((r) => tombstone(revisionItem(r.repo, r.digest))), ...blobs.map((b) => tombstone(blobItem(b.digest)))]);
+
+    const second = await mark(storage, Boolean(opts.deleteUntagged), cutoff);
+    const before = manifests.length + blobs.length;
+    manifests = manifests.filter((r) => !second.revisions.has(`${r.repo}@${r.digest}`));
+    blobs = blobs.filter((b) => !second.blobs.has(b.digest));
+    report.rescued = before - manifests.length - blobs.length;
+
+    for (const r of manifests) {
+      let subject: Digest | undefined;
+      try {
+        subject = parseManifest(await storage.getSmall(paths.blobData(r.digest), 4 << 20), undefined).subject?.digest;
+      } catch { /* gone or unparsable: no referrer entry to clean */ }
+      if (subject) await storage.delete(paths.referrerLink(r.repo, subject, r.digest));
+      await storage.delete(paths.revisionLink(r.repo, r.digest).slice(0, -'/link'.length));
+      log(`deleted manifest ${r.repo}@${r.digest}`);
+      report.manifests.push({ repo: r.repo, digest: r.digest });
+    }
+    for (const b of blobs) {
+      await storage.delete(paths.blobData(b.digest).slice(0, -'/data'.length));
+      for (const link of second.layerLinks.get(b.digest) ?? []) await storage.delete(link);
+      log(`deleted blob ${b.digest} (${b.size} bytes)`);
+      report.blobs.push(b);
+      report.bytesFreed += b.size;
+    }
+    if (opts.uploadMaxAgeMs !== undefined) {
+      const uploads = new UploadSessions(storage, new BlobStore(storage));
+      report.uploadsPurged = await uploads.purge(withUploads(storage), new Date(Date.now() - opts.uploadMaxAgeMs));
+      for (const u of report.uploadsPurged) log(`purged upload ${u}`);
+    }
+    return report;
+  } finally {
+    if (heartbeat) clearInterval(heartbeat);
+    if (!opts.dryRun) {
+      await storage.delete(paths.gcTombstones());
+      const lease = await readLease(storage);
+      if (lease?.id === id) await storage.delete(paths.gcLease());
+    }
+  }
+}

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { digestOf } from '../../oci/digest.js';
+import { MediaType } from '../../oci/media-types.js';
+import { runCli } from '../helpers/cli.js';
+import { startTestServer } from '../helpers/registry.js';
+
+describe('berth gc (the real CLI) next to a live registry', () => {
+  it('dry-run lists, a real run deletes and reports bytes freed; the registry keeps serving what is tagged', async () => {
+    const server = await startTestServer();
+    try {
+      const push = async (name: string, content: string) => {
+        const d = digestOf(content);
+        const r = await fetch(`${server.url}/v2/${name}/blobs/uploads/?digest=${d}`, { method: 'POST', body: content });
+        assert.equal(r.status, 201);
+        return d;
+      };
+      const cfg = await push('app', '{}');
+      const layer = await push('app', 'kept layer');
+      const orphan = await push('app', 'orphan layer');
+      const manifest = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest,
+        config: { mediaType: MediaType.OciConfig, digest: cfg, size: 2 },
+        layers: [{ mediaType: MediaType.OciLayerTarGzip, digest: layer, size: 10 }] });
+      assert.equal((await fetch(`${server.url}/v2/app/manifests/v1`, { method: 'PUT', body: manifest, headers: { 'Content-Type': MediaType.OciManifest } })).status, 201);
+
+      const young = await runCli(['gc', '--root', server.root]);
+      assert.equal(young.code, 0, young.stderr);
+      assert.match(young.stdout, /deleted 0 manifest\(s\) and 0 blob\(s\)/, 'the grace period protects fresh content');
+
+      const dry = await runCli(['gc', '--root', server.root, '--grace', '0s', '--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, new RegExp(`would delete blob ${orphan} \\(12 bytes\\)`));
+      assert.match(dry.stdout, /would delete 0 manifest\(s\) and 1 blob\(s\), 12 bytes/);
+
+      const run = await runCli(['gc', '--root', server.root, '--grace', '0s', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      const report = JSON.parse(run.stdout);
+      assert.deepEqual(report.blobs, [{ digest: orphan, size: 12 }]);
+      assert.equal(report.bytesFreed, 12);
+      assert.equal((await fetch(`${server.url}/v2/app/blobs/${orphan}`, { method: 'HEAD' })).status, 404);
+      assert.equal((await fetch(`${server.url}/v2/app/blobs/${layer}`)).status, 200);
+      assert.equal((await fetch(`${server.url}/v2/app/manifests/v1`)).status, 200);
+
+      const bad = await runCli(['gc', '--root', server.root, '--grace', 'soon']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /^berth: --grace/);
+    } finally {
+      await server.stop();
+    }
+  });
+});

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { readdir, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import request from 'supertest';
+import { digestOf, type Digest } from '../../oci/digest.js';
+import { MediaType } from '../../oci/media-types.js';
+import { collectGarbage, GcBusyError } from '../../server/registry/gc.js';
+import { paths } from '../../server/registry/paths.js';
+import { errorCode, imageManifest, pushBlob, pushImage } from '../helpers/push.js';
+import { testApp, type TestApp } from '../helpers/registry.js';
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...await walk(p)); else out.push(p);
+  }
+  return out;
+}
+
+/** Makes everything stored look an hour old, so a grace period does not protect it. */
+async function age(root: string): Promise<void> {
+  const past = new Date(Date.now() - 3_600_000);
+  for (const f of await walk(root)) await utimes(f, past, past);
+}
+
+const blobExists = async (t: TestApp, d: string) => (await t.storage.stat(paths.blobData(d as Digest)).then(() => true, () => false));
+
+describe('garbage collection', () => {
+  let t: TestApp;
+  before(async () => { t = await testApp(); });
+  after(() => t.cleanup());
+
+  it('deletes blobs no manifest references, keeps shared layers, and reports bytes freed', async () => {
+    const keep = await pushImage(t.app, 'gc/a', 'v1', { layers: ['shared', 'only-a'] });
+    const drop = await pushImage(t.app, 'gc/b', 'v1', { layers: ['shared', 'only-b-layer'] });
+    assert.equal((await request(t.app).delete(`/v2/gc/b/manifests/${drop.digest}`)).status, 202);
+    await age(t.root);
+    const dry = await collectGarbage(t.storage, { dryRun: true, graceMs: 60_000 });
+    assert.ok(dry.blobs.some((b) => b.digest === digestOf('only-b-layer')));
+    assert.ok(await blobExists(t, digestOf('only-b-layer')), 'a dry run deletes nothing');
+
+    const lines: string[] = [];
+    const report = await collectGarbage(t.storage, { graceMs: 60_000, log: (l) => lines.push(l) });
+    const deleted = report.blobs.map((b) => b.digest).sort();
+    assert.equal(drop.config, keep.config, 'both images share one config blob');
+    assert.deepEqual(deleted, [drop.digest, digestOf('only-b-layer')].sort());
+    assert.equal(report.bytesFreed, report.blobs.reduce((n, b) => n + b.size, 0));
+    assert.ok(lines.some((l) => l.startsWith(`deleted blob ${digestOf('only-b-layer')}`)));
+    for (const d of [keep.digest, keep.config, ...keep.layers]) assert.ok(await blobExists(t, d), `kept ${d}`);
+    assert.equal((await request(t.app).get(`/v2/gc/a/manifests/v1`)).status, 200);
+    assert.equal((await request(t.app).get(`/v2/gc/a/blobs/${digestOf('shared')}`)).status, 200);
+    assert.equal(errorCode(await request(t.app).head(`/v2/gc/b/blobs/${digestOf('only-b-layer')}`)), undefined);
+    assert.equal((await request(t.app).head(`/v2/gc/b/blobs/${digestOf('only-b-layer')}`)).status, 404);
+  });
+
+  it('content younger than the grace period is never collected (a push in progress)', async () => {
+    const d = await pushBlob(t.app, 'gc/inprogress', 'uploaded, manifest not pushed yet');
+    const report = await collectGarbage(t.storage, { graceMs: 60_000 });
+    assert.ok(!report.blobs.some((b) => b.digest === d));
+    assert.ok(await blobExists(t, d));
+  });
+
+  it('--delete-untagged removes unreachable manifests but keeps index children and referrers of kept manifests', async () => {
+    const amd = await pushImage(t.app, 'gc/multi', undefined, { layers: ['amd-layer'] });
+    const lone = await pushImage(t.app, 'gc/multi', undefined, { layers: ['lonely-layer'] });
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex,
+      manifests: [{ mediaType: MediaType.OciManifest, digest: amd.digest, size: amd.manifest.length, platform: { os: 'linux', architecture: 'amd64' } }] });
+    assert.equal((await request(t.app).put('/v2/gc/multi/manifests/latest').set('Content-Type', MediaType.OciIndex).send(index)).status, 201);
+    const empty = await pushBlob(t.app, 'gc/multi', '{}');
+    const sbom = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: 'application/vnd.example.sbom',
+      config: { mediaType: MediaType.OciEmpty, digest: empty, size: 2 }, layers: [],
+      subject: { mediaType: MediaType.OciIndex, digest: digestOf(index), size: index.length } });
+    assert.equal((await request(t.app).put(`/v2/gc/multi/manifests/${digestOf(sbom)}`).set('Content-Type', MediaType.OciManifest).send(sbom)).status, 201);
+    await age(t.root);
+
+    const keepAll = await collectGarbage(t.storage, { graceMs: 60_000 });
+    assert.deepEqual(keepAll.manifests, [], 'without --delete-untagged every manifest stays');
+    assert.ok(await blobExists(t, digestOf('lonely-layer')));
+
+    const report = await collectGarbage(t.storage, { graceMs: 60_000, deleteUntagged: true });
+    assert.deepEqual(report.manifests, [{ repo: 'gc/multi', digest: lone.digest }]);
+    assert.ok(!(await blobExists(t, digestOf('lonely-layer'))));
+    assert.equal((await request(t.app).head(`/v2/gc/multi/manifests/${lone.digest}`)).status, 404);
+    for (const ref of ['latest', amd.digest, digestOf(sbom)]) assert.equal((await request(t.app).head(`/v2/gc/multi/manifests/${ref}`)).status, 200, ref);
+    assert.ok(await blobExists(t, digestOf('amd-layer')));
+    const referrers = await request(t.app).get(`/v2/gc/multi/referrers/${digestOf(index)}`);
+    assert.equal(referrers.body.manifests.length, 1);
+  });
+
+  it('only one collection runs at a time', async () => {
+    await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'other', heartbeat: Date.now() })));
+    await assert.rejects(collectGarbage(t.storage, { graceMs: 0 }), GcBusyError);
+    // a crashed collector's lease goes stale and no longer blocks
+    await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'crashed', heartbeat: Date.now() - 120_000 })));
+    await collectGarbage(t.storage, { graceMs: 60_000 });
+  });
+
+  it('purges abandoned uploads older than the given age', async () => {
+    const res = await request(t.app).post('/v2/gc/uploads/blobs/uploads/');
+    const id = res.headers.location!.split('/').pop()!;
+    await t.storage.putSmall(paths.uploadStartedAt('gc/uploads', id), Buffer.from(new Date(Date.now() - 10 * 86_400_000).toISOString()));
+    const fresh = (await request(t.app).post('/v2/gc/uploads/blobs/uploads/')).headers.location!;
+    const report = await collectGarbage(t.storage, { graceMs: 60_000, uploadMaxAgeMs: 86_400_000 });
+    assert.deepEqual(report.uploadsPurged, [`gc/uploads/${id}`]);
+    assert.equal((await request(t.app).get(res.headers.location!)).status, 404);
+    assert.equal((await request(t.app).get(fresh)).status, 204);
+  });
+});
+
+describe('garbage collection racing pushes (online safety)', () => {
+  it('every push that succeeded pulls back intact, after GC runs raced against pushes reusing old, unreferenced blobs', async () => {
+    const t = await testApp();
+    try {
+      // Old, unreferenced content that new pushes will reuse by mounting: exactly what a collection deletes.
+      const base = await pushImage(t.app, 'race/base', 'v1', { layers: ['common-1', 'common-2', 'common-3'] });
+      await request(t.app).delete(`/v2/race/base/manifests/${base.digest}`);
+      await age(t.root);
+
+      const pushed: { name: string; digest: string; manifest: string; blobs: Map<string, string> }[] = [];
+      let retries = 0;
+      let gcRuns = 0;
+      let stop = false;
+
+      async function pushOnce(i: number, attempt: number): Promise<boolean> {
+        const name = `race/app${i}`;
+        const blobs = new Map<string, string>();
+        const layers: { digest: Digest; size: number }[] = [];
+        for (const content of [`common-${(i % 3) + 1}`, `unique-${i}`]) {
+          const d = digestOf(content);
+          blobs.set(d, content);
+          const mount = await request(t.app).post(`/v2/${name}/blobs/uploads/?mount=${d}&from=race/base`);
+          if (mount.status !== 201) {
+            const up = await request(t.app).put(`${mount.headers.location}?digest=${d}`).set('Content-Type', 'application/octet-stream').send(Buffer.from(content));
+            if (up.status !== 201) return false;
+          }
+          layers.push({ digest: d, size: content.length });
+        }
+        const cfgBody = JSON.stringify({ i, attempt });
+        const cfg = digestOf(cfgBody);
+        blobs.set(cfg, cfgBody);
+        const up = await request(t.app).post(`/v2/${name}/blobs/uploads/?digest=${cfg}`).set('Content-Type', 'application/octet-stream').send(Buffer.from(cfgBody));
+        if (up.status !== 201) return false;
+        const manifest = imageManifest({ digest: cfg, size: cfgBody.length }, layers).toString();
+        const put = await request(t.app).put(`/v2/${name}/manifests/v1`).set('Content-Type', MediaType.OciManifest).send(manifest);
+        if (put.status !== 201) {
+          assert.ok([503, 404, 400].includes(put.status), `unexpected ${put.status} ${put.text}`);
+          return false;
+        }
+        pushed.push({ name, digest: digestOf(manifest), manifest, blobs });
+        return true;
+      }
+
+      const gcLoop = (async () => {
+        while (!stop) {
+          await collectGarbage(t.storage, { graceMs: 0 }).catch((e) => { if (!(e instanceof GcBusyError)) throw e; });
+          gcRuns++;
+        }
+      })();
+      // Six pushers keep pushing new images until several collections have raced them.
+      let next = 0;
+      await Promise.all(Array.from({ length: 6 }, async () => {
+        while (next < 24 || (gcRuns < 4 && next < 400)) {
+          const i = next++;
+          for (let attempt = 0; !(await pushOnce(i, attempt)); attempt++) {
+            retries++;
+            assert.ok(attempt < 50, 'a push keeps failing');
+          }
+        }
+      }));
+      stop = true;
+      await gcLoop;
+      await collectGarbage(t.storage, { graceMs: 0 });
+
+      assert.ok(gcRuns >= 4, `collections ran during the pushes (${gcRuns})`);
+      assert.equal(pushed.length, next);
+      for (const p of pushed) {
+        const m = await request(t.app).get(`/v2/${p.name}/manifests/v1`);
+        assert.equal(m.status, 200, `${p.name} manifest`);
+        assert.equal(m.text, p.manifest);
+        for (const [d, content] of p.blobs) {
+          const b = await request(t.app).get(`/v2/${p.name}/blobs/${d}`).buffer(true);
+          assert.equal(b.status, 200, `${p.name} blob ${d} (${content})`);
+          assert.equal(digestOf(Buffer.from(b.body as Buffer)), d);
+        }
+      }
+      console.log(`# race: ${gcRuns} collections, ${retries} push retries`);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
