@@ -34,7 +34,8 @@ describe('crash safety (filesystem)', () => {
     const sessions: { location: string; sent: Buffer; whole: Buffer }[] = [];
 
     // Monolithic uploads of 2–6 MiB and chunked sessions, all at once; the kill lands in their midst.
-    const blobs = Array.from({ length: 16 }, (_, i) => randomBytes((2 + (i % 5)) << 20));
+    // Small ones finish early, big ones are still streaming when the kill lands.
+    const blobs = Array.from({ length: 16 }, (_, i) => randomBytes(i % 2 ? 64 << 10 : (4 + (i % 5)) << 20));
     const launchMonolithic = () => blobs.map(async (b, i) => {
       const d = digestOf(b);
       try {
@@ -58,7 +59,7 @@ describe('crash safety (filesystem)', () => {
       } catch { /* killed mid-request */ }
     });
     const monolithic = launchMonolithic();
-    await new Promise((r) => setTimeout(r, 150));
+    for (let waited = 0; completed.size < 4 && waited < 3000; waited += 5) await new Promise((r) => setTimeout(r, 5));
     serve.child.kill('SIGKILL');
     await once(serve.child, 'exit');
     await Promise.allSettled([...monolithic, ...chunked]);
