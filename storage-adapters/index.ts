@@ -21,5 +21,6 @@ export async function createAdapter(name: string, options: Record<string, unknow
 }
 
 registerAdapter('filesystem', (o) => new FilesystemAdapter(o as unknown as FilesystemOptions));
+registerAdapter('s3', async (o) => (await import('./s3.js')).S3Adapter.fromConfig(o));
 
 export * from './types.js';

@@ -37,7 +37,7 @@ describe('base endpoint, unknown routes, operations', () => {
     const res = await request(t.app).post('/v2/foo/tags/list');
     assert.equal(res.status, 405);
     assert.equal(errorCode(res), 'UNSUPPORTED');
-    assert.equal(res.headers.allow, 'GET');
+    assert.equal(res.headers.allow, 'GET, HEAD');
   });
 
   it('every response carries a request id; a sane client-given X-Request-Id is echoed', async () => {
