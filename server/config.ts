@@ -166,7 +166,10 @@ function validateTree(tree: unknown, schema: Schema, path: string, problems: str
 
 /** REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY → ['storage','filesystem','rootdirectory'] */
 function applyEnv(tree: Tree, env: NodeJS.ProcessEnv, problems: string[]): void {
-  for (const [name, value] of Object.entries(env)) {
+  // Selectors (REGISTRY_STORAGE=s3, REGISTRY_AUTH=token) go last: they drop the other choices' keys.
+  const selector = (n: string) => n === 'REGISTRY_STORAGE' || n === 'REGISTRY_AUTH';
+  const entries = Object.entries(env).sort(([a], [b]) => Number(selector(a)) - Number(selector(b)));
+  for (const [name, value] of entries) {
     if (!name.startsWith('REGISTRY_') || value === undefined) continue;
     const parts = name.slice('REGISTRY_'.length).toLowerCase().split('_');
     if (parts.length === 1 && parts[0] === 'storage') { // REGISTRY_STORAGE=s3 picks the driver

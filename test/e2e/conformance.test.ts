@@ -21,12 +21,22 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { startTestServer, type TestServer } from '../helpers/registry.js';
+import { BACKENDS } from '../helpers/backends.js';
 import {
   MT, chunkedBlob, digestOf, generatePartA, generatePartB, randText,
   TestData, type Algo, type Descriptor, type PartAData, type TestBlob,
 } from '../helpers/conformance-data.js';
 
 // ─────────────────────────────────────── HTTP helpers ───────────────────────────────────────
+
+// The storage backend under test: the filesystem, or S3 when conformance-s3.test.ts sets it.
+const BACKEND = BACKENDS.find((b) => b.name === (process.env.BERTH_CONFORMANCE_BACKEND ?? 'filesystem'))!;
+
+async function startOn(extra: Record<string, string> = {}): Promise<TestServer> {
+  const prepared = await BACKEND.prepare();
+  const server = await startTestServer({ ...prepared.env, ...extra });
+  return { ...server, stop: async () => { await server.stop(); await prepared.cleanup(); } };
+}
 
 type Headers = Record<string, string | string[]>;
 
@@ -233,12 +243,12 @@ function crossMountSpecs(a: SuiteA, automatic: boolean): void {
   }
 }
 
-describe('Part A: OCI conformance (Ginkgo v1.1.x), pull + push + discovery + management, OCI_AUTOMATIC_CROSSMOUNT=1', () => {
+describe(`[${BACKEND.name}] Part A: OCI conformance (Ginkgo v1.1.x), pull + push + discovery + management, OCI_AUTOMATIC_CROSSMOUNT=1`, () => {
   let server: TestServer;
   const a = new SuiteA('conformance/ginkgo');
   const d = a.d;
   before(async () => {
-    server = await startTestServer();
+    server = await startOn();
     a.root = server.url; // OCI_ROOT_URL
   });
   after(async () => { await server?.stop(); });
@@ -628,11 +638,11 @@ describe('Part A: OCI conformance (Ginkgo v1.1.x), pull + push + discovery + man
   });
 });
 
-describe('Part A: cross-mount with REGISTRY_CROSSMOUNT_AUTOMATIC=false, OCI_AUTOMATIC_CROSSMOUNT=0', () => {
+describe(`[${BACKEND.name}] Part A: cross-mount with REGISTRY_CROSSMOUNT_AUTOMATIC=false, OCI_AUTOMATIC_CROSSMOUNT=0`, () => {
   let server: TestServer;
   const a = new SuiteA('conformance/ginkgo');
   before(async () => {
-    server = await startTestServer({ REGISTRY_CROSSMOUNT_AUTOMATIC: 'false' });
+    server = await startOn({ REGISTRY_CROSSMOUNT_AUTOMATIC: 'false' });
     a.root = server.url;
   });
   after(async () => { await server?.stop(); });
@@ -970,12 +980,12 @@ class SuiteB {
   }
 }
 
-describe('Part B: OCI conformance (rewritten suite, dev settings + sha512)', () => {
+describe(`[${BACKEND.name}] Part B: OCI conformance (rewritten suite, dev settings + sha512)`, () => {
   let server: TestServer;
   const b = new SuiteB();
   const { repo1, repo2 } = B_CONFIG;
   before(async () => {
-    server = await startTestServer();
+    server = await startOn();
     b.root = server.url;
   });
   after(async () => { await server?.stop(); });

@@ -66,6 +66,9 @@ storage:
     const c = loadConfig({ env: { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_CHUNKSIZE: '5242880' } });
     assert.equal(c.storage.driver, 's3');
     assert.deepEqual(c.storage.options, { bucket: 'b', chunksize: 5242880 });
+    // whatever order the variables come in, a filesystem key set alongside does not make two drivers
+    const mixed = loadConfig({ env: { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/x', REGISTRY_STORAGE_S3_BUCKET: 'b' } });
+    assert.equal(mixed.storage.driver, 's3');
   });
 
   it('each mistake gets its own clear message', async () => {
