@@ -11,6 +11,8 @@ import {
 } from './types.js';
 
 const READ_CHUNK = 1 << 20; // 1 MiB reads roughly double hashing throughput (FACTS)
+/** Not a valid key component ('~'), so it can never collide with stored content. */
+const TEMP_DIR = '~tmp';
 
 export interface FilesystemOptions { rootdirectory: string }
 
@@ -73,6 +75,8 @@ class FsFileWriter extends Writable implements FileWriter {
     await this.fh.sync();
     await this.#close();
     if (this.tempPath) {
+      // The target directory appears only now: a cancelled write leaves no empty directory behind.
+      await mkdir(dirname(this.finalPath), { recursive: true });
       await rename(this.tempPath, this.finalPath); // an error here is the caller's error, never swallowed
       await fsyncDir(dirname(this.finalPath));
     }
@@ -128,13 +132,17 @@ export class FilesystemAdapter implements StorageAdapter {
 
   async write(key: string, opts: WriteOptions = {}): Promise<FileWriter> {
     const finalPath = this.#path(key);
-    await mkdir(dirname(finalPath), { recursive: true });
     if (opts.append) {
+      await mkdir(dirname(finalPath), { recursive: true });
       const fh = await open(finalPath, 'a');
       const { size } = await fh.stat();
       return new FsFileWriter(fh, size, finalPath, undefined);
     }
-    const tempPath = `${finalPath}.tmp-${randomBytes(8).toString('hex')}`;
+    // Temp files live in one directory (same filesystem, so rename stays atomic): what a crash
+    // leaves behind is in one place, and purgeTemporary() clears it.
+    const tempDir = join(this.root, TEMP_DIR);
+    await mkdir(tempDir, { recursive: true });
+    const tempPath = join(tempDir, `${randomBytes(12).toString('hex')}`);
     const fh = await open(tempPath, 'wx');
     return new FsFileWriter(fh, 0, finalPath, tempPath);
   }
@@ -176,7 +184,7 @@ export class FilesystemAdapter implements StorageAdapter {
       if (isNotFound(e)) return;
       throw e;
     }
-    for (const n of names) if (!n.includes('.tmp-')) yield `${base}/${n}`;
+    for (const n of names) if (base || n !== TEMP_DIR) yield `${base}/${n}`;
   }
 
   async move(from: string, to: string): Promise<void> {
@@ -194,5 +202,16 @@ export class FilesystemAdapter implements StorageAdapter {
 
   async delete(key: string): Promise<void> {
     await rm(this.#path(key), { recursive: true, force: true });
+  }
+
+  async purgeTemporary(olderThan: Date): Promise<number> {
+    const dir = join(this.root, TEMP_DIR);
+    let removed = 0;
+    for (const name of await readdir(dir).catch((): string[] => [])) {
+      const p = join(dir, name);
+      const st = await stat(p).catch(() => undefined);
+      if (st && st.mtime < olderThan) { await unlink(p).catch(() => undefined); removed++; }
+    }
+    return removed;
   }
 }

@@ -18,7 +18,7 @@
 import { Readable, Writable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
-  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command,
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
   PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand,
   type CompletedPart, type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -639,6 +639,29 @@ export class S3Adapter implements StorageAdapter {
     }
   }
 
+  /** Aborts multipart uploads under this adapter's root started before `olderThan` (interrupted writes). */
+  async purgeTemporary(olderThan: Date): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListMultipartUploadsCommand({
+          Bucket: this.bucket, Prefix: this.root ? `${this.root}/` : undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
+        }));
+      } catch (e) {
+        throw wrap('ListMultipartUploads', '/', e);
+      }
+      for (const u of page.Uploads ?? []) {
+        if (u.Initiated && u.Initiated < olderThan && u.Key && u.UploadId) { await this.abortUpload(u.Key, u.UploadId); aborted++; }
+      }
+      if (!page.IsTruncated) return aborted;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
   async abortUpload(name: string, uploadId: string): Promise<void> {
     try {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: name, UploadId: uploadId }));
@@ -655,10 +678,13 @@ interface WriterOptions {
   afterCommit?: () => Promise<void>;
 }
 
+/** Parts uploading at once per writer: more keeps the link busy, each costs one part of memory. */
+const UPLOAD_CONCURRENCY = 3;
+
 /**
- * Streams into a multipart upload of partSize parts: one part is gathered while the previous one uploads,
- * so at most two parts are in memory. Nothing is visible until commit(), which completes the upload (or,
- * when everything fit in one part, PUTs it).
+ * Streams into a multipart upload of partSize parts: one part is gathered while up to UPLOAD_CONCURRENCY
+ * earlier ones upload, so memory stays bounded by a few parts. Nothing is visible until commit(), which
+ * completes the upload (or, when everything fit in one part, PUTs it).
  */
 class S3Writer extends Writable implements FileWriter {
   #chunks: Buffer[] = [];
@@ -666,7 +692,8 @@ class S3Writer extends Writable implements FileWriter {
   #written = 0;
   #uploadId: string | undefined;
   #parts: CompletedPart[] = [];
-  #inflight: Promise<void> | undefined;
+  #inflight = new Set<Promise<void>>();
+  #failure: unknown;
   #state: 'open' | 'committing' | 'committed' | 'failed' | 'cancelled' = 'open';
   #created = false;
 
@@ -692,7 +719,7 @@ class S3Writer extends Writable implements FileWriter {
 
   override _final(cb: (err?: Error | null) => void): void {
     // surface a failed part upload to whoever is piping into us
-    (this.#inflight ?? Promise.resolve()).then(() => cb(), cb);
+    this.#drain().then(() => cb(), cb);
   }
 
   async #take(chunk: Buffer): Promise<void> {
@@ -708,9 +735,16 @@ class S3Writer extends Writable implements FileWriter {
     }
   }
 
-  /** Starts uploading the gathered part once the previous upload is done. */
+  /** Waits for every part upload under way; rejects if one failed. */
+  async #drain(): Promise<void> {
+    await Promise.all(this.#inflight);
+    if (this.#failure) throw this.#failure;
+  }
+
+  /** Starts uploading the gathered part once fewer than UPLOAD_CONCURRENCY uploads are under way. */
   async #flushPart(): Promise<void> {
-    if (this.#inflight) await this.#inflight;
+    while (this.#inflight.size >= UPLOAD_CONCURRENCY) await Promise.race(this.#inflight);
+    if (this.#failure) throw this.#failure;
     const body = Buffer.concat(this.#chunks, this.#buffered);
     this.#chunks = [];
     this.#buffered = 0;
@@ -726,10 +760,12 @@ class S3Writer extends Writable implements FileWriter {
     const PartNumber = this.#parts.length + 1;
     this.#parts.push({ PartNumber });
     const uploadId = this.#uploadId;
-    this.#inflight = client.send(new UploadPartCommand({
+    const upload: Promise<void> = client.send(new UploadPartCommand({
       Bucket: bucket, Key: this.objectName, UploadId: uploadId, PartNumber, Body: body, ContentLength: body.length,
-    })).then((r) => { this.#parts[PartNumber - 1] = { PartNumber, ETag: r.ETag }; }, (e) => { throw wrap('UploadPart', this.key, e); });
-    this.#inflight.catch(() => undefined); // awaited by the next flush, _final, commit or cancel
+    })).then((r) => { this.#parts[PartNumber - 1] = { PartNumber, ETag: r.ETag }; }, (e) => { this.#failure ??= wrap('UploadPart', this.key, e); throw this.#failure; })
+      .finally(() => { this.#inflight.delete(upload); });
+    upload.catch(() => undefined); // awaited by the next flush, _final, commit or cancel
+    this.#inflight.add(upload);
   }
 
   async commit(): Promise<void> {
@@ -748,8 +784,8 @@ class S3Writer extends Writable implements FileWriter {
           throw wrap('PutObject', this.key, e);
         }
       } else {
-        if (this.#inflight) await this.#inflight;
-        if (this.#buffered > 0) { await this.#flushPart(); await this.#inflight; }
+        await this.#drain();
+        if (this.#buffered > 0) { await this.#flushPart(); await this.#drain(); }
         try {
           await client.send(new CompleteMultipartUploadCommand({
             Bucket: bucket, Key: this.objectName, UploadId: this.#uploadId, MultipartUpload: { Parts: this.#parts },
@@ -775,7 +811,7 @@ class S3Writer extends Writable implements FileWriter {
     this.#state = 'cancelled';
     this.#chunks = [];
     this.#buffered = 0;
-    if (this.#inflight) await this.#inflight.catch(() => undefined);
+    await Promise.allSettled(this.#inflight);
     if (this.#uploadId) {
       const id = this.#uploadId;
       this.#uploadId = undefined;

@@ -37,6 +37,8 @@ export interface StorageAdapter {
   delete(key: string): Promise<void>;
   /** A URL the client may fetch the object from directly, when the backend offers one. */
   redirectUrl?(key: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
+  /** Removes what interrupted writes left behind (temp files, unfinished multipart uploads) before a time. */
+  purgeTemporary?(olderThan: Date): Promise<number>;
   close?(): Promise<void>;
 }
 

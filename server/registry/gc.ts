@@ -46,6 +46,7 @@ export interface GcReport {
   /** Candidates of the first mark that a concurrent push made reachable again. */
   rescued: number;
   uploadsPurged: string[];
+  temporaryPurged: number;
 }
 
 export class GcBusyError extends Error {}
@@ -158,7 +159,7 @@ async function blobCandidates(storage: StorageAdapter, marked: Marked, cutoff: n
 export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = {}): Promise<GcReport> {
   const log = opts.log ?? (() => undefined);
   const graceMs = opts.graceMs ?? 3_600_000;
-  const report: GcReport = { blobs: [], manifests: [], bytesFreed: 0, rescued: 0, uploadsPurged: [] };
+  const report: GcReport = { blobs: [], manifests: [], bytesFreed: 0, rescued: 0, uploadsPurged: [], temporaryPurged: 0 };
   const id = randomUUID();
   let heartbeat: NodeJS.Timeout | undefined;
 
@@ -212,8 +213,11 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
     }
     if (opts.uploadMaxAgeMs !== undefined) {
       const uploads = new UploadSessions(storage, new BlobStore(storage));
-      report.uploadsPurged = await uploads.purge(withUploads(storage), new Date(Date.now() - opts.uploadMaxAgeMs));
+      const before = new Date(Date.now() - opts.uploadMaxAgeMs);
+      report.uploadsPurged = await uploads.purge(withUploads(storage), before);
       for (const u of report.uploadsPurged) log(`purged upload ${u}`);
+      // Temp files / multipart uploads of interrupted writes (a crash mid-write leaves them).
+      report.temporaryPurged = (await storage.purgeTemporary?.(before)) ?? 0;
     }
     return report;
   } finally {

@@ -3,7 +3,7 @@
 // hash is only a cache: when it is missing or stale, finishing re-reads the data.
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import type { Hash } from 'node:crypto';
 import { HashingStream, digestOf, parseDigest, type Algorithm, type Digest } from '../../oci/digest.js';
 import { PathNotFoundError, type StorageAdapter } from '../../storage-adapters/types.js';
@@ -126,15 +126,30 @@ export class UploadSessions {
     return hasher.digest();
   }
 
-  /** Uploads a whole blob in one request (POST ?digest= or the body of a single PUT). */
+  /**
+   * Uploads a whole blob in one request (POST ?digest=): the digest is known up front, so the bytes
+   * stream straight to the blob's own key through a writer that stays invisible until commit, which
+   * happens only once the digest matched. No session, no copy. A blob already stored is only hashed.
+   */
   async ingest(repo: string, expected: Digest, body: Readable, signal?: AbortSignal): Promise<number> {
-    const id = await this.start(repo);
-    try {
-      return await this.finish(repo, id, expected, body, { signal });
-    } catch (e) {
-      await this.cancel(repo, id).catch(() => undefined);
-      throw e;
+    const hasher = new HashingStream(parseDigest(expected).algorithm);
+    const mismatch = () => new RegistryError('DIGEST_INVALID', { expected, actual: hasher.digest(), size: hasher.bytes });
+    if ((await this.blobs.size(expected)) !== undefined) {
+      await pipeline(body, hasher, new Writable({ write: (_c, _e, cb) => cb() }), { signal });
+      if (hasher.digest() !== expected) throw mismatch();
+    } else {
+      const writer = await this.storage.write(paths.blobData(expected));
+      try {
+        await pipeline(body, hasher, writer, { signal });
+        if (hasher.digest() !== expected) throw mismatch();
+        await writer.commit();
+      } catch (e) {
+        await writer.cancel().catch(() => undefined);
+        throw e;
+      }
     }
+    await this.blobs.link(repo, expected);
+    return hasher.bytes;
   }
 
   async cancel(repo: string, id: string): Promise<void> {

@@ -853,7 +853,8 @@ describe('openapi.yaml: contract against the running server', () => {
 
   it('a storage failure after a monolithic blob body was read → 500 UNKNOWN', async () => {
     const t = await testApp();
-    const storage = overlay(t.storage, { move: async () => { throw new Error('storage is down'); } });
+    // the body streams to the blob's key; linking it into the repository (putSmall) then fails
+    const storage = overlay(t.storage, { putSmall: async () => { throw new Error('storage is down'); } });
     const srv = await listen(createApp({ deleteEnabled: true }, { storage }));
     extra.push({ server: srv, cleanup: t.cleanup });
     const url = `/v2/${REPO}/blobs/uploads/?digest=${sha256(layer)}`;

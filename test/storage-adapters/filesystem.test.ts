@@ -24,3 +24,21 @@ it('filesystem: a cancelled write leaves no temp file in the directory', async (
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+it('filesystem: what an interrupted write leaves is never listed, and purgeTemporary removes it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-fs-'));
+  try {
+    const a = new FilesystemAdapter({ rootdirectory: dir });
+    const w = await a.write('/x/obj');
+    await new Promise<void>((r) => w.write(Buffer.from('crash before commit'), () => r()));
+    const seen: string[] = [];
+    for await (const k of a.list('/')) seen.push(k);
+    assert.deepEqual(seen, [], 'the temp area is not content');
+    assert.equal(await a.purgeTemporary(new Date(Date.now() - 60_000)), 0, 'fresh temp files are kept');
+    assert.equal(await a.purgeTemporary(new Date(Date.now() + 1000)), 1);
+    assert.equal(await a.purgeTemporary(new Date(Date.now() + 1000)), 0);
+    w.destroy();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,122 @@
+// Push and pull throughput through berth on a real S3 (the local Ceph RGW) versus the raw
+// AWS SDK (lib-storage Upload / GetObject) against the same RGW, in one run.
+//   npm run build && node dist/bench/s3-throughput.js [sizeMiB=256] [rounds=3]
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable, type Readable } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { pino } from 'pino';
+import { loadConfig } from '../server/config.js';
+import { startRegistry } from '../server/main.js';
+import { freshBucket } from '../test/helpers/rgw.js';
+
+const sizeMiB = Number(process.argv[2] ?? 256);
+const rounds = Number(process.argv[3] ?? 3);
+const PART = 16 << 20;
+
+async function makeFile(dir: string): Promise<{ path: string; digest: string; size: number }> {
+  const path = join(dir, 'blob');
+  const hash = createHash('sha256');
+  const out = createWriteStream(path);
+  for (let i = 0; i < sizeMiB; i++) {
+    const chunk = randomBytes(1 << 20);
+    hash.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((r) => out.end(() => r()));
+  return { path, digest: `sha256:${hash.digest('hex')}`, size: sizeMiB << 20 };
+}
+
+const sink = () => new Writable({ highWaterMark: 1 << 20, write(_c, _e, cb) { cb(); } });
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+function httpSend(url: string, method: string, body: Readable | undefined, headers: Record<string, string | number> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers })); });
+    req.on('error', reject);
+    if (body) pipeline(body, req).catch(reject);
+    else req.end();
+  });
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-bench-'));
+  const bucket = await freshBucket('berth-bench');
+  const file = await makeFile(dir);
+  const config = loadConfig({ env: {
+    REGISTRY_HTTP_ADDR: '127.0.0.1:0', REGISTRY_LOG_LEVEL: 'warn', REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: bucket.bucket,
+    REGISTRY_STORAGE_S3_REGION: bucket.endpoint.region, REGISTRY_STORAGE_S3_REGIONENDPOINT: bucket.endpoint.endpoint,
+    REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true', REGISTRY_STORAGE_S3_ACCESSKEY: bucket.endpoint.accessKeyId,
+    REGISTRY_STORAGE_S3_SECRETKEY: bucket.endpoint.secretAccessKey, REGISTRY_STORAGE_S3_CHUNKSIZE: String(PART),
+    REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+  } });
+  const registry = await startRegistry(config, pino({ level: 'warn' }));
+  const results: Record<string, number[]> = { 'raw SDK upload': [], 'berth push (monolithic)': [], 'berth push (chunked 32 MiB)': [], 'raw SDK GetObject': [], 'berth pull (GET blob)': [] };
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const key = `raw/${r}`;
+      results['raw SDK upload']!.push(await time(() => new Upload({ client: bucket.client, params: { Bucket: bucket.bucket, Key: key, Body: createReadStream(file.path, { highWaterMark: 1 << 20 }) }, partSize: PART, queueSize: 4 }).done()));
+      results['raw SDK GetObject']!.push(await time(async () => {
+        const obj = await bucket.client.send(new GetObjectCommand({ Bucket: bucket.bucket, Key: key }));
+        await pipeline(obj.Body as Readable, sink());
+      }));
+
+      const repo = `bench/r${r}`;
+      results['berth push (monolithic)']!.push(await time(async () => {
+        const res = await httpSend(`${registry.url}/v2/${repo}/blobs/uploads/?digest=${file.digest}`, 'POST', createReadStream(file.path, { highWaterMark: 1 << 20 }),
+          { 'Content-Type': 'application/octet-stream', 'Content-Length': file.size });
+        if (res.status !== 201) throw new Error(`push failed: ${res.status}`);
+      }));
+      results['berth pull (GET blob)']!.push(await time(async () => {
+        await new Promise<void>((resolve, reject) => {
+          request(`${registry.url}/v2/${repo}/blobs/${file.digest}`, (res) => {
+            const h = createHash('sha256');
+            res.on('data', (c: Buffer) => h.update(c));
+            res.on('end', () => (`sha256:${h.digest('hex')}` === file.digest ? resolve() : reject(new Error('digest mismatch'))));
+          }).on('error', reject).end();
+        });
+      }));
+      // chunked: delete the repo's link and the blob so the push really uploads again
+      const repo2 = `bench/c${r}`;
+      await registry.storage.delete(`/blobs/sha256/${file.digest.slice(7, 9)}/${file.digest.slice(7)}`);
+      results['berth push (chunked 32 MiB)']!.push(await time(async () => {
+        const start = await httpSend(`${registry.url}/v2/${repo2}/blobs/uploads/`, 'POST', undefined);
+        const loc = String(start.headers.location);
+        const chunk = 32 << 20;
+        for (let off = 0; off < file.size; off += chunk) {
+          const end = Math.min(off + chunk, file.size) - 1;
+          const res = await httpSend(`${registry.url}${loc}`, 'PATCH', createReadStream(file.path, { start: off, end, highWaterMark: 1 << 20 }),
+            { 'Content-Type': 'application/octet-stream', 'Content-Length': end - off + 1, 'Content-Range': `${off}-${end}` });
+          if (res.status !== 202) throw new Error(`PATCH failed: ${res.status}`);
+        }
+        const done = await httpSend(`${registry.url}${loc}?digest=${file.digest}`, 'PUT', undefined);
+        if (done.status !== 201) throw new Error(`PUT failed: ${done.status}`);
+      }));
+    }
+  } finally {
+    await registry.close();
+    await bucket.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const mbps = (name: string) => sizeMiB / median(results[name]!);
+  console.log(`\nS3 throughput, ${sizeMiB} MiB blob, median of ${rounds} rounds, Ceph RGW on loopback (scripts/rgw.sh)\n`);
+  console.log('| operation | MiB/s | vs raw SDK |');
+  console.log('|---|---|---|');
+  for (const [name, raw] of [['raw SDK upload', 'raw SDK upload'], ['berth push (monolithic)', 'raw SDK upload'], ['berth push (chunked 32 MiB)', 'raw SDK upload'], ['raw SDK GetObject', 'raw SDK GetObject'], ['berth pull (GET blob)', 'raw SDK GetObject']] as const) {
+    console.log(`| ${name} | ${mbps(name).toFixed(0)} | ${(mbps(name) / mbps(raw)).toFixed(2)}× |`);
+  }
+}
+
+await main();
