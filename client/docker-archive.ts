@@ -1,0 +1,256 @@
+// docker-archive: the `docker save` / `docker load` tarball, both directions.
+//   reading: manifest.json [{Config, RepoTags, Layers}] with members streamed from the tar by offset
+//            (legacy <id>/layer.tar and docker ≥ 25's blobs/sha256/<hex> both work); the image is
+//            presented as an OCI manifest whose layers are the members as they are (tar, or gzip).
+//   writing: layers are stored uncompressed (<diffid>/layer.tar, what `docker load` and skopeo
+//            expect): gzip layers are gunzipped on the fly into a staging directory while both the
+//            compressed digest and the diff_id are checked; then the tar is streamed to a temp file
+//            and renamed into place.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
+import { familiarReference, parseImageReference, type ImageReference } from '../oci/image-reference.js';
+import type { Descriptor } from '../oci/manifest.js';
+import { parseManifest } from '../oci/manifest.js';
+import { MediaType } from '../oci/media-types.js';
+import { commitFile, tempPathFor } from './atomic.js';
+import { ClientError, IntegrityError, NotFoundError, UnsupportedError } from './errors.js';
+import type { BlobOutcome, ImageDestination, ImageSource, ManifestBlob } from './image-source.js';
+import { TarIndex, type TarMember } from './tar-index.js';
+import { writeTar, type TarWriterEntry } from './tar-writer.js';
+
+interface ArchiveManifestEntry { Config: string; RepoTags?: string[] | null; Layers: string[] }
+
+function hashing(algorithm: string): { stream: Transform; digest: () => string; bytes: () => number } {
+  const h = createHash(algorithm);
+  let n = 0;
+  const stream = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _e, done) { h.update(chunk); n += chunk.length; done(null, chunk); },
+  });
+  return { stream, digest: () => h.digest('hex'), bytes: () => n };
+}
+
+function sameRef(a: string, b: string): boolean {
+  try {
+    const x = parseImageReference(a);
+    const y = parseImageReference(b);
+    return x.registry === y.registry && x.repository === y.repository && x.tag === y.tag;
+  } catch {
+    return a === b;
+  }
+}
+
+// ---- reading --------------------------------------------------------------------------------
+
+export class DockerArchiveSource implements ImageSource {
+  private index?: TarIndex;
+  private rootBlob?: ManifestBlob;
+  private readonly members = new Map<Digest, TarMember>();
+  /** RepoTags of the chosen image. */
+  repoTags: string[] = [];
+
+  constructor(readonly path: string, readonly ref?: string) {}
+  get description(): string { return `docker-archive:${this.path}${this.ref ? `:${this.ref}` : ''}`; }
+
+  private member(name: string): TarMember {
+    const m = this.index!.file(name);
+    if (!m) throw new ClientError(`${this.path}: member ${name} is missing`);
+    return m;
+  }
+
+  private stream(m: TarMember, offset = 0, length?: number): Readable {
+    const start = m.offset + offset;
+    const end = m.offset + (length !== undefined ? offset + length : m.size) - 1;
+    return createReadStream(this.path, { start, end: Math.max(start - 1, end), highWaterMark: 1 << 20 });
+  }
+
+  private async small(m: TarMember, what: string): Promise<Buffer> {
+    if (m.size > 4 * 1024 * 1024) throw new ClientError(`${this.path}: ${what} is too big (${m.size} bytes)`);
+    const parts: Buffer[] = [];
+    for await (const c of this.stream(m)) parts.push(c as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  async root(): Promise<ManifestBlob> {
+    if (this.rootBlob) return this.rootBlob;
+    this.index = await TarIndex.read(this.path);
+    const mj = this.index.file('manifest.json');
+    if (!mj) throw new ClientError(`${this.path} is not a docker-archive (no manifest.json)`);
+    let entries: ArchiveManifestEntry[];
+    try { entries = JSON.parse((await this.small(mj, 'manifest.json')).toString('utf8')) as ArchiveManifestEntry[]; } catch {
+      throw new ClientError(`${this.path}: manifest.json is not valid JSON`);
+    }
+    if (!Array.isArray(entries) || entries.length === 0) throw new ClientError(`${this.path}: manifest.json lists no image`);
+    let entry: ArchiveManifestEntry | undefined;
+    if (this.ref) {
+      entry = entries.find((e) => (e.RepoTags ?? []).some((t) => sameRef(t, this.ref!)));
+      if (!entry && /^@?\d+$/.test(this.ref)) entry = entries[Number(this.ref.replace('@', ''))];
+      if (!entry) throw new NotFoundError(`${this.path} has no image "${this.ref}" (has: ${entries.flatMap((e) => e.RepoTags ?? []).join(', ') || 'untagged images'})`);
+    } else {
+      if (entries.length > 1) throw new ClientError(`${this.path} holds ${entries.length} images: name one with docker-archive:${this.path}:NAME:TAG`);
+      entry = entries[0]!;
+    }
+    this.repoTags = entry.RepoTags ?? [];
+    const configMember = this.member(entry.Config);
+    const configBytes = await this.small(configMember, 'the image config');
+    const configDigest = digestOf(configBytes);
+    this.members.set(configDigest, configMember);
+    const layers: Descriptor[] = [];
+    for (const name of entry.Layers) {
+      const m = this.member(name);
+      // hash the member (streamed) and sniff its compression from the first bytes
+      const h = hashing('sha256');
+      let magic: Buffer | undefined;
+      const sniff = new Transform({ transform(c: Buffer, _e, done) { magic ??= c.subarray(0, 4); done(null, c); } });
+      await pipeline(this.stream(m), sniff, h.stream, async function* (src) { for await (const _ of src) { /* discard */ } });
+      const digest = `sha256:${h.digest()}` as Digest;
+      const gz = magic && magic[0] === 0x1f && magic[1] === 0x8b;
+      const zstd = magic && magic.length >= 4 && magic.readUInt32LE(0) === 0xfd2fb528;
+      layers.push({ mediaType: gz ? MediaType.OciLayerTarGzip : zstd ? 'application/vnd.oci.image.layer.v1.tar+zstd' : MediaType.OciLayerTar, digest, size: m.size });
+      this.members.set(digest, m);
+    }
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { mediaType: MediaType.OciConfig, digest: configDigest, size: configBytes.length },
+      layers,
+    };
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    this.rootBlob = { descriptor: { mediaType: MediaType.OciManifest, digest: digestOf(bytes), size: bytes.length }, bytes };
+    return this.rootBlob;
+  }
+
+  async manifest(desc: Descriptor): Promise<Buffer> {
+    const root = await this.root();
+    if (desc.digest !== root.descriptor.digest) throw new NotFoundError(`${this.path}: no manifest ${desc.digest}`);
+    return root.bytes;
+  }
+
+  async openBlob(desc: Descriptor, offset: number, length?: number): Promise<{ stream: Readable; offset: number }> {
+    await this.root();
+    const m = this.members.get(desc.digest);
+    if (!m) throw new NotFoundError(`${this.path}: no blob ${desc.digest}`);
+    return { stream: this.stream(m, offset, length), offset };
+  }
+}
+
+// ---- writing --------------------------------------------------------------------------------
+
+interface Staged { file: string; size: number; diffId?: Digest }
+
+export class DockerArchiveDestination implements ImageDestination {
+  readonly supportsIndex = false;
+  private staging?: string;
+  private readonly staged = new Map<Digest, Staged>();
+  private image?: { config: Digest; layers: Digest[]; tags: string[] };
+
+  /** `ref`: the name:tag to record in RepoTags (else the tags the copy passes). */
+  constructor(readonly path: string, readonly ref?: ImageReference) {}
+  get description(): string { return `docker-archive:${this.path}`; }
+
+  private async stagingDir(): Promise<string> {
+    if (!this.staging) {
+      await mkdir(dirname(this.path) || '.', { recursive: true });
+      this.staging = await mkdtemp(join(dirname(this.path) || '.', `.${basename(this.path)}.staging-`));
+    }
+    return this.staging;
+  }
+
+  async putBlob(desc: Descriptor, src: ImageSource, onProgress: (n: number) => void): Promise<BlobOutcome> {
+    const { algorithm, encoded } = parseDigest(desc.digest);
+    const dir = await this.stagingDir();
+    const file = join(dir, `${algorithm}-${encoded}`);
+    const compressed = /gzip/.test(desc.mediaType);
+    if (/zstd/.test(desc.mediaType)) throw new UnsupportedError(`docker-archive cannot hold zstd layer ${desc.digest}`);
+    const { stream } = await src.openBlob(desc, 0);
+    const outer = hashing(algorithm);
+    let sent = 0;
+    const progress = new Transform({ transform(c: Buffer, _e, done) { sent += c.length; onProgress(sent); done(null, c); } });
+    const inner = hashing('sha256');
+    if (compressed) await pipeline(stream, progress, outer.stream, createGunzip(), inner.stream, createWriteStream(file));
+    else await pipeline(stream, progress, outer.stream, inner.stream, createWriteStream(file));
+    if (outer.digest() !== encoded || outer.bytes() !== desc.size) {
+      throw new IntegrityError(`blob ${desc.digest} from ${src.description}: received ${outer.bytes()} bytes with digest ${algorithm}:${outer.digest()}`);
+    }
+    this.staged.set(desc.digest, { file, size: inner.bytes(), diffId: `sha256:${inner.digest()}` as Digest });
+    return 'copied';
+  }
+
+  async putManifest(m: ManifestBlob, tags: string[], opts: { root?: boolean; referrer?: boolean } = {}): Promise<void> {
+    if (opts.referrer) return; // a docker-archive has no place for referrers
+    const parsed = parseManifest(m.bytes, m.descriptor.mediaType);
+    if (parsed.kind !== 'image') throw new UnsupportedError('docker-archive holds a single image, not an index');
+    const doc = JSON.parse(m.bytes.toString('utf8')) as { config: Descriptor; layers: Descriptor[] };
+    const config = this.staged.get(doc.config.digest);
+    if (!config) throw new ClientError(`docker-archive: config ${doc.config.digest} was not transferred`);
+    const configJson = JSON.parse(await readFile(config.file, 'utf8')) as { rootfs?: { diff_ids?: string[] } };
+    const diffIds = configJson.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== doc.layers.length) throw new IntegrityError(`docker-archive: the config lists ${diffIds.length} diff_ids for ${doc.layers.length} layers`);
+    doc.layers.forEach((l, i) => {
+      const s = this.staged.get(l.digest);
+      if (!s) throw new ClientError(`docker-archive: layer ${l.digest} was not transferred`);
+      if (s.diffId !== diffIds[i]) throw new IntegrityError(`layer ${l.digest}: uncompressed digest ${s.diffId} does not match the config's diff_id ${diffIds[i]}`);
+    });
+    const names = this.ref ? [this.ref.tag ? familiarReference({ ...this.ref, digest: undefined }) : ''] : tags;
+    this.image = { config: doc.config.digest, layers: doc.layers.map((l) => l.digest), tags: names.filter(Boolean) };
+  }
+
+  async commit(): Promise<void> {
+    if (!this.image) throw new ClientError('docker-archive: no image was written');
+    const img = this.image;
+    const configHex = parseDigest(img.config).encoded;
+    const configFile = this.staged.get(img.config)!;
+    const layerNames: string[] = [];
+    const entries: TarWriterEntry[] = [];
+    const seen = new Set<string>();
+    for (const d of img.layers) {
+      const s = this.staged.get(d)!;
+      const hex = parseDigest(s.diffId!).encoded;
+      const name = `${hex}/layer.tar`;
+      layerNames.push(name);
+      if (seen.has(name)) continue;
+      seen.add(name);
+      entries.push({ name: `${hex}/VERSION`, size: 3, data: Buffer.from('1.0') });
+      entries.push({ name, size: s.size, open: () => createReadStream(s.file, { highWaterMark: 1 << 20 }) });
+    }
+    const configSize = (await stat(configFile.file)).size;
+    entries.push({ name: `${configHex}.json`, size: configSize, open: () => createReadStream(configFile.file) });
+    const manifest = Buffer.from(JSON.stringify([{ Config: `${configHex}.json`, RepoTags: img.tags, Layers: layerNames }]));
+    entries.push({ name: 'manifest.json', size: manifest.length, data: manifest });
+    const repositories: Record<string, Record<string, string>> = {};
+    const top = layerNames.length ? layerNames[layerNames.length - 1]!.split('/')[0]! : configHex;
+    for (const t of img.tags) {
+      const colon = t.lastIndexOf(':');
+      if (colon > t.lastIndexOf('/')) (repositories[t.slice(0, colon)] ??= {})[t.slice(colon + 1)] = top;
+    }
+    const repoBytes = Buffer.from(JSON.stringify(repositories));
+    entries.push({ name: 'repositories', size: repoBytes.length, data: repoBytes });
+
+    const tmp = tempPathFor(this.path);
+    const out = createWriteStream(tmp);
+    try {
+      await writeTar(out, entries);
+      await new Promise<void>((resolve, reject) => { out.end((e?: Error | null) => (e ? reject(e) : resolve())); });
+      await commitFile(tmp, this.path);
+    } catch (e) {
+      out.destroy();
+      await rm(tmp, { force: true });
+      throw e;
+    } finally {
+      await this.cleanup();
+    }
+  }
+
+  async abort(): Promise<void> { await this.cleanup(); }
+
+  private async cleanup(): Promise<void> {
+    if (this.staging) await rm(this.staging, { recursive: true, force: true });
+    this.staging = undefined;
+  }
+}

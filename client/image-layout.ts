@@ -1,0 +1,174 @@
+// OCI image layout directories (image-spec "oci-layout"): blobs/<alg>/<hex>, index.json, oci-layout.
+// Blobs are written through a partial file in .berth-ingest/ that is verified and renamed into
+// place, so a crash leaves either no blob or a complete one; index.json is rewritten atomically.
+// Tags are the org.opencontainers.image.ref.name annotation on index.json entries.
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, readdir, rmdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/manifest.js';
+import { MediaType } from '../oci/media-types.js';
+import { writeFileAtomic } from './atomic.js';
+import { ingestBlob, type IngestOptions, type IngestResult, type OffsetOpener } from './blob-ingest.js';
+import { ClientError, IntegrityError, NotFoundError } from './errors.js';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+const INGEST_DIR = '.berth-ingest';
+
+export interface IndexJson {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export class ImageLayout {
+  private indexLock: Promise<unknown> = Promise.resolve();
+
+  private constructor(readonly dir: string) {}
+
+  /** Opens a layout; `create` makes the directory and its oci-layout/index.json when missing. */
+  static async open(dir: string, opts: { create?: boolean } = {}): Promise<ImageLayout> {
+    const layout = new ImageLayout(dir);
+    let marker: string | undefined;
+    try { marker = await readFile(join(dir, 'oci-layout'), 'utf8'); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ClientError(`cannot read ${dir}: ${(e as Error).message}`);
+    }
+    if (marker === undefined) {
+      if (!opts.create) throw new NotFoundError(`${dir} is not an OCI image layout (no oci-layout file)`);
+      await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+      await writeFileAtomic(join(dir, 'oci-layout'), `${JSON.stringify({ imageLayoutVersion: '1.0.0' })}`);
+      try { await stat(join(dir, 'index.json')); } catch {
+        await writeFileAtomic(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }));
+      }
+    } else {
+      try {
+        const v = (JSON.parse(marker) as { imageLayoutVersion?: string }).imageLayoutVersion;
+        if (typeof v !== 'string' || !v.startsWith('1.')) throw new Error(`unsupported imageLayoutVersion ${v}`);
+      } catch (e) {
+        throw new ClientError(`${dir}/oci-layout: ${(e as Error).message}`);
+      }
+    }
+    return layout;
+  }
+
+  blobPath(digest: Digest): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return join(this.dir, 'blobs', algorithm, encoded);
+  }
+
+  partialPath(digest: Digest): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return join(this.dir, INGEST_DIR, `${algorithm}-${encoded}`);
+  }
+
+  async hasBlob(desc: Pick<Descriptor, 'digest' | 'size'>): Promise<boolean> {
+    try { return (await stat(this.blobPath(desc.digest))).size === desc.size; } catch { return false; }
+  }
+
+  /** A read stream over a blob (a byte range of it). The reader verifies; see readSmall for manifests. */
+  async openBlob(digest: Digest, offset = 0, length?: number): Promise<Readable> {
+    const path = this.blobPath(digest);
+    try { await stat(path); } catch { throw new NotFoundError(`blob ${digest} is not in ${this.dir}`); }
+    if (length === 0) return createReadStream(path, { start: 0, end: -1 });
+    return createReadStream(path, { start: offset, ...(length !== undefined ? { end: offset + length - 1 } : {}), highWaterMark: 1 << 20 });
+  }
+
+  /** Reads a small blob (manifest, config), verified against its digest. */
+  async readSmall(desc: Pick<Descriptor, 'digest' | 'size'>, max = 4 * 1024 * 1024): Promise<Buffer> {
+    if (desc.size > max) throw new ClientError(`blob ${desc.digest} is too big to read into memory (${desc.size} bytes)`);
+    let bytes: Buffer;
+    try { bytes = await readFile(this.blobPath(desc.digest)); } catch { throw new NotFoundError(`blob ${desc.digest} is not in ${this.dir}`); }
+    const { algorithm } = parseDigest(desc.digest);
+    if (digestOf(bytes, algorithm) !== desc.digest || bytes.length !== desc.size) throw new IntegrityError(`blob ${desc.digest} in ${this.dir} is corrupt`);
+    return bytes;
+  }
+
+  /** Writes a small blob atomically (idempotent). */
+  async writeSmall(bytes: Buffer, digest?: Digest): Promise<Digest> {
+    const d = digest ?? digestOf(bytes);
+    if (digestOf(bytes, parseDigest(d).algorithm) !== d) throw new IntegrityError(`blob ${d}: content does not match`);
+    if (await this.hasBlob({ digest: d, size: bytes.length })) return d;
+    await writeFileAtomic(this.blobPath(d), bytes);
+    return d;
+  }
+
+  /** Streams a blob in (resuming a partial one), verified; no-op when present. */
+  async ingest(desc: Descriptor, open: OffsetOpener, opts: IngestOptions = {}): Promise<IngestResult & { existed: boolean }> {
+    if (await this.hasBlob(desc)) return { resumedFrom: desc.size, fetched: 0, existed: true };
+    const r = await ingestBlob(desc, this.partialPath(desc.digest), this.blobPath(desc.digest), open, opts);
+    return { ...r, existed: false };
+  }
+
+  /** Removes the ingest directory when nothing partial is left in it. */
+  async tidy(): Promise<void> {
+    try {
+      if ((await readdir(join(this.dir, INGEST_DIR))).length === 0) await rmdir(join(this.dir, INGEST_DIR));
+    } catch { /* absent or busy */ }
+  }
+
+  async readIndex(): Promise<IndexJson> {
+    let text: string;
+    try { text = await readFile(join(this.dir, 'index.json'), 'utf8'); } catch { return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }; }
+    try {
+      const doc = JSON.parse(text) as IndexJson;
+      if (!Array.isArray(doc.manifests)) throw new Error('no manifests array');
+      return doc;
+    } catch (e) {
+      throw new ClientError(`${this.dir}/index.json is invalid: ${(e as Error).message}`);
+    }
+  }
+
+  /** The index.json entry for `tag`; without a tag, the only entry (an error when there are several). */
+  async resolve(tag?: string): Promise<Descriptor> {
+    const idx = await this.readIndex();
+    if (tag) {
+      const d = idx.manifests.find((m) => m.annotations?.[REF_NAME] === tag);
+      if (!d) throw new NotFoundError(`${this.dir} has no image tagged "${tag}"${idx.manifests.length ? ` (tags: ${this.tagsOf(idx).join(', ') || 'none'})` : ''}`);
+      return d;
+    }
+    if (idx.manifests.length === 1) return idx.manifests[0]!;
+    if (idx.manifests.length === 0) throw new NotFoundError(`${this.dir} holds no image`);
+    throw new ClientError(`${this.dir} holds ${idx.manifests.length} images: name one with oci:${this.dir}:TAG (tags: ${this.tagsOf(idx).join(', ')})`);
+  }
+
+  private tagsOf(idx: IndexJson): string[] {
+    return idx.manifests.map((m) => m.annotations?.[REF_NAME]).filter((t): t is string => !!t);
+  }
+
+  async tags(): Promise<string[]> { return this.tagsOf(await this.readIndex()); }
+
+  /** Points `tag` at `desc` in index.json (replacing the entry that had the tag), atomically. */
+  async setTag(desc: Descriptor, tag: string | undefined): Promise<void> {
+    await this.updateIndex((idx) => {
+      const entry: Descriptor = {
+        mediaType: desc.mediaType, digest: desc.digest, size: desc.size,
+        ...(desc.platform ? { platform: desc.platform } : {}),
+        ...(tag || desc.annotations ? { annotations: { ...desc.annotations, ...(tag ? { [REF_NAME]: tag } : {}) } } : {}),
+      };
+      const keep = idx.manifests.filter((m) => (tag ? m.annotations?.[REF_NAME] !== tag : m.digest !== desc.digest || !!m.annotations?.[REF_NAME]));
+      idx.manifests = [...keep, entry];
+    });
+  }
+
+  async removeTag(tag: string): Promise<boolean> {
+    let found = false;
+    await this.updateIndex((idx) => {
+      const before = idx.manifests.length;
+      idx.manifests = idx.manifests.filter((m) => m.annotations?.[REF_NAME] !== tag);
+      found = idx.manifests.length !== before;
+    });
+    return found;
+  }
+
+  private updateIndex(fn: (idx: IndexJson) => void): Promise<void> {
+    const next = this.indexLock.then(async () => {
+      const idx = await this.readIndex();
+      fn(idx);
+      await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: idx.manifests, ...(idx.annotations ? { annotations: idx.annotations } : {}) }));
+    });
+    this.indexLock = next.catch(() => undefined);
+    return next;
+  }
+}

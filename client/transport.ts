@@ -1,0 +1,431 @@
+// HTTP to one registry: ping /v2/ (choosing https, or http for insecure registries), answer Basic
+// and Bearer challenges (tokens cached per scope set, fetched again when they expire or a 401 says
+// so), retry 5xx / 429 (Retry-After) / broken connections with exponential backoff, follow redirects
+// without sending Authorization to another host. Bodies are never buffered except small replies
+// (manifests, JSON), which are capped.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import got, { type Request as GotRequest, type Response as GotResponse } from 'got';
+import { apiHost } from '../oci/image-reference.js';
+import type { Credentials } from './auth-config.js';
+import { parseChallenges, type Challenge } from './challenge.js';
+import { ClientError, DeniedError, ExitCode, IntegrityError, NetworkError, NotFoundError, UnauthorizedError, UnsupportedError } from './errors.js';
+import { isInsecureRegistry, tlsSettings, type TlsSettings } from './tls.js';
+
+export const USER_AGENT = 'berth/0.1.0';
+/** Largest JSON/manifest reply read into memory. */
+export const MAX_SMALL_BODY = 4 * 1024 * 1024 + 64 * 1024;
+
+export type Method = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface TransportOptions {
+  /** Allow plain HTTP and unverified TLS for this registry (loopback registries always are). */
+  insecure?: boolean;
+  /** Extra insecure registries (hosts or IPv4 CIDRs). */
+  insecureRegistries?: string[];
+  /** PEM files with extra CAs to trust. */
+  caCerts?: string[];
+  /** Where credentials come from; called at most once, lazily. */
+  credentials?: () => Promise<Credentials | undefined>;
+  /** Attempts after the first for retryable failures. Default 4. */
+  retries?: number;
+  /** First backoff delay; doubles each time, with jitter. Default 250 ms. */
+  retryBaseMs?: number;
+  /** Longest Retry-After honoured. Default 60 s. */
+  maxRetryAfterMs?: number;
+  /** Socket idle timeout. Default 120 s. */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Called before each retry (for progress / logs). */
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+}
+
+export interface RequestSpec {
+  method: Method;
+  /** A path on the registry ("/v2/…", with query) or an absolute URL (upload locations). */
+  path: string;
+  /** Token scopes this request needs: "repository:a/b:pull", "registry:catalog:*". */
+  scopes: string[];
+  headers?: Record<string, string>;
+  /** Called once per attempt, so a retry sends the body again from the start. */
+  body?: () => Readable | Buffer;
+  /** Do not retry (the body cannot be produced twice). */
+  noRetry?: boolean;
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The final URL (after redirects): Location headers resolve against it. */
+  url: URL;
+}
+export interface BufferedReply extends Reply { body: Buffer }
+export interface StreamReply extends Reply { stream: Readable }
+
+interface CachedToken { value: string; expiresAt: number }
+
+const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
+const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_GOT_REQUEST_ERROR']);
+const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|EPROTO|SSL/;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function errCode(e: unknown): string {
+  const err = e as { code?: string; cause?: { code?: string } };
+  return err?.code ?? err?.cause?.code ?? '';
+}
+
+/** Retry-After in ms (seconds or an HTTP date), or undefined. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(v)) return Math.round(Number(v) * 1000);
+  const t = Date.parse(v);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+
+/** Reads a stream into memory, refusing more than `max` bytes. For small JSON replies only. */
+export async function readSmall(stream: Readable, max = MAX_SMALL_BODY): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of stream) {
+    n += (chunk as Buffer).length;
+    if (n > max) { stream.destroy(); throw new ClientError(`reply larger than ${max} bytes`, ExitCode.Failure); }
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts, n);
+}
+
+function drain(stream: Readable): void {
+  stream.on('error', () => { /* ignored: we do not want this body */ });
+  stream.resume();
+}
+
+/** One line from an OCI error body: "CODE: message (detail)". */
+export function describeErrorBody(body: Buffer): { code?: string; text: string } {
+  try {
+    const doc = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string; detail?: unknown }[] };
+    const e = doc.errors?.[0];
+    if (e) {
+      const detail = e.detail === undefined || e.detail === null || e.detail === '' ? '' : ` (${typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)})`;
+      return { code: e.code, text: `${e.code ?? 'ERROR'}: ${e.message ?? ''}${detail}`.slice(0, 500) };
+    }
+  } catch { /* not JSON */ }
+  const text = body.toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+  return { text };
+}
+
+/** The ClientError for an unexpected reply. `what` says what was being done: "pull manifest a/b:v1". */
+export function replyError(what: string, status: number, body: Buffer = Buffer.alloc(0)): ClientError {
+  const { code, text } = describeErrorBody(body);
+  const msg = `${what}: ${status}${text ? ` ${text}` : ''}`;
+  if (status === 401) return new UnauthorizedError(`${msg} (run "berth login" for this registry)`, code);
+  if (status === 403 || code === 'DENIED') return new DeniedError(msg, code);
+  if (status === 404 || code?.endsWith('_UNKNOWN')) return new NotFoundError(msg, code);
+  if (status === 405 || code === 'UNSUPPORTED') return new UnsupportedError(msg, code);
+  if (code === 'DIGEST_INVALID' || code === 'SIZE_INVALID') return new IntegrityError(msg);
+  return new ClientError(msg, ExitCode.Failure, code);
+}
+
+export class Transport {
+  /** "https" or "http", once ping() decided. */
+  private scheme?: 'https' | 'http';
+  private pinging?: Promise<void>;
+  private challenge?: Challenge;
+  private creds?: Promise<Credentials | undefined>;
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly tokenFetches = new Map<string, Promise<CachedToken>>();
+  readonly insecure: boolean;
+  readonly host: string;
+  private readonly tls: TlsSettings;
+
+  constructor(readonly registry: string, private readonly opts: TransportOptions = {}) {
+    this.host = apiHost(registry);
+    this.insecure = isInsecureRegistry(registry, { insecure: opts.insecure, extra: opts.insecureRegistries, env: opts.env });
+    this.tls = tlsSettings(this.host, { caCerts: opts.caCerts, env: opts.env });
+  }
+
+  private get retries(): number { return this.opts.retries ?? 4; }
+
+  private backoff(attempt: number, retryAfter?: number): number {
+    if (retryAfter !== undefined) return Math.min(retryAfter, this.opts.maxRetryAfterMs ?? 60_000);
+    const base = (this.opts.retryBaseMs ?? 250) * 2 ** attempt;
+    return Math.round(Math.min(base, 10_000) * (0.5 + Math.random() / 2));
+  }
+
+  private gotOptions(method: Method, headers: Record<string, string>, body?: Readable | Buffer) {
+    const origin = (u: URL) => `${u.protocol}//${u.host}`;
+    return {
+      method,
+      headers: { 'user-agent': USER_AGENT, ...headers },
+      ...(body !== undefined ? { body } : {}),
+      throwHttpErrors: false,
+      retry: { limit: 0 },
+      decompress: false,
+      followRedirect: true,
+      maxRedirects: 10,
+      timeout: { connect: 30_000, socket: this.opts.timeoutMs ?? 120_000 },
+      https: {
+        rejectUnauthorized: !this.insecure,
+        ...(this.tls.ca ? { certificateAuthority: [...rootCertificates, ...this.tls.ca] } : {}),
+        ...(this.tls.cert ? { certificate: this.tls.cert, key: this.tls.key } : {}),
+      },
+      hooks: {
+        beforeRedirect: [
+          (updated: { url?: URL | string; headers: Record<string, unknown> }, response: { url: string }) => {
+            // Never send our Authorization to another host (got does this too; belt and braces).
+            const to = updated.url instanceof URL ? updated.url : new URL(String(updated.url));
+            if (origin(to) !== origin(new URL(response.url))) delete updated.headers.authorization;
+          },
+        ],
+      },
+    };
+  }
+
+  /** One HTTP exchange; resolves once the response headers are in. */
+  private exchange(url: URL, method: Method, headers: Record<string, string>, body?: Readable | Buffer): Promise<StreamReply> {
+    return new Promise((resolve, reject) => {
+      let req: GotRequest;
+      try {
+        req = got.stream(url, this.gotOptions(method, headers, body) as never) as unknown as GotRequest;
+      } catch (e) { reject(e); return; }
+      // got's stream API waits for a body to be written unless one was given or the method has none
+      if (body === undefined && method !== 'GET' && method !== 'HEAD') req.end();
+      const trace = process.env.BERTH_TRACE_HTTP ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
+      trace?.(`> ${method} ${url.href}${headers.range ? ` range=${headers.range}` : ''}`);
+      const onError = (e: Error) => { trace?.(`! ${method} ${url.href} ${errCode(e)} ${e.message}`); reject(e); };
+      req.once('error', onError);
+      req.once('response', (res: GotResponse) => {
+        trace?.(`< ${res.statusCode} ${method} ${url.href}`);
+        req.off('error', onError);
+        resolve({ status: res.statusCode, headers: res.headers, url: new URL(res.url), stream: req });
+      });
+    });
+  }
+
+  private baseUrl(): string {
+    return `${this.scheme}://${this.host}`;
+  }
+
+  private resolveUrl(path: string): URL {
+    return /^https?:\/\//i.test(path) ? new URL(path) : new URL(path, this.baseUrl());
+  }
+
+  /** GET /v2/: decides http vs https and learns the auth challenge. Idempotent. */
+  ping(): Promise<void> {
+    this.pinging ??= this.doPing().catch((e) => { this.pinging = undefined; throw e; });
+    return this.pinging;
+  }
+
+  private async doPing(): Promise<void> {
+    const schemes: ('https' | 'http')[] = this.insecure ? ['https', 'http'] : ['https'];
+    for (let attempt = 0; ; attempt++) {
+      let lastError: unknown;
+      let retryDelay: number | undefined;
+      for (const scheme of schemes) {
+        let r: StreamReply;
+        try {
+          r = await this.exchange(new URL(`${scheme}://${this.host}/v2/`), 'GET', {});
+        } catch (e) {
+          lastError = e;
+          continue;
+        }
+        drain(r.stream);
+        if (RETRYABLE_STATUS.has(r.status)) {
+          lastError = new ClientError(`${this.registry}: GET /v2/ answered ${r.status}`);
+          retryDelay = this.backoff(attempt, retryAfterMs(r.headers['retry-after']));
+          break;
+        }
+        if (r.status === 404) throw new ClientError(`${this.registry} does not look like an OCI registry (GET /v2/ answered 404)`);
+        this.scheme = scheme;
+        this.challenge = pickChallenge(parseChallenges(r.headers['www-authenticate']));
+        return;
+      }
+      if (attempt < this.retries && (retryDelay !== undefined || RETRYABLE_CODES.has(errCode(lastError)))) {
+        const delay = retryDelay ?? this.backoff(attempt);
+        this.opts.onRetry?.({ attempt: attempt + 1, delayMs: delay, reason: lastError instanceof ClientError ? lastError.message : errCode(lastError) });
+        await sleep(delay);
+        continue;
+      }
+      throw this.networkError(lastError);
+    }
+  }
+
+  private networkError(e: unknown): ClientError {
+    if (e instanceof ClientError) return e;
+    const code = errCode(e);
+    const msg = (e as Error)?.message ?? String(e);
+    if (TLS_CODES.test(code) || /certificate|SSL|TLS/i.test(msg)) {
+      return new NetworkError(`${this.registry}: TLS error: ${msg.split('\n')[0]} (trust its CA with --ca-cert or certs.d, or mark it --insecure)`);
+    }
+    return new NetworkError(`cannot reach ${this.registry}: ${code ? `${code} ` : ''}${msg.split('\n')[0]}`.slice(0, 400));
+  }
+
+  private credentials(): Promise<Credentials | undefined> {
+    this.creds ??= this.opts.credentials ? this.opts.credentials() : Promise.resolve(undefined);
+    return this.creds;
+  }
+
+  /** The Authorization header for these scopes, or undefined when anonymous is all we can do. */
+  private async authorization(scopes: string[]): Promise<string | undefined> {
+    const c = this.challenge;
+    if (!c) return undefined;
+    const creds = await this.credentials();
+    if (c.scheme === 'basic') {
+      if (creds && 'username' in creds && 'password' in creds && creds.password !== undefined) {
+        return `Basic ${Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64')}`;
+      }
+      return undefined;
+    }
+    if (c.scheme !== 'bearer') return undefined;
+    if (creds && 'registryToken' in creds) return `Bearer ${creds.registryToken}`;
+    const key = [...new Set(scopes)].sort().join(' ');
+    const cached = this.tokens.get(key);
+    if (cached && cached.expiresAt > Date.now()) return `Bearer ${cached.value}`;
+    let pending = this.tokenFetches.get(key);
+    if (!pending) {
+      pending = this.fetchToken(c, [...new Set(scopes)].sort(), creds).finally(() => this.tokenFetches.delete(key));
+      this.tokenFetches.set(key, pending);
+    }
+    const token = await pending;
+    this.tokens.set(key, token);
+    return `Bearer ${token.value}`;
+  }
+
+  private async fetchToken(c: Challenge, scopes: string[], creds: Credentials | undefined): Promise<CachedToken> {
+    const realm = c.params.realm;
+    if (!realm) throw new ClientError(`${this.registry}: Bearer challenge without a realm`);
+    let url: URL;
+    try { url = new URL(realm); } catch { throw new ClientError(`${this.registry}: invalid token realm "${realm.slice(0, 200)}"`); }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ClientError(`${this.registry}: token realm must be http(s)`);
+    if (url.protocol === 'http:' && !this.insecure && !isInsecureRegistry(url.host, { env: this.opts.env })) {
+      throw new ClientError(`${this.registry}: refusing to send credentials to a plain-HTTP token realm ${url.origin}`);
+    }
+    const headers: Record<string, string> = {};
+    let method: Method = 'GET';
+    let body: Buffer | undefined;
+    if (creds && 'identityToken' in creds) {
+      method = 'POST';
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'berth' });
+      if (c.params.service) form.set('service', c.params.service);
+      if (scopes.length) form.set('scope', scopes.join(' '));
+      body = Buffer.from(form.toString());
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      if (c.params.service) url.searchParams.set('service', c.params.service);
+      for (const s of scopes) url.searchParams.append('scope', s);
+      if (creds && 'password' in creds) {
+        url.searchParams.set('account', creds.username);
+        headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64')}`;
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      let r: StreamReply;
+      try {
+        r = await this.exchange(url, method, headers, body);
+      } catch (e) {
+        if (RETRYABLE_CODES.has(errCode(e)) && attempt < this.retries) { await sleep(this.backoff(attempt)); continue; }
+        throw this.networkError(e);
+      }
+      const text = await readSmall(r.stream, 1 << 20).catch((e) => { throw this.networkError(e); });
+      if (RETRYABLE_STATUS.has(r.status) && attempt < this.retries) { await sleep(this.backoff(attempt, retryAfterMs(r.headers['retry-after']))); continue; }
+      if (r.status === 401) {
+        throw new UnauthorizedError(creds
+          ? `${this.registry}: authentication failed: incorrect username or password`
+          : `${this.registry}: authentication required (run "berth login ${this.registry}")`);
+      }
+      if (r.status === 403) throw new DeniedError(`${this.registry}: token server denied access to ${scopes.join(' ')}`);
+      if (r.status !== 200) throw replyError(`${this.registry}: token request`, r.status, text);
+      let doc: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+      try { doc = JSON.parse(text.toString('utf8')) as typeof doc; } catch { throw new ClientError(`${this.registry}: token server sent invalid JSON`); }
+      const value = doc.token || doc.access_token;
+      if (!value) throw new ClientError(`${this.registry}: token server sent no token`);
+      const lifetime = (typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60) * 1000;
+      const issued = doc.issued_at ? Date.parse(doc.issued_at) : NaN;
+      const start = Number.isNaN(issued) || issued > Date.now() ? Date.now() : issued;
+      // refresh a little early so a token never expires in flight
+      const expiresAt = start + lifetime - Math.min(10_000, lifetime / 10);
+      return { value, expiresAt };
+    }
+  }
+
+  /**
+   * Sends a request with auth and retries; resolves with the streamed reply (whatever its status:
+   * callers decide what is an error). The caller must consume or destroy `stream`.
+   */
+  async stream(spec: RequestSpec): Promise<StreamReply> {
+    await this.ping();
+    let scopes = spec.scopes;
+    let authRetried = false;
+    for (let attempt = 0; ; attempt++) {
+      const auth = await this.authorization(scopes);
+      const headers = { ...spec.headers, ...(auth ? { authorization: auth } : {}) };
+      let r: StreamReply;
+      try {
+        r = await this.exchange(this.resolveUrl(spec.path), spec.method, headers, spec.body?.());
+      } catch (e) {
+        const code = errCode(e);
+        if (!spec.noRetry && RETRYABLE_CODES.has(code) && attempt < this.retries) {
+          const delay = this.backoff(attempt);
+          this.opts.onRetry?.({ attempt: attempt + 1, delayMs: delay, reason: code });
+          await sleep(delay);
+          continue;
+        }
+        throw this.networkError(e);
+      }
+      if (r.status === 401 && !authRetried) {
+        authRetried = true;
+        const challenge = pickChallenge(parseChallenges(r.headers['www-authenticate']));
+        if (challenge) {
+          const wanted = challenge.params.scope?.split(' ').filter(Boolean) ?? [];
+          this.challenge = challenge;
+          scopes = [...new Set([...scopes, ...wanted])];
+          this.tokens.delete([...new Set(scopes)].sort().join(' '));
+          if (auth || (await this.credentials()) || wanted.length) {
+            drain(r.stream);
+            attempt--; // an auth round trip is not a failure
+            continue;
+          }
+        }
+      }
+      if (!spec.noRetry && RETRYABLE_STATUS.has(r.status) && attempt < this.retries) {
+        drain(r.stream);
+        const delay = this.backoff(attempt, retryAfterMs(r.headers['retry-after']));
+        this.opts.onRetry?.({ attempt: attempt + 1, delayMs: delay, reason: `${r.status}` });
+        await sleep(delay);
+        continue;
+      }
+      return r;
+    }
+  }
+
+  /** Like stream(), with the reply body read into memory (capped: JSON and manifests only). */
+  async request(spec: RequestSpec, maxBody = MAX_SMALL_BODY): Promise<BufferedReply> {
+    const r = await this.stream(spec);
+    if (spec.method === 'HEAD') { drain(r.stream); return { ...r, body: Buffer.alloc(0) }; }
+    let body: Buffer;
+    try { body = await readSmall(r.stream, maxBody); } catch (e) {
+      if (e instanceof ClientError) throw e;
+      throw this.networkError(e);
+    }
+    return { status: r.status, headers: r.headers, url: r.url, body };
+  }
+
+  /** Checks the credentials: GET /v2/ authenticated (a token without scopes for Bearer). */
+  async verifyCredentials(): Promise<void> {
+    const r = await this.request({ method: 'GET', path: '/v2/', scopes: [] });
+    if (r.status === 401) throw new UnauthorizedError(`${this.registry}: login failed: incorrect username or password`);
+    if (r.status !== 200) throw replyError(`${this.registry}: login`, r.status, r.body);
+  }
+
+  /** How this registry answered the ping: "bearer", "basic" or "none". */
+  async authScheme(): Promise<string> {
+    await this.ping();
+    return this.challenge?.scheme ?? 'none';
+  }
+}
+
+function pickChallenge(challenges: Challenge[]): Challenge | undefined {
+  return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+}
