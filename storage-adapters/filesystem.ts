@@ -112,7 +112,8 @@ export class FilesystemAdapter implements StorageAdapter {
     }
   }
 
-  async read(key: string, range?: ByteRange): Promise<Readable> {
+  /** Opens a regular file for reading with its size; a missing key or a directory is PathNotFoundError. */
+  async #openFile(key: string): Promise<{ fh: FileHandle; size: number }> {
     let fh: FileHandle;
     try {
       fh = await open(this.#path(key), 'r');
@@ -120,11 +121,15 @@ export class FilesystemAdapter implements StorageAdapter {
       if (isNotFound(e) || (e as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(key);
       throw e;
     }
+    const st = await fh.stat();
+    if (!st.isFile()) { await fh.close(); throw new PathNotFoundError(key); }
+    return { fh, size: st.size };
+  }
+
+  async read(key: string, range?: ByteRange): Promise<Readable> {
+    const { fh, size } = await this.#openFile(key);
     const start = range?.offset ?? 0;
-    if (start > 0) {
-      const { size } = await fh.stat();
-      if (start > size) { await fh.close(); throw new InvalidOffsetError(key, start); }
-    }
+    if (start > size) { await fh.close(); throw new InvalidOffsetError(key, start); }
     const end = range?.length !== undefined ? start + range.length - 1 : undefined;
     if (end !== undefined && end < start) { await fh.close(); return Readable.from([]); }
     return createReadStream('', { fd: fh, start, end, highWaterMark: READ_CHUNK, autoClose: true });
@@ -148,15 +153,8 @@ export class FilesystemAdapter implements StorageAdapter {
   }
 
   async getSmall(key: string, maxBytes: number): Promise<Buffer> {
-    let fh: FileHandle;
+    const { fh, size } = await this.#openFile(key);
     try {
-      fh = await open(this.#path(key), 'r');
-    } catch (e) {
-      if (isNotFound(e) || (e as NodeJS.ErrnoException).code === 'EISDIR') throw new PathNotFoundError(key);
-      throw e;
-    }
-    try {
-      const { size } = await fh.stat();
       if (size > maxBytes) throw new TooLargeError(key, maxBytes);
       return await fh.readFile();
     } finally {

@@ -58,6 +58,14 @@ export function adapterSuite(label: string, make: () => Promise<AdapterFixture>)
       await assert.rejects(s.move(k, key('elsewhere')), PathNotFoundError);
     });
 
+    it('a prefix with objects under it is not an object: read and getSmall say PathNotFoundError', async () => {
+      const p = key('prefix');
+      await s.putSmall(`${p}/child`, Buffer.from('x'));
+      await assert.rejects(s.read(p), PathNotFoundError);
+      await assert.rejects(s.getSmall(p, 10), PathNotFoundError);
+      assert.equal((await s.stat(p)).isDirectory, true);
+    });
+
     it('getSmall refuses objects over maxBytes', async () => {
       const k = key('big');
       await s.putSmall(k, Buffer.alloc(100));
