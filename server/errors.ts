@@ -2,6 +2,7 @@
 // {"errors":[{code,message,detail}]} and logs the failure once.
 import type { ErrorRequestHandler, Request } from 'express';
 import { InvalidDigestError } from '../oci/digest.js';
+import { InvalidKeyError, InvalidOffsetError, PathNotFoundError, StorageError, TooLargeError } from '../storage-adapters/types.js';
 
 export const ERROR_CODES = {
   BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
@@ -50,6 +51,14 @@ function toRegistryError(err: unknown, req: Request): RegistryError {
   // Errors of express's body parsers (charset, encoding, too many fields…) are the client's.
   if (e?.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     return new RegistryError('UNSUPPORTED', undefined, { status: e.status, message: String(e.message).slice(0, 200) });
+  }
+  // The storage backend failed (after its own retries): a clear, retryable 503 rather than a bare 500.
+  // The detail names the operation only; adapter messages never carry credentials, but keys stay internal too.
+  if (err instanceof StorageError && !(err instanceof PathNotFoundError || err instanceof InvalidKeyError || err instanceof InvalidOffsetError || err instanceof TooLargeError)) {
+    return new RegistryError('UNAVAILABLE', undefined, { message: 'the storage backend is unavailable; retry later', headers: { 'Retry-After': '5' } });
+  }
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+    return new RegistryError('UNAVAILABLE', undefined, { status: 507, message: 'the storage is full' });
   }
   // Only a connection that really went away is the client's fault; anything else is ours.
   const gone = e?.code === 'ECONNRESET' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.code === 'ABORT_ERR' || e?.type === 'request.aborted';
