@@ -179,8 +179,9 @@ for (const backend of BACKENDS) describe(`garbage collection racing pushes (onli
       })();
       // Six pushers keep pushing new images until several collections have raced them.
       let next = 0;
+      const deadline = Date.now() + 150_000;
       await Promise.all(Array.from({ length: 6 }, async () => {
-        while (next < 24 || (gcRuns < 3 && next < 120)) {
+        while (next < 24 || (gcRuns < 3 && Date.now() < deadline)) {
           const i = next++;
           for (let attempt = 0; !(await pushOnce(i, attempt)); attempt++) {
             retries++;
