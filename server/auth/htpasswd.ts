@@ -7,6 +7,7 @@ import bcrypt from 'bcryptjs';
 export class Htpasswd {
   #users = new Map<string, string>();
   #mtimeMs = -1;
+  #dummy = '';
   readonly warnings: string[] = [];
 
   constructor(readonly path: string) {
@@ -32,6 +33,10 @@ export class Htpasswd {
     });
     this.#users = users;
     this.#mtimeMs = st.mtimeMs;
+    // Unknown users are checked against a hash of the same cost as the real ones, so the time
+    // an answer takes does not tell whether a user exists.
+    const cost = Number(/^\$2[aby]\$(\d\d)\$/.exec(users.values().next().value ?? '')?.[1] ?? 10);
+    this.#dummy = bcrypt.hashSync('not a password', Math.min(Math.max(cost, 4), 15));
   }
 
   has(user: string): boolean {
@@ -43,7 +48,7 @@ export class Htpasswd {
     this.#reload();
     const hash = this.#users.get(user);
     if (!hash) {
-      await bcrypt.compare(password, DUMMY_HASH); // same cost whether or not the user exists
+      await bcrypt.compare(password, this.#dummy);
       return false;
     }
     return bcrypt.compare(password, hash);
@@ -56,5 +61,3 @@ export class Htpasswd {
     return hash && createHash('sha256').update(hash).digest('base64url').slice(0, 16);
   }
 }
-
-const DUMMY_HASH = '$2b$10$CwTycUXWue0Thq9StjUM0uJ8.jZ0s6V5t1u6S8wR9Hh7qzT1tqj1e';
