@@ -1,0 +1,63 @@
+// One container run from start to removal (what `berth run --rm` does): resolve and unpack the
+// image, prepare a snapshot on its top layer, mount it as the bundle's rootfs, write config.json
+// (and the /etc/hostname, /etc/hosts, /etc/resolv.conf it bind-mounts), run it in the foreground
+// with the executor, then unmount and remove everything, whatever happened.
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { OciRuntimeExecutor, RunResult } from './executors/oci-runtime.js';
+import type { RuntimeImageStore } from './image-store.js';
+import { mountAll, unmount } from './mount.js';
+import type { OverlaySnapshotter } from './snapshotter.js';
+import { buildSpec, type RunOptions } from './spec.js';
+
+export interface EphemeralRunOptions {
+  store: RuntimeImageStore;
+  snapshots: OverlaySnapshotter;
+  executor: OciRuntimeExecutor;
+  /** Where bundles live (a "containers" directory is made in it). */
+  root: string;
+  image: string;
+  run?: RunOptions;
+  capture?: boolean;
+  signal?: AbortSignal;
+}
+
+export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & { id: string }> {
+  const img = await o.store.resolve(o.image);
+  const { chainId } = await o.store.unpack(img, o.snapshots, o.signal ? { signal: o.signal } : {});
+  const id = randomBytes(32).toString('hex');
+  const key = `container-${id}`;
+  const bundle = join(o.root, 'containers', id);
+  const rootfs = join(bundle, 'rootfs');
+  const hostname = o.run?.hostname ?? id.slice(0, 12);
+  await mkdir(rootfs, { recursive: true, mode: 0o700 });
+  let mounted = false;
+  let prepared = false;
+  try {
+    const mounts = await o.snapshots.prepare(key, chainId, { labels: { 'berth.image': img.name } });
+    prepared = true;
+    await mountAll(mounts, rootfs);
+    mounted = true;
+    await writeFile(join(bundle, 'hostname'), `${hostname}\n`);
+    await writeFile(join(bundle, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
+    await copyFile('/etc/resolv.conf', join(bundle, 'resolv.conf')).catch(() => writeFile(join(bundle, 'resolv.conf'), ''));
+    const spec = await buildSpec(img.config, rootfs, {
+      cgroupsPath: `/berth/${id}`,
+      ...o.run,
+      hostname,
+      etcFiles: { hostname: join(bundle, 'hostname'), hosts: join(bundle, 'hosts'), resolvConf: join(bundle, 'resolv.conf') },
+    });
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
+    try {
+      const r = await o.executor.run(id, bundle, { ...(o.capture ? { capture: true } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+      return { ...r, id };
+    } finally {
+      await o.executor.delete(id);
+    }
+  } finally {
+    if (mounted) await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }));
+    if (prepared) await o.snapshots.remove(key);
+    await rm(bundle, { recursive: true, force: true }); // unmount threw above if rootfs is still mounted
+  }
+}

@@ -1,0 +1,229 @@
+// An overlayfs snapshotter in containerd's vocabulary. A *committed* snapshot has a name (for image
+// layers, the chainID) and is read-only from then on; an *active* snapshot has a key, a parent
+// (a committed name) and a writable upper directory. `prepare` and `mounts` describe the mounts
+// (overlay of the parents' directories, nearest first, + upper + work); they never mount.
+//
+// On disk, under root (default $BERTH_ROOT or /var/lib/berth) / "snapshots":
+//   <id>/fs              the snapshot's own files (a layer's contents, or a container's upper dir)
+//   <id>/work            overlayfs work dir (active snapshots only)
+//   meta/<sha256(key)>.json  {key, kind, id, parent, created}; written atomically, created exclusively
+// Ids are short random hex, which keeps overlay option strings short for deep images.
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { link, mkdir, readFile, readdir, rm, unlink, chmod, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDir, tempPathFor } from '../client/atomic.js';
+
+export interface Mount {
+  type: string;
+  source: string;
+  options: string[];
+}
+
+export type SnapshotKind = 'active' | 'committed';
+
+export interface SnapshotInfo {
+  key: string;
+  kind: SnapshotKind;
+  id: string;
+  parent?: string;
+  created: string;
+  labels?: Record<string, string>;
+}
+
+export class SnapshotError extends Error {
+  constructor(message: string, readonly code: 'NOT_FOUND' | 'ALREADY_EXISTS' | 'FAILED_PRECONDITION' | 'INVALID') {
+    super(message);
+  }
+}
+
+export function defaultRuntimeRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BERTH_ROOT || '/var/lib/berth';
+}
+
+export interface Snapshotter {
+  prepare(key: string, parent?: string, opts?: { labels?: Record<string, string> }): Promise<Mount[]>;
+  view(key: string, parent: string): Promise<Mount[]>;
+  commit(name: string, key: string): Promise<void>;
+  mounts(key: string): Promise<Mount[]>;
+  remove(keyOrName: string): Promise<void>;
+  stat(keyOrName: string): Promise<SnapshotInfo>;
+}
+
+export class OverlaySnapshotter implements Snapshotter {
+  readonly dir: string;
+  private readonly metaDir: string;
+
+  private constructor(root: string) {
+    this.dir = join(root, 'snapshots');
+    this.metaDir = join(this.dir, 'meta');
+  }
+
+  static async open(root: string = defaultRuntimeRoot()): Promise<OverlaySnapshotter> {
+    const s = new OverlaySnapshotter(root);
+    await mkdir(s.metaDir, { recursive: true, mode: 0o700 });
+    await chmod(s.dir, 0o700);
+    return s;
+  }
+
+  private metaPath(key: string): string {
+    if (typeof key !== 'string' || key === '' || key.length > 4096) throw new SnapshotError(`invalid snapshot key "${String(key).slice(0, 100)}"`, 'INVALID');
+    return join(this.metaDir, `${createHash('sha256').update(key).digest('hex')}.json`);
+  }
+
+  /** The directory holding a snapshot's own files (an active snapshot's upper dir). */
+  fsDir(info: Pick<SnapshotInfo, 'id'>): string { return join(this.dir, info.id, 'fs'); }
+  private workDir(info: Pick<SnapshotInfo, 'id'>): string { return join(this.dir, info.id, 'work'); }
+
+  async stat(keyOrName: string): Promise<SnapshotInfo> {
+    const info = await this.tryStat(keyOrName);
+    if (!info) throw new SnapshotError(`snapshot "${keyOrName}" does not exist`, 'NOT_FOUND');
+    return info;
+  }
+
+  async tryStat(keyOrName: string): Promise<SnapshotInfo | undefined> {
+    let text: string;
+    try { text = await readFile(this.metaPath(keyOrName), 'utf8'); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    const info = JSON.parse(text) as SnapshotInfo;
+    if (info.key !== keyOrName) throw new SnapshotError(`snapshot metadata for "${keyOrName}" is inconsistent`, 'INVALID');
+    return info;
+  }
+
+  async exists(keyOrName: string): Promise<boolean> { return (await this.tryStat(keyOrName)) !== undefined; }
+
+  /** Writes metadata, failing with ALREADY_EXISTS when the key is taken (atomic: temp + link). */
+  private async createMeta(info: SnapshotInfo): Promise<void> {
+    const path = this.metaPath(info.key);
+    const tmp = tempPathFor(path);
+    const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(info));
+      await fh.sync();
+    } finally { await fh.close(); }
+    try {
+      await link(tmp, path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new SnapshotError(`snapshot "${info.key}" already exists`, 'ALREADY_EXISTS');
+      throw e;
+    } finally {
+      await unlink(tmp);
+    }
+    await fsyncDir(this.metaDir);
+  }
+
+  private async create(kind: 'active' | 'view', key: string, parent: string | undefined, labels?: Record<string, string>): Promise<Mount[]> {
+    if (parent !== undefined) {
+      const p = await this.stat(parent);
+      if (p.kind !== 'committed') throw new SnapshotError(`parent "${parent}" is not a committed snapshot`, 'FAILED_PRECONDITION');
+    }
+    const info: SnapshotInfo = {
+      key, kind: 'active', id: randomBytes(6).toString('hex'), created: new Date().toISOString(),
+      ...(parent !== undefined ? { parent } : {}),
+      ...(kind === 'view' ? { labels: { ...labels, 'berth.view': 'true' } } : labels ? { labels } : {}),
+    };
+    await mkdir(join(this.dir, info.id), { mode: 0o700 });
+    await mkdir(this.fsDir(info), { mode: 0o755 });
+    await chmod(this.fsDir(info), 0o755);
+    if (kind === 'active') await mkdir(this.workDir(info), { mode: 0o700 });
+    try {
+      await this.createMeta(info);
+    } catch (e) {
+      await rm(join(this.dir, info.id), { recursive: true, force: true });
+      throw e;
+    }
+    return this.mountsOf(info);
+  }
+
+  /** A new active snapshot on top of `parent` (a committed name), with its own upper and work dirs. */
+  prepare(key: string, parent?: string, opts: { labels?: Record<string, string> } = {}): Promise<Mount[]> {
+    return this.create('active', key, parent, opts.labels);
+  }
+
+  /** A read-only view of `parent`; remove it like any other snapshot. */
+  view(key: string, parent: string): Promise<Mount[]> {
+    return this.create('view', key, parent);
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    const info = await this.stat(key);
+    if (info.kind !== 'active') throw new SnapshotError(`snapshot "${key}" is committed; prepare or view it to mount it`, 'FAILED_PRECONDITION');
+    return this.mountsOf(info);
+  }
+
+  /** The fs dirs of `name` and its ancestors, nearest first. */
+  async chain(name: string | undefined): Promise<string[]> {
+    const dirs: string[] = [];
+    const seen = new Set<string>();
+    let cur = name;
+    while (cur !== undefined) {
+      if (seen.has(cur)) throw new SnapshotError(`snapshot chain of "${name}" has a cycle`, 'INVALID');
+      seen.add(cur);
+      const info = await this.stat(cur);
+      dirs.push(this.fsDir(info));
+      cur = info.parent;
+    }
+    return dirs;
+  }
+
+  private async mountsOf(info: SnapshotInfo): Promise<Mount[]> {
+    const lowers = await this.chain(info.parent);
+    const readonly = info.labels?.['berth.view'] === 'true';
+    if (readonly) {
+      if (lowers.length === 1) return [{ type: 'bind', source: lowers[0]!, options: ['ro', 'rbind'] }];
+      return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lowers.join(':')}`] }];
+    }
+    if (lowers.length === 0) return [{ type: 'bind', source: this.fsDir(info), options: ['rw', 'rbind'] }];
+    return [{
+      type: 'overlay', source: 'overlay',
+      options: ['index=off', `workdir=${this.workDir(info)}`, `upperdir=${this.fsDir(info)}`, `lowerdir=${lowers.join(':')}`],
+    }];
+  }
+
+  /** Turns active snapshot `key` into committed snapshot `name` (read-only from then on). */
+  async commit(name: string, key: string): Promise<void> {
+    const info = await this.stat(key);
+    if (info.kind !== 'active' || info.labels?.['berth.view'] === 'true') throw new SnapshotError(`snapshot "${key}" is not an active snapshot`, 'FAILED_PRECONDITION');
+    const { labels, ...rest } = info;
+    const committed: SnapshotInfo = { ...rest, key: name, kind: 'committed', created: new Date().toISOString(), ...(labels ? { labels } : {}) };
+    await this.createMeta(committed); // ALREADY_EXISTS when someone else committed `name` first
+    await unlink(this.metaPath(key));
+    await fsyncDir(this.metaDir);
+    await rm(this.workDir(info), { recursive: true, force: true });
+  }
+
+  /** Removes a snapshot; a committed one that is another's parent cannot be removed. */
+  async remove(keyOrName: string): Promise<void> {
+    const info = await this.stat(keyOrName);
+    if (info.kind === 'committed') {
+      for await (const other of this.walk()) {
+        if (other.parent === keyOrName) throw new SnapshotError(`snapshot "${keyOrName}" is the parent of "${other.key}"`, 'FAILED_PRECONDITION');
+      }
+    }
+    await unlink(this.metaPath(keyOrName));
+    await fsyncDir(this.metaDir);
+    await rm(join(this.dir, info.id), { recursive: true, force: true });
+  }
+
+  async *walk(): AsyncIterable<SnapshotInfo> {
+    for (const n of await readdir(this.metaDir)) {
+      if (!/^[0-9a-f]{64}\.json$/.test(n)) continue;
+      try { yield JSON.parse(await readFile(join(this.metaDir, n), 'utf8')) as SnapshotInfo; } catch { /* removed meanwhile */ }
+    }
+  }
+
+  /** Removes snapshot dirs no metadata refers to (left by a crash between mkdir and commit/remove). */
+  async cleanup(): Promise<string[]> {
+    const used = new Set<string>();
+    for await (const i of this.walk()) used.add(i.id);
+    const removed: string[] = [];
+    for (const n of await readdir(this.dir)) {
+      if (n === 'meta' || used.has(n)) continue;
+      await rm(join(this.dir, n), { recursive: true, force: true });
+      removed.push(n);
+    }
+    return removed;
+  }
+}

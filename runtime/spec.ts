@@ -1,0 +1,384 @@
+// Image config + run flags → an OCI runtime-spec config.json, with Docker's semantics: ENTRYPOINT +
+// CMD (an --entrypoint drops the image's CMD; arguments replace CMD), Env merged by key with a
+// default PATH, HOSTNAME and HOME, WorkingDir, User resolved against the container's own
+// /etc/passwd and /etc/group (read without following symlinks out of the rootfs), Docker's default
+// capabilities, masked and read-only /proc and /sys paths, device rules, and cgroup limits.
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import { posix } from 'node:path';
+import type { ImageConfig } from './image-store.js';
+
+export class SpecError extends Error {}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Docker's default capability set. */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+] as const;
+
+export const MASKED_PATHS = [
+  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats',
+  '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export interface SpecMount { destination: string; type?: string; source?: string; options?: string[] }
+
+export interface UserSpec { uid: number; gid: number; additionalGids?: number[]; umask?: number; username?: string }
+
+export interface RuntimeSpec {
+  ociVersion: string;
+  process: {
+    terminal: boolean;
+    user: UserSpec;
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities: { bounding: string[]; effective: string[]; permitted: string[]; inheritable: string[]; ambient: string[] };
+    noNewPrivileges: boolean;
+    rlimits?: Array<{ type: string; hard: number; soft: number }>;
+  };
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: SpecMount[];
+  linux: {
+    namespaces: Array<{ type: string; path?: string }>;
+    maskedPaths: string[];
+    readonlyPaths: string[];
+    cgroupsPath?: string;
+    resources: {
+      devices: Array<{ allow: boolean; type?: string; major?: number; minor?: number; access: string }>;
+      memory?: { limit: number; swap?: number };
+      cpu?: { quota: number; period: number };
+      pids?: { limit: number };
+    };
+  };
+  annotations?: Record<string, string>;
+}
+
+export interface VolumeMount { source: string; destination: string; readonly?: boolean }
+
+export interface RunOptions {
+  /** Arguments after the image name (replace CMD). */
+  args?: string[];
+  /** --entrypoint: a string (the empty string clears the image's ENTRYPOINT). */
+  entrypoint?: string;
+  /** -e / --env-file, in order: "K=V" sets, "K" alone takes the value from `hostEnv` (or is dropped). */
+  env?: string[];
+  hostEnv?: NodeJS.ProcessEnv;
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  tty?: boolean;
+  readOnly?: boolean;
+  /** --tmpfs PATH[:OPTIONS] */
+  tmpfs?: string[];
+  volumes?: VolumeMount[];
+  network?: 'none' | 'host';
+  memory?: number;
+  cpus?: number;
+  pidsLimit?: number;
+  cgroupsPath?: string;
+  /** Host files bind-mounted at /etc/hosts, /etc/hostname, /etc/resolv.conf. */
+  etcFiles?: { hosts?: string; hostname?: string; resolvConf?: string };
+  /** Docker leaves no_new_privs off; berth turns it on unless told otherwise. */
+  noNewPrivileges?: boolean;
+  /** The rootfs path written to config.json (default "rootfs", relative to the bundle). */
+  rootPath?: string;
+  annotations?: Record<string, string>;
+}
+
+/** An absolute container path, normalised, without a trailing slash. */
+function containerPath(p: string): string {
+  const n = posix.normalize(p);
+  return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+}
+
+function envKey(kv: string): string {
+  const i = kv.indexOf('=');
+  return i < 0 ? kv : kv.slice(0, i);
+}
+
+/** Merges env lists by key; later entries win, first position is kept (like Docker). */
+export function mergeEnv(...lists: string[][]): string[] {
+  const order: string[] = [];
+  const values = new Map<string, string>();
+  for (const list of lists) {
+    for (const kv of list) {
+      const k = envKey(kv);
+      if (!k) throw new SpecError(`invalid environment variable "${kv}"`);
+      if (!values.has(k)) order.push(k);
+      values.set(k, kv);
+    }
+  }
+  return order.map((k) => values.get(k)!);
+}
+
+/** -e semantics: "K=V" as is; "K" takes the host's value, or is dropped when the host has none. */
+export function resolveEnvFlags(flags: string[], hostEnv: NodeJS.ProcessEnv = process.env): string[] {
+  const out: string[] = [];
+  for (const f of flags) {
+    if (f.includes('=')) {
+      if (f.startsWith('=')) throw new SpecError(`invalid environment variable "${f}"`);
+      out.push(f);
+    } else if (f.trim() !== '' && hostEnv[f] !== undefined) out.push(`${f}=${hostEnv[f]}`);
+  }
+  return out;
+}
+
+/** --env-file: one variable per line; blank lines and lines starting with # are skipped. */
+export function parseEnvFile(text: string): string[] {
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.replace(/^\s+/, '');
+    if (line === '' || line.startsWith('#')) continue;
+    const k = envKey(line);
+    if (k === '' || /\s/.test(k)) throw new SpecError(`invalid line in env file: "${raw.slice(0, 100)}"`);
+    out.push(line);
+  }
+  return out;
+}
+
+/** "512m", "1g", "1048576", "64k" → bytes. */
+export function parseBytes(text: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)b?$/i.exec(text.trim());
+  if (!m) throw new SpecError(`invalid size "${text}": use a number with an optional unit b, k, m, g`);
+  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!;
+  return Math.floor(Number(m[1]) * mult);
+}
+
+/** The process arguments: Docker's ENTRYPOINT/CMD rules. */
+export function processArgs(config: ImageConfig['config'] = {}, opts: Pick<RunOptions, 'args' | 'entrypoint'> = {}): string[] {
+  let entrypoint = config.Entrypoint ?? [];
+  let cmd = config.Cmd ?? [];
+  if (opts.entrypoint !== undefined) {
+    entrypoint = opts.entrypoint === '' ? [] : [opts.entrypoint];
+    cmd = []; // --entrypoint resets the image's CMD
+  }
+  if (opts.args && opts.args.length) cmd = opts.args;
+  const args = [...entrypoint, ...cmd];
+  if (args.length === 0) throw new SpecError('no command specified: the image has no ENTRYPOINT or CMD, give a command after the image name');
+  return args;
+}
+
+// ---- files inside the rootfs, without escaping it -------------------------------------------------
+
+/** Resolves `path` inside `root` as the container would see it (symlinks resolved within root). */
+export async function resolveInRoot(root: string, path: string): Promise<string> {
+  let pending = path.split('/').filter((p) => p && p !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length) {
+    const part = pending.shift()!;
+    if (part === '..') { done.pop(); continue; }
+    const host = posix.join(root, ...done, part);
+    let st;
+    try { st = await lstat(host); } catch { done.push(part); continue; } // missing: the rest is literal
+    if (st.isSymbolicLink()) {
+      if (++links > 40) throw new SpecError(`too many symlinks resolving ${path}`);
+      const target = await readlink(host);
+      if (target.startsWith('/')) done.length = 0;
+      pending = [...target.split('/').filter((p) => p && p !== '.'), ...pending];
+      continue;
+    }
+    done.push(part);
+  }
+  return posix.join(root, ...done);
+}
+
+async function readInRoot(root: string, path: string): Promise<string | undefined> {
+  try {
+    const p = await resolveInRoot(root, path);
+    if (!(await lstat(p)).isFile()) return undefined;
+    return await readFile(p, 'utf8');
+  } catch { return undefined; }
+}
+
+interface PasswdEntry { name: string; uid: number; gid: number; home: string }
+interface GroupEntry { name: string; gid: number; members: string[] }
+
+function parsePasswd(text: string | undefined): PasswdEntry[] {
+  return (text ?? '').split('\n').map((l) => l.split(':')).filter((f) => f.length >= 7 && /^[0-9]+$/.test(f[2]!) && /^[0-9]+$/.test(f[3]!))
+    .map((f) => ({ name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! }));
+}
+
+function parseGroup(text: string | undefined): GroupEntry[] {
+  return (text ?? '').split('\n').map((l) => l.split(':')).filter((f) => f.length >= 4 && /^[0-9]+$/.test(f[2]!))
+    .map((f) => ({ name: f[0]!, gid: Number(f[2]), members: f[3]!.split(',').filter(Boolean) }));
+}
+
+const ID = /^[0-9]+$/;
+
+/**
+ * Resolves a Docker --user / USER value ("name", "uid", "name:group", "uid:gid") against the
+ * container's /etc/passwd and /etc/group. Numeric ids need no entry; names must exist.
+ */
+export async function resolveUser(rootfs: string, user: string | undefined): Promise<UserSpec & { home: string }> {
+  const spec = user && user !== '' ? user : '0';
+  const [u, g] = spec.split(':', 2) as [string, string | undefined];
+  const passwd = parsePasswd(await readInRoot(rootfs, '/etc/passwd'));
+  const groups = parseGroup(await readInRoot(rootfs, '/etc/group'));
+  let entry: PasswdEntry | undefined;
+  let uid: number;
+  if (ID.test(u)) {
+    uid = Number(u);
+    entry = passwd.find((p) => p.uid === uid);
+  } else {
+    entry = passwd.find((p) => p.name === u);
+    if (!entry) throw new SpecError(`unable to find user ${u}: no matching entries in passwd file`);
+    uid = entry.uid;
+  }
+  let gid = entry?.gid ?? 0;
+  if (g !== undefined && g !== '') {
+    if (ID.test(g)) gid = Number(g);
+    else {
+      const grp = groups.find((x) => x.name === g);
+      if (!grp) throw new SpecError(`unable to find group ${g}: no matching entries in group file`);
+      gid = grp.gid;
+    }
+  }
+  if (uid > 0xfffffffe || gid > 0xfffffffe) throw new SpecError(`user ${spec}: id out of range`);
+  const additional = g === undefined && entry
+    ? [...new Set(groups.filter((x) => x.members.includes(entry!.name) && x.gid !== gid).map((x) => x.gid))]
+    : [];
+  return {
+    uid, gid, ...(additional.length ? { additionalGids: additional } : {}), ...(entry ? { username: entry.name } : {}),
+    home: entry?.home || '/',
+  };
+}
+
+// ---- mounts ------------------------------------------------------------------------------------
+
+/** --tmpfs PATH[:OPTIONS] → a mount (Docker's defaults: noexec, nosuid, nodev). */
+export function parseTmpfs(text: string): SpecMount {
+  const colon = text.indexOf(':');
+  const destination = colon < 0 ? text : text.slice(0, colon);
+  if (!destination.startsWith('/')) throw new SpecError(`--tmpfs ${text}: the path must be absolute`);
+  const extra = colon < 0 ? [] : text.slice(colon + 1).split(',').filter(Boolean);
+  const options = ['noexec', 'nosuid', 'nodev'];
+  for (const o of extra) {
+    const opposite: Record<string, string> = { exec: 'noexec', suid: 'nosuid', dev: 'nodev' };
+    if (opposite[o]) options.splice(options.indexOf(opposite[o]!), 1);
+    options.push(o);
+  }
+  return { destination: containerPath(destination), type: 'tmpfs', source: 'tmpfs', options: [...new Set(options)] };
+}
+
+function defaultMounts(network: 'none' | 'host' | undefined): SpecMount[] {
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    // a new net namespace may mount its own sysfs; with the host's network it is bind-mounted read-only
+    network === 'host'
+      ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+  ];
+}
+
+const DEVICE_RULES: RuntimeSpec['linux']['resources']['devices'] = [
+  { allow: false, access: 'rwm' },
+  { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }, // null
+  { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }, // zero
+  { allow: true, type: 'c', major: 1, minor: 7, access: 'rwm' }, // full
+  { allow: true, type: 'c', major: 1, minor: 8, access: 'rwm' }, // random
+  { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' }, // urandom
+  { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' }, // tty
+  { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' }, // console
+  { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' }, // ptmx
+  { allow: true, type: 'c', major: 136, access: 'rwm' }, // pts/*
+];
+
+/** Builds config.json for a container whose root filesystem is mounted at `rootfs`. */
+export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOptions = {}): Promise<RuntimeSpec> {
+  const cfg = image.config ?? {};
+  const args = processArgs(cfg, opts);
+  const hostname = opts.hostname ?? 'berth';
+  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(hostname)) throw new SpecError(`invalid hostname "${hostname}"`);
+  const user = await resolveUser(rootfs, opts.user ?? cfg.User);
+  let cwd = opts.workdir ?? cfg.WorkingDir ?? '/';
+  if (cwd === '') cwd = '/';
+  if (opts.workdir !== undefined && !opts.workdir.startsWith('/')) throw new SpecError(`the working directory "${opts.workdir}" is not absolute`);
+  cwd = posix.normalize(posix.join('/', cwd));
+
+  const base = [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`];
+  const env = mergeEnv(
+    base,
+    opts.tty ? ['TERM=xterm'] : [],
+    cfg.Env ?? [],
+    resolveEnvFlags(opts.env ?? [], opts.hostEnv),
+  );
+  const withHome = env.some((e) => envKey(e) === 'HOME') ? env : [...env, `HOME=${user.home}`];
+
+  const defaults = defaultMounts(opts.network);
+  const etc = opts.etcFiles ?? {};
+  const etcMount = (destination: string, source: string | undefined) => {
+    if (source) defaults.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(opts.readOnly ? ['ro'] : [])] });
+  };
+  etcMount('/etc/hosts', etc.hosts);
+  etcMount('/etc/hostname', etc.hostname);
+  etcMount('/etc/resolv.conf', etc.resolvConf);
+  const userMounts: SpecMount[] = (opts.tmpfs ?? []).map(parseTmpfs);
+  for (const v of opts.volumes ?? []) {
+    if (!v.destination.startsWith('/')) throw new SpecError(`volume destination "${v.destination}" is not absolute`);
+    if (containerPath(v.destination) === '/') throw new SpecError('a volume cannot be mounted on /');
+    userMounts.push({ destination: containerPath(v.destination), type: 'bind', source: v.source, options: ['rbind', 'rprivate', v.readonly ? 'ro' : 'rw'] });
+  }
+  const taken = new Set<string>();
+  for (const m of userMounts) {
+    if (taken.has(m.destination)) throw new SpecError(`duplicate mount point: ${m.destination}`);
+    taken.add(m.destination);
+  }
+  // a user mount on a default destination (say --tmpfs /dev/shm or -v …:/etc/hosts) replaces the default
+  const mounts = [...defaults.filter((m) => !taken.has(m.destination)), ...userMounts];
+
+  const caps: string[] = [...DEFAULT_CAPABILITIES];
+  const resources: RuntimeSpec['linux']['resources'] = { devices: DEVICE_RULES.map((d) => ({ ...d })) };
+  if (opts.memory !== undefined) {
+    if (!(opts.memory >= 6 * 1024 * 1024)) throw new SpecError('minimum memory limit allowed is 6MB');
+    resources.memory = { limit: opts.memory };
+  }
+  if (opts.cpus !== undefined) {
+    if (!(opts.cpus > 0)) throw new SpecError(`invalid --cpus ${opts.cpus}`);
+    resources.cpu = { quota: Math.round(opts.cpus * 100_000), period: 100_000 };
+  }
+  if (opts.pidsLimit !== undefined && opts.pidsLimit > 0) resources.pids = { limit: opts.pidsLimit };
+
+  const namespaces: RuntimeSpec['linux']['namespaces'] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (opts.network !== 'host') namespaces.push({ type: 'network' });
+
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: !!opts.tty,
+      user: { uid: user.uid, gid: user.gid, ...(user.additionalGids ? { additionalGids: user.additionalGids } : {}), umask: 0o022 },
+      args,
+      env: withHome,
+      cwd,
+      capabilities: {
+        bounding: caps,
+        // like Docker since 20.10: a non-root user starts with no effective/permitted capabilities
+        effective: user.uid === 0 ? caps : [],
+        permitted: user.uid === 0 ? caps : [],
+        inheritable: [],
+        ambient: [],
+      },
+      noNewPrivileges: opts.noNewPrivileges ?? true,
+    },
+    root: { path: opts.rootPath ?? 'rootfs', readonly: !!opts.readOnly },
+    hostname,
+    mounts,
+    linux: {
+      namespaces,
+      maskedPaths: [...MASKED_PATHS],
+      readonlyPaths: [...READONLY_PATHS],
+      ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
+      resources,
+    },
+    ...(opts.annotations ? { annotations: opts.annotations } : {}),
+  };
+}

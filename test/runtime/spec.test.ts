@@ -1,0 +1,152 @@
+// Image config + run flags → OCI runtime-spec config.json, with Docker's semantics.
+import assert from 'node:assert/strict';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { ImageConfig } from '../../runtime/image-store.js';
+import {
+  buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
+  resolveInRoot, resolveUser, SpecError,
+} from '../../runtime/spec.js';
+import { removeDir, tempDir } from './helpers.js';
+
+const image = (config: ImageConfig['config']): ImageConfig => ({ os: 'linux', architecture: 'amd64', config, rootfs: { type: 'layers', diff_ids: [] } });
+
+describe('spec: ENTRYPOINT and CMD like Docker', () => {
+  test('ENTRYPOINT + CMD, arguments replace CMD, --entrypoint drops CMD, "" clears ENTRYPOINT', () => {
+    const cfg = { Entrypoint: ['/bin/entry', '-x'], Cmd: ['default'] };
+    assert.deepEqual(processArgs(cfg), ['/bin/entry', '-x', 'default']);
+    assert.deepEqual(processArgs(cfg, { args: ['a', 'b'] }), ['/bin/entry', '-x', 'a', 'b']);
+    assert.deepEqual(processArgs(cfg, { entrypoint: '/bin/sh' }), ['/bin/sh']);
+    assert.deepEqual(processArgs(cfg, { entrypoint: '/bin/sh', args: ['-c', 'echo'] }), ['/bin/sh', '-c', 'echo']);
+    assert.deepEqual(processArgs(cfg, { entrypoint: '', args: ['ls'] }), ['ls']);
+    assert.deepEqual(processArgs({ Cmd: ['/bin/sh', '-c', 'echo hi'] }), ['/bin/sh', '-c', 'echo hi']);
+    assert.deepEqual(processArgs({ Entrypoint: null, Cmd: null }, { args: ['true'] }), ['true']);
+    assert.throws(() => processArgs({}), (e: Error) => e instanceof SpecError && /no command specified/.test(e.message));
+  });
+});
+
+describe('spec: environment', () => {
+  test('merged by key, later wins, first position kept; -e K takes the host value or is dropped', () => {
+    assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['B=3', 'C=4']), ['A=1', 'B=3', 'C=4']);
+    assert.deepEqual(resolveEnvFlags(['X=1', 'HOSTVAR', 'MISSING', 'EMPTY='], { HOSTVAR: 'h' }), ['X=1', 'HOSTVAR=h', 'EMPTY=']);
+    assert.throws(() => resolveEnvFlags(['=v']), SpecError);
+  });
+  test('env files: comments and blank lines skipped, leading space trimmed, bad keys refused', () => {
+    assert.deepEqual(parseEnvFile('# c\n\nA=1\n  B=two words\nC\r\n'), ['A=1', 'B=two words', 'C']);
+    assert.throws(() => parseEnvFile('BAD KEY=1'), /invalid line/);
+  });
+  test('sizes', () => {
+    assert.equal(parseBytes('512m'), 512 * 1024 * 1024);
+    assert.equal(parseBytes('1g'), 1024 ** 3);
+    assert.equal(parseBytes('1.5k'), 1536);
+    assert.equal(parseBytes('100'), 100);
+    assert.throws(() => parseBytes('lots'), SpecError);
+  });
+});
+
+describe('spec: users and files in the rootfs', () => {
+  let rootfs: string;
+  let outside: string;
+  before(async () => {
+    const tmp = await tempDir();
+    rootfs = join(tmp, 'rootfs');
+    outside = join(tmp, 'outside');
+    await mkdir(join(rootfs, 'etc'), { recursive: true });
+    await mkdir(outside);
+    await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n');
+    await writeFile(join(rootfs, 'etc/group'), 'root:x:0:\napp:x:1000:\nwheel:x:10:app,other\naudio:x:29:app\nstaff:x:50:\n');
+    await writeFile(join(outside, 'passwd'), 'evil:x:0:0::/:/bin/sh\n');
+  });
+  after(async () => { await removeDir(join(rootfs, '..')); });
+
+  test('names and ids, with supplementary groups from /etc/group', async () => {
+    assert.deepEqual(await resolveUser(rootfs, undefined), { uid: 0, gid: 0, username: 'root', home: '/root' });
+    assert.deepEqual(await resolveUser(rootfs, 'app'), { uid: 1000, gid: 1000, additionalGids: [10, 29], username: 'app', home: '/home/app' });
+    assert.deepEqual(await resolveUser(rootfs, 'app:staff'), { uid: 1000, gid: 50, username: 'app', home: '/home/app' });
+    assert.deepEqual(await resolveUser(rootfs, '1000:10'), { uid: 1000, gid: 10, username: 'app', home: '/home/app' });
+    assert.deepEqual(await resolveUser(rootfs, '4242'), { uid: 4242, gid: 0, home: '/' });
+    await assert.rejects(resolveUser(rootfs, 'ghost'), /unable to find user ghost/);
+    await assert.rejects(resolveUser(rootfs, 'app:ghosts'), /unable to find group ghosts/);
+  });
+
+  test('symlinks are resolved inside the rootfs, never out of it', async () => {
+    const r2 = join(rootfs, '..', 'rootfs2');
+    await mkdir(join(r2, 'etc'), { recursive: true });
+    await symlink(join(outside, 'passwd'), join(r2, 'etc/passwd')); // absolute: means <rootfs2>/<outside>/passwd
+    await symlink('../../../../outside/passwd', join(r2, 'etc/group'));
+    assert.equal(await resolveInRoot(r2, '/etc/passwd'), join(r2, outside, 'passwd'));
+    assert.equal(await resolveInRoot(r2, '/etc/group'), join(r2, 'outside/passwd'));
+    await assert.rejects(resolveUser(r2, 'evil'), /unable to find user evil/);
+  });
+});
+
+describe('spec: config.json', () => {
+  let rootfs: string;
+  before(async () => {
+    rootfs = await tempDir();
+    await mkdir(join(rootfs, 'etc'));
+    await writeFile(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n');
+  });
+  after(async () => { await removeDir(rootfs); });
+
+  test('defaults: namespaces, Docker capabilities, no_new_privs, masked paths, devices, env with PATH/HOSTNAME/HOME', async () => {
+    const s = await buildSpec(image({ Cmd: ['/bin/sh'], Env: ['FOO=bar'], WorkingDir: 'srv' }), rootfs, { hostname: 'box' });
+    assert.equal(s.ociVersion, '1.0.2');
+    assert.deepEqual(s.process.args, ['/bin/sh']);
+    assert.deepEqual(s.process.env, [`PATH=${DEFAULT_PATH}`, 'HOSTNAME=box', 'FOO=bar', 'HOME=/root']);
+    assert.equal(s.process.cwd, '/srv');
+    assert.deepEqual(s.process.user, { uid: 0, gid: 0, umask: 0o022 });
+    assert.ok(!s.process.capabilities.bounding.includes('CAP_SYS_ADMIN'));
+    assert.deepEqual(s.process.capabilities.bounding, [...DEFAULT_CAPABILITIES]);
+    assert.deepEqual(s.process.capabilities.effective, [...DEFAULT_CAPABILITIES]);
+    assert.equal(s.process.noNewPrivileges, true);
+    assert.deepEqual(s.linux.namespaces.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount', 'network']);
+    assert.ok(s.linux.maskedPaths.includes('/proc/kcore'));
+    assert.ok(s.linux.readonlyPaths.includes('/proc/sys'));
+    assert.deepEqual(s.linux.resources.devices[0], { allow: false, access: 'rwm' });
+    assert.deepEqual(s.mounts.map((m) => m.destination), ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/sys/fs/cgroup']);
+    assert.equal(s.root.readonly, false);
+    assert.equal(s.hostname, 'box');
+    JSON.parse(JSON.stringify(s));
+  });
+
+  test('flags: user, workdir, env, tty, read-only, tmpfs, volumes, host network, limits', async () => {
+    const s = await buildSpec(image({ Cmd: ['run'], Env: ['PATH=/custom', 'A=image'], User: 'app' }), rootfs, {
+      args: ['serve'], env: ['A=flag', 'HOME=/data'], workdir: '/work', tty: true, readOnly: true,
+      tmpfs: ['/run:size=64m,exec', '/dev/shm:size=1g'], volumes: [{ source: '/srv/data', destination: '/data/', readonly: true }],
+      network: 'host', memory: parseBytes('64m'), cpus: 1.5, pidsLimit: 100, cgroupsPath: '/berth/c1',
+      etcFiles: { hosts: '/x/hosts', resolvConf: '/x/resolv.conf' },
+    });
+    assert.deepEqual(s.process.args, ['serve']);
+    assert.deepEqual(s.process.env, ['PATH=/custom', 'HOSTNAME=berth', 'TERM=xterm', 'A=flag', 'HOME=/data']);
+    assert.equal(s.process.cwd, '/work');
+    assert.equal(s.process.user.uid, 1000);
+    assert.deepEqual(s.process.capabilities.effective, [], 'a non-root user gets no effective capabilities');
+    assert.equal(s.process.terminal, true);
+    assert.equal(s.root.readonly, true);
+    assert.deepEqual(s.linux.namespaces.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount']);
+    const byDest = new Map(s.mounts.map((m) => [m.destination, m]));
+    assert.deepEqual(byDest.get('/run'), { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=64m', 'exec'] });
+    assert.deepEqual(byDest.get('/dev/shm')!.options, ['noexec', 'nosuid', 'nodev', 'size=1g'], '--tmpfs replaces the default /dev/shm');
+    assert.equal(s.mounts.filter((m) => m.destination === '/dev/shm').length, 1);
+    assert.deepEqual(byDest.get('/data'), { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rprivate', 'ro'] });
+    assert.equal(byDest.get('/sys')!.type, 'bind');
+    assert.equal(byDest.get('/etc/hosts')!.source, '/x/hosts');
+    assert.ok(byDest.get('/etc/resolv.conf')!.options!.includes('ro'));
+    assert.deepEqual(s.linux.resources.memory, { limit: 64 * 1024 * 1024 });
+    assert.deepEqual(s.linux.resources.cpu, { quota: 150_000, period: 100_000 });
+    assert.deepEqual(s.linux.resources.pids, { limit: 100 });
+    assert.equal(s.linux.cgroupsPath, '/berth/c1');
+  });
+
+  test('bad input is refused with clear messages', async () => {
+    const img = image({ Cmd: ['x'] });
+    await assert.rejects(buildSpec(img, rootfs, { workdir: 'rel' }), /not absolute/);
+    await assert.rejects(buildSpec(img, rootfs, { hostname: 'bad host' }), /invalid hostname/);
+    await assert.rejects(buildSpec(img, rootfs, { memory: 1000 }), /minimum memory/);
+    await assert.rejects(buildSpec(img, rootfs, { volumes: [{ source: '/a', destination: '/' }] }), /cannot be mounted on \//);
+    await assert.rejects(buildSpec(img, rootfs, { volumes: [{ source: '/a', destination: '/d' }, { source: '/b', destination: '/d' }] }), /duplicate mount point/);
+    assert.throws(() => parseTmpfs('run'), /absolute/);
+  });
+});
