@@ -1,9 +1,6 @@
 // berth auth: manage the users and refresh tokens of a registry with authentication.
 import { readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import bcrypt from 'bcryptjs';
-import { Revocations } from '../server/auth/revocations.js';
-import { ConfigError, loadConfig } from '../server/config.js';
 import { join } from 'node:path';
 import { UsageError } from './errors.js';
 import { readPassword } from './prompt.js';
@@ -28,6 +25,7 @@ export function registerAuth(program: Command): void {
         if (!password) throw new UsageError('empty password');
         const cost = Number(flags.cost);
         if (!(cost >= 4 && cost <= 15)) throw new UsageError('--cost must be between 4 and 15');
+        const { default: bcrypt } = await import('bcryptjs');
         lines.push(`${user}:${bcrypt.hashSync(password, cost).replace(/^\$2b\$/, '$2y$')}`);
       }
       const tmp = `${file}.tmp-${process.pid}`;
@@ -41,9 +39,10 @@ export function registerAuth(program: Command): void {
     .argument('<user>', 'user name')
     .option('-c, --config <file>', 'the registry configuration (to find auth.token.statedirectory)')
     .option('--state-dir <dir>', 'the token state directory (auth.token.statedirectory)')
-    .action((user: string, flags: { config?: string; stateDir?: string }) => {
+    .action(async (user: string, flags: { config?: string; stateDir?: string }) => {
       let dir = flags.stateDir;
       if (!dir) {
+        const { ConfigError, loadConfig } = await import('../server/config.js');
         try {
           const c = loadConfig({ file: flags.config, env: process.env });
           dir = c.auth.token?.statedirectory ?? join(String(c.storage.options.rootdirectory ?? './data'), '_auth');
@@ -52,6 +51,7 @@ export function registerAuth(program: Command): void {
           throw e;
         }
       }
+      const { Revocations } = await import('../server/auth/revocations.js');
       new Revocations(join(dir, 'revocations.json')).revoke(user);
       process.stderr.write(`revoked the refresh tokens of ${user}\n`);
     });

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { normalizeRegistryHost } from '../oci/image-reference.js';
 import { clientContext, printJson, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
-import { catalog } from '../client/registry-client.js';
 
 export function registerCatalog(program: Command): void {
   const cmd = program
@@ -14,7 +13,8 @@ export function registerCatalog(program: Command): void {
   transportOptions(cmd);
   cmd.action(async (registry: string, flags: TransportFlags & OutputFlags & { pageSize?: string }) => {
     const host = normalizeRegistryHost(registry);
-    const repos = await catalog(clientContext(flags).transport(host), flags.pageSize ? { pageSize: Number(flags.pageSize) } : {});
+    const { catalog } = await import('../client/registry-client.js');
+    const repos = await catalog((await clientContext(flags)).transport(host), flags.pageSize ? { pageSize: Number(flags.pageSize) } : {});
     if (flags.json) printJson({ registry: host, repositories: repos });
     else if (repos.length) process.stdout.write(`${repos.join('\n')}\n`);
   });

@@ -1,7 +1,9 @@
 // Flags every client command shares (transport, auth file, output), and turning them into a ClientContext.
-import { Option, type Command } from 'commander';
-import { ClientContext } from '../client/context.js';
-import { UsageError } from '../client/errors.js';
+// Only light modules are imported here at top level; the client itself loads inside actions.
+import { Option, type Command } from './commander.js';
+import type { ClientContext } from '../client/context.js';
+import { ClientError, UsageError } from '../client/errors.js';
+import { describeLocation, type Location } from '../client/location.js';
 import { parsePlatform, type Platform } from '../client/platform.js';
 import { createProgress, type Progress } from '../client/progress.js';
 
@@ -40,13 +42,16 @@ function positiveInt(v: string | undefined, name: string, def: number): number {
   return n;
 }
 
-export function clientContext(flags: TransportFlags): ClientContext {
+/** Loads the client (HTTP transport, auth, layouts) only when a command needs it: start-up stays cheap. */
+export async function clientContext(flags: TransportFlags): Promise<ClientContext> {
   const env = process.env;
+  const retries = positiveInt(flags.retries, '--retries', 4);
+  const { ClientContext } = await import('../client/context.js');
   return new ClientContext({
     insecure: flags.insecure,
     caCerts: flags.caCert,
     authFile: flags.authfile,
-    retries: positiveInt(flags.retries, '--retries', 4),
+    retries,
     // test and tuning knobs
     ...(env.BERTH_RETRY_BASE_MS ? { retryBaseMs: Number(env.BERTH_RETRY_BASE_MS) } : {}),
     ...(env.BERTH_MONOLITHIC_MAX ? { monolithicMax: Number(env.BERTH_MONOLITHIC_MAX) } : {}),
@@ -72,4 +77,8 @@ export function printJson(value: unknown): void {
 /** A status line on stderr unless --quiet/--json. */
 export function say(flags: OutputFlags, line: string): void {
   if (!flags.quiet && !flags.json) process.stderr.write(`${line}\n`);
+}
+
+export function requireRegistry(loc: Location, what: string): asserts loc is Extract<Location, { kind: 'registry' }> {
+  if (loc.kind !== 'registry') throw new ClientError(`${what} must be a registry reference, not ${describeLocation(loc)}`, 2);
 }

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { parseLocation } from '../client/location.js';
 import { outputOptions, transferOptions, transportOptions } from './client-options.js';
-import { transfer, type TransferCommandFlags } from './transfer.js';
+import type { TransferCommandFlags } from './transfer.js';
 
 export function registerCopy(program: Command): void {
   const cmd = program
@@ -16,6 +16,7 @@ export function registerCopy(program: Command): void {
   transportOptions(cmd);
   outputOptions(cmd);
   cmd.action(async (source: string, destination: string, flags: TransferCommandFlags) => {
+    const { transfer } = await import('./transfer.js');
     await transfer(parseLocation(source), parseLocation(destination), flags, 'Copied');
   });
 }

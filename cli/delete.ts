@@ -3,7 +3,6 @@
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import { parseLocation } from '../client/location.js';
-import { localName } from '../client/context.js';
 import { manifestReference } from '../oci/image-reference.js';
 import { clientContext, printJson, say, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
 
@@ -17,7 +16,8 @@ export function registerDelete(program: Command): void {
     .option('--json', 'print {"deleted": digest} as JSON');
   transportOptions(cmd);
   cmd.action(async (image: string, flags: TransportFlags & OutputFlags) => {
-    const ctx = clientContext(flags);
+    const ctx = await clientContext(flags);
+    const { localName } = await import('../client/context.js');
     const loc = parseLocation(image);
     if (loc.kind === 'local') {
       const store = await ctx.localStore(false);

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { parseLocation } from '../client/location.js';
 import { parsePlatform } from '../client/platform.js';
-import { RegistrySource } from '../client/image-source.js';
 import { manifestReference } from '../oci/image-reference.js';
 import { clientContext, transportOptions, type TransportFlags } from './client-options.js';
 import { platformManifest } from './inspect.js';
@@ -15,7 +14,8 @@ export function registerDigest(program: Command): void {
     .option('--platform <os/arch[/variant]>', 'the digest of this platform\'s manifest in a multi-platform image');
   transportOptions(cmd);
   cmd.action(async (image: string, flags: TransportFlags & { platform?: string }) => {
-    const src = await clientContext(flags).openSource(parseLocation(image));
+    const src = await (await clientContext(flags)).openSource(parseLocation(image));
+    const { RegistrySource } = await import('../client/image-source.js');
     if (!flags.platform && src instanceof RegistrySource) {
       // HEAD is enough (and cheap) when the registry sends Docker-Content-Digest
       const d = await src.client.resolve(manifestReference(src.ref));

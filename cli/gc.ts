@@ -1,13 +1,10 @@
 // berth gc: garbage-collect a registry's storage; safe while registries serve from it.
 import type { Command } from 'commander';
-import { createAdapter } from '../storage-adapters/index.js';
-import { ConfigError, loadConfig, parseDuration } from '../server/config.js';
-import { collectGarbage, GcBusyError } from '../server/registry/gc.js';
 import { UsageError } from './errors.js';
 
 interface GcFlags { config?: string; root?: string; dryRun?: boolean; deleteUntagged?: boolean; grace: string; uploads?: string; quiet?: boolean; json?: boolean }
 
-function duration(flag: string, value: string): number {
+function duration(parseDuration: (v: string) => number, flag: string, value: string): number {
   try { return parseDuration(value); } catch (e) { throw new UsageError(`${flag}: ${(e as Error).message}`); }
 }
 
@@ -24,6 +21,9 @@ export function registerGc(program: Command): void {
     .option('-q, --quiet', 'print only the summary')
     .option('--json', 'print the report as JSON')
     .action(async (flags: GcFlags) => {
+      const [{ ConfigError, loadConfig, parseDuration }, { createAdapter }, { collectGarbage, GcBusyError }] = await Promise.all([
+        import('../server/config.js'), import('../storage-adapters/index.js'), import('../server/registry/gc.js'),
+      ]);
       let config;
       try {
         config = loadConfig({ file: flags.config, env: process.env, overrides: flags.root ? { storage: { filesystem: { rootdirectory: flags.root } } } : {} });
@@ -32,8 +32,8 @@ export function registerGc(program: Command): void {
         throw e;
       }
       const storage = await createAdapter(config.storage.driver, config.storage.options);
-      const graceMs = duration('--grace', flags.grace);
-      const uploadMaxAgeMs = flags.uploads ? duration('--uploads', flags.uploads) : config.uploadPurging.ageMs;
+      const graceMs = duration(parseDuration, '--grace', flags.grace);
+      const uploadMaxAgeMs = flags.uploads ? duration(parseDuration, '--uploads', flags.uploads) : config.uploadPurging.ageMs;
       const quiet = flags.quiet || flags.json;
       let report;
       try {

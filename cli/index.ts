@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The one `berth` command. Each subcommand lives in its own file and registers itself here.
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from './commander.js';
 import { registerServe } from './serve.js';
 import { registerLogin } from './login.js';
 import { registerPull } from './pull.js';
@@ -14,6 +14,7 @@ import { registerTag } from './tag.js';
 import { registerDelete } from './delete.js';
 import { registerAuth } from './auth.js';
 import { registerGc } from './gc.js';
+import { registerRuntime } from '../runtime/cli.js';
 import { fail, UsageError } from './errors.js';
 
 const program = new Command();
@@ -37,6 +38,7 @@ registerTag(program);
 registerDelete(program);
 registerAuth(program);
 registerGc(program);
+registerRuntime(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -37,7 +37,7 @@ export function registerInspect(program: Command): void {
     .option('--platform <os/arch[/variant]>', 'the platform to describe for a multi-platform image');
   transportOptions(cmd);
   cmd.action(async (image: string, flags: InspectFlags) => {
-    const ctx = clientContext(flags);
+    const ctx = await clientContext(flags);
     const src = await ctx.openSource(parseLocation(image));
     const root = await src.root();
     if (flags.raw) { process.stdout.write(root.bytes); return; }

@@ -3,9 +3,7 @@
 // from a prompt (never echoed) or --password-stdin; it is checked against the registry first.
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline';
-import { removeCredentials, storeCredentials } from '../client/auth-config.js';
 import { UsageError } from '../client/errors.js';
-import { Transport } from '../client/transport.js';
 import { DEFAULT_REGISTRY, normalizeRegistryHost } from '../oci/image-reference.js';
 import { say, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
 
@@ -54,11 +52,13 @@ export function registerLogin(program: Command): void {
     if (!username) throw new UsageError('a user name is required');
     if (!password) throw new UsageError('a password is required');
     const creds = { username, password };
+    const { Transport } = await import('../client/transport.js');
     const transport = new Transport(registry, {
       insecure: flags.insecure, caCerts: flags.caCert, credentials: async () => creds,
       ...(process.env.BERTH_RETRY_BASE_MS ? { retryBaseMs: Number(process.env.BERTH_RETRY_BASE_MS) } : {}),
     });
     await transport.verifyCredentials();
+    const { storeCredentials } = await import('../client/auth-config.js');
     const where = await storeCredentials(registry, creds, flags.authfile ? { authFile: flags.authfile } : {});
     say(flags, `Credentials stored in ${where}`);
     if (!flags.quiet) process.stdout.write('Login Succeeded\n');
@@ -71,6 +71,7 @@ export function registerLogin(program: Command): void {
     .option('--authfile <file>', 'credentials file to remove them from (besides the default ones)');
   logout.action(async (registryArg: string | undefined, flags: { authfile?: string }) => {
     const registry = normalizeRegistryHost(registryArg ?? DEFAULT_REGISTRY);
+    const { removeCredentials } = await import('../client/auth-config.js');
     const found = await removeCredentials(registry, flags.authfile ? { authFile: flags.authfile } : {});
     process.stdout.write(found ? `Removed login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
   });

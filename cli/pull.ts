@@ -2,8 +2,8 @@
 // layout (oci:<dir>[:tag]) or a docker-archive. Interrupted pulls resume where they stopped.
 import type { Command } from 'commander';
 import { parseLocation } from '../client/location.js';
-import { outputOptions, transferOptions, transportOptions } from './client-options.js';
-import { requireRegistry, transfer, type TransferCommandFlags } from './transfer.js';
+import { outputOptions, requireRegistry, transferOptions, transportOptions } from './client-options.js';
+import type { TransferCommandFlags } from './transfer.js';
 
 export function registerPull(program: Command): void {
   const cmd = program
@@ -18,6 +18,7 @@ export function registerPull(program: Command): void {
     const src = parseLocation(image);
     requireRegistry(src, 'the image to pull');
     const dst = destination ? parseLocation(destination) : { kind: 'local' as const, ref: src.ref };
+    const { transfer } = await import('./transfer.js');
     await transfer(src, dst, flags, 'Pulled');
   });
 }

@@ -4,8 +4,8 @@
 import type { Command } from 'commander';
 import { UsageError } from '../client/errors.js';
 import { parseLocation, type Location } from '../client/location.js';
-import { outputOptions, transferOptions, transportOptions } from './client-options.js';
-import { requireRegistry, transfer, type TransferCommandFlags } from './transfer.js';
+import { outputOptions, requireRegistry, transferOptions, transportOptions } from './client-options.js';
+import type { TransferCommandFlags } from './transfer.js';
 
 export function registerPush(program: Command): void {
   const cmd = program
@@ -23,6 +23,7 @@ export function registerPush(program: Command): void {
     if (destination) dst = parseLocation(destination);
     else if (src.kind === 'local') dst = { kind: 'registry', ref: src.ref };
     else throw new UsageError('name the registry reference to push to: berth push SOURCE DESTINATION');
+    const { transfer } = await import('./transfer.js');
     requireRegistry(dst, 'the push destination');
     await transfer(src, dst, flags, 'Pushed');
   });

@@ -1,9 +1,6 @@
 // berth serve: run the registry.
 import type { Command } from 'commander';
-import { ConfigError, loadConfig } from '../server/config.js';
-import { startRegistry } from '../server/main.js';
 import { UsageError } from './errors.js';
-import { AuthSetupError } from '../server/auth/index.js';
 
 interface ServeFlags {
   config?: string; addr?: string; root?: string; deleteEnabled?: boolean; logLevel?: string;
@@ -45,6 +42,7 @@ REGISTRY_STORAGE_DELETE_ENABLED=true), then these flags. See the README for ever
       if (flags.auth === 'htpasswd') overrides.auth = { htpasswd: { path: flags.htpasswd } };
       if (flags.auth === 'token') overrides.auth = { token: { htpasswd: flags.htpasswd } };
       if (flags.access) (overrides.auth ??= {}).access = { path: flags.access };
+      const { ConfigError, loadConfig } = await import('../server/config.js');
       let config;
       try {
         config = loadConfig({ file: flags.config ?? file, env: process.env, overrides });
@@ -53,6 +51,7 @@ REGISTRY_STORAGE_DELETE_ENABLED=true), then these flags. See the README for ever
         throw e;
       }
       if (flags.auth === 'none') config.auth = { ...config.auth, mode: 'none' };
+      const [{ startRegistry }, { AuthSetupError }] = await Promise.all([import('../server/main.js'), import('../server/auth/index.js')]);
       let registry;
       try {
         registry = await startRegistry(config);

@@ -4,7 +4,6 @@
 import type { Command } from 'commander';
 import { ClientError, UsageError } from '../client/errors.js';
 import { isBareTag, parseLocation } from '../client/location.js';
-import { localName } from '../client/context.js';
 import { manifestReference, parseImageReference } from '../oci/image-reference.js';
 import { clientContext, transportOptions, type TransportFlags } from './client-options.js';
 
@@ -16,7 +15,8 @@ export function registerTag(program: Command): void {
     .argument('<targets...>', 'new tags: bare ("v2") or full references in the same repository');
   transportOptions(cmd);
   cmd.action(async (image: string, targets: string[], flags: TransportFlags) => {
-    const ctx = clientContext(flags);
+    const ctx = await clientContext(flags);
+    const { localName } = await import('../client/context.js');
     const loc = parseLocation(image);
     if (loc.kind === 'local') {
       const store = await ctx.localStore(false);

@@ -13,7 +13,7 @@ export function registerTags(program: Command): void {
   transportOptions(cmd);
   cmd.action(async (repository: string, flags: TransportFlags & OutputFlags & { pageSize?: string }) => {
     const ref = parseImageReference(repository, { defaultTag: false });
-    const client = clientContext(flags).client(ref);
+    const client = (await clientContext(flags)).client(ref);
     const tags = await client.tags(flags.pageSize ? { pageSize: Number(flags.pageSize) } : {});
     if (flags.json) printJson({ name: `${ref.registry}/${ref.repository}`, tags });
     else if (tags.length) process.stdout.write(`${tags.join('\n')}\n`);

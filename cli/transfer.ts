@@ -1,7 +1,8 @@
 // The shared core of push, pull and copy: open both ends, run the copy engine, report.
+// Heavy (the whole client): push, pull and copy import this module only inside their actions.
 import { copyImage, type CopyResult } from '../client/copy.js';
-import { ClientError, IntegrityError } from '../client/errors.js';
-import { DockerArchiveSource } from '../client/docker-archive.js';
+import { IntegrityError } from '../client/errors.js';
+import type { DockerArchiveSource } from '../client/docker-archive.js';
 import { describeLocation, type Location } from '../client/location.js';
 import { familiarReference } from '../oci/image-reference.js';
 import { localName } from '../client/context.js';
@@ -28,15 +29,23 @@ function destinationTags(src: Location, dst: Location, sourceTags: string[]): st
 
 export async function transfer(srcLoc: Location, dstLoc: Location, flags: TransferCommandFlags, verb: string): Promise<CopyResult> {
   const settings = transferSettings(flags);
-  const ctx = clientContext(flags);
+  const ctx = await clientContext(flags);
   const src = await ctx.openSource(srcLoc);
+  // the registry's /v2/ ping (scheme and auth challenge) runs while the destination is opened
+  // (an OCI layout's files are created and fsynced meanwhile)
+  const ping = srcLoc.kind === 'registry' ? ctx.transport(srcLoc.ref.registry).ping() : undefined;
+  ping?.catch(() => undefined); // handled below (or moot when the destination fails to open)
   const dst = await ctx.openDestination(dstLoc);
+  if (ping) {
+    try { await ping; } catch (e) { await dst.abort?.(); throw e; }
+  }
   const progress = progressFor(flags);
   const started = Date.now();
   let sourceTags: string[] = [];
-  if (src instanceof DockerArchiveSource) {
-    await src.root();
-    sourceTags = src.repoTags;
+  if (srcLoc.kind === 'docker-archive') {
+    const archive = src as DockerArchiveSource;
+    await archive.root();
+    sourceTags = archive.repoTags;
   }
   const result = await copyImage(src, dst, {
     all: settings.all,
@@ -66,6 +75,4 @@ export async function transfer(srcLoc: Location, dstLoc: Location, flags: Transf
   return result;
 }
 
-export function requireRegistry(loc: Location, what: string): asserts loc is Extract<Location, { kind: 'registry' }> {
-  if (loc.kind !== 'registry') throw new ClientError(`${what} must be a registry reference, not ${describeLocation(loc)}`, 2);
-}
+export { requireRegistry } from './client-options.js';

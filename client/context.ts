@@ -2,7 +2,6 @@
 // whole command), credentials from the auth files, and sources/destinations opened from locations.
 import { formatReference, parseImageReference, type ImageReference } from '../oci/image-reference.js';
 import { getCredentials, type AuthConfigOptions } from './auth-config.js';
-import { DockerArchiveDestination, DockerArchiveSource } from './docker-archive.js';
 import { UsageError } from './errors.js';
 import { ImageLayout } from './image-layout.js';
 import { LayoutDestination, LayoutSource, RegistryDestination, RegistrySource, type ImageDestination, type ImageSource } from './image-source.js';
@@ -62,7 +61,11 @@ export class ClientContext {
     switch (loc.kind) {
       case 'registry': return new RegistrySource(this.client(loc.ref), loc.ref);
       case 'oci': return new LayoutSource(await ImageLayout.open(loc.dir), loc.tag);
-      case 'docker-archive': return new DockerArchiveSource(loc.path, loc.ref);
+      case 'docker-archive': {
+        // loaded on demand: tar and gzip code that registry and layout copies never need
+        const { DockerArchiveSource } = await import('./docker-archive.js');
+        return new DockerArchiveSource(loc.path, loc.ref);
+      }
       case 'local': return new LayoutSource(await this.localStore(false), localName(loc.ref));
     }
   }
@@ -73,7 +76,10 @@ export class ClientContext {
         if (loc.ref.digest && loc.ref.tag) throw new UsageError('a destination takes a tag or a digest, not both');
         return new RegistryDestination(this.client(loc.ref), loc.ref, { monolithicMax: this.opts.monolithicMax, chunkSize: this.opts.chunkSize });
       case 'oci': return new LayoutDestination(await ImageLayout.open(loc.dir, { create: true }), loc.tag);
-      case 'docker-archive': return new DockerArchiveDestination(loc.path, loc.ref ? parseImageReference(loc.ref) : undefined);
+      case 'docker-archive': {
+        const { DockerArchiveDestination } = await import('./docker-archive.js');
+        return new DockerArchiveDestination(loc.path, loc.ref ? parseImageReference(loc.ref) : undefined);
+      }
       case 'local': return new LayoutDestination(await this.localStore(true), localName(loc.ref));
     }
   }

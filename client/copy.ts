@@ -37,6 +37,8 @@ export interface CopyResult {
   resumedBytes: number;
 }
 
+const SMALL_BLOB = 1 << 20;
+
 function isManifestType(mediaType: string): boolean {
   return /manifest|index/.test(mediaType) && /json/.test(mediaType);
 }
@@ -44,6 +46,9 @@ function isManifestType(mediaType: string): boolean {
 export async function copyImage(src: ImageSource, dst: ImageDestination, opts: CopyOptions): Promise<CopyResult> {
   const progress = opts.progress ?? new SilentProgress();
   const run = limiter(opts.jobs ?? 4);
+  // Small blobs (configs, signatures…) take a few milliseconds but would hold one of the `jobs`
+  // slots for a whole round trip sequence behind big layers: they get slots of their own.
+  const runSmall = limiter(opts.jobs ?? 4);
   const blobs = new Map<Digest, Promise<void>>();
   const manifests = new Map<Digest, Promise<void>>();
   const result: CopyResult = {
@@ -61,7 +66,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
     let p = blobs.get(desc.digest);
     if (!p) {
       result.blobs.total++;
-      p = run(async () => {
+      p = (desc.size <= SMALL_BLOB ? runSmall : run)(async () => {
         const id = desc.digest;
         const label = desc.digest.slice(desc.digest.indexOf(':') + 1, desc.digest.indexOf(':') + 13);
         progress.start(id, label, desc.size);

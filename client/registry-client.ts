@@ -365,7 +365,7 @@ async function small(r: StreamReply): Promise<Buffer> {
 }
 
 /**
- * A request body that opens its source only when got starts reading, piped through `through`
+ * A request body that opens its source when the request starts sending, piped through `through`
  * (progress). Errors of the source propagate to the request.
  */
 function lazyBody(open: () => Promise<Readable>, through: Transform): Readable {

@@ -6,7 +6,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import got, { type Request as GotRequest, type Response as GotResponse } from 'got';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { pipeline } from 'node:stream/promises';
 import { apiHost } from '../oci/image-reference.js';
 import type { Credentials } from './auth-config.js';
 import { parseChallenges, type Challenge } from './challenge.js';
@@ -66,7 +68,14 @@ export interface StreamReply extends Reply { stream: Readable }
 interface CachedToken { value: string; expiresAt: number }
 
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
-const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_GOT_REQUEST_ERROR']);
+const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_GOT_REQUEST_ERROR', 'ERR_REQUEST_BODY']);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 10;
+const CONNECT_TIMEOUT_MS = 30_000;
+
+function codeError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|EPROTO|SSL/;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -154,53 +163,97 @@ export class Transport {
     return Math.round(Math.min(base, 10_000) * (0.5 + Math.random() / 2));
   }
 
-  private gotOptions(method: Method, headers: Record<string, string>, body?: Readable | Buffer) {
-    const origin = (u: URL) => `${u.protocol}//${u.host}`;
+  /** Node's https options for this registry (verification, extra CAs, client certificate). */
+  private tlsOptions(): Record<string, unknown> {
     return {
-      method,
-      headers: { 'user-agent': USER_AGENT, ...headers },
-      ...(body !== undefined ? { body } : {}),
-      throwHttpErrors: false,
-      retry: { limit: 0 },
-      decompress: false,
-      followRedirect: true,
-      maxRedirects: 10,
-      timeout: { connect: 30_000, socket: this.opts.timeoutMs ?? 120_000 },
-      https: {
-        rejectUnauthorized: !this.insecure,
-        ...(this.tls.ca ? { certificateAuthority: [...rootCertificates, ...this.tls.ca] } : {}),
-        ...(this.tls.cert ? { certificate: this.tls.cert, key: this.tls.key } : {}),
-      },
-      hooks: {
-        beforeRedirect: [
-          (updated: { url?: URL | string; headers: Record<string, unknown> }, response: { url: string }) => {
-            // Never send our Authorization to another host (got does this too; belt and braces).
-            const to = updated.url instanceof URL ? updated.url : new URL(String(updated.url));
-            if (origin(to) !== origin(new URL(response.url))) delete updated.headers.authorization;
-          },
-        ],
-      },
+      rejectUnauthorized: !this.insecure,
+      ...(this.tls.ca ? { ca: [...rootCertificates, ...this.tls.ca] } : {}),
+      ...(this.tls.cert ? { cert: this.tls.cert, key: this.tls.key } : {}),
     };
   }
 
-  /** One HTTP exchange; resolves once the response headers are in. */
-  private exchange(url: URL, method: Method, headers: Record<string, string>, body?: Readable | Buffer): Promise<StreamReply> {
-    return new Promise((resolve, reject) => {
-      let req: GotRequest;
+  /**
+   * One HTTP exchange over node:http(s) (keep-alive through the global agents); resolves once the
+   * response headers are in, following up to 10 redirects. A redirect to another origin never
+   * carries Authorization; 303 turns into a GET without body. Timeouts: 30 s to connect, then
+   * `timeoutMs` (120 s) of socket inactivity. The reply's stream is the raw response.
+   */
+  private exchange(url: URL, method: Method, headers: Record<string, string>, body?: Readable | Buffer, redirects = 0): Promise<StreamReply> {
+    const trace = process.env.BERTH_TRACE_HTTP ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
+    return new Promise<StreamReply>((resolve, reject) => {
+      const h: Record<string, string> = { 'user-agent': USER_AGENT, ...headers };
+      if (Buffer.isBuffer(body) && h['content-length'] === undefined) h['content-length'] = String(body.length);
+      let req: ClientRequest;
+      let settled = false;
+      const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        trace?.(`! ${method} ${url.href} ${errCode(e)} ${e.message}`);
+        if (body && !Buffer.isBuffer(body)) body.destroy();
+        reject(e);
+      };
       try {
-        req = got.stream(url, this.gotOptions(method, headers, body) as never) as unknown as GotRequest;
+        const options = { method, headers: h, ...(url.protocol === 'https:' ? this.tlsOptions() : {}) };
+        req = url.protocol === 'https:' ? httpsRequest(url, options) : httpRequest(url, options);
       } catch (e) { reject(e); return; }
-      // got's stream API waits for a body to be written unless one was given or the method has none
-      if (body === undefined && method !== 'GET' && method !== 'HEAD') req.end();
-      const trace = process.env.BERTH_TRACE_HTTP ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
       trace?.(`> ${method} ${url.href}${headers.range ? ` range=${headers.range}` : ''}`);
-      const onError = (e: Error) => { trace?.(`! ${method} ${url.href} ${errCode(e)} ${e.message}`); reject(e); };
-      req.once('error', onError);
-      req.once('response', (res: GotResponse) => {
-        trace?.(`< ${res.statusCode} ${method} ${url.href}`);
-        req.off('error', onError);
-        resolve({ status: res.statusCode, headers: res.headers, url: new URL(res.url), stream: req });
+      const idleMs = this.opts.timeoutMs ?? 120_000;
+      req.setTimeout(idleMs, () => req.destroy(codeError(`Timeout awaiting 'socket' for ${idleMs}ms`, 'ETIMEDOUT')));
+      req.once('socket', (socket) => {
+        if (!socket.connecting) return;
+        const timer = setTimeout(() => req.destroy(codeError(`Timeout awaiting 'connect' for ${CONNECT_TIMEOUT_MS}ms`, 'ETIMEDOUT')), CONNECT_TIMEOUT_MS);
+        const clear = () => clearTimeout(timer);
+        socket.once('connect', clear);
+        socket.once('close', clear);
       });
+      req.on('error', fail);
+      req.once('response', (res: IncomingMessage) => {
+        const status = res.statusCode ?? 0;
+        trace?.(`< ${status} ${method} ${url.href}`);
+        // later errors of the exchange (a reset mid-body) reach whoever reads the body
+        req.off('error', fail);
+        req.on('error', (e) => res.destroy(e));
+        if (settled) { res.destroy(); return; }
+        const location = res.headers.location;
+        if (REDIRECTS.has(status) && location) {
+          const rewrite = status === 303 && method !== 'GET' && method !== 'HEAD';
+          if (!rewrite && body !== undefined && !Buffer.isBuffer(body)) {
+            // a streamed body cannot be sent twice: the caller gets the redirect as the reply
+            settled = true;
+            resolve({ status, headers: res.headers, url, stream: res });
+            return;
+          }
+          drain(res);
+          settled = true;
+          let to: URL;
+          try { to = new URL(location, url); } catch { reject(codeError(`invalid redirect location ${location.slice(0, 200)}`, 'ERR_INVALID_URL')); return; }
+          if (redirects >= MAX_REDIRECTS) { reject(codeError(`Redirected ${MAX_REDIRECTS} times. Aborting.`, 'ERR_TOO_MANY_REDIRECTS')); return; }
+          const next = { ...headers };
+          let nextMethod = method;
+          let nextBody = body;
+          if (rewrite) {
+            nextMethod = 'GET';
+            nextBody = undefined;
+            delete next['content-length'];
+          }
+          // Never send our Authorization to another origin.
+          if (to.origin !== url.origin) delete next.authorization;
+          this.exchange(to, nextMethod, next, nextBody, redirects + 1).then(resolve, reject);
+          return;
+        }
+        settled = true;
+        resolve({ status, headers: res.headers, url, stream: res });
+      });
+      if (body === undefined) req.end();
+      else if (Buffer.isBuffer(body)) req.end(body);
+      else {
+        pipeline(body, req).catch((e: Error) => {
+          // the body could not be produced or sent: fail the exchange (retryable, unless the body
+          // source itself gave a ClientError), and never leave the request half-sent
+          req.destroy();
+          fail(e instanceof ClientError ? e : codeError(`request body: ${e.message}`, errCode(e) || 'ERR_REQUEST_BODY'));
+        });
+      }
     });
   }
 
