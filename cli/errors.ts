@@ -1,5 +1,6 @@
 // CLI errors: one line on stderr and a distinct exit code; a stack trace only with BERTH_DEBUG=1.
-export class UsageError extends Error { readonly exitCode = 2; }
+// One usage error for the whole CLI (exit code 2), shared with the client library.
+export { UsageError } from '../client/errors.js';
 
 export function fail(e: unknown): never {
   const err = e as Error & { exitCode?: number };

@@ -2,31 +2,12 @@
 // and podman do (config.json auths, or the configured credential helper). The password comes
 // from a prompt (never echoed) or --password-stdin; it is checked against the registry first.
 import type { Command } from 'commander';
-import { createInterface } from 'node:readline';
 import { UsageError } from '../client/errors.js';
+import { prompt, readStdin } from './prompt.js';
 import { DEFAULT_REGISTRY, normalizeRegistryHost } from '../oci/image-reference.js';
 import { say, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
 
 interface LoginFlags extends TransportFlags, OutputFlags { username?: string; password?: string; passwordStdin?: boolean }
-
-async function readStdin(): Promise<string> {
-  const parts: Buffer[] = [];
-  for await (const c of process.stdin) parts.push(c as Buffer);
-  return Buffer.concat(parts).toString('utf8').replace(/\r?\n$/, '');
-}
-
-function prompt(question: string, hidden: boolean): Promise<string> {
-  return new Promise((resolve, reject) => {
-    if (!process.stdin.isTTY) { reject(new UsageError('no terminal to prompt on: use --username and --password-stdin')); return; }
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    if (hidden) {
-      const write = (rl as unknown as { _writeToOutput: (s: string) => void });
-      write._writeToOutput = (s: string) => { if (s.includes(question)) process.stderr.write(question); };
-    }
-    rl.question(question, (answer) => { rl.close(); if (hidden) process.stderr.write('\n'); resolve(answer); });
-    rl.on('SIGINT', () => { rl.close(); reject(new UsageError('cancelled')); });
-  });
-}
 
 export function registerLogin(program: Command): void {
   const login = program

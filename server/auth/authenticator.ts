@@ -19,8 +19,12 @@ export interface Principal {
 
 export interface Authenticator {
   readonly mode: 'none' | 'htpasswd' | 'token';
-  /** Resolves the caller; throws 401/403 RegistryErrors (with challenges) when `needed` is not allowed. */
-  authorize(req: Request, needed: Access[]): Promise<Principal>;
+  /**
+   * Resolves the caller; throws 401/403 RegistryErrors (with challenges) when `needed` is not allowed.
+   * `wanted` is access the request can use but does without (a mount's source): a token challenge
+   * asks for it too, so clients fetch one token that covers both.
+   */
+  authorize(req: Request, needed: Access[], wanted?: Access[]): Promise<Principal>;
 }
 
 export const noAuth: Authenticator = {
@@ -94,29 +98,30 @@ export class TokenAuthenticator implements Authenticator {
     return this.opts.realm ?? `${req.protocol}://${req.headers.host ?? 'localhost'}/auth/token`;
   }
 
-  #challenge(req: Request, needed: Access[], error?: string): Record<string, string> {
+  #challenge(req: Request, needed: Access[], error?: string, wanted: Access[] = []): Record<string, string> {
     let value = `Bearer realm="${this.realmFor(req)}",service="${this.opts.service}"`;
-    if (needed.length) value += `,scope="${needed.map(formatScope).join(' ')}"`;
+    const scopes = [...needed, ...wanted];
+    if (scopes.length) value += `,scope="${scopes.map(formatScope).join(' ')}"`;
     if (error) value += `,error="${error}"`;
     return { 'WWW-Authenticate': value };
   }
 
-  async authorize(req: Request, needed: Access[]): Promise<Principal> {
+  async authorize(req: Request, needed: Access[], wanted: Access[] = []): Promise<Principal> {
     const m = /^Bearer\s+([A-Za-z0-9._~+/=-]+)\s*$/i.exec(req.headers.authorization ?? '');
     if (!m) {
-      throw new RegistryError('UNAUTHORIZED', needed.length ? needed.map(formatScope) : undefined, { headers: this.#challenge(req, needed) });
+      throw new RegistryError('UNAUTHORIZED', needed.length ? needed.map(formatScope) : undefined, { headers: this.#challenge(req, needed, undefined, wanted) });
     }
     let verified;
     try {
       verified = await verifyAccessToken(m[1]!, this.opts.trust, this.opts);
     } catch (e) {
       if (!(e instanceof InvalidTokenError)) throw e;
-      throw new RegistryError('UNAUTHORIZED', { reason: e.message }, { headers: this.#challenge(req, needed, 'invalid_token'), message: 'invalid token' });
+      throw new RegistryError('UNAUTHORIZED', { reason: e.message }, { headers: this.#challenge(req, needed, 'invalid_token', wanted), message: 'invalid token' });
     }
     const missing = needed.filter((a) => !a.actions.every((act) => covers(verified.access, a.type, a.name, act)));
     if (missing.length) {
       throw new RegistryError('UNAUTHORIZED', { missing: missing.map(formatScope) }, {
-        headers: this.#challenge(req, needed, 'insufficient_scope'), message: 'the token does not grant this access',
+        headers: this.#challenge(req, needed, 'insufficient_scope', wanted), message: 'the token does not grant this access',
       });
     }
     const policy = this.opts.policy;

@@ -3,6 +3,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { RegistryError } from '../errors.js';
 import type { Access } from '../auth/scope.js';
+import { isValidName } from '../../oci/reference.js';
 import { getBase } from './base.js';
 import { deleteBlob, getBlob, headBlob } from './blobs.js';
 import { getCatalog } from './catalog.js';
@@ -36,6 +37,13 @@ export const ROUTES: Route[] = [
   { name: 'referrers', pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [listReferrers, pull], HEAD: [listReferrers, pull] } },
 ];
 
+/** A mount can use pull on its source but works without it (it falls back to an upload). */
+function wantedBy(route: string, req: Request): Access[] {
+  const from = req.query.from;
+  if (route !== 'uploads' || typeof req.query.mount !== 'string' || typeof from !== 'string' || !isValidName(from)) return [];
+  return [{ type: 'repository', name: from, actions: ['pull'] }];
+}
+
 export function matchRoute(path: string): { route: Route; params: string[] } | undefined {
   for (const route of ROUTES) {
     const m = route.pattern.exec(path);
@@ -57,7 +65,7 @@ export function v2Router(base: Omit<RouteContext, 'params' | 'principal'>) {
     const [handler, needs] = method;
     // The name is checked against the grammar before it reaches the access rules or storage.
     const name = found.params.length ? repoName(found.params[0]!) : '';
-    const principal = await base.authenticator.authorize(req, needs(name));
+    const principal = await base.authenticator.authorize(req, needs(name), wantedBy(found.route.name, req));
     if (principal.user) res.locals.user = principal.user;
     try {
       await handler({ ...base, params: found.params, principal }, req, res);

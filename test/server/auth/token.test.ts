@@ -66,6 +66,12 @@ describe('token auth (Docker token spec) with the built-in issuer', () => {
     assert.match(res.headers['www-authenticate']!, /scope="repository:alice\/app:push"$/);
   });
 
+  it('a mount\'s challenge also asks for pull on the source, so one token can cover both', async () => {
+    const res = await request(f.app).post(`/v2/alice/app/blobs/uploads/?mount=${digestOf('x')}&from=acme/src`);
+    assert.equal(res.status, 401);
+    assert.match(res.headers['www-authenticate']!, /scope="repository:alice\/app:push repository:acme\/src:pull"$/);
+  });
+
   it('the signing key was generated on first start, persisted (0600), and tokens carry its kid', async () => {
     const pem = await readFile(f.config.token!.signingkey, 'utf8');
     assert.match(pem, /BEGIN PRIVATE KEY/);
