@@ -26,7 +26,11 @@ export interface RunningRegistry {
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export async function startRegistry(config: Config, logger: Logger = pino({ level: config.log.level })): Promise<RunningRegistry> {
-  const auth = await createAuth(config.auth);
+  // Behind a proxy, http.host is the registry's public URL: the token realm clients are sent to.
+  const token = config.auth.token && !config.auth.token.realm && config.http.publicHost
+    ? { ...config.auth.token, realm: `${config.http.publicHost.replace(/\/+$/, '')}/auth/token` }
+    : config.auth.token;
+  const auth = await createAuth({ ...config.auth, token });
   for (const w of auth.warnings) logger.warn(w);
   const storage = await createAdapter(config.storage.driver, config.storage.options);
   let shuttingDown = false;
