@@ -22,6 +22,8 @@ export interface AppendOptions {
 
 interface RunningHash { algorithm: Algorithm; hash: Hash; bytes: number }
 
+export interface Appended { size: number; appended: number }
+
 export function rangeHeader(size: number): string {
   return `0-${size > 0 ? size - 1 : 0}`;
 }
@@ -55,14 +57,15 @@ export class UploadSessions {
     }
   }
 
-  append(repo: string, id: string, body: Readable, opts: AppendOptions = {}): Promise<number> {
+  /** Appends a chunk; resolves with the session's new size and how many bytes this chunk added. */
+  append(repo: string, id: string, body: Readable, opts: AppendOptions = {}): Promise<Appended> {
     return this.#mutex.run(id, async () => {
       await this.size(repo, id);
       return this.#append(repo, id, body, opts);
     });
   }
 
-  async #append(repo: string, id: string, body: Readable, opts: AppendOptions): Promise<number> {
+  async #append(repo: string, id: string, body: Readable, opts: AppendOptions): Promise<Appended> {
     const writer = await this.storage.write(paths.uploadData(repo, id), { append: true });
     const startSize = writer.size;
     if (opts.start !== undefined && opts.start !== startSize) {
@@ -91,14 +94,15 @@ export class UploadSessions {
       throw e;
     }
     if (hasher) this.#hashes.set(id, { algorithm: 'sha256', hash: hasher.hash, bytes: writer.size });
-    return writer.size;
+    return { size: writer.size, appended: writer.size - startSize };
   }
 
   /** Completes an upload: optional last chunk, digest check, then the blob becomes visible. */
-  finish(repo: string, id: string, expected: Digest, body?: Readable, opts: AppendOptions = {}): Promise<number> {
+  finish(repo: string, id: string, expected: Digest, body?: Readable, opts: AppendOptions = {}): Promise<Appended> {
     return this.#mutex.run(id, async () => {
       let size = await this.size(repo, id);
-      if (body) size = await this.#append(repo, id, body, opts);
+      let appended = 0;
+      if (body) ({ size, appended } = await this.#append(repo, id, body, opts));
       const actual = await this.#digest(repo, id, size, parseDigest(expected).algorithm);
       if (actual !== expected) {
         throw new RegistryError('DIGEST_INVALID', { expected, actual, size });
@@ -111,7 +115,7 @@ export class UploadSessions {
       await this.blobs.link(repo, expected);
       await this.storage.delete(paths.upload(repo, id));
       this.#hashes.delete(id);
-      return size;
+      return { size, appended };
     });
   }
 

@@ -101,9 +101,8 @@ export const patchUpload: Handler = async (ctx, req, res) => {
   const name = repoName(ctx.params[0]!);
   const id = ctx.params[1]!;
   const range = chunkRange(req);
-  const before = await ctx.registry.uploads.size(name, id);
-  const size = await ctx.registry.uploads.append(name, id, req, { ...range, signal: abortOnClose(req, res) });
-  ctx.metrics.blobBytesReceived.inc(size - before);
+  const { size, appended } = await ctx.registry.uploads.append(name, id, req, { ...range, signal: abortOnClose(req, res) });
+  ctx.metrics.blobBytesReceived.inc(appended);
   sendUploadState(res, 202, name, id, size);
 };
 
@@ -118,9 +117,8 @@ export const putUpload: Handler = async (ctx, req, res) => {
   const digest = parseDigest(digestParam).digest;
   const withBody = hasBody(req);
   const opts: AppendOptions = withBody ? { ...chunkRange(req), signal: abortOnClose(req, res) } : {};
-  const before = withBody ? await ctx.registry.uploads.size(name, id) : 0;
-  const size = await ctx.registry.uploads.finish(name, id, digest, withBody ? req : undefined, opts);
-  if (withBody) ctx.metrics.blobBytesReceived.inc(size - before);
+  const { appended } = await ctx.registry.uploads.finish(name, id, digest, withBody ? req : undefined, opts);
+  ctx.metrics.blobBytesReceived.inc(appended);
   sendCreated(res, name, digest);
 };
 

@@ -107,6 +107,15 @@ describe('uploads', () => {
     assert.equal((await request(t.app).get(loc)).headers.range, '0-0');
   });
 
+  it('received blob bytes are counted in /metrics once per byte, across chunks and the final PUT', async () => {
+    const count = async () => Number(/berth_blob_bytes_received_total (\d+)/.exec((await request(t.app).get('/metrics')).text)?.[1] ?? 0);
+    const before = await count();
+    const loc = await startSession(t, 'metered');
+    await request(t.app).patch(loc).set('Content-Range', '0-9').set('Content-Type', 'application/octet-stream').send(Buffer.from('0123456789'));
+    await request(t.app).put(`${loc}?digest=${digestOf('0123456789abc')}`).set('Content-Range', '10-12').set('Content-Type', 'application/octet-stream').send(Buffer.from('abc'));
+    assert.equal(await count(), before + 13);
+  });
+
   it('a malformed Content-Range → 416 RANGE_INVALID', async () => {
     const loc = await startSession(t, 'badrange');
     const res = await request(t.app).patch(loc).set('Content-Range', 'bytes=zz').send(Buffer.from('abc'));
