@@ -1,6 +1,9 @@
 // Runtime commands of the `berth` CLI. cli/index.ts calls registerRuntime(program).
 //   berth images [REPOSITORY] [-q] [--no-trunc] [--json]   images in the local store (shared with `berth pull`)
 //   berth run --rm [flags] IMAGE [COMMAND [ARG...]]        a foreground container, removed when it exits
+//   berth run -d [--name N] [--restart P] [flags] IMAGE …  a detached container under its own supervisor
+//   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · start C… · stop|restart [-t S] C… · kill [-s SIG] C… · rm [-f] C… · inspect C…
+//   (ps, logs, start, stop, restart and kill also at the top level; `berth rm` and `berth inspect` belong to the registry client)
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
@@ -9,6 +12,10 @@ import { localStoreDir } from '../client/location.js';
 import { OciRuntimeExecutor } from './executors/oci-runtime.js';
 import { RuntimeImageStore, type ImageSummary } from './image-store.js';
 import { runEphemeral } from './run.js';
+import {
+  createContainer, findContainer, killContainer, listContainers, parseRestartPolicy, removeContainer, startSupervisor,
+  startContainer, stopContainer, streamLogs, type Container,
+} from './containers.js';
 import { defaultRuntimeRoot, OverlaySnapshotter } from './snapshotter.js';
 import { parseBytes, parseEnvFile, type RunOptions, type VolumeMount } from './spec.js';
 
@@ -81,11 +88,15 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
   program
     .command('run')
     .helpOption('--help', 'display help for command') // -h is --hostname, as in Docker
-    .description('run a command in a new container (foreground; --rm is required for now)')
+    .description('run a command in a new container (foreground with --rm, or detached with -d)')
     .argument('<image>', 'an image in the local store (berth pull it first)')
     .argument('[command...]', 'the command and its arguments (replace the image CMD)')
     .passThroughOptions()
     .option('--rm', 'remove the container when it exits')
+    .option('-d, --detach', 'run in the background under a supervisor and print the container ID')
+    .option('--name <name>', 'a name for the container (with -d)')
+    .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (with -d)', 'no')
+    .option('--log-opt <max-size=SIZE>', 'json-file log option (with -d): max-size, e.g. 10m (one rotated file is kept)', collect)
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
     .option('--env-file <file>', 'read environment variables from a file', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -101,13 +112,35 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('--pids-limit <n>', 'maximum number of processes')
     .option('--runtime <name>', 'OCI runtime binary to use', 'runc')
     .action(async (image: string, command: string[], f: RunFlags) => {
-      if (!f.rm) throw new UsageError('berth run keeps no containers yet: add --rm (detached and kept containers are not implemented)');
+      if (f.detach && f.rm) throw new UsageError('--rm with -d is not supported: remove the container with berth rm when done');
+      if (!f.rm && !f.detach) throw new UsageError('berth run keeps no foreground containers: add --rm, or -d to run it detached');
+      const restartPolicy = parseRestartPolicy(f.restart ?? 'no');
+      if (!f.detach && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need -d');
+      let logMaxSize: number | undefined;
+      for (const o of f.logOpt ?? []) {
+        const m = /^max-size=(.+)$/.exec(o);
+        if (!m) throw new UsageError(`--log-opt ${o}: only max-size=SIZE is supported`);
+        try { logMaxSize = parseBytes(m[1]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
+        if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
+      }
+      if (!f.detach && logMaxSize !== undefined) throw new UsageError('--log-opt needs -d');
       const opts = await runOptions(command, f);
       const root = defaultRuntimeRoot();
       const executor = await OciRuntimeExecutor.find(resolvePath(root, 'runtime', f.runtime), f.runtime);
       if (!executor) throw new UsageError(`the OCI runtime "${f.runtime}" is not installed (apt-get install ${f.runtime})`);
       const store = await RuntimeImageStore.open({ create: false });
       const snapshots = await OverlaySnapshotter.open(root);
+      if (f.detach) {
+        const c = await createContainer({ root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy, ...(logMaxSize !== undefined ? { logMaxSize } : {}) });
+        try {
+          await startSupervisor(root, c);
+        } catch (e) {
+          await removeContainer(root, snapshots, c, true).catch(() => undefined);
+          throw e;
+        }
+        out.write(`${c.config.id}\n`);
+        return;
+      }
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
@@ -120,10 +153,171 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         process.off('SIGTERM', stop);
       }
     });
+
+  // Docker's `container` group has them all; at the top level only the names the registry client
+  // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
+  const group = program.command('container').description('manage containers: ls|ps, logs, start, stop, restart, kill, rm, inspect');
+  registerContainerCommands(group, out, true);
+  registerContainerCommands(program, out, false);
+}
+
+function statusText(c: Container, now = Date.now()): string {
+  const s = c.state;
+  const ago = (t?: string) => humanAge(t, now).replace(/ ago$/, '');
+  if (s.status === 'running') return `Up ${ago(s.startedAt).replace(/^Less than a second$/, 'Less than a second')}`;
+  if (s.status === 'restarting') return `Restarting (${s.exitCode ?? 0}) ${humanAge(s.finishedAt, now)}`;
+  if (s.status === 'created') return 'Created';
+  return `Exited (${s.exitCode ?? 0}) ${humanAge(s.finishedAt, now)}`;
+}
+
+/** The `berth ps` table (Docker's columns). */
+export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boolean; now?: number } = {}): string {
+  if (opts.quiet) return cs.map((c) => `${opts.noTrunc ? c.config.id : c.config.id.slice(0, 12)}\n`).join('');
+  const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
+  for (const c of cs) {
+    let cmd = c.config.command.join(' ');
+    if (!opts.noTrunc && cmd.length > 20) cmd = `${cmd.slice(0, 19)}…`;
+    rows.push([opts.noTrunc ? c.config.id : c.config.id.slice(0, 12), c.config.image, `"${cmd}"`, humanAge(c.config.created, opts.now), statusText(c, opts.now), '', c.config.name]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')}\n`).join('');
+}
+
+function registerContainerCommands(parent: Command, out: Output, inGroup: boolean): void {
+  const root = () => defaultRuntimeRoot();
+  const taken = (name: string) => parent.commands.some((c) => c.name() === name || c.aliases().includes(name));
+  const add = (name: string) => (taken(name) ? undefined : parent.command(name));
+  (inGroup ? add('ls')?.alias('ps') : add('ps'))
+    ?.description('list containers (running ones; -a: all)')
+    .option('-a, --all', 'also stopped containers')
+    .option('-q, --quiet', 'only container IDs')
+    .option('--no-trunc', 'full IDs and commands')
+    .action(async (f: { all?: boolean; quiet?: boolean; trunc?: boolean }) => {
+      let cs = await listContainers(root());
+      if (!f.all) cs = cs.filter((c) => c.state.status === 'running' || c.state.status === 'restarting');
+      out.write(formatPs(cs, { quiet: !!f.quiet, noTrunc: f.trunc === false }));
+    });
+
+  add('logs')
+    ?.description("print a container's output")
+    .argument('<container>')
+    .option('-f, --follow', 'keep printing until the container stops')
+    .option('-t, --timestamps', 'prefix each line with its time')
+    .option('-n, --tail <n>', 'only the last N lines ("all" for every line)', 'all')
+    .action(async (ref: string, f: { follow?: boolean; timestamps?: boolean; tail: string }) => {
+      let tail: number | undefined;
+      if (f.tail !== 'all') {
+        tail = Number(f.tail);
+        if (!Number.isInteger(tail)) throw new UsageError(`--tail ${f.tail}: expected a number or "all"`);
+      }
+      const c = await findContainer(root(), ref);
+      const ac = new AbortController();
+      const onSig = () => ac.abort();
+      process.once('SIGINT', onSig);
+      try {
+        await streamLogs(root(), c, {
+          ...(f.follow ? { follow: true } : {}), ...(f.timestamps ? { timestamps: true } : {}), ...(tail !== undefined ? { tail } : {}),
+          signal: ac.signal,
+          write: (s, stream) => (stream === 'stderr' && out === process.stdout ? process.stderr.write(s) : out.write(s)),
+        });
+      } finally { process.off('SIGINT', onSig); }
+    });
+
+  add('stop')
+    ?.description('stop containers: SIGTERM, then SIGKILL after the timeout')
+    .argument('<containers...>')
+    .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
+    .action(async (refs: string[], f: { time: string }) => {
+      const t = Number(f.time);
+      if (!Number.isFinite(t) || t < 0) throw new UsageError(`-t ${f.time}: expected seconds`);
+      for (const ref of refs) {
+        await stopContainer(root(), await findContainer(root(), ref), t);
+        out.write(`${ref}\n`);
+      }
+    });
+
+  add('start')
+    ?.description('start stopped containers again')
+    .argument('<containers...>')
+    .action(async (refs: string[]) => {
+      const snapshots = await OverlaySnapshotter.open(root());
+      for (const ref of refs) {
+        await startContainer(root(), snapshots, await findContainer(root(), ref));
+        out.write(`${ref}\n`);
+      }
+    });
+
+  add('restart')
+    ?.description('stop (SIGTERM, then SIGKILL after the timeout) and start containers')
+    .argument('<containers...>')
+    .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
+    .action(async (refs: string[], f: { time: string }) => {
+      const t = Number(f.time);
+      if (!Number.isFinite(t) || t < 0) throw new UsageError(`-t ${f.time}: expected seconds`);
+      const snapshots = await OverlaySnapshotter.open(root());
+      for (const ref of refs) {
+        const stopped = await stopContainer(root(), await findContainer(root(), ref), t);
+        await startContainer(root(), snapshots, stopped);
+        out.write(`${ref}\n`);
+      }
+    });
+
+  add('kill')
+    ?.description('send a signal (default SIGKILL) to running containers')
+    .argument('<containers...>')
+    .option('-s, --signal <signal>', 'the signal', 'KILL')
+    .action(async (refs: string[], f: { signal: string }) => {
+      for (const ref of refs) {
+        await killContainer(await findContainer(root(), ref), f.signal);
+        out.write(`${ref}\n`);
+      }
+    });
+
+  add('rm')
+    ?.description('remove containers (unmount, delete the snapshot and state)')
+    .argument('<containers...>')
+    .option('-f, --force', 'kill running containers first')
+    .action(async (refs: string[], f: { force?: boolean }) => {
+      const snapshots = await OverlaySnapshotter.open(root());
+      for (const ref of refs) {
+        await removeContainer(root(), snapshots, await findContainer(root(), ref), !!f.force);
+        out.write(`${ref}\n`);
+      }
+    });
+
+  add('inspect')
+    ?.description("containers' configuration and state as JSON")
+    .argument('<containers...>')
+    .action(async (refs: string[]) => {
+      const res = [];
+      for (const ref of refs) {
+        const c = await findContainer(root(), ref);
+        const s = c.state;
+        res.push({
+          Id: c.config.id,
+          Created: c.config.created,
+          Path: c.config.command[0] ?? '',
+          Args: c.config.command.slice(1),
+          State: {
+            Status: s.status, Running: s.status === 'running', Restarting: s.status === 'restarting',
+            Pid: s.status === 'running' ? s.pid ?? 0 : 0, ExitCode: s.exitCode ?? 0, Error: s.error ?? '',
+            StartedAt: s.startedAt ?? '', FinishedAt: s.finishedAt ?? '', SupervisorPid: s.supervisorPid ?? 0,
+          },
+          Image: c.config.imageDigest,
+          Name: `/${c.config.name}`,
+          RestartCount: s.restartCount,
+          LogPath: `${c.dir}/${c.config.id}-json.log`,
+          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } } },
+          Config: { Image: c.config.image, Cmd: c.config.command },
+          GraphDriver: { Name: 'overlay', Data: { MergedDir: `${c.dir}/rootfs`, SnapshotKey: c.config.snapshotKey } },
+        });
+      }
+      out.write(`${JSON.stringify(res, null, 2)}\n`);
+    });
 }
 
 interface RunFlags {
-  rm?: boolean; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
+  rm?: boolean; detach?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
   network: string; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
 }
 

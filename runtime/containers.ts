@@ -1,0 +1,390 @@
+// Kept (detached) containers: their state on disk under <root>/containers/<id>/ and the
+// operations on them. Layout of one container directory:
+//   container.json  what it was created from (image, name, runtime, restart policy) — written once
+//   state.json      what it is doing (status, pids, exit code, restart count) — the supervisor writes it
+//   config.json     the OCI bundle's spec; rootfs/ its mounted overlay; hostname, hosts, resolv.conf
+//   <id>-json.log   stdout/stderr as docker json-file lines ({"log","stream","time"}), rotated to .1
+//   stop-requested  made by stop/kill/rm: the restart policy no longer applies
+// A supervisor (supervisor.ts), one per container, runs it under the OCI runtime and owns state.json.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NotFoundError, UsageError } from '../client/errors.js';
+import { OciRuntimeExecutor } from './executors/oci-runtime.js';
+import type { RuntimeImageStore } from './image-store.js';
+import { mountAll, unmount } from './mount.js';
+import type { OverlaySnapshotter } from './snapshotter.js';
+import { buildSpec, type RunOptions } from './spec.js';
+
+export type RestartPolicy = { name: 'no' | 'always' | 'unless-stopped' } | { name: 'on-failure'; maximumRetryCount: number };
+
+export function parseRestartPolicy(text: string): RestartPolicy {
+  if (text === 'no' || text === 'always' || text === 'unless-stopped') return { name: text };
+  const m = /^on-failure(?::(\d+))?$/.exec(text);
+  if (m) return { name: 'on-failure', maximumRetryCount: m[1] !== undefined ? Number(m[1]) : 0 };
+  throw new UsageError(`--restart ${text}: expected no, always, on-failure[:N] or unless-stopped`);
+}
+
+export interface ContainerConfig {
+  id: string;
+  name: string;
+  image: string;
+  imageDigest: string;
+  command: string[];
+  created: string;
+  restartPolicy: RestartPolicy;
+  runtime: { bin: string; stateRoot: string };
+  snapshotKey: string;
+  log: { maxSize: number };
+}
+
+export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
+
+export interface ContainerState {
+  status: ContainerStatus;
+  pid?: number; // the runtime process (runc run) of the current attempt
+  supervisorPid?: number;
+  supervisorStartTime?: string;
+  exitCode?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  restartCount: number;
+  error?: string;
+}
+
+export interface Container { config: ContainerConfig; state: ContainerState; dir: string }
+
+export const DEFAULT_LOG_MAX_SIZE = 10 * 1024 * 1024;
+
+export function containersDir(root: string): string { return join(root, 'containers'); }
+export function containerDir(root: string, id: string): string { return join(containersDir(root), id); }
+export function logPath(dir: string, id: string): string { return join(dir, `${id}-json.log`); }
+
+/** Writes JSON through a temporary file and rename(2): readers never see half a file. */
+export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  await rename(tmp, path);
+}
+
+/** The start time of a process (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart. */
+export function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch { return undefined; }
+}
+
+/** Is the supervisor recorded in a state still the same live process? */
+export function supervisorAlive(s: ContainerState): boolean {
+  if (!pidAlive(s.supervisorPid)) return false;
+  return s.supervisorStartTime === undefined || procStartTime(s.supervisorPid!) === s.supervisorStartTime;
+}
+
+/** A live process (a zombie — dead, not yet reaped by its parent or init — is not). */
+export function pidAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try { process.kill(pid, 0); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false; }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch { return false; }
+}
+
+export async function loadContainer(root: string, id: string): Promise<Container> {
+  const dir = containerDir(root, id);
+  const config = JSON.parse(await readFile(join(dir, 'container.json'), 'utf8')) as ContainerConfig;
+  let state: ContainerState;
+  try { state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as ContainerState; } catch { state = { status: 'created', restartCount: 0 }; }
+  // a supervisor that died without recording the end (killed, host reboot): the container is not running
+  if ((state.status === 'running' || state.status === 'restarting') && !supervisorAlive(state)) {
+    state = { ...state, status: 'exited', exitCode: state.exitCode ?? 255, error: state.error ?? 'supervisor is gone' };
+  }
+  return { config, state, dir };
+}
+
+/** All kept containers (directories without container.json — foreground runs — are skipped). */
+export async function listContainers(root: string): Promise<Container[]> {
+  const out: Container[] = [];
+  for (const id of await readdir(containersDir(root)).catch(() => [] as string[])) {
+    try { out.push(await loadContainer(root, id)); } catch { /* not a kept container */ }
+  }
+  return out.sort((a, b) => b.config.created.localeCompare(a.config.created));
+}
+
+/** By name, full id or unique id prefix (Docker's lookup). */
+export async function findContainer(root: string, ref: string): Promise<Container> {
+  const all = await listContainers(root);
+  const exact = all.find((c) => c.config.id === ref || c.config.name === ref || c.config.name === ref.replace(/^\//, ''));
+  if (exact) return exact;
+  const byPrefix = all.filter((c) => c.config.id.startsWith(ref));
+  if (byPrefix.length === 1) return byPrefix[0]!;
+  if (byPrefix.length > 1) throw new UsageError(`${ref}: more than one container matches; give more of the id`);
+  throw new NotFoundError(`No such container: ${ref}`);
+}
+
+const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'quiet', 'sharp', 'tender', 'vivid', 'witty'];
+const NOUN = ['anchor', 'buoy', 'cabin', 'dock', 'galley', 'harbor', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'tide', 'wharf', 'yard'];
+
+export interface CreateOptions {
+  root: string;
+  store: RuntimeImageStore;
+  snapshots: OverlaySnapshotter;
+  executor: OciRuntimeExecutor;
+  image: string;
+  name?: string;
+  run: RunOptions;
+  restartPolicy: RestartPolicy;
+  logMaxSize?: number;
+}
+
+/** Prepares the snapshot, mounts the rootfs and writes the bundle and container.json (status "created"). */
+export async function createContainer(o: CreateOptions): Promise<Container> {
+  if (o.name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(o.name)) throw new UsageError(`--name ${o.name}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  const existing = await listContainers(o.root);
+  if (o.name !== undefined && existing.some((c) => c.config.name === o.name)) {
+    throw new UsageError(`the container name "${o.name}" is already in use; remove that container (berth rm) or choose another name`);
+  }
+  let name = o.name;
+  while (name === undefined || existing.some((c) => c.config.name === name)) {
+    name = `${ADJ[randomBytes(1)[0]! % ADJ.length]}_${NOUN[randomBytes(1)[0]! % NOUN.length]}_${randomBytes(2).toString('hex')}`;
+  }
+  const img = await o.store.resolve(o.image);
+  const { chainId } = await o.store.unpack(img, o.snapshots);
+  const id = randomBytes(32).toString('hex');
+  const key = `container-${id}`;
+  const dir = containerDir(o.root, id);
+  const rootfs = join(dir, 'rootfs');
+  const hostname = o.run.hostname ?? id.slice(0, 12);
+  await mkdir(rootfs, { recursive: true, mode: 0o700 });
+  let mounted = false;
+  let prepared = false;
+  try {
+    const mounts = await o.snapshots.prepare(key, chainId, { labels: { 'berth.image': img.name, 'berth.container': id } });
+    prepared = true;
+    await mountAll(mounts, rootfs);
+    mounted = true;
+    await writeFile(join(dir, 'hostname'), `${hostname}\n`);
+    await writeFile(join(dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
+    await copyFile('/etc/resolv.conf', join(dir, 'resolv.conf')).catch(() => writeFile(join(dir, 'resolv.conf'), ''));
+    const spec = await buildSpec(img.config, rootfs, {
+      cgroupsPath: `/berth/${id}`,
+      ...o.run,
+      hostname,
+      etcFiles: { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') },
+    });
+    await writeFile(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+    const config: ContainerConfig = {
+      id, name, image: img.name, imageDigest: img.manifest.digest, command: spec.process?.args ?? [],
+      created: new Date().toISOString(), restartPolicy: o.restartPolicy,
+      runtime: { bin: o.executor.bin, stateRoot: o.executor.stateRoot }, snapshotKey: key,
+      log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
+    };
+    await writeJsonAtomic(join(dir, 'state.json'), { status: 'created', restartCount: 0 } satisfies ContainerState);
+    await writeJsonAtomic(join(dir, 'container.json'), config);
+    return { config, state: { status: 'created', restartCount: 0 }, dir };
+  } catch (e) {
+    if (mounted) await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));
+    if (prepared) await o.snapshots.remove(key).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+export function supervisorScript(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'supervisor.js');
+}
+
+/** Starts the container's supervisor as its own session (it outlives the CLI) and waits until it reports. */
+export async function startSupervisor(root: string, c: Container, timeoutMs = 10_000): Promise<Container> {
+  const out = openSync(join(c.dir, 'supervisor.log'), 'a');
+  try {
+    const child = spawn(process.execPath, [supervisorScript(), root, c.config.id], { detached: true, stdio: ['ignore', out, out] });
+    child.unref();
+  } finally { closeSync(out); }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const now = await loadContainer(root, c.config.id);
+    if (now.state.supervisorPid && now.state.status !== 'created') return now;
+    if (Date.now() > deadline) {
+      const log = await readFile(join(c.dir, 'supervisor.log'), 'utf8').catch(() => '');
+      throw new Error(`the supervisor of ${c.config.id.slice(0, 12)} did not start${log ? `: ${log.trim()}` : ''}`);
+    }
+    await sleep(20);
+  }
+}
+
+export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
+
+async function waitFor(root: string, id: string, done: (c: Container) => boolean, timeoutMs: number): Promise<Container | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = await loadContainer(root, id);
+    if (done(c)) return c;
+    if (Date.now() >= deadline) return undefined;
+    await sleep(25);
+  }
+}
+
+const finished = (c: Container) => c.state.status === 'exited' && !supervisorAlive(c.state);
+
+function runtimeOf(c: Container): OciRuntimeExecutor { return new OciRuntimeExecutor(c.config.runtime.bin, c.config.runtime.stateRoot); }
+
+async function requestStop(c: Container): Promise<void> {
+  await writeFile(join(c.dir, 'stop-requested'), new Date().toISOString());
+}
+
+/** SIGTERM (or the given signal), then SIGKILL after `timeoutSec`; returns once the supervisor recorded the exit. */
+export async function stopContainer(root: string, c: Container, timeoutSec = 10): Promise<Container> {
+  await requestStop(c);
+  if (finished(c)) return c;
+  const rt = runtimeOf(c);
+  // between restarts there is nothing to signal (the supervisor sees stop-requested); right after the
+  // supervisor spawned the runtime the container may not exist yet: keep trying until it takes
+  let sent = await rt.kill(c.config.id, 'TERM').then(() => true, () => false);
+  let done = await waitFor(root, c.config.id, (x) => {
+    if (!sent && x.state.status === 'running') void rt.kill(c.config.id, 'TERM').then(() => { sent = true; }, () => undefined);
+    return finished(x);
+  }, timeoutSec * 1000);
+  if (done) return done;
+  await rt.kill(c.config.id, 'KILL').catch(() => undefined);
+  done = await waitFor(root, c.config.id, finished, 10_000);
+  if (done) return done;
+  // the supervisor did not record it: end the supervisor itself
+  const now = await loadContainer(root, c.config.id);
+  if (supervisorAlive(now.state)) process.kill(now.state.supervisorPid!, 'SIGKILL');
+  await rt.kill(c.config.id, 'KILL').catch(() => undefined);
+  return (await waitFor(root, c.config.id, (x) => !supervisorAlive(x.state), 5000)) ?? now;
+}
+
+/** Starts a stopped container again under a new supervisor (remounting its rootfs if needed, as after a reboot). */
+export async function startContainer(root: string, snapshots: OverlaySnapshotter, c: Container): Promise<Container> {
+  if (!finished(c)) return c; // running, restarting or being started: docker start is a no-op then
+  await rm(join(c.dir, 'stop-requested'), { force: true });
+  // runtime state left by a supervisor that died (its container may even run on): end it
+  await runtimeOf(c).delete(c.config.id).catch(() => undefined);
+  const rootfs = join(c.dir, 'rootfs');
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  if (!mountinfo.split('\n').some((l) => l.split(' ')[4] === rootfs)) await mountAll(await snapshots.mounts(c.config.snapshotKey), rootfs);
+  const state: ContainerState = { status: 'created', restartCount: 0 };
+  await writeJsonAtomic(join(c.dir, 'state.json'), state);
+  return startSupervisor(root, { ...c, state });
+}
+
+/** Sends a signal (default KILL); the restart policy no longer applies (as after docker stop). */
+export async function killContainer(c: Container, signal = 'KILL'): Promise<void> {
+  if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running`);
+  await requestStop(c);
+  await runtimeOf(c).kill(c.config.id, signal.replace(/^SIG/, ''));
+}
+
+/** Removes a container: stopped (or, with force, killed), unmounted, its snapshot and directory deleted. */
+export async function removeContainer(root: string, snapshots: OverlaySnapshotter, c: Container, force = false): Promise<void> {
+  if (!finished(c)) {
+    if (!force) throw new UsageError(`container ${c.config.name} is ${c.state.status}: stop it first or use rm -f`);
+    c = await stopContainer(root, c, 0);
+  }
+  await runtimeOf(c).delete(c.config.id).catch(() => undefined);
+  const rootfs = join(c.dir, 'rootfs');
+  await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));
+  if (await snapshots.exists(c.config.snapshotKey)) await snapshots.remove(c.config.snapshotKey);
+  await rm(c.dir, { recursive: true, force: true });
+}
+
+// ---- logs ----
+
+/** Docker's json-file log driver: one JSON object per line, rotated to PATH.1 when it would pass maxSize. */
+export class JsonFileLog {
+  private fd: number;
+  private size: number;
+  private partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
+
+  constructor(private readonly path: string, private readonly maxSize: number) {
+    this.fd = openSync(path, 'a');
+    this.size = fstatSync(this.fd).size;
+  }
+
+  write(stream: 'stdout' | 'stderr', chunk: string): void {
+    const parts = (this.partial[stream] + chunk).split('\n');
+    this.partial[stream] = parts.pop()!;
+    for (const p of parts) this.line(stream, `${p}\n`);
+    // a very long line without a newline is cut, as docker does at 16 KiB
+    if (this.partial[stream].length >= 16384) { this.line(stream, this.partial[stream]); this.partial[stream] = ''; }
+  }
+
+  flush(): void {
+    for (const s of ['stdout', 'stderr'] as const) if (this.partial[s]) { this.line(s, this.partial[s]); this.partial[s] = ''; }
+  }
+
+  private line(stream: 'stdout' | 'stderr', log: string): void {
+    const b = Buffer.from(`${JSON.stringify({ log, stream, time: new Date().toISOString() })}\n`);
+    if (this.size > 0 && this.size + b.length > this.maxSize) this.rotate();
+    writeSync(this.fd, b);
+    this.size += b.length;
+  }
+
+  private rotate(): void {
+    closeSync(this.fd);
+    renameSync(this.path, `${this.path}.1`);
+    this.fd = openSync(this.path, 'a');
+    this.size = 0;
+  }
+
+  close(): void { this.flush(); closeSync(this.fd); }
+}
+
+// ---- reading logs ----------------------------------------------------------------------------------
+
+export interface LogLine { log: string; stream: 'stdout' | 'stderr'; time: string }
+
+async function readLines(path: string): Promise<LogLine[]> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const out: LogLine[] = [];
+  for (const l of text.split('\n')) {
+    if (!l) continue;
+    try { out.push(JSON.parse(l) as LogLine); } catch { /* a line being written */ }
+  }
+  return out;
+}
+
+export function formatLogLine(l: LogLine, timestamps: boolean): string {
+  return timestamps ? `${l.time} ${l.log}` : l.log;
+}
+
+/** Prints the log (rotated file first); with follow, keeps printing until the container ends. */
+export async function streamLogs(root: string, c: Container, o: { follow?: boolean; timestamps?: boolean; tail?: number; write: (s: string, stream: 'stdout' | 'stderr') => void; signal?: AbortSignal }): Promise<void> {
+  const path = logPath(c.dir, c.config.id);
+  let lines = [...await readLines(`${path}.1`), ...await readLines(path)];
+  if (o.tail !== undefined && o.tail >= 0) lines = o.tail === 0 ? [] : lines.slice(-o.tail);
+  for (const l of lines) o.write(formatLogLine(l, !!o.timestamps), l.stream);
+  if (!o.follow) return;
+  // follow: read what is appended to the current file; a rotation starts it from 0 again
+  let offset = (await stat(path).catch(() => ({ size: 0 }))).size;
+  let ino = (await stat(path).catch(() => ({ ino: 0 }))).ino;
+  let partial = '';
+  for (;;) {
+    if (o.signal?.aborted) return;
+    const now = await loadContainer(root, c.config.id).catch(() => undefined);
+    const st = await stat(path).catch(() => undefined);
+    if (st && (st.ino !== ino || st.size < offset)) { ino = st.ino; offset = 0; partial = ''; }
+    if (st && st.size > offset) {
+      const chunk = await new Promise<string>((resolve, reject) => {
+        let s = '';
+        createReadStream(path, { start: offset, end: st.size - 1, encoding: 'utf8' }).on('data', (d) => { s += d; }).on('end', () => resolve(s)).on('error', reject);
+      });
+      offset = st.size;
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop()!;
+      for (const p of parts) {
+        if (!p) continue;
+        try { const l = JSON.parse(p) as LogLine; o.write(formatLogLine(l, !!o.timestamps), l.stream); } catch { /* skip */ }
+      }
+      continue;
+    }
+    if (!now || finished(now)) return;
+    await sleep(100);
+  }
+}

@@ -1,0 +1,284 @@
+// Detached containers (`berth run -d`, ps, logs, stop, kill, rm, inspect) with runc, each command
+// in its own short-lived CLI process, so the state that `ps` shows comes from disk and the
+// container must outlive the CLI that started it. Root; skipped when runc or busybox-static is missing.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { ImageLayout } from '../../client/image-layout.js';
+import { JsonFileLog, listContainers, parseRestartPolicy, pidAlive, removeContainer, streamLogs, type Container } from '../../runtime/containers.js';
+import { formatPs } from '../../runtime/cli.js';
+import { unmount } from '../../runtime/mount.js';
+import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
+import { addImage, isRoot, layer, removeDir, tempDir } from './helpers.js';
+
+const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
+const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => existsSync(p));
+const skip = !isRoot ? 'needs root' : !BUSYBOX ? 'needs busybox-static' : !RUNC ? 'needs runc' : false;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('restart policies parse like Docker\'s', () => {
+  assert.deepEqual(parseRestartPolicy('no'), { name: 'no' });
+  assert.deepEqual(parseRestartPolicy('on-failure:3'), { name: 'on-failure', maximumRetryCount: 3 });
+  assert.deepEqual(parseRestartPolicy('on-failure'), { name: 'on-failure', maximumRetryCount: 0 });
+  assert.deepEqual(parseRestartPolicy('unless-stopped'), { name: 'unless-stopped' });
+  assert.throws(() => parseRestartPolicy('sometimes'), /expected no, always/);
+  assert.equal(formatPs([]).trim().replace(/\s+/g, ' '), 'CONTAINER ID IMAGE COMMAND CREATED STATUS PORTS NAMES');
+});
+
+test('the json-file log rotates by size and is read back across the rotated file', async () => {
+  const dir = await tempDir();
+  try {
+    const path = join(dir, 'c-json.log');
+    const log = new JsonFileLog(path, 300);
+    for (let i = 0; i < 10; i++) log.write(i % 2 ? 'stderr' : 'stdout', `line ${i}\n`);
+    log.write('stdout', 'no newline yet');
+    log.close();
+    const cur = (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const old = (await readFile(`${path}.1`, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok((await readFile(path)).length <= 300 && (await readFile(`${path}.1`)).length <= 300);
+    assert.deepEqual(Object.keys(cur[0]), ['log', 'stream', 'time']);
+    assert.equal(cur.at(-1).log, 'no newline yet');
+    assert.equal(cur[0].stream, /[13579]$/.test(cur[0].log.trim()) ? 'stderr' : 'stdout');
+    const all = [...old, ...cur].map((l) => l.log);
+    assert.deepEqual(all, [...Array.from({ length: 10 }, (_, i) => `line ${i}\n`), 'no newline yet'].slice(-all.length));
+    const c = { config: { id: 'c', created: '' }, state: { status: 'exited', restartCount: 0 }, dir } as unknown as Container;
+    let text = '';
+    await streamLogs(dir, c, { tail: 2, write: (s) => { text += s; } });
+    assert.equal(text, 'line 9\nno newline yet');
+  } finally { await removeDir(dir); }
+});
+
+describe('detached containers under a supervisor (root, runc)', { skip }, () => {
+  let tmp: string;
+  let root: string;
+
+  // the real CLI (dist/cli/index.js): the container commands must live next to the registry client's
+  const cli = fileURLToPath(new URL('../../cli/index.js', import.meta.url));
+
+  function berth(args: string[], onStdout?: (s: string) => void): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+    const t0 = Date.now();
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, ...args], {
+        env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => { stdout += d; onStdout?.(String(d)); });
+      child.stderr.on('data', (d) => { stderr += d; });
+      child.on('error', reject);
+      // 'exit', not 'close': a supervisor holding an inherited pipe must not keep us waiting
+      child.on('exit', (code) => setImmediate(() => resolve({ code, stdout, stderr, ms: Date.now() - t0 })));
+    });
+  }
+
+  async function inspect(ref: string): Promise<{ Id: string; RestartCount: number; State: { Status: string; Running: boolean; Pid: number; ExitCode: number; SupervisorPid: number }; GraphDriver: { Data: { MergedDir: string; SnapshotKey: string } } }> {
+    const r = await berth(['container', 'inspect', ref]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout)[0];
+  }
+
+  async function waitExited(ref: string, timeoutMs = 15_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = await inspect(ref);
+      if (i.State.Status === 'exited' && !pidAlive(i.State.SupervisorPid)) return i;
+      if (Date.now() > deadline) assert.fail(`${ref} did not exit: ${JSON.stringify(i.State)}`);
+      await sleep(100);
+    }
+  }
+
+  async function runD(args: string[]): Promise<string> {
+    const r = await berth(['run', '-d', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+    return r.stdout.trim();
+  }
+
+  before(async () => {
+    tmp = await tempDir();
+    root = join(tmp, 'root');
+    const layout = await ImageLayout.open(join(tmp, 'store'), { create: true });
+    const applets = ['sh', 'echo', 'sleep', 'true', 'cat'];
+    await addImage(layout, 'localhost/bb:1', [layer([
+      { name: 'bin/', type: 'dir' },
+      { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
+      ...applets.map((a) => ({ name: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
+    ])], { config: { Cmd: ['/bin/sh'] } });
+  });
+
+  after(async () => {
+    // everything the tests started: supervisors, containers, mounts, snapshots, cgroups
+    const snapshots = await OverlaySnapshotter.open(root).catch(() => undefined);
+    for (const c of await listContainers(root)) {
+      if (snapshots) await removeContainer(root, snapshots, c, true).catch(() => undefined);
+      if (c.state.supervisorPid && pidAlive(c.state.supervisorPid)) { try { process.kill(c.state.supervisorPid, 'SIGKILL'); } catch { /* gone */ } }
+    }
+    const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && m.startsWith(tmp));
+    for (const m of mounts.reverse()) await unmount(m, { lazy: true }).catch(() => undefined);
+    await removeDir(tmp);
+    for (const c of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) await rmdir(join('/sys/fs/cgroup', c, 'berth')).catch(() => undefined);
+  });
+
+  test('run -d returns the id at once; the container outlives the CLI; ps, inspect and logs read the state on disk', async () => {
+    const t0 = Date.now();
+    const id = await runD(['--name', 'web', 'localhost/bb:1', 'sh', '-c', 'echo hello; echo oops >&2; trap "echo bye; exit 3" TERM; while true; do sleep 0.1; done']);
+    assert.ok(Date.now() - t0 < 10_000);
+    await sleep(300); // the CLI is gone; the container still runs
+    const i = await inspect('web');
+    assert.equal(i.Id, id);
+    assert.equal(i.State.Status, 'running');
+    assert.ok(pidAlive(i.State.Pid) && pidAlive(i.State.SupervisorPid));
+    const ps = (await berth(['ps'])).stdout.trimEnd().split('\n');
+    assert.match(ps[0]!, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+    assert.match(ps.find((l) => l.startsWith(id.slice(0, 12)))!, /^[0-9a-f]{12}\s+localhost\/bb:1\s+"sh -c echo hello; e…"\s+.* ago\s+Up .*\s+web$/);
+    assert.ok((await berth(['ps', '-q'])).stdout.split('\n').includes(id.slice(0, 12)));
+    assert.equal((await inspect(id.slice(0, 8))).Id, id); // an id prefix works too
+    const logs = await berth(['logs', 'web']);
+    assert.equal(logs.stdout, 'hello\n'); // each stream to its own: stderr lines to stderr, as docker logs does
+    assert.equal(logs.stderr, 'oops\n');
+    const ts = await berth(['logs', '-t', '--tail', '1', 'web']);
+    assert.match(ts.stdout + ts.stderr, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (hello|oops)\n$/);
+    const raw = (await readFile(join(root, 'containers', id, `${id}-json.log`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(raw.map((l: { log: string; stream: string }) => [l.log, l.stream]).sort(), [['hello\n', 'stdout'], ['oops\n', 'stderr']]);
+    const dup = await berth(['run', '-d', '--name', 'web', 'localhost/bb:1', 'true']);
+    assert.notEqual(dup.code, 0);
+    assert.match(dup.stderr, /already in use/);
+  });
+
+  test('stop sends SIGTERM and records the exit code; a container ignoring it is killed after -t', async () => {
+    const s = await berth(['stop', '-t', '5', 'web']);
+    assert.equal(s.code, 0, s.stderr);
+    assert.ok(s.ms < 5000, `stop took ${s.ms} ms`);
+    const i = await inspect('web');
+    assert.equal(i.State.Status, 'exited');
+    assert.equal(i.State.ExitCode, 3);
+    assert.equal(i.RestartCount, 0);
+    assert.match((await berth(['logs', 'web'])).stdout, /bye\n$/);
+    assert.ok(!(await berth(['ps'])).stdout.includes(' web\n'));
+    assert.match((await berth(['ps', '-a'])).stdout, /Exited \(3\) .* ago\s+web\n/);
+
+    // start runs it again (same rootfs, the log goes on); restart = stop + start
+    const st = await berth(['start', 'web']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal((await inspect('web')).State.Status, 'running');
+    const rs = await berth(['restart', '-t', '5', 'web']);
+    assert.equal(rs.code, 0, rs.stderr);
+    assert.equal((await inspect('web')).State.Status, 'running');
+    await sleep(200);
+    assert.match((await berth(['logs', 'web'])).stdout, /^hello\nbye\nhello\nbye\nhello\n$/);
+    const s2 = await berth(['stop', 'web']);
+    assert.equal(s2.code, 0, s2.stderr);
+    assert.equal((await inspect('web')).State.ExitCode, 3);
+    // as after a reboot: the rootfs is no longer mounted; start mounts it again
+    await unmount(join(root, 'containers', (await inspect('web')).Id, 'rootfs'));
+    assert.equal((await berth(['start', 'web'])).code, 0);
+    assert.equal((await inspect('web')).State.Status, 'running');
+    assert.equal((await berth(['stop', 'web'])).code, 0);
+
+    await runD(['--name', 'stubborn', '--restart', 'always', 'localhost/bb:1', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    const k = await berth(['stop', '-t', '1', 'stubborn']);
+    assert.equal(k.code, 0, k.stderr);
+    assert.ok(k.ms >= 900 && k.ms < 8000, `stop took ${k.ms} ms`);
+    const j = await inspect('stubborn');
+    assert.equal(j.State.ExitCode, 137); // PID 1 has no SIGTERM handler: SIGKILL; "always" does not restart a stopped container
+    assert.equal(j.State.Status, 'exited');
+    assert.equal(j.RestartCount, 0);
+  });
+
+  test('logs -f follows the output until the container ends', async () => {
+    const id = await runD(['localhost/bb:1', 'sh', '-c', 'for i in 1 2 3 4; do echo line$i; sleep 0.3; done']);
+    let firstAt = 0;
+    const f = await berth(['logs', '-f', id], () => { firstAt ||= Date.now(); });
+    const end = Date.now();
+    assert.equal(f.code, 0, f.stderr);
+    assert.equal(f.stdout, 'line1\nline2\nline3\nline4\n');
+    assert.ok(end - firstAt >= 400, 'lines arrived while the container ran');
+    assert.equal((await waitExited(id)).State.ExitCode, 0);
+    assert.equal((await berth(['logs', '--tail', '2', id])).stdout, 'line3\nline4\n');
+  });
+
+  test('--restart on-failure:2 restarts exactly twice', async () => {
+    const id = await runD(['--restart', 'on-failure:2', 'localhost/bb:1', 'sh', '-c', 'echo try; exit 5']);
+    const i = await waitExited(id);
+    assert.equal(i.RestartCount, 2);
+    assert.equal(i.State.ExitCode, 5);
+    assert.equal((await berth(['logs', id])).stdout, 'try\ntry\ntry\n');
+    const ok = await runD(['--restart', 'on-failure:2', '--log-opt', 'max-size=1k', 'localhost/bb:1', 'sh', '-c', 'i=0; while [ $i -lt 100 ]; do echo "row $i"; i=$((i+1)); done']);
+    const j = await waitExited(ok);
+    assert.equal(j.RestartCount, 0);
+    assert.equal(j.State.ExitCode, 0);
+    // 100 lines of ~60 bytes in 1 KiB files: rotated, and logs shows the lines the two files still hold, in order
+    const rows = (await berth(['logs', ok])).stdout.trimEnd().split('\n');
+    assert.ok(rows.length > 10 && rows.length < 40, `${rows.length} rows`);
+    assert.deepEqual(rows, Array.from({ length: rows.length }, (_, k) => `row ${100 - rows.length + k}`));
+    assert.ok(existsSync(join(root, 'containers', ok, `${ok}-json.log.1`)));
+  });
+
+  test('a supervisor that died (as at a reboot) is seen from disk: ps -a shows the container exited, rm cleans up', async () => {
+    const id = await runD(['--name', 'orphan', 'localhost/bb:1', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    const i = await inspect(id);
+    process.kill(i.State.SupervisorPid, 'SIGKILL');
+    await sleep(200);
+    assert.ok(!(await berth(['ps', '-q'])).stdout.includes(id.slice(0, 12)));
+    assert.match((await berth(['container', 'ls', '-a'])).stdout, /Exited \(255\) .*\s+orphan\n/);
+    const j = await inspect('orphan');
+    assert.equal(j.State.Status, 'exited');
+    assert.equal(j.State.Running, false);
+    // start ends what the dead supervisor left (the orphaned container) and runs it again
+    const st = await berth(['start', 'orphan']);
+    assert.equal(st.code, 0, st.stderr);
+    const k = await inspect('orphan');
+    assert.equal(k.State.Status, 'running');
+    assert.notEqual(k.State.SupervisorPid, i.State.SupervisorPid);
+    await sleep(200);
+    assert.ok(!pidAlive(i.State.Pid), 'the orphaned runtime process ended with its container');
+    assert.equal((await berth(['kill', 'orphan'])).code, 0);
+    await waitExited('orphan');
+    // a dead supervisor and a still-running container: plain rm (no -f) cleans it up too
+    const again = await runD(['--name', 'orphan2', 'localhost/bb:1', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    const a = await inspect(again);
+    process.kill(a.State.SupervisorPid, 'SIGKILL');
+    await sleep(200);
+    assert.equal((await berth(['container', 'rm', 'orphan2'])).code, 0);
+    await sleep(200);
+    assert.ok(!pidAlive(a.State.Pid));
+    const r = await berth(['container', 'rm', 'orphan']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!existsSync(join(root, 'containers', id)) && !existsSync(join(root, 'containers', again)));
+  });
+
+  test('kill, then rm: a running container needs -f; rm unmounts and removes the snapshot, bundle and runtime state', async () => {
+    const id = await runD(['--name', 'victim', 'localhost/bb:1', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    const i = await inspect(id);
+    const merged = i.GraphDriver.Data.MergedDir;
+    assert.ok((await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${merged} `));
+    const no = await berth(['container', 'rm', 'victim']);
+    assert.notEqual(no.code, 0);
+    assert.match(no.stderr, /stop it first or use rm -f/);
+    const k = await berth(['kill', 'victim']);
+    assert.equal(k.code, 0, k.stderr);
+    assert.equal((await waitExited(id)).State.ExitCode, 137);
+
+    const id2 = await runD(['localhost/bb:1', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    const sup = (await inspect(id2)).State.SupervisorPid;
+    for (const ref of ['victim', id2.slice(0, 12)]) {
+      const r = await berth(['container', 'rm', '-f', ref]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.ok(!pidAlive(sup));
+    const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+    assert.ok(!mountinfo.includes(id) && !mountinfo.includes(id2));
+    assert.ok(!existsSync(join(root, 'containers', id)) && !existsSync(join(root, 'containers', id2)));
+    const snaps = await OverlaySnapshotter.open(root);
+    for await (const s of snaps.walk()) assert.ok(s.key !== `container-${id}` && s.key !== `container-${id2}`, `left: ${s.key}`);
+    assert.deepEqual((await readdir(join(root, 'runtime', 'runc')).catch(() => [] as string[])).filter((d) => d === id || d === id2), []);
+    const gone = await berth(['container', 'inspect', 'victim']);
+    assert.match(gone.stderr, /No such container/);
+  });
+});
