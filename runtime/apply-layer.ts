@@ -202,16 +202,20 @@ export async function applyLayer(source: Readable, dest: string, opts: ApplyOpti
     try {
       await pipeline([source, ...stages, tar.stdin], opts.signal ? { signal: opts.signal } : {});
     } catch (e) {
-      tar.kill();
+      // When tar itself stopped early, writing to it fails (EPIPE, premature close…): then tar's own exit
+      // status says why, so let it finish instead of killing it first. Any other failure stops tar.
+      const code = (e as NodeJS.ErrnoException).code;
+      const tarSide = code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_PREMATURE_CLOSE'
+        || code === 'ECONNRESET' || code === 'ERR_STREAM_WRITE_AFTER_END';
+      const killer = setTimeout(() => tar.kill(), tarSide ? 10_000 : 0);
       const tarError = await tar.done.then(() => undefined, (x: Error) => x);
+      clearTimeout(killer);
       if (e instanceof LayerError) throw new LayerError(e.message.replace(/^layer \S+: /, ''), label);
       if (e instanceof TarFormatError) throw new LayerError(e.message, label);
       if ((e as NodeJS.ErrnoException).code === 'Z_DATA_ERROR' || (e as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') {
         throw new LayerError(`not valid gzip data: ${(e as Error).message}`, label);
       }
-      if (tarError && ((e as NodeJS.ErrnoException).code === 'EPIPE' || (e as NodeJS.ErrnoException).code === 'ERR_STREAM_DESTROYED')) {
-        throw new LayerError(tarError.message, label);
-      }
+      if (tarError && tarSide) throw new LayerError(tarError.message, label);
       throw e;
     }
     await tar.done.catch((e: Error) => { throw new LayerError(e.message, label); });
