@@ -7,17 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { collectBlobs, createImageLayout, createMultiArchLayout, readIndexJson, resolveTag, seededRandomBytes, type ImageLayout, type MultiArchLayout } from '../fixtures/oci-layout.js';
+import { sameImage } from '../fixtures/same-image.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/registry.js';
-
-async function sameImage(srcDir: string, srcTag: string, dstDir: string, dstTag: string): Promise<void> {
-  const a = await resolveTag(srcDir, srcTag);
-  const b = await resolveTag(dstDir, dstTag);
-  assert.equal(b.digest, a.digest);
-  const blobsA = await collectBlobs(srcDir, a);
-  const blobsB = await collectBlobs(dstDir, b);
-  assert.deepEqual([...blobsB.keys()].sort(), [...blobsA.keys()].sort());
-}
 
 describe('berth client CLI against berth', () => {
   let server: TestServer;

@@ -7,21 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { collectBlobs, createImageLayout, createMultiArchLayout, resolveTag, seededRandomBytes, type ImageLayout, type MultiArchLayout } from '../fixtures/oci-layout.js';
+import { sameImage } from '../fixtures/same-image.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/registry.js';
 import { missingTools, run } from '../interop/tools.js';
 import { DISTRIBUTION_BIN, startDistribution, type Distribution } from './client-peers.js';
 
 const skip = existsSync(DISTRIBUTION_BIN) ? false : `not installed: ${DISTRIBUTION_BIN} (Debian package docker-registry)`;
-
-async function sameImage(srcDir: string, srcTag: string, dstDir: string, dstTag: string): Promise<void> {
-  const a = await resolveTag(srcDir, srcTag);
-  const b = await resolveTag(dstDir, dstTag);
-  assert.equal(b.digest, a.digest);
-  const blobsA = await collectBlobs(srcDir, a);
-  const blobsB = await collectBlobs(dstDir, b);
-  assert.deepEqual([...blobsB.keys()].sort(), [...blobsA.keys()].sort());
-}
 
 describe('berth client against docker-registry 2.8', { skip }, () => {
   let dist: Distribution;
