@@ -4,12 +4,13 @@
 //   berth run -d [--name N] [--restart P] [flags] IMAGE …  a detached container under its own supervisor
 //   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · start C… · stop|restart [-t S] C… · kill [-s SIG] C… · rm [-f] C… · inspect C…
 //   (ps, logs, start, stop, restart and kill also at the top level; `berth rm` and `berth inspect` belong to the registry client)
+import type { StdioOptions } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import { localStoreDir } from '../client/location.js';
-import { OciRuntimeExecutor } from './executors/oci-runtime.js';
+import { pickExecutor } from './executors/index.js';
 import { RuntimeImageStore, type ImageSummary } from './image-store.js';
 import { runEphemeral } from './run.js';
 import {
@@ -110,10 +111,12 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
     .option('--cpus <n>', 'CPU quota, e.g. 1.5')
     .option('--pids-limit <n>', 'maximum number of processes')
-    .option('--runtime <name>', 'OCI runtime binary to use', 'runc')
+    .option('-i, --interactive', 'keep stdin open (foreground runs)')
+    .option('-t, --tty', 'give the container a terminal')
+    .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
     .action(async (image: string, command: string[], f: RunFlags) => {
-      if (f.detach && f.rm) throw new UsageError('--rm with -d is not supported: remove the container with berth rm when done');
       if (!f.rm && !f.detach) throw new UsageError('berth run keeps no foreground containers: add --rm, or -d to run it detached');
+      if (f.detach && (f.interactive || f.tty)) throw new UsageError('-i and -t need a foreground run (--rm); use berth exec -it on a detached container');
       const restartPolicy = parseRestartPolicy(f.restart ?? 'no');
       if (!f.detach && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need -d');
       let logMaxSize: number | undefined;
@@ -125,13 +128,16 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
       }
       if (!f.detach && logMaxSize !== undefined) throw new UsageError('--log-opt needs -d');
       const opts = await runOptions(command, f);
+      if (f.tty) opts.tty = true;
       const root = defaultRuntimeRoot();
-      const executor = await OciRuntimeExecutor.find(resolvePath(root, 'runtime', f.runtime), f.runtime);
-      if (!executor) throw new UsageError(`the OCI runtime "${f.runtime}" is not installed (apt-get install ${f.runtime})`);
+      const executor = await pickExecutor(root, f.runtime);
       const store = await RuntimeImageStore.open({ create: false });
       const snapshots = await OverlaySnapshotter.open(root);
       if (f.detach) {
-        const c = await createContainer({ root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy, ...(logMaxSize !== undefined ? { logMaxSize } : {}) });
+        const c = await createContainer({
+          root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy,
+          ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
+        });
         try {
           await startSupervisor(root, c);
         } catch (e) {
@@ -145,10 +151,14 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
+      if (raw) process.stdin.setRawMode(true); // keys go to the container's terminal as typed
       try {
-        const r = await runEphemeral({ store, snapshots, executor, root, image, run: opts, signal: ac.signal });
+        const stdio: StdioOptions = [f.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+        const r = await runEphemeral({ store, snapshots, executor, root, image, run: opts, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
+        if (raw) process.stdin.setRawMode(false);
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
       }
@@ -317,7 +327,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
 }
 
 interface RunFlags {
-  rm?: boolean; detach?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
+  rm?: boolean; detach?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
   network: string; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
 }
 

@@ -13,11 +13,15 @@ import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError, UsageError } from '../client/errors.js';
-import { OciRuntimeExecutor } from './executors/oci-runtime.js';
+import type { Executor, ExecutorRef } from './executors/executor.js';
+import { executorFromRef } from './executors/index.js';
 import type { RuntimeImageStore } from './image-store.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
+import { pidAlive, procStartTime } from './process.js';
 import { buildSpec, type RunOptions } from './spec.js';
+
+export { pidAlive, procStartTime } from './process.js';
 
 export type RestartPolicy = { name: 'no' | 'always' | 'unless-stopped' } | { name: 'on-failure'; maximumRetryCount: number };
 
@@ -36,7 +40,11 @@ export interface ContainerConfig {
   command: string[];
   created: string;
   restartPolicy: RestartPolicy;
-  runtime: { bin: string; stateRoot: string };
+  runtime: ExecutorRef;
+  /** Remove the container when it ends for good (run -d --rm). */
+  autoRemove?: boolean;
+  /** Named volumes it mounts (rm -v removes those no other container uses). */
+  volumes?: string[];
   snapshotKey: string;
   log: { maxSize: number };
 }
@@ -45,7 +53,7 @@ export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
 
 export interface ContainerState {
   status: ContainerStatus;
-  pid?: number; // the runtime process (runc run) of the current attempt
+  pid?: number; // the executor process (e.g. runc run) of the current attempt
   supervisorPid?: number;
   supervisorStartTime?: string;
   exitCode?: number;
@@ -70,28 +78,10 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await rename(tmp, path);
 }
 
-/** The start time of a process (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart. */
-export function procStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch { return undefined; }
-}
-
 /** Is the supervisor recorded in a state still the same live process? */
 export function supervisorAlive(s: ContainerState): boolean {
   if (!pidAlive(s.supervisorPid)) return false;
   return s.supervisorStartTime === undefined || procStartTime(s.supervisorPid!) === s.supervisorStartTime;
-}
-
-/** A live process (a zombie — dead, not yet reaped by its parent or init — is not). */
-export function pidAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try { process.kill(pid, 0); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false; }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
-  } catch { return false; }
 }
 
 export async function loadContainer(root: string, id: string): Promise<Container> {
@@ -133,12 +123,14 @@ export interface CreateOptions {
   root: string;
   store: RuntimeImageStore;
   snapshots: OverlaySnapshotter;
-  executor: OciRuntimeExecutor;
+  executor: Executor;
   image: string;
   name?: string;
   run: RunOptions;
   restartPolicy: RestartPolicy;
   logMaxSize?: number;
+  autoRemove?: boolean;
+  volumes?: string[];
 }
 
 /** Prepares the snapshot, mounts the rootfs and writes the bundle and container.json (status "created"). */
@@ -180,8 +172,10 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     const config: ContainerConfig = {
       id, name, image: img.name, imageDigest: img.manifest.digest, command: spec.process?.args ?? [],
       created: new Date().toISOString(), restartPolicy: o.restartPolicy,
-      runtime: { bin: o.executor.bin, stateRoot: o.executor.stateRoot }, snapshotKey: key,
+      runtime: o.executor.ref, snapshotKey: key,
       log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
+      ...(o.autoRemove ? { autoRemove: true } : {}),
+      ...(o.volumes?.length ? { volumes: o.volumes } : {}),
     };
     await writeJsonAtomic(join(dir, 'state.json'), { status: 'created', restartCount: 0 } satisfies ContainerState);
     await writeJsonAtomic(join(dir, 'container.json'), config);
@@ -231,7 +225,7 @@ async function waitFor(root: string, id: string, done: (c: Container) => boolean
 
 const finished = (c: Container) => c.state.status === 'exited' && !supervisorAlive(c.state);
 
-function runtimeOf(c: Container): OciRuntimeExecutor { return new OciRuntimeExecutor(c.config.runtime.bin, c.config.runtime.stateRoot); }
+export function runtimeOf(c: Container): Executor { return executorFromRef(c.config.runtime); }
 
 async function requestStop(c: Container): Promise<void> {
   await writeFile(join(c.dir, 'stop-requested'), new Date().toISOString());
@@ -287,6 +281,11 @@ export async function removeContainer(root: string, snapshots: OverlaySnapshotte
     if (!force) throw new UsageError(`container ${c.config.name} is ${c.state.status}: stop it first or use rm -f`);
     c = await stopContainer(root, c, 0);
   }
+  await destroyContainer(snapshots, c);
+}
+
+/** Tears down an ended container: executor state, rootfs mount, snapshot, directory. */
+export async function destroyContainer(snapshots: OverlaySnapshotter, c: Container): Promise<void> {
   await runtimeOf(c).delete(c.config.id).catch(() => undefined);
   const rootfs = join(c.dir, 'rootfs');
   await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));

@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { OciRuntimeExecutor, RunResult } from './executors/oci-runtime.js';
+import type { StdioOptions } from 'node:child_process';
+import { runToEnd, type Executor, type RunResult } from './executors/executor.js';
 import type { RuntimeImageStore } from './image-store.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
@@ -14,12 +15,14 @@ import { buildSpec, type RunOptions } from './spec.js';
 export interface EphemeralRunOptions {
   store: RuntimeImageStore;
   snapshots: OverlaySnapshotter;
-  executor: OciRuntimeExecutor;
+  executor: Executor;
   /** Where bundles live (a "containers" directory is made in it). */
   root: string;
   image: string;
   run?: RunOptions;
   capture?: boolean;
+  /** The container's stdio (default: inherited); ignored with capture. */
+  stdio?: StdioOptions;
   signal?: AbortSignal;
 }
 
@@ -50,7 +53,7 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
     try {
-      const r = await o.executor.run(id, bundle, { ...(o.capture ? { capture: true } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+      const r = await runToEnd(o.executor, id, bundle, { ...(o.capture ? { capture: true } : {}), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.signal ? { signal: o.signal } : {}) });
       return { ...r, id };
     } finally {
       await o.executor.delete(id);

@@ -1,11 +1,14 @@
 // The per-container supervisor: `node supervisor.js ROOT ID`, started detached (its own session,
-// stdio to files) by `berth run -d`. It runs the container in the foreground under the OCI runtime,
+// stdio to files) by `berth run -d`. It runs the container in the foreground under its executor,
 // writes stdout/stderr to the json-file log (rotated by size), records the state in state.json and
-// applies the restart policy; it exits when the container has ended for good.
-import { spawn } from 'node:child_process';
+// applies the restart policy; it exits when the container has ended for good (and, for run -d --rm,
+// removes it then).
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { JsonFileLog, loadContainer, logPath, procStartTime, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
+import { destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
+import { waitExit } from './executors/executor.js';
+import { OverlaySnapshotter } from './snapshotter.js';
 
 function shouldRestart(cfg: ContainerConfig, code: number, restartCount: number, stopped: boolean): boolean {
   if (stopped) return false;
@@ -18,16 +21,16 @@ function shouldRestart(cfg: ContainerConfig, code: number, restartCount: number,
 async function main(root: string, id: string): Promise<void> {
   const c = await loadContainer(root, id);
   const cfg = c.config;
+  const executor = runtimeOf(c);
   const statePath = join(c.dir, 'state.json');
   const stopPath = join(c.dir, 'stop-requested');
   const log = new JsonFileLog(logPath(c.dir, id), cfg.log.maxSize);
   const state: ContainerState = { ...c.state, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid), restartCount: c.state.restartCount ?? 0 };
   delete state.error;
-  const runtime = (args: string[], stdio: 'ignore' | 'pipe') => spawn(cfg.runtime.bin, ['--root', cfg.runtime.stateRoot, ...args], { stdio: ['ignore', stdio, stdio] });
-  let current: ReturnType<typeof runtime> | undefined;
+  let current: ChildProcess | undefined;
   const forward = (sig: NodeJS.Signals) => () => {
     writeJsonAtomic(stopPath, { signal: sig }).catch(() => undefined);
-    if (current) runtime(['kill', id, sig.replace(/^SIG/, '')], 'ignore');
+    if (current) executor.kill(id, sig.replace(/^SIG/, '')).catch(() => undefined);
   };
   process.on('SIGTERM', forward('SIGTERM'));
   process.on('SIGINT', forward('SIGINT'));
@@ -36,20 +39,23 @@ async function main(root: string, id: string): Promise<void> {
   let backoff = 100;
   for (;;) {
     const started = Date.now();
-    const child = runtime(['run', '--bundle', c.dir, id], 'pipe');
-    current = child;
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => log.write('stdout', s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => log.write('stderr', s));
-    Object.assign(state, { status: 'running', pid: child.pid, startedAt: new Date().toISOString() });
-    delete state.exitCode;
-    await writeJsonAtomic(statePath, state);
-    const code = await new Promise<number>((resolve) => {
-      child.on('error', (e) => { log.write('stderr', `berth: cannot run ${cfg.runtime.bin}: ${e.message}\n`); resolve(127); });
-      child.on('close', (code, signal) => resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 1)));
-    });
+    let code: number;
+    try {
+      const child = await executor.spawnRun(id, c.dir, ['ignore', 'pipe', 'pipe']);
+      current = child;
+      child.stdout!.setEncoding('utf8').on('data', (s: string) => log.write('stdout', s));
+      child.stderr!.setEncoding('utf8').on('data', (s: string) => log.write('stderr', s));
+      Object.assign(state, { status: 'running', pid: child.pid, startedAt: new Date().toISOString() });
+      delete state.exitCode;
+      await writeJsonAtomic(statePath, state);
+      code = await waitExit(child).catch((e: Error) => { log.write('stderr', `berth: cannot run the ${executor.name} executor: ${e.message}\n`); return 127; });
+    } catch (e) {
+      log.write('stderr', `berth: cannot start the container: ${(e as Error).message}\n`);
+      code = 125;
+    }
     current = undefined;
     log.flush();
-    await new Promise<void>((resolve) => runtime(['delete', '--force', id], 'ignore').on('close', () => resolve()).on('error', () => resolve()));
+    await executor.delete(id).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
     delete state.pid;
     Object.assign(state, { exitCode: code, finishedAt: new Date().toISOString() });
     if (!shouldRestart(cfg, code, state.restartCount, existsSync(stopPath))) break;
@@ -66,6 +72,7 @@ async function main(root: string, id: string): Promise<void> {
   state.status = 'exited';
   log.close();
   await writeJsonAtomic(statePath, state);
+  if (cfg.autoRemove) await destroyContainer(await OverlaySnapshotter.open(root), { config: cfg, state, dir: c.dir });
 }
 
 const [root, id] = process.argv.slice(2);

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian peers the tests run against (skopeo, podman, umoci, docker-registry,
-# busybox for test images, runc, Ceph RGW for real S3). Only what is missing; needs root.
+# busybox for test images, runc and crun, Ceph RGW for real S3). Only what is missing; needs root.
 set -euo pipefail
 
 declare -A need=(
   [skopeo]=skopeo [podman]=podman [umoci]=umoci [docker-registry]=docker-registry
-  [busybox]=busybox-static [runc]=runc [radosgw]=radosgw [ceph-mon]=ceph-mon [ceph-osd]=ceph-osd [ceph]=ceph-common
+  [busybox]=busybox-static [runc]=runc [crun]=crun [radosgw]=radosgw [ceph-mon]=ceph-mon [ceph-osd]=ceph-osd [ceph]=ceph-common
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -1,66 +1,99 @@
-// Delegating to an OCI runtime (runc; crun takes the same commands) for a prepared bundle.
+// Delegating to an OCI runtime (runc, or crun: they take the same commands) for a prepared bundle.
 // `run` is foreground: the runtime creates, starts and waits, and its exit status is the
 // container's (128 + signal when it was killed). State lives under our own --root.
-import { spawn, type StdioOptions } from 'node:child_process';
-import { access, constants } from 'node:fs/promises';
+//
+// crun 1.8 refuses a cgroup "hybrid" host whose unified hierarchy lists controllers (FACTS: this
+// host's /sys/fs/cgroup/unified/cgroup.controllers says "hugetlb"). It works when it runs in a private
+// mount namespace where an empty file covers that cgroup.controllers, so crun is started that way there.
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { access, constants, mkdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import type { ExecProcess, Executor, ExecutorRef, RunResult } from './executor.js';
+import { runToEnd } from './executor.js';
 
-export interface RunResult { code: number; stdout?: string; stderr?: string }
+export type { RunResult } from './executor.js';
 
-export class OciRuntimeExecutor {
-  constructor(readonly bin: string, readonly stateRoot: string) {}
+const HYBRID_CONTROLLERS = '/sys/fs/cgroup/unified/cgroup.controllers';
+
+/** Does crun need the empty-cgroup.controllers workaround on this host? */
+function crunNeedsWorkaround(): boolean {
+  try { return readFileSync(HYBRID_CONTROLLERS, 'utf8').trim() !== ''; } catch { return false; }
+}
+
+export async function findProgram(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const dirs = [...(env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+  for (const d of dirs) {
+    try {
+      await access(join(d, name), constants.X_OK);
+      return join(d, name);
+    } catch { /* next */ }
+  }
+  return undefined;
+}
+
+export class OciRuntimeExecutor implements Executor {
+  readonly name: string;
+
+  constructor(readonly bin: string, readonly stateRoot: string) {
+    this.name = /crun$/.test(bin) ? 'crun' : 'runc';
+  }
+
+  get ref(): ExecutorRef { return { name: this.name, bin: this.bin, stateRoot: this.stateRoot }; }
 
   /** Finds `name` (default runc) on PATH or in /usr/sbin, /usr/bin. */
   static async find(stateRoot: string, name = 'runc', env: NodeJS.ProcessEnv = process.env): Promise<OciRuntimeExecutor | undefined> {
-    const dirs = [...(env.PATH ?? '').split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-    for (const d of dirs) {
-      try {
-        await access(join(d, name), constants.X_OK);
-        return new OciRuntimeExecutor(join(d, name), stateRoot);
-      } catch { /* next */ }
-    }
-    return undefined;
+    const bin = await findProgram(name, env);
+    return bin ? new OciRuntimeExecutor(bin, stateRoot) : undefined;
   }
 
-  private spawnRuntime(args: string[], stdio: StdioOptions) {
-    return spawn(this.bin, ['--root', this.stateRoot, ...args], { stdio });
+  private async spawnRuntime(args: string[], stdio: StdioOptions): Promise<ChildProcess> {
+    const argv = [this.bin, '--root', this.stateRoot, ...args];
+    if (this.name === 'crun' && crunNeedsWorkaround()) {
+      const empty = join(this.stateRoot, 'empty-cgroup.controllers');
+      if (!existsSync(empty)) {
+        await mkdir(this.stateRoot, { recursive: true });
+        await writeFile(empty, '');
+      }
+      const script = 'mount --bind "$0" /sys/fs/cgroup/unified/cgroup.controllers && exec "$@"';
+      return spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, empty, ...argv], { stdio });
+    }
+    return spawn(argv[0]!, argv.slice(1), { stdio });
+  }
+
+  spawnRun(id: string, bundle: string, stdio: StdioOptions): Promise<ChildProcess> {
+    return this.spawnRuntime(['run', '--bundle', bundle, id], stdio);
   }
 
   /** Runs the bundle in the foreground. With `capture`, stdout/stderr are collected (stdin is empty). */
   run(id: string, bundle: string, opts: { capture?: boolean; signal?: AbortSignal } = {}): Promise<RunResult> {
-    return new Promise((resolve, reject) => {
-      const child = this.spawnRuntime(['run', '--bundle', bundle, id], opts.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit');
-      let stdout = '';
-      let stderr = '';
-      child.stdout?.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
-      child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-      const onAbort = () => { void this.kill(id, 'KILL').catch(() => undefined); };
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      child.on('error', (e) => reject(new Error(`cannot run ${this.bin}: ${e.message}`)));
-      child.on('close', (code, signal) => {
-        opts.signal?.removeEventListener('abort', onAbort);
-        const c = code ?? 128 + (signal ? ({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2 } as Record<string, number>)[signal] ?? 1 : 1);
-        resolve(opts.capture ? { code: c, stdout, stderr } : { code: c });
-      });
-    });
+    return runToEnd(this, id, bundle, opts);
   }
 
-  kill(id: string, signal = 'TERM'): Promise<void> { return this.simple(['kill', id, signal]); }
+  spawnExec(id: string, _bundle: string, p: ExecProcess, stdio: StdioOptions): Promise<ChildProcess> {
+    const args = ['exec', '--cwd', p.cwd, '--user', `${p.user.uid}:${p.user.gid}`];
+    for (const g of p.user.additionalGids ?? []) args.push('--additional-gids', String(g));
+    for (const e of p.env) args.push('--env', e);
+    if (p.tty) args.push('--tty');
+    return this.spawnRuntime([...args, id, ...p.args], stdio);
+  }
+
+  kill(id: string, signal = 'TERM'): Promise<void> { return this.simple(['kill', id, signal.replace(/^SIG/, '')]); }
 
   /** Removes the runtime's state for `id` (force: even when running); absent is fine. */
   async delete(id: string): Promise<void> {
     try { await this.simple(['delete', '--force', id]); } catch (e) {
-      if (!/does not exist|not exist|no such/i.test((e as Error).message)) throw e;
+      if (!/does not exist|not exist|no such|not found/i.test((e as Error).message)) throw e;
     }
   }
 
-  private simple(args: string[]): Promise<void> {
+  private async simple(args: string[]): Promise<void> {
+    const child = await this.spawnRuntime(args, ['ignore', 'ignore', 'pipe']);
     return new Promise((resolve, reject) => {
-      const child = this.spawnRuntime(args, ['ignore', 'ignore', 'pipe']);
       let stderr = '';
       child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
       child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${this.bin} ${args[0]} failed: ${stderr.trim()}`))));
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${this.name} ${args[0]} failed: ${stderr.trim()}`))));
     });
   }
 }

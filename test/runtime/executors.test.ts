@@ -1,36 +1,39 @@
-// The whole runtime path with runc as the executor: a locally built busybox image is unpacked into
-// snapshots and run by runEphemeral (snapshot → overlay rootfs → config.json from buildSpec → runc →
-// teardown). Root; skipped when runc or busybox-static is missing.
+// The whole runtime path, once per executor (built-in, runc, crun): a locally built busybox image is
+// unpacked into snapshots and run by runEphemeral (snapshot → overlay rootfs → config.json from
+// buildSpec → executor → teardown). Root; an executor whose program is missing is skipped.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImageLayout } from '../../client/image-layout.js';
 import { RuntimeImageStore } from '../../runtime/image-store.js';
-import { OciRuntimeExecutor } from '../../runtime/executors/oci-runtime.js';
+import type { Executor } from '../../runtime/executors/executor.js';
+import { pickExecutor } from '../../runtime/executors/index.js';
 import { runEphemeral } from '../../runtime/run.js';
 import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
 import type { RunOptions } from '../../runtime/spec.js';
 import { addImage, isRoot, layer, removeDir, run, tempDir } from './helpers.js';
 
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
-const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => existsSync(p));
-const skip = !isRoot ? 'needs root' : !BUSYBOX ? 'needs busybox-static' : !RUNC ? 'needs runc' : false;
+const installed = (name: string) => name === 'builtin' ? existsSync('/usr/bin/perl') : ['/usr/sbin', '/usr/bin'].some((d) => existsSync(join(d, name)));
 
-describe('unpacked image + buildSpec run under runc (root, overlay)', { skip }, () => {
+for (const kind of ['builtin', 'runc', 'crun']) {
+const skip = !isRoot ? 'needs root' : !BUSYBOX ? 'needs busybox-static' : !installed(kind) ? `needs ${kind}` : false;
+
+describe(`unpacked image + buildSpec run under the ${kind} executor (root, overlay)`, { skip }, () => {
   let tmp: string;
   let snaps: OverlaySnapshotter;
   let store: RuntimeImageStore;
   let chainId: string;
-  let executor: OciRuntimeExecutor;
+  let executor: Executor;
 
   before(async () => {
     tmp = await tempDir();
     snaps = await OverlaySnapshotter.open(join(tmp, 'root'));
     const layout = await ImageLayout.open(join(tmp, 'store'), { create: true });
-    const applets = ['sh', 'echo', 'id', 'hostname', 'cat', 'ls', 'grep', 'true'];
+    const applets = ['sh', 'echo', 'id', 'hostname', 'cat', 'ls', 'grep', 'true', 'sed', 'tr', 'cut', 'sort', 'head', 'tail', 'sleep', 'readlink', 'tty', 'stty'];
     const base = layer([
       { name: 'bin/', type: 'dir' },
       { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
@@ -52,7 +55,7 @@ describe('unpacked image + buildSpec run under runc (root, overlay)', { skip }, 
     store = await RuntimeImageStore.open({ dir: layout.dir, platform: { os: 'linux', architecture: 'amd64' } });
     const img = await store.resolve('localhost/bb:1');
     chainId = (await store.unpack(img, snaps)).chainId!;
-    executor = (await OciRuntimeExecutor.find(join(tmp, 'runc')))!;
+    executor = await pickExecutor(join(tmp, 'exec-root'), kind);
   });
   after(async () => {
     await removeDir(tmp);
@@ -80,7 +83,7 @@ describe('unpacked image + buildSpec run under runc (root, overlay)', { skip }, 
     await runContainer({ args: ['/bin/true'] });
     for await (const i of snaps.walk()) assert.ok(!i.key.startsWith('container-'), `left: ${i.key}`);
     assert.deepEqual(await readdir(join(tmp, 'root', 'containers')), []);
-    assert.deepEqual(await readdir(join(tmp, 'runc')).catch(() => []), []);
+    assert.deepEqual(await readdir(join(tmp, 'exec-root', 'runtime', kind)).catch(() => []).then((l) => l.filter((n) => !n.startsWith('empty-'))), []);
     assert.equal(await snaps.exists(chainId), true);
     const r = await runContainer({ args: ['/bin/sh', '-c', 'cat /etc/hostname; grep -c localhost /etc/hosts'], hostname: 'named' });
     assert.equal(r.stdout, 'named\n2\n');
@@ -92,6 +95,42 @@ describe('unpacked image + buildSpec run under runc (root, overlay)', { skip }, 
     assert.match(r.stdout, /^uid=1000\(app\) gid=1000\(app\) groups=(1000\(app\),)?50\(staff\)\n$/);
   });
 
+  test('isolation: own pid, uts, ipc, mount and net namespaces; Docker\'s capabilities; pivot_root, not chroot', async () => {
+    const host = (ns: string) => readlinkSync(`/proc/self/ns/${ns}`);
+    const r = await runContainer({ hostname: 'iso', args: ['/bin/sh', '-c', [
+      'for n in pid uts ipc mnt net; do readlink /proc/self/ns/$n; done',
+      'grep -E "^Cap(Bnd|Eff)" /proc/self/status',
+      'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "',
+      'cat /sys/class/net/lo/operstate',
+      'cat /proc/self/mountinfo | cut -d" " -f5 | sort -u | tr "\n" " "',
+    ].join('; ')] });
+    assert.equal(r.stderr, '');
+    const lines = r.stdout.split('\n');
+    for (const [i, ns] of ['pid', 'uts', 'ipc', 'mnt', 'net'].entries()) assert.notEqual(lines[i], host(ns), `${ns} namespace is the host's`);
+    assert.match(lines[5]!, /^CapEff:\s+00000000a80425fb$/);
+    assert.match(lines[6]!, /^CapBnd:\s+00000000a80425fb$/);
+    assert.equal(lines[7], 'lo', 'only the loopback interface');
+    assert.match(lines[8]!, /^(unknown|up)$/, 'loopback is up');
+    // the old root is gone from the mount table: no host mount (say /sys/fs/cgroup/memory's host path, or the bundle) is visible
+    const mountpoints = lines[9]!.trim().split(' ');
+    assert.ok(mountpoints.includes('/'), mountpoints.join(' '));
+    assert.ok(!mountpoints.some((m) => m.includes(tmp)), `host paths visible: ${mountpoints.join(' ')}`);
+    assert.ok(!mountpoints.includes('/boot') && !mountpoints.includes('/work') && !mountpoints.includes('/tmp'), mountpoints.join(' '));
+  });
+
+  test('a memory limit kills an over-allocating process; a pids limit stops a fork bomb', async () => {
+    // 64 MB of zeros held in one shell variable under a 32 MB limit
+    const oom = await runContainer({ memory: 32 * 1024 * 1024, args: ['/bin/sh', '-c', 'x=$(head -c 67108864 /dev/zero | tr "\\0" a); echo survived ${#x}'] });
+    assert.equal(oom.code, 137, `exit ${oom.code}: ${oom.stdout}${oom.stderr}`);
+    // 20 background sleeps under a limit of 8 processes: a fork fails and the shell gives up
+    const bomb = 'i=0; while [ $i -lt 20 ]; do sleep 5 & i=$((i+1)); done; echo all-started';
+    const limited = await runContainer({ pidsLimit: 8, args: ['/bin/sh', '-c', bomb] });
+    assert.doesNotMatch(limited.stdout, /all-started/);
+    assert.match(limited.stderr, /can't fork|Resource temporarily unavailable/);
+    const free = await runContainer({ args: ['/bin/sh', '-c', bomb] });
+    assert.equal(free.stdout, 'all-started\n');
+  });
+
   describe('berth run --rm (runtime/cli.ts, in a child process)', () => {
     const probe = `
       import { Command } from ${JSON.stringify(new URL('../../cli/commander.js', import.meta.url).href)};
@@ -100,6 +139,7 @@ describe('unpacked image + buildSpec run under runc (root, overlay)', { skip }, 
       try { await p.parseAsync(JSON.parse(process.env.ARGS), { from: 'user' }); }
       catch (e) { process.stderr.write('berth: ' + e.message + '\\n'); process.exitCode = e.exitCode ?? 1; }`;
     function berth(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+      if (args[0] === 'run') args = ['run', '--runtime', kind, ...args.slice(1)];
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, ['--input-type=module', '-e', probe], {
           env: { ...process.env, ARGS: JSON.stringify(args), BERTH_ROOT: join(tmp, 'cli-root'), BERTH_STORE: join(tmp, 'store') },
@@ -145,3 +185,4 @@ describe('unpacked image + buildSpec run under runc (root, overlay)', { skip }, 
     });
   });
 });
+}

@@ -1,0 +1,343 @@
+#!/usr/bin/perl
+# berth's built-in container executor. Perl because perl-base is Essential in Debian (always there)
+# and its syscall() reaches what Node cannot: unshare, setns, mount, pivot_root, capset, prctl.
+# Node (builtin.ts) turns the bundle's config.json into a plan of NUL-separated records and
+# prepares cgroups; this program only makes syscalls in the right order.
+#
+#   builtin.pl run  PLAN PIDFILE   a new container: PID 1 of new pid/mount/uts/ipc(/net) namespaces,
+#                                  pivot_root into the rootfs, capabilities and user dropped, exec
+#   builtin.pl exec PLAN PIDFILE   a process entering the namespaces of the container whose init is
+#                                  the `target` record's pid
+# Both stay in the foreground: this process waits for the container process, forwards signals to it
+# and exits with its status (128 + signal when killed). PIDFILE receives its host pid.
+use strict;
+use warnings;
+use POSIX ();
+use Errno ();
+
+my %NR = (
+  x86_64  => { unshare => 272, setns => 308, pivot_root => 155, mount => 165, umount2 => 166, sethostname => 170,
+               prctl => 157, capset => 126, mknodat => 259, setgroups => 116, setresuid => 117, setresgid => 119 },
+  aarch64 => { unshare => 97, setns => 268, pivot_root => 41, mount => 40, umount2 => 39, sethostname => 161,
+               prctl => 167, capset => 91, mknodat => 33, setgroups => 159, setresuid => 147, setresgid => 149 },
+);
+my $arch = (POSIX::uname())[4];
+my $nr = $NR{$arch} or fail("unsupported architecture $arch");
+
+use constant {
+  CLONE_NEWNS => 0x00020000, CLONE_NEWUTS => 0x04000000, CLONE_NEWIPC => 0x08000000,
+  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000,
+  MS_RDONLY => 1, MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_REMOUNT => 32, MS_BIND => 4096,
+  MS_REC => 16384, MS_PRIVATE => 1 << 18, MNT_DETACH => 2,
+  PR_CAPBSET_DROP => 24, PR_SET_NO_NEW_PRIVS => 38, PR_CAP_AMBIENT => 47, PR_CAP_AMBIENT_CLEAR_ALL => 4,
+  PR_SET_PDEATHSIG => 1,
+  TIOCSCTTY => 0x540E, TIOCGPTN => 0x80045430, TIOCSPTLCK => 0x40045431, TIOCGWINSZ => 0x5413, TIOCSWINSZ => 0x5414,
+  SIOCSIFFLAGS => 0x8914, IFF_UP => 1, IFF_LOOPBACK => 8, IFF_RUNNING => 0x40,
+  AT_FDCWD => -100,
+};
+
+sub fail { print STDERR "berth: container setup: $_[0]\n"; POSIX::_exit(125); }
+
+# syscall() wants numbers as numbers and strings as strings; undef becomes a NULL pointer via 0
+sub sys {
+  my ($name, @args) = @_;
+  my $r = syscall($nr->{$name}, @args);
+  return $r;
+}
+
+sub must {
+  my ($what, $name, @args) = @_;
+  my $r = sys($name, @args);
+  fail("$what: $!") if $r == -1;
+  return $r;
+}
+
+# ---- the plan: records of NUL-terminated fields; the first field names the record ---------------
+my ($mode, $planFile, $pidFile) = @ARGV;
+fail('usage: builtin.pl run|exec PLAN PIDFILE') unless $mode && $planFile && $pidFile && ($mode eq 'run' || $mode eq 'exec');
+my %plan = (arg => [], env => [], mount => [], device => [], symlink => [], mask => [], ropath => [], cgroup => [], group => []);
+{
+  open(my $fh, '<', $planFile) or fail("cannot read $planFile: $!");
+  local $/;
+  my $text = <$fh>;
+  close $fh;
+  my @f = split /\0/, $text, -1;
+  pop @f; # after the last NUL
+  my %arity = (arg => 1, env => 1, mount => 7, device => 5, symlink => 2, mask => 1, ropath => 1, cgroup => 1, group => 1);
+  while (@f) {
+    my $k = shift @f;
+    if (exists $arity{$k}) { push @{ $plan{$k} }, [splice(@f, 0, $arity{$k})]; }
+    else { $plan{$k} = shift @f; }
+  }
+}
+fail('the plan has no command') unless @{ $plan{arg} };
+
+# ---- the container process (after fork; inside the new pid namespace for `run`) -----------------
+
+sub join_cgroups { for my $c (@{ $plan{cgroup} }) { open(my $fh, '>', $c->[0]) or fail("cgroup $c->[0]: $!"); print $fh "0"; close($fh) or fail("cgroup $c->[0]: $!"); } }
+
+sub mkdir_p {
+  my ($dir) = @_;
+  my $path = '';
+  for my $part (grep { length } split m{/}, $dir) {
+    $path .= "/$part";
+    next if -d $path;
+    mkdir($path, 0755) or $!{EEXIST} or fail("mkdir $path: $!");
+  }
+}
+
+sub mount_target {
+  my ($target, $kind) = @_;
+  if ($kind eq 'file') {
+    my ($parent) = $target =~ m{^(.*)/[^/]+$};
+    mkdir_p($parent) if length $parent;
+    unless (-e $target) { open(my $fh, '>>', $target) or fail("create $target: $!"); close $fh; }
+  } else {
+    mkdir_p($target);
+  }
+}
+
+sub do_mounts {
+  my ($rootfs) = @_;
+  for my $m (@{ $plan{mount} }) {
+    my ($type, $source, $target, $flags, $data, $kind, $remount) = @$m;
+    mount_target($target, $kind);
+    must("mount $type on $target", 'mount', $source, $target, $type, $flags + 0, length($data) ? $data : 0);
+    must("remount $target", 'mount', 'none', $target, 0, MS_REMOUNT | MS_BIND | ($remount + 0), 0) if $remount;
+  }
+  for my $d (@{ $plan{device} }) {
+    my ($path, $type, $major, $minor, $perm) = @$d;
+    my $dev = (($major & 0xfff) << 8) | ($minor & 0xff) | (($minor & ~0xff) << 12);
+    my $ifmt = $type eq 'c' ? 0020000 : 0060000;
+    unlink $path;
+    must("mknod $path", 'mknodat', AT_FDCWD, $path, $ifmt | oct($perm), $dev);
+    chmod(oct($perm), $path);
+  }
+  for my $s (@{ $plan{symlink} }) { unlink $s->[1]; symlink($s->[0], $s->[1]) or fail("symlink $s->[1]: $!"); }
+}
+
+sub loopback_up {
+  socket(my $sock, 2, 2, 0) or fail("socket: $!"); # AF_INET, SOCK_DGRAM
+  my $ifr = pack('a16 s x22', 'lo', IFF_UP | IFF_LOOPBACK | IFF_RUNNING);
+  ioctl($sock, SIOCSIFFLAGS, $ifr) or fail("bringing up lo: $!");
+  close $sock;
+}
+
+sub enter_root {
+  my ($rootfs) = @_;
+  chdir($rootfs) or fail("chdir $rootfs: $!");
+  must('pivot_root', 'pivot_root', '.', '.');
+  must('detaching the old root', 'umount2', '.', MNT_DETACH);
+  chdir('/') or fail("chdir /: $!");
+  for my $p (map { $_->[0] } @{ $plan{mask} }) {
+    next unless -e $p;
+    if (-d $p) { must("masking $p", 'mount', 'tmpfs', $p, 'tmpfs', MS_RDONLY, 0); }
+    else { must("masking $p", 'mount', '/dev/null', $p, 0, MS_BIND, 0); }
+  }
+  for my $p (map { $_->[0] } @{ $plan{ropath} }) {
+    next unless -e $p;
+    must("read-only $p", 'mount', $p, $p, 0, MS_BIND | MS_REC, 0);
+    must("read-only $p", 'mount', 'none', $p, 0, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
+  }
+  must('read-only root', 'mount', 'none', '/', 0, MS_REMOUNT | MS_BIND | MS_RDONLY, 0) if $plan{readonly};
+}
+
+sub attach_tty {
+  my ($path) = @_;
+  POSIX::setsid();
+  my $fd = POSIX::open($path, POSIX::O_RDWR()) // fail("open $path: $!");
+  ioctl(_fh($fd), TIOCSCTTY, 0) or fail("TIOCSCTTY: $!");
+  for my $n (0, 1, 2) { POSIX::dup2($fd, $n) // fail("dup2: $!"); }
+  POSIX::close($fd) if $fd > 2;
+}
+
+sub _fh { open(my $fh, '+<&=', $_[0]) or fail("fd $_[0]: $!"); return $fh; }
+
+sub drop_privileges {
+  my $last = 40;
+  if (open(my $fh, '<', '/proc/sys/kernel/cap_last_cap')) { $last = <$fh> + 0; close $fh; }
+  my ($blo, $bhi) = ($plan{bounding_lo} + 0, $plan{bounding_hi} + 0);
+  for my $cap (0 .. $last) {
+    my $kept = $cap < 32 ? ($blo >> $cap) & 1 : ($bhi >> ($cap - 32)) & 1;
+    must("dropping capability $cap", 'prctl', PR_CAPBSET_DROP, $cap, 0, 0, 0) unless $kept;
+  }
+  sys('prctl', PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  my @groups = map { $_->[0] + 0 } @{ $plan{group} };
+  must('setgroups', 'setgroups', scalar(@groups), @groups ? pack('L*', @groups) : 0);
+  my ($uid, $gid) = ($plan{uid} + 0, $plan{gid} + 0);
+  must("setresgid $gid", 'setresgid', $gid, $gid, $gid);
+  must("setresuid $uid", 'setresuid', $uid, $uid, $uid); # to a non-root uid: permitted/effective are cleared
+  my ($elo, $ehi) = $uid == 0 ? ($plan{effective_lo} + 0, $plan{effective_hi} + 0) : (0, 0);
+  must('capset', 'capset', pack('LL', 0x20080522, 0), pack('L6', $elo, $elo, 0, $ehi, $ehi, 0));
+  must('no_new_privs', 'prctl', PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) if $plan{nnp};
+}
+
+sub exec_process {
+  POSIX::umask(oct($plan{umask} // '022'));
+  my $cwd = $plan{cwd} // '/';
+  chdir($cwd) or fail("chdir to the working directory $cwd: $!");
+  %ENV = ();
+  for my $kv (map { $_->[0] } @{ $plan{env} }) { my ($k, $v) = split /=/, $kv, 2; $ENV{$k} = $v // ''; }
+  my @args = map { $_->[0] } @{ $plan{arg} };
+  { no warnings 'exec'; exec { $args[0] } @args; }
+  my $err = $!;
+  print STDERR "berth: exec $args[0]: $err\n";
+  POSIX::_exit($!{ENOENT} ? 127 : 126);
+}
+
+# ---- the waiting parent ------------------------------------------------------------------------
+
+sub write_pidfile {
+  my ($pid) = @_;
+  open(my $fh, '>', "$pidFile.tmp") or fail("$pidFile: $!");
+  print $fh $pid;
+  close $fh;
+  rename("$pidFile.tmp", $pidFile) or fail("$pidFile: $!");
+}
+
+# opens a new pty in the devpts reached through `ptmx`; returns (master handle, pty number)
+sub open_pty {
+  my ($ptmx) = @_;
+  open(my $master, '+<', $ptmx) or fail("open $ptmx: $!");
+  ioctl($master, TIOCSPTLCK, pack('i', 0)) or fail("unlockpt: $!");
+  my $n = pack('i', 0);
+  ioctl($master, TIOCGPTN, $n) or fail("ptsname: $!");
+  return ($master, unpack('i', $n));
+}
+
+sub copy_winsize {
+  my ($master) = @_;
+  my $ws = "\0" x 8;
+  ioctl(STDIN, TIOCGWINSZ, $ws) and ioctl($master, TIOCSWINSZ, $ws);
+}
+
+# relays stdin → master and master → stdout until the pty closes
+sub relay {
+  my ($master) = @_;
+  my ($rin, $stdinOpen) = ('', 1);
+  while (1) {
+    $rin = '';
+    vec($rin, fileno($master), 1) = 1;
+    vec($rin, 0, 1) = 1 if $stdinOpen && $plan{interactive};
+    my $n = select(my $rout = $rin, undef, undef, undef);
+    next if $n < 0 && $!{EINTR};
+    last if $n < 0;
+    if (vec($rout, fileno($master), 1)) {
+      my $got = sysread($master, my $buf, 65536);
+      last unless $got; # EIO once the last slave fd is closed
+      my $off = 0;
+      while ($off < $got) { my $w = syswrite(STDOUT, $buf, $got - $off, $off); last unless defined $w; $off += $w; }
+    }
+    if ($stdinOpen && vec($rout, 0, 1)) {
+      my $got = sysread(STDIN, my $buf, 65536);
+      if (!$got) { $stdinOpen = 0; syswrite($master, "\x04"); next; } # EOF: send ^D as a terminal would
+      syswrite($master, $buf);
+    }
+  }
+}
+
+sub wait_child {
+  my ($pid) = @_;
+  while (1) {
+    my $r = waitpid($pid, 0);
+    next if $r == -1 && $!{EINTR};
+    last;
+  }
+  return POSIX::WIFSIGNALED($?) ? 128 + POSIX::WTERMSIG($?) : POSIX::WEXITSTATUS($?);
+}
+
+sub forward_signals {
+  my ($pid) = @_;
+  for my $s (qw(TERM INT HUP QUIT USR1 USR2 WINCH)) { $SIG{$s} = sub { kill($s, $pid); }; }
+}
+
+# ---- run ------------------------------------------------------------------------------------------
+my $tty = $plan{tty};
+pipe(my $toChildR, my $toChildW) or fail("pipe: $!");
+pipe(my $toParentR, my $toParentW) or fail("pipe: $!");
+
+if ($mode eq 'run') {
+  my $rootfs = $plan{rootfs} or fail('the plan has no rootfs');
+  must('new pid namespace', 'unshare', CLONE_NEWPID);
+  my $pid = fork() // fail("fork: $!");
+  if ($pid == 0) {
+    close $toChildW; close $toParentR;
+    sys('prctl', PR_SET_PDEATHSIG, 9, 0, 0, 0); # the container dies with its keeper
+    POSIX::umask(0);
+    join_cgroups();
+    must('new namespaces', 'unshare', CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | ($plan{netns} ? CLONE_NEWNET : 0));
+    must('private mounts', 'mount', 'none', '/', 0, MS_REC | MS_PRIVATE, 0);
+    must('binding the rootfs', 'mount', $rootfs, $rootfs, 0, MS_BIND | MS_REC, 0);
+    do_mounts($rootfs);
+    my $ptyName;
+    if ($tty) { # the parent opens the pty in our devpts instance (through /proc/PID/root) and sends its number
+      syswrite($toParentW, "m");
+      sysread($toChildR, my $n, 32) or fail('no pty from the parent');
+      $ptyName = "/dev/pts/$n";
+    }
+    must('hostname', 'sethostname', $plan{hostname}, length($plan{hostname})) if defined $plan{hostname};
+    loopback_up() if $plan{netns};
+    enter_root($rootfs);
+    attach_tty($ptyName) if $ptyName;
+    close $toChildR; close $toParentW;
+    drop_privileges();
+    exec_process();
+  }
+  close $toChildR; close $toParentW;
+  write_pidfile($pid);
+  forward_signals($pid);
+  if ($tty) {
+    sysread($toParentR, my $m, 1) or POSIX::_exit(wait_child($pid)); # the child failed before its devpts
+    my ($master, $n) = open_pty("/proc/$pid/root$rootfs/dev/pts/ptmx");
+    copy_winsize($master);
+    $SIG{WINCH} = sub { copy_winsize($master); };
+    syswrite($toChildW, "$n");
+    close $toChildW;
+    relay($master);
+  } else {
+    close $toChildW;
+  }
+  POSIX::_exit(wait_child($pid));
+}
+
+# ---- exec -----------------------------------------------------------------------------------------
+my $target = $plan{target} or fail('the plan has no target pid');
+my %ns;
+for my $t (qw(ipc uts net pid mnt)) { open($ns{$t}, '<', "/proc/$target/ns/$t") or fail("the container is not running (/proc/$target/ns/$t: $!)"); }
+must('entering the pid namespace', 'setns', fileno($ns{pid}), CLONE_NEWPID);
+my $pid = fork() // fail("fork: $!");
+if ($pid == 0) {
+  close $toChildW; close $toParentR;
+  sys('prctl', PR_SET_PDEATHSIG, 9, 0, 0, 0);
+  join_cgroups(); # host paths: before entering the container's mount namespace
+  for my $t (qw(ipc uts net mnt)) {
+    # setns to a namespace we are already in fails with EINVAL for some types (e.g. --network host); skip those
+    my $mine = readlink("/proc/self/ns/$t") // '';
+    next if $mine eq (readlink("/proc/$target/ns/$t") // '');
+    must("entering the $t namespace", 'setns', fileno($ns{$t}), 0);
+  }
+  chdir('/') or fail("chdir /: $!");
+  if ($tty) {
+    syswrite($toParentW, "m");
+    sysread($toChildR, my $n, 32) or fail('no pty from the parent');
+    attach_tty("/dev/pts/$n");
+  }
+  close $toChildR; close $toParentW;
+  drop_privileges();
+  exec_process();
+}
+close $toChildR; close $toParentW;
+write_pidfile($pid);
+forward_signals($pid);
+if ($tty) {
+  sysread($toParentR, my $m, 1) or POSIX::_exit(wait_child($pid));
+  my ($master, $n) = open_pty("/proc/$target/root/dev/pts/ptmx");
+  copy_winsize($master);
+  $SIG{WINCH} = sub { copy_winsize($master); };
+  syswrite($toChildW, "$n");
+  close $toChildW;
+  relay($master);
+} else {
+  close $toChildW;
+}
+POSIX::_exit(wait_child($pid));

@@ -1,0 +1,302 @@
+// berth's built-in executor: runs an OCI bundle with nothing beyond a stock Debian. Node reads
+// config.json, resolves every mount point inside the rootfs (no symlink leads out of it), creates
+// the container's cgroups and writes their limits, and hands a plan to builtin.pl, which makes the
+// syscalls Node has no binding for: new pid/mount/uts/ipc/net namespaces, the mounts, pivot_root
+// (not chroot), Docker's default capabilities, no_new_privs, the user, then exec.
+//
+// State per container under <stateRoot>/<id>/: plan, pid (the host pid of the container's init,
+// written by builtin.pl) and cgroups.json (the cgroup directories to remove at delete).
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pidAlive } from '../process.js';
+import { resolveInRoot, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
+import type { ExecProcess, Executor, ExecutorRef } from './executor.js';
+
+const CAPS = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO',
+  'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME',
+  'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG',
+  'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
+];
+
+/** Capability names → the two 32-bit halves of a mask. */
+export function capabilityMask(names: string[]): { lo: number; hi: number } {
+  let lo = 0;
+  let hi = 0;
+  for (const n of names) {
+    const i = CAPS.indexOf(n.replace(/^CAP_/, ''));
+    if (i < 0) throw new Error(`unknown capability ${n}`);
+    if (i < 32) lo = (lo | (1 << i)) >>> 0;
+    else hi = (hi | (1 << (i - 32))) >>> 0;
+  }
+  return { lo, hi };
+}
+
+const MOUNT_FLAGS: Record<string, number> = {
+  ro: 1, nosuid: 2, nodev: 4, noexec: 8, noatime: 1024, nodiratime: 2048, relatime: 1 << 21, strictatime: 1 << 24,
+};
+const IGNORED_OPTIONS = new Set(['rw', 'bind', 'rbind', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'suid', 'dev', 'exec', 'atime']);
+const MS_BIND = 4096;
+const MS_REC = 16384;
+
+/** A plan of NUL-terminated fields (builtin.pl reads it); a record is a key and its fields. */
+class Plan {
+  private parts: string[] = [];
+  add(key: string, ...fields: Array<string | number>): this {
+    for (const f of [key, ...fields]) {
+      const s = String(f);
+      if (s.includes('\0')) throw new Error(`a NUL byte in ${key}`);
+      this.parts.push(s);
+    }
+    return this;
+  }
+  text(): string { return this.parts.map((p) => `${p}\0`).join(''); }
+}
+
+// ---- cgroups -----------------------------------------------------------------------------------
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const unified = () => existsSync(join(CGROUP_ROOT, 'cgroup.controllers'));
+
+interface CgroupSetup { dirs: string[]; procs: string[]; devicesLimited: boolean }
+
+async function writeCg(dir: string, file: string, value: string | number): Promise<void> {
+  try { await writeFile(join(dir, file), String(value)); } catch (e) {
+    throw new Error(`cgroup ${join(dir, file)} = ${value}: ${(e as Error).message}`);
+  }
+}
+
+/** Creates the container's cgroups (v1 controllers, or the v2 tree) and writes the spec's limits. */
+async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']): Promise<CgroupSetup> {
+  const out: CgroupSetup = { dirs: [], procs: [], devicesLimited: false };
+  if (unified()) {
+    const parent = join(CGROUP_ROOT, 'berth');
+    await mkdir(parent, { recursive: true });
+    const available = (await readFile(join(CGROUP_ROOT, 'cgroup.controllers'), 'utf8')).split(/\s+/);
+    const want = ['memory', 'pids', 'cpu'].filter((c) => available.includes(c));
+    for (const c of want) await writeFile(join(CGROUP_ROOT, 'cgroup.subtree_control'), `+${c}`).catch(() => undefined);
+    for (const c of want) await writeFile(join(parent, 'cgroup.subtree_control'), `+${c}`).catch(() => undefined);
+    const dir = join(parent, id);
+    await mkdir(dir, { recursive: true });
+    out.dirs.push(dir);
+    out.procs.push(join(dir, 'cgroup.procs'));
+    if (res.memory) { await writeCg(dir, 'memory.max', res.memory.limit); await writeCg(dir, 'memory.swap.max', 0).catch(() => undefined); }
+    if (res.pids) await writeCg(dir, 'pids.max', res.pids.limit);
+    if (res.cpu) await writeCg(dir, 'cpu.max', `${res.cpu.quota} ${res.cpu.period}`);
+    return out; // v2 restricts devices only with eBPF: the caller drops CAP_MKNOD instead
+  }
+  const ctl = async (name: string, configure?: (dir: string) => Promise<void>) => {
+    const base = join(CGROUP_ROOT, name);
+    if (!existsSync(join(base, 'cgroup.procs'))) return false;
+    const dir = join(base, 'berth', id);
+    await mkdir(dir, { recursive: true });
+    out.dirs.push(dir);
+    if (configure) await configure(dir);
+    out.procs.push(join(dir, 'cgroup.procs'));
+    return true;
+  };
+  await ctl('memory', async (dir) => {
+    if (!res.memory) return;
+    await writeCg(dir, 'memory.limit_in_bytes', res.memory.limit);
+    // no swap beyond the limit (unless asked): the limit means what it says
+    if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) await writeCg(dir, 'memory.memsw.limit_in_bytes', res.memory.swap ?? res.memory.limit);
+  });
+  await ctl('pids', async (dir) => { if (res.pids) await writeCg(dir, 'pids.max', res.pids.limit); });
+  await ctl('cpu', async (dir) => {
+    if (!res.cpu) return;
+    await writeCg(dir, 'cpu.cfs_period_us', res.cpu.period);
+    await writeCg(dir, 'cpu.cfs_quota_us', res.cpu.quota);
+  });
+  await ctl('cpuacct');
+  out.devicesLimited = await ctl('devices', async (dir) => {
+    await writeCg(dir, 'devices.deny', 'a');
+    for (const d of res.devices) {
+      if (!d.allow) continue;
+      await writeCg(dir, 'devices.allow', `${d.type ?? 'a'} ${d.major ?? '*'}:${d.minor ?? '*'} ${d.access}`);
+    }
+  });
+  return out;
+}
+
+/** Removes cgroup directories; the kernel refuses while a process is still leaving, so it retries briefly. */
+async function removeCgroups(dirs: string[]): Promise<void> {
+  for (const dir of dirs) {
+    for (let i = 0; ; i++) {
+      try { await rmdir(dir); break; } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        if (i >= 50) throw new Error(`cannot remove cgroup ${dir}: ${(e as Error).message}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+}
+
+/** cgroup.procs files of the cgroups a process is in (to put an exec'd process beside it). */
+function cgroupProcsOf(pid: number): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const m = /^\d+:([^:]*):(\/.*)$/.exec(line);
+    if (!m) continue;
+    const base = m[1] === '' ? (unified() ? CGROUP_ROOT : undefined) : join(CGROUP_ROOT, m[1]!.replace(/^name=/, ''));
+    if (!base || m[1] === 'name=systemd' || m[1]!.includes(',')) continue;
+    const p = join(base, m[2]!, 'cgroup.procs');
+    if (existsSync(p)) out.push(p);
+  }
+  return out;
+}
+
+// ---- the plan ----------------------------------------------------------------------------------
+
+function addProcess(plan: Plan, p: { args: string[]; env: string[]; cwd: string; user: UserSpec; caps: string[]; effective: string[]; nnp: boolean; tty: boolean; interactive: boolean }): void {
+  for (const a of p.args) plan.add('arg', a);
+  for (const e of p.env) plan.add('env', e);
+  plan.add('cwd', p.cwd).add('uid', p.user.uid).add('gid', p.user.gid).add('umask', (p.user.umask ?? 0o022).toString(8));
+  for (const g of p.user.additionalGids ?? []) plan.add('group', g);
+  const b = capabilityMask(p.caps);
+  const e = capabilityMask(p.effective.filter((c) => p.caps.includes(c)));
+  plan.add('bounding_lo', b.lo).add('bounding_hi', b.hi).add('effective_lo', e.lo).add('effective_hi', e.hi);
+  if (p.nnp) plan.add('nnp', 1);
+  if (p.tty) plan.add('tty', 1);
+  if (p.interactive) plan.add('interactive', 1);
+}
+
+function mountRecord(m: SpecMount): { type: string; source: string; flags: number; data: string; remount: number } {
+  const opts = m.options ?? [];
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of opts) {
+    if (MOUNT_FLAGS[o] !== undefined) flags |= MOUNT_FLAGS[o]!;
+    else if (!IGNORED_OPTIONS.has(o)) data.push(o);
+  }
+  if (m.type === 'bind' || opts.includes('bind') || opts.includes('rbind')) {
+    // a bind takes ro/nosuid/… only on a remount
+    return { type: 'none', source: m.source ?? '', flags: MS_BIND | (opts.includes('rbind') ? MS_REC : 0), data: '', remount: flags };
+  }
+  return { type: m.type ?? 'none', source: m.source ?? 'none', flags, data: data.join(','), remount: 0 };
+}
+
+export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLimited: boolean, procs: string[], interactive: boolean): Promise<string> {
+  const plan = new Plan();
+  plan.add('rootfs', rootfs).add('hostname', spec.hostname);
+  if (spec.linux.namespaces.some((n) => n.type === 'network')) plan.add('netns', 1);
+  if (spec.root.readonly) plan.add('readonly', 1);
+  for (const m of spec.mounts) {
+    if (m.type === 'cgroup') continue; // /sys/fs/cgroup stays the empty directory of the read-only sysfs
+    const r = mountRecord(m);
+    const target = await resolveInRoot(rootfs, m.destination);
+    let kind = 'dir';
+    if (r.type === 'none' && (r.flags & MS_BIND)) {
+      try { if (!statSync(r.source).isDirectory()) kind = 'file'; } catch (e) {
+        throw new Error(`bind mount source ${r.source}: ${(e as Error).message}`);
+      }
+    }
+    plan.add('mount', r.type, r.source, target, r.flags, r.data, kind, r.remount);
+  }
+  const dev = await resolveInRoot(rootfs, '/dev');
+  if (spec.mounts.some((m) => m.destination === '/dev' && m.type === 'tmpfs')) {
+    for (const [name, major, minor] of [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]] as const) {
+      plan.add('device', join(dev, name), 'c', major, minor, '0666');
+    }
+    for (const [target, link] of [['/proc/self/fd', 'fd'], ['/proc/self/fd/0', 'stdin'], ['/proc/self/fd/1', 'stdout'], ['/proc/self/fd/2', 'stderr'], ['pts/ptmx', 'ptmx'], ['/proc/kcore', 'core']]) {
+      plan.add('symlink', target!, join(dev, link!));
+    }
+  }
+  for (const p of spec.linux.maskedPaths) plan.add('mask', p);
+  for (const p of spec.linux.readonlyPaths) plan.add('ropath', p);
+  for (const p of procs) plan.add('cgroup', p);
+  const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || c !== 'CAP_MKNOD');
+  addProcess(plan, {
+    args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, user: spec.process.user, caps,
+    effective: spec.process.capabilities.effective, nnp: spec.process.noNewPrivileges, tty: spec.process.terminal, interactive,
+  });
+  return plan.text();
+}
+
+export function builtinScript(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'builtin.pl');
+}
+
+export const PERL = '/usr/bin/perl';
+
+export class BuiltinExecutor implements Executor {
+  readonly name = 'builtin';
+  constructor(readonly stateRoot: string) {}
+
+  get ref(): ExecutorRef { return { name: this.name, stateRoot: this.stateRoot }; }
+
+  /** Perl (Debian's Essential perl-base) and root are all it needs. */
+  static available(): boolean { return existsSync(PERL) && process.getuid?.() === 0; }
+
+  private dir(id: string): string {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new Error(`invalid container id ${id}`);
+    return join(this.stateRoot, id);
+  }
+
+  private spawnPerl(mode: 'run' | 'exec', plan: string, pidFile: string, stdio: StdioOptions): ChildProcess {
+    return spawn(PERL, [builtinScript(), mode, plan, pidFile], { stdio });
+  }
+
+  async spawnRun(id: string, bundle: string, stdio: StdioOptions): Promise<ChildProcess> {
+    const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as RuntimeSpec;
+    const rootfs = spec.root.path.startsWith('/') ? spec.root.path : join(bundle, spec.root.path);
+    const dir = this.dir(id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await rm(join(dir, 'pid'), { force: true });
+    const cg = await setupCgroups(id, spec.linux.resources);
+    await writeFile(join(dir, 'cgroups.json'), JSON.stringify(cg.dirs));
+    const plan = join(dir, 'plan');
+    // with a terminal, stdin is relayed only when the caller gives one (-i)
+    const interactive = !(stdio === 'ignore' || (Array.isArray(stdio) && stdio[0] === 'ignore'));
+    await writeFile(plan, await buildRunPlan(spec, rootfs, cg.devicesLimited, cg.procs, interactive), { mode: 0o600 });
+    return this.spawnPerl('run', plan, join(dir, 'pid'), stdio);
+  }
+
+  private initPid(id: string): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.dir(id), 'pid'), 'utf8'));
+      return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : undefined;
+    } catch { return undefined; }
+  }
+
+  async spawnExec(id: string, bundle: string, proc: ExecProcess, stdio: StdioOptions): Promise<ChildProcess> {
+    const target = this.initPid(id);
+    if (!target) throw new Error(`container ${id.slice(0, 12)} is not running`);
+    const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as RuntimeSpec;
+    const cgDirs = JSON.parse(await readFile(join(this.dir(id), 'cgroups.json'), 'utf8').catch(() => '[]')) as string[];
+    const plan = new Plan().add('target', target);
+    for (const p of cgroupProcsOf(target)) plan.add('cgroup', p);
+    const devicesLimited = cgDirs.some((d) => d.includes('/devices/'));
+    const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || c !== 'CAP_MKNOD');
+    addProcess(plan, { ...proc, caps, effective: proc.user.uid === 0 ? caps : [], nnp: spec.process.noNewPrivileges });
+    const n = `exec-${process.pid}-${Date.now()}`;
+    const planFile = join(this.dir(id), `${n}.plan`);
+    await writeFile(planFile, plan.text(), { mode: 0o600 });
+    const child = this.spawnPerl('exec', planFile, join(this.dir(id), `${n}.pid`), stdio);
+    child.on('close', () => { void rm(planFile, { force: true }); void rm(join(this.dir(id), `${n}.pid`), { force: true }); });
+    return child;
+  }
+
+  async kill(id: string, signal: string): Promise<void> {
+    const pid = this.initPid(id);
+    if (!pid) throw new Error(`container ${id.slice(0, 12)} is not running`);
+    const sig = /^\d+$/.test(signal) ? Number(signal) : (`SIG${signal.toUpperCase().replace(/^SIG/, '')}` as NodeJS.Signals);
+    process.kill(pid, sig);
+  }
+
+  async delete(id: string): Promise<void> {
+    const dir = this.dir(id);
+    const pid = this.initPid(id);
+    if (pid) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    }
+    const dirs = JSON.parse(await readFile(join(dir, 'cgroups.json'), 'utf8').catch(() => '[]')) as string[];
+    await removeCgroups(dirs);
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,69 @@
+// What runs a prepared OCI bundle: runc or crun (oci-runtime.ts) or berth's own (builtin.ts).
+// Every executor is foreground-shaped, like `runc run`: the spawned process lives as long as the
+// container and exits with its status (128 + signal when it was killed); kill and delete work
+// by container id from any process, so a supervisor and a later CLI call can share one container.
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import type { UserSpec } from '../spec.js';
+
+export interface RunResult { code: number; stdout?: string; stderr?: string }
+
+/** What container.json records to find the same executor again. */
+export interface ExecutorRef { name: string; bin?: string; stateRoot: string }
+
+/** A process started in a running container (`berth exec`). */
+export interface ExecProcess {
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: UserSpec;
+  tty: boolean;
+  interactive: boolean;
+}
+
+export interface Executor {
+  readonly name: string;
+  readonly ref: ExecutorRef;
+  /** Starts the container in the foreground; the process exits when the container does. */
+  spawnRun(id: string, bundle: string, stdio: StdioOptions): Promise<ChildProcess>;
+  /** Starts a process in the running container; it exits with that process's status. */
+  spawnExec(id: string, bundle: string, proc: ExecProcess, stdio: StdioOptions): Promise<ChildProcess>;
+  /** Signals the container's init ("TERM", "KILL", "SIGHUP", "9"…); throws when it is not running. */
+  kill(id: string, signal: string): Promise<void>;
+  /** Forgets the container (killing what is left of it); absent is fine. */
+  delete(id: string): Promise<void>;
+}
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGUSR1: 10, SIGUSR2: 12 };
+
+/** The exit status of a foreground process, shell style. */
+export function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
+  return code ?? 128 + (signal ? SIGNALS[signal] ?? 1 : 1);
+}
+
+/** Runs the container to its end; with `capture` its stdout/stderr are collected (stdin is empty). */
+export async function runToEnd(ex: Executor, id: string, bundle: string, opts: { capture?: boolean; signal?: AbortSignal; stdio?: StdioOptions } = {}): Promise<RunResult> {
+  const child = await ex.spawnRun(id, bundle, opts.capture ? ['ignore', 'pipe', 'pipe'] : opts.stdio ?? 'inherit');
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    const onAbort = () => { void ex.kill(id, 'KILL').catch(() => undefined); };
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e) => reject(new Error(`cannot run the ${ex.name} executor: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      const c = exitStatus(code, signal);
+      resolve(opts.capture ? { code: c, stdout, stderr } : { code: c });
+    });
+  });
+}
+
+/** Waits for a spawned executor process and gives its exit status. */
+export function waitExit(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(exitStatus(code, signal)));
+  });
+}
