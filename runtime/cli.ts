@@ -12,6 +12,7 @@ import { NotFoundError, UsageError } from '../client/errors.js';
 import { localStoreDir } from '../client/location.js';
 import { pickExecutor } from './executors/index.js';
 import { RuntimeImageStore, type ImageSummary } from './image-store.js';
+import { execInContainer } from './exec.js';
 import { runEphemeral } from './run.js';
 import {
   createContainer, findContainer, killContainer, listContainers, parseRestartPolicy, removeContainer, startSupervisor,
@@ -154,7 +155,9 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
       const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
       if (raw) process.stdin.setRawMode(true); // keys go to the container's terminal as typed
       try {
-        const stdio: StdioOptions = [f.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+        // runc and crun take the terminal from their stdin even without -i; the built-in one reads it only with -i
+        const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
+        const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
         const r = await runEphemeral({ store, snapshots, executor, root, image, run: opts, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
@@ -166,7 +169,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, start, stop, restart, kill, rm, inspect');
+  const group = program.command('container').description('manage containers: ls|ps, logs, exec, start, stop, restart, kill, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerContainerCommands(program, out, false);
 }
@@ -192,6 +195,8 @@ export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boo
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')}\n`).join('');
 }
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 function registerContainerCommands(parent: Command, out: Output, inGroup: boolean): void {
   const root = () => defaultRuntimeRoot();
@@ -293,6 +298,28 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
         await removeContainer(root(), snapshots, await findContainer(root(), ref), !!f.force);
         out.write(`${ref}\n`);
       }
+    });
+
+  add('exec')
+    ?.description('run a command in a running container')
+    .argument('<container>')
+    .argument('<command...>', 'the command and its arguments')
+    .passThroughOptions()
+    .option('-i, --interactive', 'keep stdin open')
+    .option('-t, --tty', 'give the process a terminal')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
+    .action(async (ref: string, command: string[], f: { interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string }) => {
+      const c = await findContainer(root(), ref);
+      const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
+      if (raw) process.stdin.setRawMode(true);
+      try {
+        process.exitCode = await execInContainer(c, {
+          args: command, ...(f.env ? { env: f.env } : {}), ...(f.workdir !== undefined ? { workdir: f.workdir } : {}),
+          ...(f.user !== undefined ? { user: f.user } : {}), tty: !!f.tty, interactive: !!f.interactive,
+        });
+      } finally { if (raw) process.stdin.setRawMode(false); }
     });
 
   add('inspect')

@@ -145,13 +145,11 @@ sub enter_root {
 sub attach_tty {
   my ($path) = @_;
   POSIX::setsid();
-  my $fd = POSIX::open($path, POSIX::O_RDWR()) // fail("open $path: $!");
-  ioctl(_fh($fd), TIOCSCTTY, 0) or fail("TIOCSCTTY: $!");
-  for my $n (0, 1, 2) { POSIX::dup2($fd, $n) // fail("dup2: $!"); }
-  POSIX::close($fd) if $fd > 2;
+  open(my $tty, '+<', $path) or fail("open $path: $!");
+  ioctl($tty, TIOCSCTTY, 0) or fail("TIOCSCTTY: $!");
+  for my $n (0, 1, 2) { POSIX::dup2(fileno($tty), $n) // fail("dup2: $!"); }
+  close $tty if fileno($tty) > 2;
 }
-
-sub _fh { open(my $fh, '+<&=', $_[0]) or fail("fd $_[0]: $!"); return $fh; }
 
 sub drop_privileges {
   my $last = 40;
@@ -199,7 +197,8 @@ sub write_pidfile {
 sub open_pty {
   my ($ptmx) = @_;
   open(my $master, '+<', $ptmx) or fail("open $ptmx: $!");
-  ioctl($master, TIOCSPTLCK, pack('i', 0)) or fail("unlockpt: $!");
+  my $unlock = pack('i', 0);
+  ioctl($master, TIOCSPTLCK, $unlock) or fail("unlockpt: $!");
   my $n = pack('i', 0);
   ioctl($master, TIOCGPTN, $n) or fail("ptsname: $!");
   return ($master, unpack('i', $n));

@@ -1,6 +1,7 @@
-// Detached containers (`berth run -d`, ps, logs, stop, kill, rm, inspect) with runc, each command
-// in its own short-lived CLI process, so the state that `ps` shows comes from disk and the
-// container must outlive the CLI that started it. Root; skipped when runc or busybox-static is missing.
+// Detached containers (`berth run -d`, ps, logs, exec, stop, kill, rm, inspect) with the built-in
+// executor and with runc, each command in its own short-lived CLI process, so the state that `ps`
+// shows comes from disk and the container must outlive the CLI that started it. Root; an executor
+// whose program is missing is skipped.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -16,8 +17,7 @@ import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
 import { addImage, isRoot, layer, removeDir, tempDir } from './helpers.js';
 
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
-const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => existsSync(p));
-const skip = !isRoot ? 'needs root' : !BUSYBOX ? 'needs busybox-static' : !RUNC ? 'needs runc' : false;
+const installed = (name: string) => name === 'builtin' ? existsSync('/usr/bin/perl') : ['/usr/sbin', '/usr/bin'].some((d) => existsSync(join(d, name)));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -53,24 +53,29 @@ test('the json-file log rotates by size and is read back across the rotated file
   } finally { await removeDir(dir); }
 });
 
-describe('detached containers under a supervisor (root, runc)', { skip }, () => {
+for (const kind of ['builtin', 'runc']) {
+const skip = !isRoot ? 'needs root' : !BUSYBOX ? 'needs busybox-static' : !installed(kind) ? `needs ${kind}` : false;
+
+describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () => {
   let tmp: string;
   let root: string;
 
   // the real CLI (dist/cli/index.js): the container commands must live next to the registry client's
   const cli = fileURLToPath(new URL('../../cli/index.js', import.meta.url));
 
-  function berth(args: string[], onStdout?: (s: string) => void): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  function berth(args: string[], onStdout?: (s: string) => void, input?: string): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
     const t0 = Date.now();
+    if (args[0] === 'run') args = ['run', '--runtime', kind, ...args.slice(1)];
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [cli, ...args], {
         env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       });
+      if (input !== undefined) child.stdin!.end(input);
       let stdout = '';
       let stderr = '';
-      child.stdout.on('data', (d) => { stdout += d; onStdout?.(String(d)); });
-      child.stderr.on('data', (d) => { stderr += d; });
+      child.stdout!.on('data', (d) => { stdout += d; onStdout?.(String(d)); });
+      child.stderr!.on('data', (d) => { stderr += d; });
       child.on('error', reject);
       // 'exit', not 'close': a supervisor holding an inherited pipe must not keep us waiting
       child.on('exit', (code) => setImmediate(() => resolve({ code, stdout, stderr, ms: Date.now() - t0 })));
@@ -104,7 +109,7 @@ describe('detached containers under a supervisor (root, runc)', { skip }, () => 
     tmp = await tempDir();
     root = join(tmp, 'root');
     const layout = await ImageLayout.open(join(tmp, 'store'), { create: true });
-    const applets = ['sh', 'echo', 'sleep', 'true', 'cat'];
+    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd'];
     await addImage(layout, 'localhost/bb:1', [layer([
       { name: 'bin/', type: 'dir' },
       { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
@@ -277,8 +282,48 @@ describe('detached containers under a supervisor (root, runc)', { skip }, () => 
     assert.ok(!existsSync(join(root, 'containers', id)) && !existsSync(join(root, 'containers', id2)));
     const snaps = await OverlaySnapshotter.open(root);
     for await (const s of snaps.walk()) assert.ok(s.key !== `container-${id}` && s.key !== `container-${id2}`, `left: ${s.key}`);
-    assert.deepEqual((await readdir(join(root, 'runtime', 'runc')).catch(() => [] as string[])).filter((d) => d === id || d === id2), []);
+    assert.deepEqual((await readdir(join(root, 'runtime', kind)).catch(() => [] as string[])).filter((d) => d === id || d === id2), []);
     const gone = await berth(['container', 'inspect', 'victim']);
     assert.match(gone.stderr, /No such container/);
   });
+
+  test('exec runs beside PID 1: the container\'s env, hostname and namespaces; -u, -w, -e, -i, -t; its exit code', async () => {
+    const id = await runD(['--name', 'ex', '-e', 'FOO=bar', '-h', 'exbox', 'localhost/bb:1', 'sleep', '60']);
+    const r = await berth(['exec', 'ex', 'sh', '-c', 'echo $FOO; hostname; cat /proc/1/cmdline | tr "\\0" " "; echo; id -u; exit 5']);
+    assert.equal(r.code, 5, r.stderr);
+    assert.equal(r.stdout, 'bar\nexbox\nsleep 60 \n0\n');
+    const u = await berth(['exec', '-u', '1000:1000', '-w', '/bin', '-e', 'FOO=over', 'ex', 'sh', '-c', 'id -u; pwd; echo $FOO']);
+    assert.equal(u.stdout, '1000\n/bin\nover\n', u.stderr);
+    const noStdin = await berth(['exec', 'ex', 'cat'], undefined, 'not passed\n');
+    assert.equal(noStdin.stdout, '');
+    const withStdin = await berth(['exec', '-i', 'ex', 'cat'], undefined, 'passed\n');
+    assert.equal(withStdin.stdout, 'passed\n', withStdin.stderr);
+    // -t as from a terminal: berth itself runs under script(1)'s pty (runc insists on one)
+    const inner = [process.execPath, cli, 'exec', '-t', 'ex', 'sh', '-c', 'test -t 0 && test -t 1 && echo on-a-tty'].map((a) => `'${a}'`).join(' ');
+    const tty = await new Promise<string>((resolve, reject) => {
+      const child = spawn('script', ['-qec', inner, '/dev/null'], { env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') }, stdio: ['pipe', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; });
+      child.on('error', reject);
+      child.on('exit', () => setImmediate(() => resolve(out)));
+    });
+    assert.match(tty, /^on-a-tty\r*\n$/);
+    assert.equal(await berth(['kill', 'ex']).then((k) => k.code), 0);
+    await waitExited(id);
+    const stopped = await berth(['exec', 'ex', 'true']);
+    assert.notEqual(stopped.code, 0);
+    assert.match(stopped.stderr, /is not running/);
+    assert.equal((await berth(['container', 'rm', 'ex'])).code, 0);
+  });
+
+  test('run -d --rm: the container removes itself when it ends', async () => {
+    const id = await runD(['--rm', 'localhost/bb:1', 'sh', '-c', 'sleep 0.3; exit 4']);
+    assert.ok(existsSync(join(root, 'containers', id)));
+    const deadline = Date.now() + 15_000;
+    while (existsSync(join(root, 'containers', id)) && Date.now() < deadline) await sleep(100);
+    assert.ok(!existsSync(join(root, 'containers', id)), 'the container directory is gone');
+    assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(id), 'its rootfs is unmounted');
+    assert.doesNotMatch((await berth(['ps', '-a', '-q', '--no-trunc'])).stdout, new RegExp(id));
+  });
 });
+}

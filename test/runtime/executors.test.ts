@@ -138,17 +138,20 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
       const p = new Command(); p.exitOverride(); registerRuntime(p);
       try { await p.parseAsync(JSON.parse(process.env.ARGS), { from: 'user' }); }
       catch (e) { process.stderr.write('berth: ' + e.message + '\\n'); process.exitCode = e.exitCode ?? 1; }`;
-    function berth(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    function berth(args: string[], opts: { input?: string; underScript?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
       if (args[0] === 'run') args = ['run', '--runtime', kind, ...args.slice(1)];
       return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ['--input-type=module', '-e', probe], {
-          env: { ...process.env, ARGS: JSON.stringify(args), BERTH_ROOT: join(tmp, 'cli-root'), BERTH_STORE: join(tmp, 'store') },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
+        const env = { ...process.env, ARGS: JSON.stringify(args), BERTH_ROOT: join(tmp, 'cli-root'), BERTH_STORE: join(tmp, 'store') };
+        const argv = [process.execPath, '--input-type=module', '-e', probe];
+        // underScript: as from a terminal (script(1) gives berth a pty)
+        const child = opts.underScript
+          ? spawn('script', ['-qec', argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' '), '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+          : spawn(argv[0]!, argv.slice(1), { env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+        if (opts.input !== undefined) child.stdin!.end(opts.input);
         let stdout = '';
         let stderr = '';
-        child.stdout.on('data', (d) => { stdout += d; });
-        child.stderr.on('data', (d) => { stderr += d; });
+        child.stdout!.on('data', (d) => { stdout += d; });
+        child.stderr!.on('data', (d) => { stderr += d; });
         child.on('error', reject);
         child.on('close', (code) => resolve({ code, stdout, stderr }));
       });
@@ -161,6 +164,17 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
       const e = await berth(['run', '--rm', '--entrypoint', '/bin/echo', 'localhost/bb:1', 'a', '-w', '/x']);
       assert.equal(e.stdout, 'a -w /x\n');
       assert.equal(e.code, 0);
+    });
+
+    test('-i hands stdin to the container (and only with -i); -t gives it a terminal', async () => {
+      const i = await berth(['run', '--rm', '-i', 'localhost/bb:1', 'cat'], { input: 'through stdin\n' });
+      assert.equal(i.stdout, 'through stdin\n', i.stderr);
+      const noI = await berth(['run', '--rm', 'localhost/bb:1', 'cat'], { input: 'dropped\n' });
+      assert.equal(noI.stdout, '');
+      const plain = await berth(['run', '--rm', 'localhost/bb:1', 'sh', '-c', 'test -t 1 && echo tty || echo no-tty']);
+      assert.equal(plain.stdout, 'no-tty\n');
+      const t = await berth(['run', '--rm', '-t', 'localhost/bb:1', 'sh', '-c', 'test -t 0 && test -t 1 && echo tty; echo $TERM'], { underScript: true });
+      assert.match(t.stdout, /^tty\r*\nxterm\r*\n$/, t.stderr);
     });
 
     test('volumes, read-only root, workdir, hostname and user flags', async () => {
