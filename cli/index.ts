@@ -15,6 +15,7 @@ import { registerDelete } from './delete.js';
 import { registerAuth } from './auth.js';
 import { registerGc } from './gc.js';
 import { registerRuntime } from '../runtime/cli.js';
+import { registerHousekeeping } from '../runtime/housekeeping-cli.js';
 import { fail, UsageError } from './errors.js';
 
 const program = new Command();
@@ -39,6 +40,7 @@ registerDelete(program);
 registerAuth(program);
 registerGc(program);
 registerRuntime(program);
+registerHousekeeping(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -162,6 +162,14 @@ export class ImageLayout {
     return found;
   }
 
+  /**
+   * Rewrites the index.json entries in one atomic update (`fn` gets a copy and returns the new
+   * list): untagging an image while keeping it as an untagged entry, or removing entries by digest.
+   */
+  async updateEntries(fn: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
+    await this.updateIndex((idx) => { idx.manifests = fn([...idx.manifests]); });
+  }
+
   private updateIndex(fn: (idx: IndexJson) => void): Promise<void> {
     const next = this.indexLock.then(async () => {
       const idx = await this.readIndex();

@@ -13,6 +13,7 @@ import { localStoreDir } from '../client/location.js';
 import { pickExecutor } from './executors/index.js';
 import { RuntimeImageStore, type ImageSummary } from './image-store.js';
 import { execInContainer } from './exec.js';
+import { ANONYMOUS_LABEL, resolveVolumeFlag, VolumeStore } from './volumes.js';
 import { runEphemeral } from './run.js';
 import {
   createContainer, findContainer, killContainer, listContainers, parseRestartPolicy, removeContainer, startSupervisor,
@@ -106,7 +107,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
     .option('-h, --hostname <name>', 'container host name')
     .option('--network <mode>', 'none (an empty network namespace) or host', 'none')
-    .option('-v, --volume <host:ctr[:ro]>', 'bind-mount a host directory', collect)
+    .option('-v, --volume <src:ctr[:opts]>', 'a host directory (/host:/ctr[:ro]), a named volume (name:/ctr[:ro|nocopy]) or a new anonymous volume (/ctr)', collect)
     .option('--tmpfs <path[:options]>', 'mount a tmpfs', collect)
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
@@ -292,10 +293,11 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     ?.description('remove containers (unmount, delete the snapshot and state)')
     .argument('<containers...>')
     .option('-f, --force', 'kill running containers first')
-    .action(async (refs: string[], f: { force?: boolean }) => {
+    .option('-v, --volumes', 'also remove their anonymous volumes (named volumes stay)')
+    .action(async (refs: string[], f: { force?: boolean; volumes?: boolean }) => {
       const snapshots = await OverlaySnapshotter.open(root());
       for (const ref of refs) {
-        await removeContainer(root(), snapshots, await findContainer(root(), ref), !!f.force);
+        await removeContainer(root(), snapshots, await findContainer(root(), ref), !!f.force, !!f.volumes);
         out.write(`${ref}\n`);
       }
     });
@@ -358,20 +360,26 @@ interface RunFlags {
   network: string; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
 }
 
+/** One -v: HOST:CTR[:ro], NAME:CTR[:ro|nocopy] (made when missing) or just CTR (a new anonymous volume). */
+async function volumeMount(root: string, v: string): Promise<VolumeMount> {
+  if (!v.includes(':')) {
+    if (!v.startsWith('/')) throw new UsageError(`-v ${v}: expected HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or an absolute CONTAINER path`);
+    const { volume } = await new VolumeStore(root).create(undefined, { labels: { [ANONYMOUS_LABEL]: 'true' } });
+    return { source: volume.Mountpoint, destination: v, volume: { name: volume.Name, anonymous: true, copyUp: true } };
+  }
+  const r = await resolveVolumeFlag(root, v);
+  if (r.type === 'bind') return { source: r.source, destination: r.destination, readonly: r.readonly };
+  return { source: r.source, destination: r.destination, readonly: r.readonly, volume: { name: r.name, anonymous: false, copyUp: r.copyUp } };
+}
+
 /** Docker-style run flags → RunOptions (with clear errors for what is not supported). */
 export async function runOptions(command: string[], f: Omit<RunFlags, 'runtime'>): Promise<RunOptions> {
   const env: string[] = [];
   for (const file of f.envFile ?? []) env.push(...parseEnvFile(await readFile(file, 'utf8')));
   env.push(...(f.env ?? []));
   if (f.network !== 'none' && f.network !== 'host') throw new UsageError(`--network ${f.network}: only none and host are supported`);
-  const volumes: VolumeMount[] = (f.volume ?? []).map((v) => {
-    const parts = v.split(':');
-    if (parts.length < 2 || parts.length > 3 || (parts[2] !== undefined && parts[2] !== 'ro' && parts[2] !== 'rw')) {
-      throw new UsageError(`-v ${v}: expected HOST:CONTAINER[:ro|rw]`);
-    }
-    if (!parts[0]!.startsWith('/') && !parts[0]!.startsWith('.')) throw new UsageError(`-v ${v}: named volumes are not supported yet; give a host path`);
-    return { source: resolvePath(parts[0]!), destination: parts[1]!, readonly: parts[2] === 'ro' };
-  });
+  const volumes: VolumeMount[] = [];
+  for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRuntimeRoot(), v));
   const num = (name: string, v: string | undefined, int: boolean) => {
     if (v === undefined) return undefined;
     const n = Number(v);

@@ -20,6 +20,7 @@ import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { pidAlive, procStartTime } from './process.js';
 import { buildSpec, type RunOptions } from './spec.js';
+import { copyUpVolumes, imageVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export { pidAlive, procStartTime } from './process.js';
 
@@ -43,7 +44,7 @@ export interface ContainerConfig {
   runtime: ExecutorRef;
   /** Remove the container when it ends for good (run -d --rm). */
   autoRemove?: boolean;
-  /** Named volumes it mounts (rm -v removes those no other container uses). */
+  /** Its anonymous volumes (rm -v and --rm remove those no other container uses). */
   volumes?: string[];
   snapshotKey: string;
   log: { maxSize: number };
@@ -130,7 +131,6 @@ export interface CreateOptions {
   restartPolicy: RestartPolicy;
   logMaxSize?: number;
   autoRemove?: boolean;
-  volumes?: string[];
 }
 
 /** Prepares the snapshot, mounts the rootfs and writes the bundle and container.json (status "created"). */
@@ -146,6 +146,8 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   }
   const img = await o.store.resolve(o.image);
   const { chainId } = await o.store.unpack(img, o.snapshots);
+  const volumes = [...(o.run.volumes ?? []), ...await imageVolumes(o.root, img.config.config?.Volumes, o.run.volumes ?? [])];
+  const anonymous = volumes.filter((v) => v.volume?.anonymous).map((v) => v.volume!.name);
   const id = randomBytes(32).toString('hex');
   const key = `container-${id}`;
   const dir = containerDir(o.root, id);
@@ -159,12 +161,14 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     prepared = true;
     await mountAll(mounts, rootfs);
     mounted = true;
+    await copyUpVolumes(rootfs, volumes);
     await writeFile(join(dir, 'hostname'), `${hostname}\n`);
     await writeFile(join(dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
     await copyFile('/etc/resolv.conf', join(dir, 'resolv.conf')).catch(() => writeFile(join(dir, 'resolv.conf'), ''));
     const spec = await buildSpec(img.config, rootfs, {
       cgroupsPath: `/berth/${id}`,
       ...o.run,
+      volumes,
       hostname,
       etcFiles: { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') },
     });
@@ -175,7 +179,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       runtime: o.executor.ref, snapshotKey: key,
       log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
       ...(o.autoRemove ? { autoRemove: true } : {}),
-      ...(o.volumes?.length ? { volumes: o.volumes } : {}),
+      ...(anonymous.length ? { volumes: anonymous } : {}),
     };
     await writeJsonAtomic(join(dir, 'state.json'), { status: 'created', restartCount: 0 } satisfies ContainerState);
     await writeJsonAtomic(join(dir, 'container.json'), config);
@@ -184,6 +188,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     if (mounted) await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));
     if (prepared) await o.snapshots.remove(key).catch(() => undefined);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    await removeAnonymousVolumes(o.root, anonymous).catch(() => undefined);
     throw e;
   }
 }
@@ -275,13 +280,14 @@ export async function killContainer(c: Container, signal = 'KILL'): Promise<void
   await runtimeOf(c).kill(c.config.id, signal.replace(/^SIG/, ''));
 }
 
-/** Removes a container: stopped (or, with force, killed), unmounted, its snapshot and directory deleted. */
-export async function removeContainer(root: string, snapshots: OverlaySnapshotter, c: Container, force = false): Promise<void> {
+/** Removes a container: stopped (or, with force, killed), unmounted, its snapshot and directory deleted; with volumes (-v), its anonymous volumes too. */
+export async function removeContainer(root: string, snapshots: OverlaySnapshotter, c: Container, force = false, volumes = false): Promise<void> {
   if (!finished(c)) {
     if (!force) throw new UsageError(`container ${c.config.name} is ${c.state.status}: stop it first or use rm -f`);
     c = await stopContainer(root, c, 0);
   }
   await destroyContainer(snapshots, c);
+  if (volumes) await removeAnonymousVolumes(root, c.config.volumes ?? [], c.config.id);
 }
 
 /** Tears down an ended container: executor state, rootfs mount, snapshot, directory. */

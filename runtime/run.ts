@@ -11,6 +11,7 @@ import type { RuntimeImageStore } from './image-store.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { buildSpec, type RunOptions } from './spec.js';
+import { copyUpVolumes, imageVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export interface EphemeralRunOptions {
   store: RuntimeImageStore;
@@ -29,6 +30,8 @@ export interface EphemeralRunOptions {
 export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & { id: string }> {
   const img = await o.store.resolve(o.image);
   const { chainId } = await o.store.unpack(img, o.snapshots, o.signal ? { signal: o.signal } : {});
+  const volumes = [...(o.run?.volumes ?? []), ...await imageVolumes(o.root, img.config.config?.Volumes, o.run?.volumes ?? [])];
+  const run = { ...o.run, volumes };
   const id = randomBytes(32).toString('hex');
   const key = `container-${id}`;
   const bundle = join(o.root, 'containers', id);
@@ -42,12 +45,13 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
     prepared = true;
     await mountAll(mounts, rootfs);
     mounted = true;
+    await copyUpVolumes(rootfs, volumes);
     await writeFile(join(bundle, 'hostname'), `${hostname}\n`);
     await writeFile(join(bundle, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
     await copyFile('/etc/resolv.conf', join(bundle, 'resolv.conf')).catch(() => writeFile(join(bundle, 'resolv.conf'), ''));
     const spec = await buildSpec(img.config, rootfs, {
       cgroupsPath: `/berth/${id}`,
-      ...o.run,
+      ...run,
       hostname,
       etcFiles: { hostname: join(bundle, 'hostname'), hosts: join(bundle, 'hosts'), resolvConf: join(bundle, 'resolv.conf') },
     });
@@ -62,5 +66,7 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
     if (mounted) await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }));
     if (prepared) await o.snapshots.remove(key);
     await rm(bundle, { recursive: true, force: true }); // unmount threw above if rootfs is still mounted
+    // like docker run --rm: the anonymous volumes go with the container
+    await removeAnonymousVolumes(o.root, volumes.filter((v) => v.volume?.anonymous).map((v) => v.volume!.name));
   }
 }

@@ -57,7 +57,13 @@ export interface RuntimeSpec {
   annotations?: Record<string, string>;
 }
 
-export interface VolumeMount { source: string; destination: string; readonly?: boolean }
+export interface VolumeMount {
+  source: string;
+  destination: string;
+  readonly?: boolean;
+  /** A volume (not a host path): its name, whether it is anonymous, and whether the image's files are copied into it when empty. */
+  volume?: { name: string; anonymous: boolean; copyUp: boolean };
+}
 
 export interface RunOptions {
   /** Arguments after the image name (replace CMD). */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
 import { OverlaySnapshotter } from './snapshotter.js';
+import { removeAnonymousVolumes } from './volumes.js';
 
 function shouldRestart(cfg: ContainerConfig, code: number, restartCount: number, stopped: boolean): boolean {
   if (stopped) return false;
@@ -72,7 +73,10 @@ async function main(root: string, id: string): Promise<void> {
   state.status = 'exited';
   log.close();
   await writeJsonAtomic(statePath, state);
-  if (cfg.autoRemove) await destroyContainer(await OverlaySnapshotter.open(root), { config: cfg, state, dir: c.dir });
+  if (cfg.autoRemove) {
+    await destroyContainer(await OverlaySnapshotter.open(root), { config: cfg, state, dir: c.dir });
+    await removeAnonymousVolumes(root, cfg.volumes ?? [], id);
+  }
 }
 
 const [root, id] = process.argv.slice(2);

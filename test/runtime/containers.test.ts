@@ -325,5 +325,25 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(id), 'its rootfs is unmounted');
     assert.doesNotMatch((await berth(['ps', '-a', '-q', '--no-trunc'])).stdout, new RegExp(id));
   });
+  test('rm -v removes the container\'s anonymous volumes; named volumes and plain rm keep theirs', async () => {
+    const volumes = join(root, 'volumes');
+    const id = await runD(['-v', '/scratch', '-v', `named-${kind}:/named`, 'localhost/bb:1', 'sh', '-c', 'echo a > /scratch/a; echo n > /named/n']);
+    await waitExited(id);
+    const anon = (await readdir(volumes)).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    assert.equal(anon.length, 1);
+    assert.equal(await readFile(join(volumes, anon[0]!, '_data', 'a'), 'utf8'), 'a\n');
+    const inUse = await berth(['volume', 'rm', anon[0]!]);
+    assert.notEqual(inUse.code, 0, 'a volume of an existing container is in use');
+    assert.equal((await berth(['container', 'rm', '-v', id])).code, 0);
+    assert.ok(!existsSync(join(volumes, anon[0]!)), 'the anonymous volume is gone');
+    assert.equal(await readFile(join(volumes, `named-${kind}`, '_data', 'n'), 'utf8'), 'n\n', 'the named volume stays');
+
+    const id2 = await runD(['-v', '/scratch', 'localhost/bb:1', 'true']);
+    await waitExited(id2);
+    const anon2 = (await readdir(volumes)).filter((n) => /^[0-9a-f]{64}$/.test(n));
+    assert.equal((await berth(['container', 'rm', id2])).code, 0);
+    assert.deepEqual((await readdir(volumes)).filter((n) => /^[0-9a-f]{64}$/.test(n)), anon2, 'without -v it stays');
+    assert.equal((await berth(['volume', 'rm', anon2[0]!])).code, 0);
+  });
 });
 }

@@ -177,6 +177,25 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
       assert.match(t.stdout, /^tty\r*\nxterm\r*\n$/, t.stderr);
     });
 
+    test('named volumes keep data across containers and start with the image\'s files; anonymous ones go with --rm', async () => {
+      const volumes = join(tmp, 'cli-root', 'volumes');
+      const w = await berth(['run', '--rm', '-v', `keep-${kind}:/data`, 'localhost/bb:1', 'sh', '-c', 'echo kept > /data/f']);
+      assert.equal(w.code, 0, w.stderr);
+      const r = await berth(['run', '--rm', '-v', `keep-${kind}:/data:ro`, 'localhost/bb:1', 'sh', '-c', 'cat /data/f; echo x > /data/g 2>/dev/null || echo read-only']);
+      assert.equal(r.stdout, 'kept\nread-only\n', r.stderr);
+      // copy-up: the image's /hidden (one file, "new") fills an empty volume mounted there
+      const c = await berth(['run', '--rm', '-v', `up-${kind}:/hidden`, 'localhost/bb:1', 'cat', '/hidden/new']);
+      assert.equal(c.stdout, 'new\n', c.stderr);
+      assert.equal(await readFile(join(volumes, `up-${kind}`, '_data', 'new'), 'utf8'), 'new\n');
+      const before = new Set(await readdir(volumes));
+      const a = await berth(['run', '--rm', '-v', '/scratch', 'localhost/bb:1', 'sh', '-c', 'echo tmp > /scratch/t && cat /scratch/t']);
+      assert.equal(a.stdout, 'tmp\n', a.stderr);
+      assert.deepEqual((await readdir(volumes)).filter((n) => !before.has(n)), [], 'the anonymous volume is removed with the container');
+      const bad = await berth(['run', '--rm', '-v', 'bad/name:/x', 'localhost/bb:1', 'true']);
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /invalid characters for a local volume name/);
+    });
+
     test('volumes, read-only root, workdir, hostname and user flags', async () => {
       const host = join(tmp, 'vol');
       await mkdir(host);

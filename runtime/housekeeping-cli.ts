@@ -1,0 +1,207 @@
+// Housekeeping commands of the `berth` CLI (the logic is in image-remove.ts and volumes.ts):
+//   berth rmi [-f] IMAGE…            also `berth image rm|remove`: untag, and delete what no image or container needs
+//   berth image prune [-a] [-f]       dangling images (-a: every image no container uses), unreferenced blobs and layers
+//   berth volume create [--label K=V] [NAME] · ls|list [-q] · inspect NAME… · rm|remove [-f] NAME… · prune [-f]
+// prune asks for confirmation on a terminal; without one it needs -f.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { ClientError, ExitCode, NotFoundError, UsageError } from '../client/errors.js';
+import type { Output } from './cli.js';
+import type { RuntimeImageStore } from './image-store.js';
+import type { OverlaySnapshotter } from './snapshotter.js';
+
+export interface HousekeepingIo {
+  /**
+   * Asks to go on (prune). Default: a "[y/N]" prompt on the terminal (stderr); a UsageError when
+   * standard input is not a terminal (use -f then).
+   */
+  confirm?: (warning: string) => Promise<boolean>;
+  /** Where notes go (default: stderr when `out` is stdout, else `out`). */
+  err?: Output;
+}
+
+/** Docker's units.HumanSize: decimal units, 4 significant digits ("12.35MB", "0B"). */
+export function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${Number(v.toPrecision(4))}${units[i]}`;
+}
+
+async function confirmOnTerminal(warning: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new UsageError(`${warning} Standard input is not a terminal to confirm on: add -f (--force) to go ahead without confirmation`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      rl.on('SIGINT', () => resolve(''));
+      rl.question(`${warning}\nAre you sure you want to continue? [y/N] `, resolve);
+    });
+    return /^y(es)?$/i.test(answer.trim());
+  } finally { rl.close(); }
+}
+
+/** Runs `fn` on every argument, going on after a failure as Docker does; then throws what failed. */
+async function eachArg(args: string[], fn: (a: string) => Promise<void>): Promise<void> {
+  const errors: Error[] = [];
+  for (const a of args) {
+    try { await fn(a); } catch (e) { errors.push(e as Error); }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) {
+    const allNotFound = errors.every((e) => e instanceof NotFoundError);
+    const code = allNotFound ? ExitCode.NotFound : ((errors.find((e) => !(e instanceof NotFoundError)) as ClientError | undefined)?.exitCode ?? ExitCode.Failure);
+    throw new ClientError(errors.map((e) => e.message).join('\n'), code);
+  }
+}
+
+interface ImageContext { store?: RuntimeImageStore; root: string; snapshots?: OverlaySnapshotter }
+
+async function imageContext(): Promise<ImageContext> {
+  const { RuntimeImageStore } = await import('./image-store.js');
+  const { defaultRuntimeRoot, OverlaySnapshotter } = await import('./snapshotter.js');
+  const root = defaultRuntimeRoot();
+  let store: RuntimeImageStore | undefined;
+  try { store = await RuntimeImageStore.open({ create: false }); } catch (e) {
+    if (!(e instanceof NotFoundError)) throw e; // no store yet: no images
+  }
+  const snapshots = existsSync(join(root, 'snapshots', 'meta')) ? await OverlaySnapshotter.open(root) : undefined;
+  return { root, ...(store ? { store } : {}), ...(snapshots ? { snapshots } : {}) };
+}
+
+/** Adds rmi, the `image` group's rm and prune, and the `volume` group; `out` is where they print. */
+export function registerHousekeeping(program: Command, out: Output = process.stdout, io: HousekeepingIo = {}): void {
+  const err: Output = io.err ?? (out === process.stdout ? process.stderr : out);
+  const confirm = io.confirm ?? confirmOnTerminal;
+  const group = (name: string, description: string): Command => program.commands.find((c) => c.name() === name) ?? program.command(name).description(description);
+  const free = (parent: Command, name: string) => !parent.commands.some((c) => c.name() === name || c.aliases().includes(name));
+
+  const rmi = (cmd: Command) => cmd
+    .description('remove images from the local store: untag them, and delete what no other image or container needs')
+    .argument('<images...>', 'name[:tag], name@digest, or image ID (full or a unique prefix)')
+    .option('-f, --force', 'untag an image a container uses (it stays, untagged, until the container is gone); remove an ID tagged in several repositories')
+    .action(async (images: string[], f: { force?: boolean }) => {
+      const ctx = await imageContext();
+      const { removeImage } = await import('./image-remove.js');
+      await eachArg(images, async (ref) => {
+        if (!ctx.store) throw new NotFoundError(`No such image: ${ref}`);
+        const r = await removeImage(ref, { store: ctx.store, root: ctx.root, ...(ctx.snapshots ? { snapshots: ctx.snapshots } : {}), force: !!f.force });
+        for (const u of r.untagged) out.write(`Untagged: ${u}\n`);
+        for (const d of r.deleted) out.write(`Deleted: ${d}\n`);
+        if (r.keptFor) {
+          const who = [...new Set(r.keptFor.map((u) => u.id.slice(0, 12)))].join(', ');
+          err.write(`berth: the image of ${ref} stays, untagged, because container ${who} uses it; berth image prune removes it once the container is gone\n`);
+        }
+      });
+    });
+
+  if (free(program, 'rmi')) rmi(program.command('rmi'));
+  const image = group('image', 'manage images in the local store: rm, prune');
+  if (free(image, 'rm')) rmi(image.command('rm').alias('remove'));
+  if (free(image, 'prune')) {
+    image.command('prune')
+      .description('remove dangling images (-a: every image no container uses), unreferenced blobs and unused layer snapshots')
+      .option('-a, --all', 'remove every image without at least one container using it, not only dangling ones')
+      .option('-f, --force', 'do not prompt for confirmation')
+      .action(async (f: { all?: boolean; force?: boolean }) => {
+        if (!f.force) {
+          const warning = f.all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
+          if (!(await confirm(warning))) throw new ClientError('image prune has been cancelled');
+        }
+        const ctx = await imageContext();
+        let r = { untagged: [] as string[], deleted: [] as string[], reclaimed: 0 };
+        if (ctx.store) {
+          const { pruneImages } = await import('./image-remove.js');
+          r = await pruneImages({ store: ctx.store, root: ctx.root, ...(ctx.snapshots ? { snapshots: ctx.snapshots } : {}), all: !!f.all });
+        }
+        if (r.untagged.length || r.deleted.length) {
+          out.write('Deleted Images:\n');
+          for (const u of r.untagged) out.write(`untagged: ${u}\n`);
+          for (const d of r.deleted) out.write(`deleted: ${d}\n`);
+          out.write('\n');
+        }
+        out.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
+      });
+  }
+
+  const volumes = async () => {
+    const { VolumeStore } = await import('./volumes.js');
+    const { defaultRuntimeRoot } = await import('./snapshotter.js');
+    return new VolumeStore(defaultRuntimeRoot());
+  };
+  const volume = group('volume', 'manage named volumes: create, ls, inspect, rm, prune');
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  if (free(volume, 'create')) {
+    volume.command('create')
+      .description('create a volume (a random name when none is given); an existing one is left as it is')
+      .argument('[name]', 'the volume name: [a-zA-Z0-9][a-zA-Z0-9_.-]+')
+      .option('--label <key=value>', 'set a label on the volume', collect)
+      .action(async (name: string | undefined, f: { label?: string[] }) => {
+        const labels: Record<string, string> = {};
+        for (const l of f.label ?? []) {
+          const eq = l.indexOf('=');
+          const key = eq < 0 ? l : l.slice(0, eq);
+          if (!key) throw new UsageError(`--label ${l}: expected KEY=VALUE`);
+          labels[key] = eq < 0 ? '' : l.slice(eq + 1);
+        }
+        const { volume: v } = await (await volumes()).create(name, { labels });
+        out.write(`${v.Name}\n`);
+      });
+  }
+  if (free(volume, 'ls')) {
+    volume.command('ls').alias('list')
+      .description('list volumes')
+      .option('-q, --quiet', 'only volume names')
+      .action(async (f: { quiet?: boolean }) => {
+        const all = await (await volumes()).list();
+        if (f.quiet) { out.write(all.map((v) => `${v.Name}\n`).join('')); return; }
+        out.write(`${'DRIVER'.padEnd(10)}VOLUME NAME\n${all.map((v) => `${v.Driver.padEnd(10)}${v.Name}\n`).join('')}`);
+      });
+  }
+  if (free(volume, 'inspect')) {
+    volume.command('inspect')
+      .description("volumes' details as JSON (Docker's fields)")
+      .argument('<names...>')
+      .action(async (names: string[]) => {
+        const store = await volumes();
+        const found = [];
+        const errors: string[] = [];
+        for (const n of names) {
+          try { found.push(await store.inspect(n)); } catch (e) {
+            if (!(e instanceof NotFoundError)) throw e;
+            errors.push(e.message);
+          }
+        }
+        out.write(`${JSON.stringify(found.map((v) => ({ CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: v.Labels, Mountpoint: v.Mountpoint, Name: v.Name, Options: v.Options, Scope: v.Scope })), null, 4)}\n`);
+        if (errors.length) throw new NotFoundError(errors.join('\n'));
+      });
+  }
+  if (free(volume, 'rm')) {
+    volume.command('rm').alias('remove')
+      .description('remove volumes (never one a container uses)')
+      .argument('<names...>')
+      .option('-f, --force', 'no error for volumes that do not exist')
+      .action(async (names: string[], f: { force?: boolean }) => {
+        const store = await volumes();
+        await eachArg(names, async (n) => {
+          await store.remove(n, { force: !!f.force });
+          out.write(`${n}\n`);
+        });
+      });
+  }
+  if (free(volume, 'prune')) {
+    volume.command('prune')
+      .description('remove every volume no container uses')
+      .option('-f, --force', 'do not prompt for confirmation')
+      .action(async (f: { force?: boolean }) => {
+        if (!f.force && !(await confirm('WARNING! This will remove all local volumes not used by at least one container.'))) {
+          throw new ClientError('volume prune has been cancelled');
+        }
+        const r = await (await volumes()).prune();
+        if (r.removed.length) out.write(`Deleted Volumes:\n${r.removed.map((n) => `${n}\n`).join('')}\n`);
+        out.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
+      });
+  }
+}
