@@ -5,8 +5,9 @@
 //   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · start C… · stop|restart [-t S] C… · kill [-s SIG] C… · rm [-f] C… · inspect C…
 //   (ps, logs, start, stop, restart and kill also at the top level; `berth rm` and `berth inspect` belong to the registry client)
 import type { StdioOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import { localStoreDir } from '../client/location.js';
@@ -199,6 +200,29 @@ export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boo
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/**
+ * `start --all [--filter restart-policy=P]…`: the stopped containers to bring back. This is what
+ * Docker's daemon does when it starts (and podman-restart.service): `always` comes back even after
+ * a manual stop, `unless-stopped` only when it was not stopped by hand.
+ */
+export async function bootCandidates(root: string, filters: string[]): Promise<Container[]> {
+  const policies = new Set<string>();
+  for (const f of filters) {
+    const m = /^restart-policy=(no|always|on-failure|unless-stopped)$/.exec(f);
+    if (!m) throw new UsageError(`--filter ${f}: expected restart-policy=no|always|on-failure|unless-stopped`);
+    policies.add(m[1]!);
+  }
+  const out: Container[] = [];
+  for (const c of await listContainers(root)) {
+    if (c.state.status === 'running' || c.state.status === 'restarting') continue;
+    const p = c.config.restartPolicy.name;
+    if (policies.size && !policies.has(p)) continue;
+    if (p === 'unless-stopped' && existsSync(join(c.dir, 'stop-requested'))) continue;
+    out.push(c);
+  }
+  return out;
+}
+
 function registerContainerCommands(parent: Command, out: Output, inGroup: boolean): void {
   const root = () => defaultRuntimeRoot();
   const taken = (name: string) => parent.commands.some((c) => c.name() === name || c.aliases().includes(name));
@@ -253,10 +277,21 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     });
 
   add('start')
-    ?.description('start stopped containers again')
-    .argument('<containers...>')
-    .action(async (refs: string[]) => {
+    ?.description('start stopped containers again (--all --filter restart-policy=always: what a boot should bring back)')
+    .argument('[containers...]')
+    .option('-a, --all', 'every stopped container (narrowed by --filter)')
+    .option('--filter <restart-policy=P>', 'with --all: only containers with this restart policy (repeatable); an unless-stopped container stopped by hand stays stopped', collect)
+    .action(async (refs: string[], f: { all?: boolean; filter?: string[] }) => {
       const snapshots = await OverlaySnapshotter.open(root());
+      if (f.all) {
+        if (refs.length) throw new UsageError('give container names or --all, not both');
+        for (const c of await bootCandidates(root(), f.filter ?? [])) {
+          await startContainer(root(), snapshots, c);
+          out.write(`${c.config.name}\n`);
+        }
+        return;
+      }
+      if (!refs.length) throw new UsageError('berth start needs container names, or --all');
       for (const ref of refs) {
         await startContainer(root(), snapshots, await findContainer(root(), ref));
         out.write(`${ref}\n`);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { ImageLayout } from '../../client/image-layout.js';
-import { JsonFileLog, listContainers, parseRestartPolicy, pidAlive, removeContainer, streamLogs, type Container } from '../../runtime/containers.js';
+import { JsonFileLog, listContainers, parseRestartPolicy, pidAlive, removeContainer, runtimeOf, streamLogs, type Container } from '../../runtime/containers.js';
 import { formatPs } from '../../runtime/cli.js';
 import { unmount } from '../../runtime/mount.js';
 import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
@@ -344,6 +344,33 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', id2])).code, 0);
     assert.deepEqual((await readdir(volumes)).filter((n) => /^[0-9a-f]{64}$/.test(n)), anon2, 'without -v it stays');
     assert.equal((await berth(['volume', 'rm', anon2[0]!])).code, 0);
+  });
+  test('start --all --filter restart-policy=…: after a reboot, always and unless-stopped come back, a hand-stopped unless-stopped does not', async () => {
+    const loop = ['localhost/bb:1', 'sh', '-c', 'while true; do sleep 0.1; done'];
+    const always = await runD(['--name', 'b-always', '--restart', 'always', ...loop]);
+    const unless = await runD(['--name', 'b-unless', '--restart', 'unless-stopped', ...loop]);
+    const unlessStopped = await runD(['--name', 'b-unless-stopped', '--restart', 'unless-stopped', ...loop]);
+    const no = await runD(['--name', 'b-no', ...loop]);
+    assert.equal((await berth(['stop', '-t', '1', 'b-always', 'b-unless-stopped'])).code, 0);
+    // the "reboot": supervisors and containers die without a word, mounts vanish
+    for (const id of [unless, no]) {
+      const c = (await listContainers(root)).find((x) => x.config.id === id)!;
+      process.kill(c.state.supervisorPid!, 'SIGKILL');
+      await runtimeOf(c).delete(id);
+      await unmount(join(c.dir, 'rootfs'), { lazy: true });
+    }
+    await sleep(200);
+    assert.equal((await berth(['ps', '-q'])).stdout, '');
+    const st = await berth(['start', '--all', '--filter', 'restart-policy=always', '--filter', 'restart-policy=unless-stopped']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.deepEqual(st.stdout.trim().split('\n').sort(), ['b-always', 'b-unless']);
+    const running = (await berth(['ps', '-q', '--no-trunc'])).stdout.trim().split('\n').sort();
+    assert.deepEqual(running, [always, unless].sort());
+    assert.equal((await inspect(unlessStopped)).State.Status, 'exited');
+    assert.equal((await inspect(no)).State.Status, 'exited');
+    const bad = await berth(['start', '--all', '--filter', 'status=exited']);
+    assert.notEqual(bad.code, 0);
+    for (const id of [always, unless, unlessStopped, no]) assert.equal((await berth(['container', 'rm', '-f', id])).code, 0);
   });
 });
 }
