@@ -359,6 +359,38 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       } finally { if (raw) process.stdin.setRawMode(false); }
     });
 
+  add('diff')
+    ?.description("what a container changed in its filesystem: A added, C changed, D deleted")
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const c = await findContainer(root(), ref);
+      const { changes } = await import('./diff.js');
+      for (const ch of await changes(await OverlaySnapshotter.open(root()), c.config.snapshotKey)) out.write(`${ch.kind} ${ch.path}\n`);
+    });
+
+  add('commit')
+    ?.description("a new image in the local store from a container's changes (push it with berth push local:NAME …)")
+    .argument('<container>')
+    .argument('[repository[:tag]]', 'its name in the local store')
+    .option('-m, --message <text>', 'commit message')
+    .option('-a, --author <name>', 'author, e.g. "Jane <jane@example.com>"')
+    .option('-c, --change <instruction>', 'a Dockerfile instruction for the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR', collect)
+    .action(async (ref: string, name: string | undefined, f: { message?: string; author?: string; change?: string[] }) => {
+      const c = await findContainer(root(), ref);
+      const { applyChanges, commitContainer, CommitError } = await import('./commit.js');
+      const store = await RuntimeImageStore.open({ create: false });
+      const img = await store.resolve(c.config.imageDigest);
+      let config;
+      try { config = f.change?.length ? applyChanges(img.config.config, f.change) : undefined; } catch (e) {
+        if (e instanceof CommitError) throw new UsageError(e.message);
+        throw e;
+      }
+      const r = await commitContainer(store, await OverlaySnapshotter.open(root()), c.config.snapshotKey, img, {
+        ...(name ? { tag: name } : {}), ...(f.author ? { author: f.author } : {}), ...(f.message ? { comment: f.message } : {}), ...(config ? { config } : {}),
+      });
+      out.write(`${r.config.digest}\n`);
+    });
+
   add('inspect')
     ?.description("containers' configuration and state as JSON")
     .argument('<containers...>')

@@ -20,6 +20,7 @@ import { HashingStream, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import { opaqueDirs } from './diff.js';
+import { initName } from './init-layer.js';
 import type { ImageConfig, ResolvedImage, RuntimeImageStore } from './image-store.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { encodeTar, type TarWriteEntry } from './tar.js';
@@ -107,7 +108,7 @@ export async function commitContainer(store: RuntimeImageStore, snapshots: Overl
   const info = await snapshots.stat(key);
   if (info.kind !== 'active') throw new Error(`snapshot "${key}" is not a container's snapshot`);
   const top = image.chainIds[image.chainIds.length - 1];
-  if (info.parent !== top) throw new Error(`snapshot "${key}" is not based on ${image.name}`);
+  if (info.parent !== top && info.parent !== initName(top)) throw new Error(`snapshot "${key}" is not based on ${image.name}`);
   const layout = store.layout;
   const tmpDir = join(layout.dir, 'blobs', 'sha256');
   await mkdir(tmpDir, { recursive: true });
@@ -139,3 +140,56 @@ export async function commitContainer(store: RuntimeImageStore, snapshots: Overl
   await layout.setTag(manifestDesc, opts.tag ? localName(parseImageReference(opts.tag)) : undefined);
   return { manifest: manifestDesc, config: configDesc, layer };
 }
+
+/**
+ * `commit --change`: the Dockerfile instructions Docker accepts there (CMD, ENTRYPOINT, ENV, EXPOSE,
+ * LABEL, USER, VOLUME, WORKDIR), applied over the image's runtime config.
+ */
+export function applyChanges(base: ImageConfig['config'] = {}, changes: string[]): ImageConfig['config'] {
+  const cfg: NonNullable<ImageConfig['config']> & Record<string, unknown> = { ...base };
+  const words = (rest: string): string[] => {
+    if (rest.startsWith('[')) {
+      try {
+        const v = JSON.parse(rest) as unknown;
+        if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+      } catch { /* shell form */ }
+    }
+    return ['/bin/sh', '-c', rest];
+  };
+  const pairs = (rest: string): Array<[string, string]> => {
+    const m = /^(\S+)\s+(.*)$/.exec(rest);
+    if (m && !m[1]!.includes('=')) return [[m[1]!, m[2]!]]; // ENV KEY value
+    return rest.split(/\s+/).filter(Boolean).map((kv) => {
+      const i = kv.indexOf('=');
+      if (i <= 0) throw new CommitError(`--change: expected KEY=VALUE, got "${kv}"`);
+      return [kv.slice(0, i), kv.slice(i + 1).replace(/^"(.*)"$/, '$1')];
+    });
+  };
+  for (const change of changes) {
+    const m = /^\s*([A-Za-z]+)\s+(.*?)\s*$/s.exec(change);
+    if (!m) throw new CommitError(`--change "${change}": expected an instruction and its arguments`);
+    const [, instr, rest] = m as unknown as [string, string, string];
+    switch (instr.toUpperCase()) {
+      case 'CMD': cfg.Cmd = words(rest); break;
+      case 'ENTRYPOINT': cfg.Entrypoint = words(rest); break;
+      case 'WORKDIR': cfg.WorkingDir = rest; break;
+      case 'USER': cfg.User = rest; break;
+      case 'ENV': {
+        const env = [...(cfg.Env ?? [])];
+        for (const [k, v] of pairs(rest)) {
+          const i = env.findIndex((e) => e.startsWith(`${k}=`));
+          if (i >= 0) env[i] = `${k}=${v}`; else env.push(`${k}=${v}`);
+        }
+        cfg.Env = env;
+        break;
+      }
+      case 'LABEL': cfg.Labels = { ...(cfg.Labels ?? {}), ...Object.fromEntries(pairs(rest)) }; break;
+      case 'EXPOSE': cfg.ExposedPorts = { ...(cfg.ExposedPorts as Record<string, object> | undefined ?? {}), ...Object.fromEntries(rest.split(/\s+/).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}])) }; break;
+      case 'VOLUME': cfg.Volumes = { ...(cfg.Volumes ?? {}), ...Object.fromEntries((rest.startsWith('[') ? JSON.parse(rest) as string[] : rest.split(/\s+/)).map((v) => [v, {}])) }; break;
+      default: throw new CommitError(`--change ${instr}: only CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME and WORKDIR can be changed`);
+    }
+  }
+  return cfg;
+}
+
+export class CommitError extends Error {}

@@ -16,6 +16,7 @@ import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Executor, ExecutorRef } from './executors/executor.js';
 import { executorFromRef } from './executors/index.js';
 import type { RuntimeImageStore } from './image-store.js';
+import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { pidAlive, procStartTime } from './process.js';
@@ -157,7 +158,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   let mounted = false;
   let prepared = false;
   try {
-    const mounts = await o.snapshots.prepare(key, chainId, { labels: { 'berth.image': img.name, 'berth.container': id } });
+    const mounts = await o.snapshots.prepare(key, await containerParent(o.snapshots, chainId), { labels: { 'berth.image': img.name, 'berth.container': id } });
     prepared = true;
     await mountAll(mounts, rootfs);
     mounted = true;

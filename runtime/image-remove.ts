@@ -43,6 +43,7 @@ import { localName } from '../client/context.js';
 import { listContainers } from './containers.js';
 import { diskUsage } from './disk-usage.js';
 import { chainIds, type RuntimeImageStore } from './image-store.js';
+import { initName } from './init-layer.js';
 import { SnapshotError, type OverlaySnapshotter } from './snapshotter.js';
 
 /** Refused because of a container or several repositories (exit code 1, like Docker's 409). */
@@ -193,7 +194,8 @@ async function loadWorld(o: ImageHousekeepingOptions): Promise<World> {
     for await (const s of o.snapshots.walk()) {
       const m = /^container-([0-9a-f]+)$/.exec(s.key);
       if (s.kind !== 'active' || !m || kept.has(m[1]!) || s.parent === undefined) continue;
-      for (const g of groups) if (g.tops.has(s.parent as Digest)) users.get(g.digest)!.push({ id: m[1]!, status: 'running' });
+      const top = s.parent.replace(/-init$/, '') as Digest; // containers stand on the image's init layer
+      for (const g of groups) if (g.tops.has(top)) users.get(g.digest)!.push({ id: m[1]!, status: 'running' });
     }
   }
   return { groups, users, containerReach };
@@ -372,8 +374,9 @@ async function collect(o: ImageHousekeepingOptions, world: World, gone: ImageGro
     } else {
       for (const c of goneReach.chains.flat()) if (!keepChains.has(c)) cand.add(c);
     }
+    for (const c of [...cand]) cand.add(initName(c)); // an image top's init layer goes with it (children first)
     const r = await removeSnapshots(o.snapshots, cand);
-    snapshots = r.removed;
+    snapshots = r.removed.filter((k) => !k.endsWith('-init'));
     reclaimed += r.bytes;
   }
   return { deleted: [...deleted, ...snapshots], blobs, snapshots, reclaimed };

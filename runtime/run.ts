@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { StdioOptions } from 'node:child_process';
 import { runToEnd, type Executor, type RunResult } from './executors/executor.js';
 import type { RuntimeImageStore } from './image-store.js';
+import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { buildSpec, type RunOptions } from './spec.js';
@@ -41,7 +42,7 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
   let mounted = false;
   let prepared = false;
   try {
-    const mounts = await o.snapshots.prepare(key, chainId, { labels: { 'berth.image': img.name } });
+    const mounts = await o.snapshots.prepare(key, await containerParent(o.snapshots, chainId), { labels: { 'berth.image': img.name } });
     prepared = true;
     await mountAll(mounts, rootfs);
     mounted = true;
