@@ -89,6 +89,8 @@ async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']):
     if (res.cpu) await writeCg(dir, 'cpu.max', `${res.cpu.quota} ${res.cpu.period}`);
     return out; // v2 restricts devices only with eBPF: the caller drops CAP_MKNOD instead
   }
+  // a cgroup only where it does something: devices always (CAP_MKNOD needs it), the others for
+  // their limits — every cgroup.procs join is a cgroup migration, and each costs a few ms at start
   const ctl = async (name: string, configure?: (dir: string) => Promise<void>) => {
     const base = join(CGROUP_ROOT, name);
     if (!existsSync(join(base, 'cgroup.procs'))) return false;
@@ -99,19 +101,18 @@ async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']):
     out.procs.push(join(dir, 'cgroup.procs'));
     return true;
   };
-  await ctl('memory', async (dir) => {
+  if (res.memory) await ctl('memory', async (dir) => {
     if (!res.memory) return;
     await writeCg(dir, 'memory.limit_in_bytes', res.memory.limit);
     // no swap beyond the limit (unless asked): the limit means what it says
     if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) await writeCg(dir, 'memory.memsw.limit_in_bytes', res.memory.swap ?? res.memory.limit);
   });
-  await ctl('pids', async (dir) => { if (res.pids) await writeCg(dir, 'pids.max', res.pids.limit); });
-  await ctl('cpu', async (dir) => {
+  if (res.pids) await ctl('pids', async (dir) => { if (res.pids) await writeCg(dir, 'pids.max', res.pids.limit); });
+  if (res.cpu) await ctl('cpu', async (dir) => {
     if (!res.cpu) return;
     await writeCg(dir, 'cpu.cfs_period_us', res.cpu.period);
     await writeCg(dir, 'cpu.cfs_quota_us', res.cpu.quota);
   });
-  await ctl('cpuacct');
   out.devicesLimited = await ctl('devices', async (dir) => {
     await writeCg(dir, 'devices.deny', 'a');
     for (const d of res.devices) {
@@ -229,8 +230,8 @@ export class BuiltinExecutor implements Executor {
 
   get ref(): ExecutorRef { return { name: this.name, stateRoot: this.stateRoot }; }
 
-  /** Perl (Debian's Essential perl-base) and root are all it needs. */
-  static available(): boolean { return existsSync(PERL) && process.getuid?.() === 0; }
+  /** Perl (Debian's Essential perl-base), root and a known syscall table (x86-64, arm64) are all it needs. */
+  static available(): boolean { return existsSync(PERL) && process.getuid?.() === 0 && (process.arch === 'x64' || process.arch === 'arm64'); }
 
   private dir(id: string): string {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new Error(`invalid container id ${id}`);
@@ -238,7 +239,7 @@ export class BuiltinExecutor implements Executor {
   }
 
   private spawnPerl(mode: 'run' | 'exec', plan: string, pidFile: string, stdio: StdioOptions): ChildProcess {
-    return spawn(PERL, [builtinScript(), mode, plan, pidFile], { stdio });
+    return spawn(PERL, [builtinScript(), mode, plan, pidFile, process.arch], { stdio });
   }
 
   async spawnRun(id: string, bundle: string, stdio: StdioOptions): Promise<ChildProcess> {
