@@ -5,6 +5,7 @@ export const MediaType = {
   OciConfig: 'application/vnd.oci.image.config.v1+json',
   OciEmpty: 'application/vnd.oci.empty.v1+json',
   OciLayerTarGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  OciLayerTarZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
   OciLayerTar: 'application/vnd.oci.image.layer.v1.tar',
   DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',

@@ -7,6 +7,7 @@ declare -A need=(
   [skopeo]=skopeo [podman]=podman [umoci]=umoci [docker-registry]=docker-registry
   [busybox]=busybox-static [runc]=runc [crun]=crun [radosgw]=radosgw [ceph-mon]=ceph-mon [ceph-osd]=ceph-osd [ceph]=ceph-common
 )
+need[zstd]=zstd # zstd layers: test/runtime/zstd.test.ts makes its blobs with it, and the runtime prefers it to its pure-JS decoder
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
