@@ -44,7 +44,7 @@ export function defaultRuntimeRoot(env: NodeJS.ProcessEnv = process.env): string
 export interface Snapshotter {
   prepare(key: string, parent?: string, opts?: { labels?: Record<string, string> }): Promise<Mount[]>;
   view(key: string, parent: string): Promise<Mount[]>;
-  commit(name: string, key: string): Promise<void>;
+  commit(name: string, key: string, opts?: { parent?: string }): Promise<void>;
   mounts(key: string): Promise<Mount[]>;
   remove(keyOrName: string): Promise<void>;
   stat(keyOrName: string): Promise<SnapshotInfo>;
@@ -182,10 +182,20 @@ export class OverlaySnapshotter implements Snapshotter {
     }];
   }
 
-  /** Turns active snapshot `key` into committed snapshot `name` (read-only from then on). */
-  async commit(name: string, key: string): Promise<void> {
+  /**
+   * Turns active snapshot `key` into committed snapshot `name` (read-only from then on). `parent`
+   * places a parentless snapshot on a committed one as it is committed: a layer is applied into an
+   * empty directory whatever lies below it, so layers can be unpacked side by side and chained in
+   * order afterwards.
+   */
+  async commit(name: string, key: string, opts: { parent?: string } = {}): Promise<void> {
     const info = await this.stat(key);
     if (info.kind !== 'active' || info.labels?.['berth.view'] === 'true') throw new SnapshotError(`snapshot "${key}" is not an active snapshot`, 'FAILED_PRECONDITION');
+    if (opts.parent !== undefined) {
+      if (info.parent !== undefined) throw new SnapshotError(`snapshot "${key}" already has a parent`, 'FAILED_PRECONDITION');
+      if ((await this.stat(opts.parent)).kind !== 'committed') throw new SnapshotError(`parent "${opts.parent}" is not a committed snapshot`, 'FAILED_PRECONDITION');
+      info.parent = opts.parent;
+    }
     const { labels, ...rest } = info;
     const committed: SnapshotInfo = { ...rest, key: name, kind: 'committed', created: new Date().toISOString(), ...(labels ? { labels } : {}) };
     await this.createMeta(committed); // ALREADY_EXISTS when someone else committed `name` first

@@ -256,6 +256,36 @@ describe('overlay snapshotter and image unpack (root, overlay mounts)', { skip }
     assert.equal(await snaps.exists(img.chainIds[0]!), false);
   });
 
+  test('layers unpack side by side and chain in order; a bad layer in the middle leaves its predecessors and nothing half-done', async () => {
+    const ls = [0, 1, 2, 3].map((n) => layer([{ name: `l${n}`, type: 'file', data: Buffer.from(`layer ${n}\n`) }, { name: 'top', type: 'file', data: Buffer.from(`${n}`) }]));
+    await addImage(layout, 'localhost/par:v1', ls);
+    const img = await store.resolve('localhost/par:v1');
+    await writeFile(layout.blobPath(ls[2]!.digest), ls[3]!.gz); // wrong bytes for layer 2
+    const before = (await readdir(snaps.dir)).sort();
+    await assert.rejects(store.unpack(img, snaps, { jobs: 4 }), /mismatch/);
+    assert.deepEqual(await Promise.all(img.chainIds.map((c) => snaps.exists(c))), [true, true, false, false]);
+    for await (const i of snaps.walk()) assert.ok(!i.key.startsWith('extract-'), `left: ${i.key}`);
+    assert.equal((await readdir(snaps.dir)).length, before.length + 2, 'only the two committed layers stayed');
+    await writeFile(layout.blobPath(ls[2]!.digest), ls[2]!.gz);
+    const r = await store.unpack(img, snaps, { jobs: 4 });
+    assert.equal(r.reused, 2);
+    assert.equal(r.applied.length, 2);
+    assert.equal((await snaps.stat(img.chainIds[3]!)).parent, img.chainIds[2]);
+    await snaps.prepare('par-view', img.chainIds[3]);
+    const root = await mountAt('par-view', 'par-view');
+    assert.deepEqual((await readdir(root)).sort(), ['l0', 'l1', 'l2', 'l3', 'top']);
+    assert.equal(await readFile(join(root, 'top'), 'utf8'), '3', 'the top layer wins');
+    await umountAt(root);
+    await snaps.remove('par-view');
+    // a parent given at commit is only for parentless snapshots, and must be committed
+    await snaps.prepare('p1', img.chainIds[0]);
+    await assert.rejects(snaps.commit('P1', 'p1', { parent: img.chainIds[0]! }), /already has a parent/);
+    await snaps.remove('p1');
+    await snaps.prepare('p2');
+    await assert.rejects(snaps.commit('P2', 'p2', { parent: 'no-such' }), (e: Error) => e instanceof SnapshotError && e.code === 'NOT_FOUND');
+    await snaps.remove('p2');
+  });
+
   test('snapshot semantics: parents must be committed, names are unique, parents cannot be removed, commit is final', async () => {
     await assert.rejects(snaps.prepare('a', 'no-such-parent'), (e: Error) => e instanceof SnapshotError && e.code === 'NOT_FOUND');
     const m = await snaps.prepare('a');
