@@ -10,18 +10,22 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
-import { localStoreDir } from '../client/location.js';
-import { pickExecutor } from './executors/index.js';
-import { RuntimeImageStore, type ImageSummary } from './image-store.js';
-import { execInContainer } from './exec.js';
-import { ANONYMOUS_LABEL, resolveVolumeFlag, VolumeStore } from './volumes.js';
-import { runEphemeral } from './run.js';
-import {
-  createContainer, findContainer, killContainer, listContainers, parseRestartPolicy, removeContainer, startSupervisor,
-  startContainer, stopContainer, streamLogs, type Container,
-} from './containers.js';
-import { defaultRuntimeRoot, OverlaySnapshotter } from './snapshotter.js';
-import { parseBytes, parseEnvFile, type RunOptions, type VolumeMount } from './spec.js';
+import type { Container } from './containers.js';
+import type { ImageSummary } from './image-store.js';
+import type { RunOptions, VolumeMount } from './spec.js';
+
+// Every berth command loads this file, so the runtime's modules load only when a runtime command
+// runs (they cost ~50 ms of start-up otherwise).
+async function mods() {
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location] = await Promise.all([
+    import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
+    import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
+  ]);
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location };
+}
+
+/** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
+const defaultRoot = (): string => process.env.BERTH_ROOT || '/var/lib/berth';
 
 function humanSize(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -72,9 +76,10 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('--no-trunc', 'full image IDs')
     .option('--json', 'print the list as JSON')
     .action(async (repository: string | undefined, flags: { quiet?: boolean; trunc?: boolean; json?: boolean }) => {
+      const m = await mods();
       let images: ImageSummary[] = [];
       try {
-        images = await (await RuntimeImageStore.open({ create: false })).list();
+        images = await (await m.RuntimeImageStore.open({ create: false })).list();
       } catch (e) {
         if (!(e instanceof NotFoundError)) throw e; // no store yet: no images
       }
@@ -82,7 +87,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         const want = repository.replace(/:[^/:]*$/, '');
         images = images.filter((i) => i.repository === want || i.name.startsWith(`${want}:`) || i.name === want);
       }
-      if (flags.json) out.write(`${JSON.stringify({ store: localStoreDir(), images }, null, 2)}\n`);
+      if (flags.json) out.write(`${JSON.stringify({ store: m.localStoreDir(), images }, null, 2)}\n`);
       else out.write(formatImages(images, { quiet: !!flags.quiet, noTrunc: flags.trunc === false }));
     });
 
@@ -118,33 +123,34 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('-t, --tty', 'give the container a terminal')
     .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
     .action(async (image: string, command: string[], f: RunFlags) => {
+      const m = await mods();
       if (!f.rm && !f.detach) throw new UsageError('berth run keeps no foreground containers: add --rm, or -d to run it detached');
       if (f.detach && (f.interactive || f.tty)) throw new UsageError('-i and -t need a foreground run (--rm); use berth exec -it on a detached container');
-      const restartPolicy = parseRestartPolicy(f.restart ?? 'no');
+      const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
       if (!f.detach && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need -d');
       let logMaxSize: number | undefined;
       for (const o of f.logOpt ?? []) {
-        const m = /^max-size=(.+)$/.exec(o);
-        if (!m) throw new UsageError(`--log-opt ${o}: only max-size=SIZE is supported`);
-        try { logMaxSize = parseBytes(m[1]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
+        const size = /^max-size=(.+)$/.exec(o);
+        if (!size) throw new UsageError(`--log-opt ${o}: only max-size=SIZE is supported`);
+        try { logMaxSize = m.parseBytes(size[1]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
         if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
       }
       if (!f.detach && logMaxSize !== undefined) throw new UsageError('--log-opt needs -d');
       const opts = await runOptions(command, f);
       if (f.tty) opts.tty = true;
-      const root = defaultRuntimeRoot();
-      const executor = await pickExecutor(root, f.runtime);
-      const store = await RuntimeImageStore.open({ create: false });
-      const snapshots = await OverlaySnapshotter.open(root);
+      const root = defaultRoot();
+      const executor = await m.pickExecutor(root, f.runtime);
+      const store = await m.RuntimeImageStore.open({ create: false });
+      const snapshots = await m.OverlaySnapshotter.open(root);
       if (f.detach) {
-        const c = await createContainer({
+        const c = await m.createContainer({
           root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy,
           ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
         });
         try {
-          await startSupervisor(root, c);
+          await m.startSupervisor(root, c);
         } catch (e) {
-          await removeContainer(root, snapshots, c, true).catch(() => undefined);
+          await m.removeContainer(root, snapshots, c, true).catch(() => undefined);
           throw e;
         }
         out.write(`${c.config.id}\n`);
@@ -160,7 +166,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         // runc and crun take the terminal from their stdin even without -i; the built-in one reads it only with -i
         const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
         const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
-        const r = await runEphemeral({ store, snapshots, executor, root, image, run: opts, stdio, signal: ac.signal });
+        const r = await m.runEphemeral({ store, snapshots, executor, root, image, run: opts, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
         if (raw) process.stdin.setRawMode(false);
@@ -206,6 +212,7 @@ const collect = (v: string, prev: string[] = []) => [...prev, v];
  * a manual stop, `unless-stopped` only when it was not stopped by hand.
  */
 export async function bootCandidates(root: string, filters: string[]): Promise<Container[]> {
+  const m = await mods();
   const policies = new Set<string>();
   for (const f of filters) {
     const m = /^restart-policy=(no|always|on-failure|unless-stopped)$/.exec(f);
@@ -213,7 +220,7 @@ export async function bootCandidates(root: string, filters: string[]): Promise<C
     policies.add(m[1]!);
   }
   const out: Container[] = [];
-  for (const c of await listContainers(root)) {
+  for (const c of await m.listContainers(root)) {
     if (c.state.status === 'running' || c.state.status === 'restarting') continue;
     const p = c.config.restartPolicy.name;
     if (policies.size && !policies.has(p)) continue;
@@ -224,7 +231,7 @@ export async function bootCandidates(root: string, filters: string[]): Promise<C
 }
 
 function registerContainerCommands(parent: Command, out: Output, inGroup: boolean): void {
-  const root = () => defaultRuntimeRoot();
+  const root = () => defaultRoot();
   const taken = (name: string) => parent.commands.some((c) => c.name() === name || c.aliases().includes(name));
   const add = (name: string) => (taken(name) ? undefined : parent.command(name));
   (inGroup ? add('ls')?.alias('ps') : add('ps'))
@@ -233,7 +240,8 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-q, --quiet', 'only container IDs')
     .option('--no-trunc', 'full IDs and commands')
     .action(async (f: { all?: boolean; quiet?: boolean; trunc?: boolean }) => {
-      let cs = await listContainers(root());
+      const m = await mods();
+      let cs = await m.listContainers(root());
       if (!f.all) cs = cs.filter((c) => c.state.status === 'running' || c.state.status === 'restarting');
       out.write(formatPs(cs, { quiet: !!f.quiet, noTrunc: f.trunc === false }));
     });
@@ -245,17 +253,18 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-t, --timestamps', 'prefix each line with its time')
     .option('-n, --tail <n>', 'only the last N lines ("all" for every line)', 'all')
     .action(async (ref: string, f: { follow?: boolean; timestamps?: boolean; tail: string }) => {
+      const m = await mods();
       let tail: number | undefined;
       if (f.tail !== 'all') {
         tail = Number(f.tail);
         if (!Number.isInteger(tail)) throw new UsageError(`--tail ${f.tail}: expected a number or "all"`);
       }
-      const c = await findContainer(root(), ref);
+      const c = await m.findContainer(root(), ref);
       const ac = new AbortController();
       const onSig = () => ac.abort();
       process.once('SIGINT', onSig);
       try {
-        await streamLogs(root(), c, {
+        await m.streamLogs(root(), c, {
           ...(f.follow ? { follow: true } : {}), ...(f.timestamps ? { timestamps: true } : {}), ...(tail !== undefined ? { tail } : {}),
           signal: ac.signal,
           write: (s, stream) => (stream === 'stderr' && out === process.stdout ? process.stderr.write(s) : out.write(s)),
@@ -268,10 +277,11 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .argument('<containers...>')
     .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
     .action(async (refs: string[], f: { time: string }) => {
+      const m = await mods();
       const t = Number(f.time);
       if (!Number.isFinite(t) || t < 0) throw new UsageError(`-t ${f.time}: expected seconds`);
       for (const ref of refs) {
-        await stopContainer(root(), await findContainer(root(), ref), t);
+        await m.stopContainer(root(), await m.findContainer(root(), ref), t);
         out.write(`${ref}\n`);
       }
     });
@@ -282,18 +292,19 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-a, --all', 'every stopped container (narrowed by --filter)')
     .option('--filter <restart-policy=P>', 'with --all: only containers with this restart policy (repeatable); an unless-stopped container stopped by hand stays stopped', collect)
     .action(async (refs: string[], f: { all?: boolean; filter?: string[] }) => {
-      const snapshots = await OverlaySnapshotter.open(root());
+      const m = await mods();
+      const snapshots = await m.OverlaySnapshotter.open(root());
       if (f.all) {
         if (refs.length) throw new UsageError('give container names or --all, not both');
         for (const c of await bootCandidates(root(), f.filter ?? [])) {
-          await startContainer(root(), snapshots, c);
+          await m.startContainer(root(), snapshots, c);
           out.write(`${c.config.name}\n`);
         }
         return;
       }
       if (!refs.length) throw new UsageError('berth start needs container names, or --all');
       for (const ref of refs) {
-        await startContainer(root(), snapshots, await findContainer(root(), ref));
+        await m.startContainer(root(), snapshots, await m.findContainer(root(), ref));
         out.write(`${ref}\n`);
       }
     });
@@ -303,12 +314,13 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .argument('<containers...>')
     .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
     .action(async (refs: string[], f: { time: string }) => {
+      const m = await mods();
       const t = Number(f.time);
       if (!Number.isFinite(t) || t < 0) throw new UsageError(`-t ${f.time}: expected seconds`);
-      const snapshots = await OverlaySnapshotter.open(root());
+      const snapshots = await m.OverlaySnapshotter.open(root());
       for (const ref of refs) {
-        const stopped = await stopContainer(root(), await findContainer(root(), ref), t);
-        await startContainer(root(), snapshots, stopped);
+        const stopped = await m.stopContainer(root(), await m.findContainer(root(), ref), t);
+        await m.startContainer(root(), snapshots, stopped);
         out.write(`${ref}\n`);
       }
     });
@@ -318,8 +330,9 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .argument('<containers...>')
     .option('-s, --signal <signal>', 'the signal', 'KILL')
     .action(async (refs: string[], f: { signal: string }) => {
+      const m = await mods();
       for (const ref of refs) {
-        await killContainer(await findContainer(root(), ref), f.signal);
+        await m.killContainer(await m.findContainer(root(), ref), f.signal);
         out.write(`${ref}\n`);
       }
     });
@@ -330,9 +343,10 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-f, --force', 'kill running containers first')
     .option('-v, --volumes', 'also remove their anonymous volumes (named volumes stay)')
     .action(async (refs: string[], f: { force?: boolean; volumes?: boolean }) => {
-      const snapshots = await OverlaySnapshotter.open(root());
+      const m = await mods();
+      const snapshots = await m.OverlaySnapshotter.open(root());
       for (const ref of refs) {
-        await removeContainer(root(), snapshots, await findContainer(root(), ref), !!f.force, !!f.volumes);
+        await m.removeContainer(root(), snapshots, await m.findContainer(root(), ref), !!f.force, !!f.volumes);
         out.write(`${ref}\n`);
       }
     });
@@ -348,11 +362,12 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
     .action(async (ref: string, command: string[], f: { interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string }) => {
-      const c = await findContainer(root(), ref);
+      const m = await mods();
+      const c = await m.findContainer(root(), ref);
       const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
       if (raw) process.stdin.setRawMode(true);
       try {
-        process.exitCode = await execInContainer(c, {
+        process.exitCode = await m.execInContainer(c, {
           args: command, ...(f.env ? { env: f.env } : {}), ...(f.workdir !== undefined ? { workdir: f.workdir } : {}),
           ...(f.user !== undefined ? { user: f.user } : {}), tty: !!f.tty, interactive: !!f.interactive,
         });
@@ -363,9 +378,10 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     ?.description("what a container changed in its filesystem: A added, C changed, D deleted")
     .argument('<container>')
     .action(async (ref: string) => {
-      const c = await findContainer(root(), ref);
+      const m = await mods();
+      const c = await m.findContainer(root(), ref);
       const { changes } = await import('./diff.js');
-      for (const ch of await changes(await OverlaySnapshotter.open(root()), c.config.snapshotKey)) out.write(`${ch.kind} ${ch.path}\n`);
+      for (const ch of await changes(await m.OverlaySnapshotter.open(root()), c.config.snapshotKey)) out.write(`${ch.kind} ${ch.path}\n`);
     });
 
   add('commit')
@@ -376,16 +392,17 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-a, --author <name>', 'author, e.g. "Jane <jane@example.com>"')
     .option('-c, --change <instruction>', 'a Dockerfile instruction for the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR', collect)
     .action(async (ref: string, name: string | undefined, f: { message?: string; author?: string; change?: string[] }) => {
-      const c = await findContainer(root(), ref);
+      const m = await mods();
+      const c = await m.findContainer(root(), ref);
       const { applyChanges, commitContainer, CommitError } = await import('./commit.js');
-      const store = await RuntimeImageStore.open({ create: false });
+      const store = await m.RuntimeImageStore.open({ create: false });
       const img = await store.resolve(c.config.imageDigest);
       let config;
       try { config = f.change?.length ? applyChanges(img.config.config, f.change) : undefined; } catch (e) {
         if (e instanceof CommitError) throw new UsageError(e.message);
         throw e;
       }
-      const r = await commitContainer(store, await OverlaySnapshotter.open(root()), c.config.snapshotKey, img, {
+      const r = await commitContainer(store, await m.OverlaySnapshotter.open(root()), c.config.snapshotKey, img, {
         ...(name ? { tag: name } : {}), ...(f.author ? { author: f.author } : {}), ...(f.message ? { comment: f.message } : {}), ...(config ? { config } : {}),
       });
       out.write(`${r.config.digest}\n`);
@@ -395,9 +412,10 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     ?.description("containers' configuration and state as JSON")
     .argument('<containers...>')
     .action(async (refs: string[]) => {
+      const m = await mods();
       const res = [];
       for (const ref of refs) {
-        const c = await findContainer(root(), ref);
+        const c = await m.findContainer(root(), ref);
         const s = c.state;
         res.push({
           Id: c.config.id,
@@ -429,31 +447,33 @@ interface RunFlags {
 
 /** One -v: HOST:CTR[:ro], NAME:CTR[:ro|nocopy] (made when missing) or just CTR (a new anonymous volume). */
 async function volumeMount(root: string, v: string): Promise<VolumeMount> {
+  const m = await mods();
   if (!v.includes(':')) {
     if (!v.startsWith('/')) throw new UsageError(`-v ${v}: expected HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or an absolute CONTAINER path`);
-    const { volume } = await new VolumeStore(root).create(undefined, { labels: { [ANONYMOUS_LABEL]: 'true' } });
+    const { volume } = await new m.VolumeStore(root).create(undefined, { labels: { [m.ANONYMOUS_LABEL]: 'true' } });
     return { source: volume.Mountpoint, destination: v, volume: { name: volume.Name, anonymous: true, copyUp: true } };
   }
-  const r = await resolveVolumeFlag(root, v);
+  const r = await m.resolveVolumeFlag(root, v);
   if (r.type === 'bind') return { source: r.source, destination: r.destination, readonly: r.readonly };
   return { source: r.source, destination: r.destination, readonly: r.readonly, volume: { name: r.name, anonymous: false, copyUp: r.copyUp } };
 }
 
 /** Docker-style run flags → RunOptions (with clear errors for what is not supported). */
 export async function runOptions(command: string[], f: Omit<RunFlags, 'runtime'>): Promise<RunOptions> {
+  const m = await mods();
   const env: string[] = [];
-  for (const file of f.envFile ?? []) env.push(...parseEnvFile(await readFile(file, 'utf8')));
+  for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
   env.push(...(f.env ?? []));
   if (f.network !== 'none' && f.network !== 'host') throw new UsageError(`--network ${f.network}: only none and host are supported`);
   const volumes: VolumeMount[] = [];
-  for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRuntimeRoot(), v));
+  for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRoot(), v));
   const num = (name: string, v: string | undefined, int: boolean) => {
     if (v === undefined) return undefined;
     const n = Number(v);
     if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) throw new UsageError(`--${name} ${v}: expected a positive ${int ? 'integer' : 'number'}`);
     return n;
   };
-  const memory = f.memory !== undefined ? parseBytes(f.memory) : undefined;
+  const memory = f.memory !== undefined ? m.parseBytes(f.memory) : undefined;
   const cpus = num('cpus', f.cpus, false);
   const pidsLimit = num('pids-limit', f.pidsLimit, true);
   return {
