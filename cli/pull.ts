@@ -11,6 +11,7 @@ export function registerPull(program: Command): void {
     .description('download an image from a registry (into the local image store, an OCI layout or a docker-archive)')
     .argument('<image>', 'image reference, e.g. busybox, localhost:5000/team/app:v1, host/app@sha256:…')
     .argument('[destination]', 'oci:<dir>[:tag], docker-archive:<file>[:name:tag] or local:<reference> (default: the local image store)');
+  cmd.option('--no-unpack', 'into the local store as root: do not unpack the layers into snapshots while pulling (berth run does it later)');
   transferOptions(cmd);
   transportOptions(cmd);
   outputOptions(cmd);

@@ -9,7 +9,7 @@ import { localName } from '../client/context.js';
 import { formatBytes } from '../client/progress.js';
 import { clientContext, printJson, progressFor, transferSettings, type OutputFlags, type TransferFlags, type TransportFlags } from './client-options.js';
 
-export type TransferCommandFlags = TransportFlags & OutputFlags & TransferFlags;
+export type TransferCommandFlags = TransportFlags & OutputFlags & TransferFlags & { unpack?: boolean };
 
 function destinationTags(src: Location, dst: Location, sourceTags: string[]): string[] {
   switch (dst.kind) {
@@ -47,20 +47,32 @@ export async function transfer(srcLoc: Location, dstLoc: Location, flags: Transf
     await archive.root();
     sourceTags = archive.repoTags;
   }
-  const result = await copyImage(src, dst, {
-    all: settings.all,
-    ...(settings.platform ? { platform: settings.platform } : {}),
-    jobs: settings.jobs,
-    referrers: settings.referrers,
-    tags: destinationTags(srcLoc, dstLoc, sourceTags),
-    progress,
-  });
+  // into the local store, as root: layers are unpacked into snapshots while the pull runs, as docker pull does
+  const unpacker = dstLoc.kind === 'local' && flags.unpack !== false
+    ? await (await import('../runtime/pull-unpack.js')).PullUnpacker.open(localName(dstLoc.ref)) : undefined;
+  let result: CopyResult;
+  let unpacked = 0;
+  try {
+    result = await copyImage(src, dst, {
+      all: settings.all,
+      ...(settings.platform ? { platform: settings.platform } : {}),
+      jobs: settings.jobs,
+      referrers: settings.referrers,
+      tags: destinationTags(srcLoc, dstLoc, sourceTags),
+      progress,
+      ...(unpacker ? { observer: unpacker.observer } : {}),
+    });
+    if (unpacker) unpacked = await unpacker.finish();
+  } catch (e) {
+    await unpacker?.cancel();
+    throw e;
+  }
   if (dstLoc.kind === 'registry' && dstLoc.ref.digest && dstLoc.ref.digest !== result.digest) {
     throw new IntegrityError(`copied manifest has digest ${result.digest}, not the ${dstLoc.ref.digest} the destination names`);
   }
   const seconds = (Date.now() - started) / 1000;
   if (flags.json) {
-    printJson({ source: describeLocation(srcLoc), destination: describeLocation(dstLoc), ...result, seconds });
+    printJson({ source: describeLocation(srcLoc), destination: describeLocation(dstLoc), ...result, ...(unpacker ? { unpackedLayers: unpacked } : {}), seconds });
   } else if (flags.quiet) {
     process.stdout.write(`${result.digest}\n`);
   } else {
@@ -70,7 +82,7 @@ export async function transfer(srcLoc: Location, dstLoc: Location, flags: Transf
     if (b.resumed) parts.push(`${b.resumed} resumed (${formatBytes(result.resumedBytes)} not fetched again)`);
     process.stdout.write(`${verb} ${describeLocation(srcLoc)} → ${describeLocation(dstLoc)}${result.platform ? ` (${result.platform})` : ''}\n`);
     process.stdout.write(`Digest: ${result.digest}\n`);
-    process.stdout.write(`Blobs: ${parts.join(', ')}; ${formatBytes(result.bytes)} in ${seconds.toFixed(1)} s${result.referrers ? `; ${result.referrers} referrers` : ''}\n`);
+    process.stdout.write(`Blobs: ${parts.join(', ')}; ${formatBytes(result.bytes)} in ${seconds.toFixed(1)} s${result.referrers ? `; ${result.referrers} referrers` : ''}${unpacked ? `; ${unpacked} layer${unpacked === 1 ? "" : "s"} unpacked` : ''}\n`);
   }
   return result;
 }

@@ -21,6 +21,13 @@ export interface CopyOptions {
   /** Tags to give the copied root in the destination (none: by digest / untagged). */
   tags: string[];
   progress?: Progress;
+  /** Told as the copy goes: each image manifest before its blobs are copied, each blob once it is in the destination. */
+  observer?: CopyObserver;
+}
+
+export interface CopyObserver {
+  imageManifest?(m: ManifestBlob): void;
+  blobDone?(desc: Descriptor): void;
 }
 
 export interface CopyResult {
@@ -71,6 +78,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
         const label = desc.digest.slice(desc.digest.indexOf(':') + 1, desc.digest.indexOf(':') + 13);
         progress.start(id, label, desc.size);
         const outcome = await dst.putBlob(desc, src, (n) => progress.update(id, n));
+        opts.observer?.blobDone?.(desc);
         if (outcome === 'exists') { result.blobs.existed++; progress.finish(id, 'already exists'); return; }
         if (outcome === 'mounted') { result.blobs.mounted++; progress.finish(id, `mounted from ${src.registryRepo?.repository}`); return; }
         if (outcome === 'copied') {
@@ -96,6 +104,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
     const p = (async () => {
       const parsed = parse(m);
       if (parsed.kind === 'image') {
+        opts.observer?.imageManifest?.(m);
         await Promise.all(parsed.blobs.map(copyBlob));
       } else {
         if (!dst.supportsIndex) throw new UnsupportedError(`${dst.description} holds a single image: copy one platform (drop --all or pass --platform)`);

@@ -75,7 +75,7 @@ export function chainIds(diffIds: readonly Digest[]): Digest[] {
   return out;
 }
 
-const LAYER_TYPES = /^application\/vnd\.(oci\.image\.layer\.(nondistributable\.)?v1\.tar(\+gzip|\+zstd)?|docker\.image\.rootfs\.(foreign\.)?diff\.tar\.gzip)$/;
+export const LAYER_TYPES = /^application\/vnd\.(oci\.image\.layer\.(nondistributable\.)?v1\.tar(\+gzip|\+zstd)?|docker\.image\.rootfs\.(foreign\.)?diff\.tar\.gzip)$/;
 
 export interface UnpackResult {
   /** The chainID of the top layer: the parent for a container's snapshot (undefined: no layers). */
@@ -147,7 +147,12 @@ export class RuntimeImageStore {
     if (manifestKind(desc.mediaType) !== 'image') throw new ImageError(`${name}: ${desc.mediaType} is not an image manifest`);
     const manifest = await this.readJson<{ config?: Descriptor; layers?: Descriptor[] }>(desc);
     if (!manifest.config || !Array.isArray(manifest.layers)) throw new ImageError(`${name}: manifest ${desc.digest} has no config or layers`);
-    const config = await this.readJson<ImageConfig>(manifest.config);
+    return this.imageFrom(name, desc, manifest, await this.readJson<ImageConfig>(manifest.config));
+  }
+
+  /** An image from its manifest and config (already read), checked as resolve() checks it. */
+  imageFrom(name: string, desc: Descriptor, manifest: { config?: Descriptor; layers?: Descriptor[] }, config: ImageConfig): ResolvedImage {
+    if (!manifest.config || !Array.isArray(manifest.layers)) throw new ImageError(`${name}: manifest ${desc.digest} has no config or layers`);
     const diffIds = config.rootfs?.diff_ids;
     if (!Array.isArray(diffIds)) throw new ImageError(`${name}: config ${manifest.config.digest} has no rootfs.diff_ids`);
     const layers = manifest.layers;
@@ -194,13 +199,17 @@ export class RuntimeImageStore {
    * empty directory, so up to UNPACK_JOBS of them are applied side by side; they are chained
    * (committed on their parent) in order as they finish. A failure removes what was half done.
    */
-  async unpack(img: ResolvedImage, snapshots: OverlaySnapshotter, opts: { signal?: AbortSignal; onLayer?: (i: number, status: 'reused' | 'applied') => void; jobs?: number } = {}): Promise<UnpackResult> {
+  async unpack(img: ResolvedImage, snapshots: OverlaySnapshotter, opts: {
+    signal?: AbortSignal; onLayer?: (i: number, status: 'reused' | 'applied') => void; jobs?: number;
+    /** For unpacking while a pull is still downloading: resolves once the blob is in the store. */
+    waitForBlob?: (layer: Descriptor) => Promise<void>;
+  } = {}): Promise<UnpackResult> {
     const applied: ApplyResult[] = [];
     let reused = 0;
     const missing: number[] = [];
     for (let i = 0; i < img.layers.length; i++) {
       if (await snapshots.exists(img.chainIds[i]!)) continue;
-      if (!(await this.layout.hasBlob(img.layers[i]!))) throw new ImageError(`${img.name}: layer ${img.layers[i]!.digest} is not in the local store`);
+      if (!opts.waitForBlob && !(await this.layout.hasBlob(img.layers[i]!))) throw new ImageError(`${img.name}: layer ${img.layers[i]!.digest} is not in the local store`);
       missing.push(i);
     }
     const abort = new AbortController();
@@ -210,6 +219,7 @@ export class RuntimeImageStore {
     const results = new Map<number, Promise<ApplyResult>>();
     const applyOne = async (i: number): Promise<ApplyResult> => {
       const layer = img.layers[i]!;
+      await opts.waitForBlob?.(layer);
       const key = `extract-${randomBytes(6).toString('hex')}-${img.chainIds[i]}`;
       await snapshots.prepare(key);
       keys.set(i, key);

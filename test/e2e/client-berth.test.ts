@@ -22,7 +22,7 @@ describe('berth client CLI against berth', () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'berth-client-e2e-'));
     server = await startTestServer();
-    env = { HOME: work, DOCKER_CONFIG: join(work, 'docker'), XDG_RUNTIME_DIR: join(work, 'run'), BERTH_STORE: join(work, 'store'), BERTH_RETRY_BASE_MS: '20' };
+    env = { HOME: work, DOCKER_CONFIG: join(work, 'docker'), XDG_RUNTIME_DIR: join(work, 'run'), BERTH_STORE: join(work, 'store'), BERTH_ROOT: join(work, 'runtime'), BERTH_RETRY_BASE_MS: '20' };
     single = await createImageLayout(join(work, 'single'), {
       tag: 'v1',
       config: { Env: ['PATH=/bin'], Cmd: ['/bin/app'], Labels: { 'org.example': 'berth' } },

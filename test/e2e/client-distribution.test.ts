@@ -27,7 +27,7 @@ describe('berth client against docker-registry 2.8', { skip }, () => {
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'berth-client-dist-'));
-    env = { HOME: work, DOCKER_CONFIG: join(work, 'docker'), XDG_RUNTIME_DIR: join(work, 'run'), BERTH_STORE: join(work, 'store'), BERTH_RETRY_BASE_MS: '20' };
+    env = { HOME: work, DOCKER_CONFIG: join(work, 'docker'), XDG_RUNTIME_DIR: join(work, 'run'), BERTH_STORE: join(work, 'store'), BERTH_ROOT: join(work, 'runtime'), BERTH_RETRY_BASE_MS: '20' };
     [dist, berth] = await Promise.all([startDistribution(), startTestServer()]);
     single = await createImageLayout(join(work, 'single'), {
       tag: 'v1',
@@ -119,7 +119,7 @@ for (const auth of ['htpasswd', 'token'] as const) {
 
     before(async () => {
       work = await mkdtemp(join(tmpdir(), `berth-client-${auth}-`));
-      env = { HOME: work, DOCKER_CONFIG: join(work, 'docker'), XDG_RUNTIME_DIR: join(work, 'run'), BERTH_STORE: join(work, 'store'), BERTH_RETRY_BASE_MS: '20' };
+      env = { HOME: work, DOCKER_CONFIG: join(work, 'docker'), XDG_RUNTIME_DIR: join(work, 'run'), BERTH_STORE: join(work, 'store'), BERTH_ROOT: join(work, 'runtime'), BERTH_RETRY_BASE_MS: '20' };
       dist = await startDistribution({ auth, users: { alice: 'wonder land:1' } });
       single = await createImageLayout(join(work, 'single'), { tag: 'v1', layers: [{ files: { 'a.txt': auth } }] });
     });

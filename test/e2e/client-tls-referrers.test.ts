@@ -26,7 +26,7 @@ describe('berth client: private CA and referrers', () => {
 
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'berth-client-tls-'));
-    env = { HOME: work, DOCKER_CONFIG: join(work, 'docker'), XDG_RUNTIME_DIR: join(work, 'run'), BERTH_STORE: join(work, 'store'),
+    env = { HOME: work, DOCKER_CONFIG: join(work, 'docker'), XDG_RUNTIME_DIR: join(work, 'run'), BERTH_STORE: join(work, 'store'), BERTH_ROOT: join(work, 'runtime'),
       BERTH_CERTS_D: join(work, 'certs.d'), BERTH_RETRY_BASE_MS: '20' };
     tls = await startTestServer({ REGISTRY_HTTP_TLS_SELFSIGNED: 'true', REGISTRY_HTTP_TLS_DIRECTORY: join(work, 'tls') });
     plain = await startTestServer();

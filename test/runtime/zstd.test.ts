@@ -361,7 +361,7 @@ describe('zstd images through the client and the runtime store (root)', { skip }
     layout.tag(mdesc, 'v1');
     await layout.save();
 
-    const env = { HOME: tmp, DOCKER_CONFIG: join(tmp, 'docker'), XDG_RUNTIME_DIR: join(tmp, 'run'), BERTH_STORE: join(tmp, 'store') };
+    const env = { HOME: tmp, DOCKER_CONFIG: join(tmp, 'docker'), XDG_RUNTIME_DIR: join(tmp, 'run'), BERTH_STORE: join(tmp, 'store'), BERTH_ROOT: join(tmp, 'runtime') };
     const ref = `${server.host}/zstd/app:v1`;
     const push = await runCli(['push', '-q', `oci:${dir}:v1`, ref], { env });
     assert.equal(push.code, 0, push.stderr);
