@@ -456,8 +456,29 @@ export async function pruneImages(o: ImageHousekeepingOptions & { all?: boolean;
   const goneSet = new Set(gone.map((g) => g.digest));
   if (gone.length) await o.store.layout.updateEntries((entries) => entries.filter((e) => !goneSet.has(e.digest)));
   const untagged = gone.flatMap((g) => g.names).map(displayName);
-  const res = await collect(o, world, gone, { graceMs: o.graceMs ?? 3_600_000, now: o.now ?? Date.now() });
+  const sweep = { graceMs: o.graceMs ?? 3_600_000, now: o.now ?? Date.now() };
+  const res = await collect(o, world, gone, sweep);
+  if (o.snapshots) res.reclaimed += await sweepLeftovers(o.snapshots, sweep);
   return { untagged, ...res };
+}
+
+/**
+ * What a crash mid-unpack or mid-run leaves: work snapshots (`extract-…` of an unpack, `init-tmp-…`
+ * of an init layer being made) and snapshot directories without metadata, older than the grace
+ * period so that an unpack running right now in another process is not touched.
+ */
+async function sweepLeftovers(snapshots: OverlaySnapshotter, sweep: { graceMs: number; now: number }): Promise<number> {
+  let bytes = 0;
+  for await (const s of snapshots.walk()) {
+    if (s.kind !== 'active' || !/^(extract-|init-tmp-)/.test(s.key) || sweep.now - Date.parse(s.created) < sweep.graceMs) continue;
+    bytes += await diskUsage(join(snapshots.dir, s.id));
+    await snapshots.remove(s.key).catch(() => undefined);
+  }
+  for (const id of await snapshots.orphans(sweep.now - sweep.graceMs)) {
+    bytes += await diskUsage(join(snapshots.dir, id));
+    await snapshots.removeOrphan(id);
+  }
+  return bytes;
 }
 
 /** Which containers use the image `input` names (for messages and checks). */

@@ -10,7 +10,7 @@
 // Ids are short random hex, which keeps overlay option strings short for deep images.
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, mkdir, readFile, readdir, rm, unlink, chmod, open } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rm, stat, unlink, chmod, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, tempPathFor } from '../client/atomic.js';
 
@@ -225,6 +225,23 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   /** Removes snapshot dirs no metadata refers to (left by a crash between mkdir and commit/remove). */
+  /** Snapshot directories without metadata (a crash between mkdir and metadata) last changed before `before` (ms). */
+  async orphans(before: number): Promise<string[]> {
+    const used = new Set<string>();
+    for await (const i of this.walk()) used.add(i.id);
+    const out: string[] = [];
+    for (const n of await readdir(this.dir)) {
+      if (n === 'meta' || used.has(n)) continue;
+      try { if ((await stat(join(this.dir, n))).mtimeMs < before) out.push(n); } catch { /* gone meanwhile */ }
+    }
+    return out;
+  }
+
+  async removeOrphan(id: string): Promise<void> {
+    if (!/^[0-9a-f]{12}$/.test(id)) throw new SnapshotError(`invalid snapshot directory "${id}"`, 'INVALID');
+    await rm(join(this.dir, id), { recursive: true, force: true });
+  }
+
   async cleanup(): Promise<string[]> {
     const used = new Set<string>();
     for await (const i of this.walk()) used.add(i.id);

@@ -203,6 +203,22 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     assert.deepEqual((await removeImage('app:1', opts())).deleted, [a.config, a.chain[1], a.chain[0]]);
   });
 
+  test('prune sweeps what a crash left (extract-/init-tmp- work snapshots, directories without metadata), but only past the grace period', async () => {
+    await snapshots.prepare('extract-0123456789ab-sha256:dead');
+    await snapshots.prepare('init-tmp-0123456789abcdef');
+    const orphan = join(snapshots.dir, 'abcdefabcdef');
+    await mkdir(join(orphan, 'fs'), { recursive: true });
+    await writeFile(join(orphan, 'fs', 'x'), 'half unpacked');
+    const keys = async () => { const out: string[] = []; for await (const x of snapshots.walk()) out.push(x.key); return out.sort(); };
+    await pruneImages({ store, root, snapshots }); // a crash just now may be an unpack still running elsewhere
+    assert.ok((await keys()).includes('extract-0123456789ab-sha256:dead'));
+    assert.ok(existsSync(orphan));
+    const p = await pruneImages({ store, root, snapshots, now: Date.now() + 2 * 3_600_000 });
+    assert.ok(!(await keys()).some((k) => k.startsWith('extract-') || k.startsWith('init-tmp-')));
+    assert.ok(!existsSync(orphan));
+    assert.ok(p.reclaimed >= 'half unpacked'.length);
+  });
+
   test('prune: dangling images, then -a every image no container uses; unreferenced blobs past the grace period; unused layers', async () => {
     const a = await image('docker.io/library/app:1', [base, own('a')]);
     const b = await image('docker.io/library/b:1', [base, own('b')]);
