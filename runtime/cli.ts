@@ -450,8 +450,8 @@ async function volumeMount(root: string, v: string): Promise<VolumeMount> {
   const m = await mods();
   if (!v.includes(':')) {
     if (!v.startsWith('/')) throw new UsageError(`-v ${v}: expected HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or an absolute CONTAINER path`);
-    const { volume } = await new m.VolumeStore(root).create(undefined, { labels: { [m.ANONYMOUS_LABEL]: 'true' } });
-    return { source: volume.Mountpoint, destination: v, volume: { name: volume.Name, anonymous: true, copyUp: true } };
+    // made with the container (volumes.ts materializeVolumes), so a run that fails before leaves none behind
+    return { source: '', destination: v, volume: { name: '', anonymous: true, copyUp: true } };
   }
   const r = await m.resolveVolumeFlag(root, v);
   if (r.type === 'bind') return { source: r.source, destination: r.destination, readonly: r.readonly };

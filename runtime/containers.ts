@@ -21,7 +21,7 @@ import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { pidAlive, procStartTime } from './process.js';
 import { buildSpec, type RunOptions } from './spec.js';
-import { copyUpVolumes, imageVolumes, removeAnonymousVolumes } from './volumes.js';
+import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export { pidAlive, procStartTime } from './process.js';
 
@@ -147,7 +147,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   }
   const img = await o.store.resolve(o.image);
   const { chainId } = await o.store.unpack(img, o.snapshots);
-  const volumes = [...(o.run.volumes ?? []), ...await imageVolumes(o.root, img.config.config?.Volumes, o.run.volumes ?? [])];
+  const volumes = await materializeVolumes(o.root, o.run.volumes ?? [], img.config.config?.Volumes);
   const anonymous = volumes.filter((v) => v.volume?.anonymous).map((v) => v.volume!.name);
   const id = randomBytes(32).toString('hex');
   const key = `container-${id}`;

@@ -12,7 +12,7 @@ import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { buildSpec, type RunOptions } from './spec.js';
-import { copyUpVolumes, imageVolumes, removeAnonymousVolumes } from './volumes.js';
+import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export interface EphemeralRunOptions {
   store: RuntimeImageStore;
@@ -31,7 +31,7 @@ export interface EphemeralRunOptions {
 export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & { id: string }> {
   const img = await o.store.resolve(o.image);
   const { chainId } = await o.store.unpack(img, o.snapshots, o.signal ? { signal: o.signal } : {});
-  const volumes = [...(o.run?.volumes ?? []), ...await imageVolumes(o.root, img.config.config?.Volumes, o.run?.volumes ?? [])];
+  const volumes = await materializeVolumes(o.root, o.run?.volumes ?? [], img.config.config?.Volumes);
   const run = { ...o.run, volumes };
   const id = randomBytes(32).toString('hex');
   const key = `container-${id}`;

@@ -353,9 +353,24 @@ export async function populateVolume(volumeDataDir: string, rootfs: string, cont
 export const ANONYMOUS_LABEL = 'berth.anonymous';
 
 /**
- * The image's VOLUMEs that no -v covers, each as a new anonymous volume (Docker gives every
+ * A container's volume mounts, made real: `-v /path` mounts (an anonymous volume not made yet: no
+ * name) get their volume now, and so does every image VOLUME no -v covers (Docker gives each
  * container fresh ones, filled from the image).
  */
+export async function materializeVolumes(root: string, mounts: VolumeMountLike[], volumes: Record<string, object> | undefined): Promise<VolumeMountLike[]> {
+  const out: VolumeMountLike[] = [];
+  for (const m of mounts) {
+    if (m.volume?.anonymous && !m.volume.name) {
+      const { volume } = await new VolumeStore(root).create(undefined, { labels: { [ANONYMOUS_LABEL]: 'true' } });
+      out.push({ ...m, source: volume.Mountpoint, volume: { ...m.volume, name: volume.Name } });
+    } else out.push(m);
+  }
+  return [...out, ...await imageVolumes(root, volumes, out)];
+}
+
+type VolumeMountLike = { source: string; destination: string; readonly?: boolean; volume?: { name: string; anonymous: boolean; copyUp: boolean } };
+
+/** The image's VOLUMEs that no mount covers, each as a new anonymous volume. */
 export async function imageVolumes(root: string, volumes: Record<string, object> | undefined, covered: Array<{ destination: string }>): Promise<Array<{ source: string; destination: string; volume: { name: string; anonymous: true; copyUp: true } }>> {
   const taken = new Set(covered.map((v) => resolvePath('/', v.destination)));
   const out = [];

@@ -191,6 +191,9 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
       const a = await berth(['run', '--rm', '-v', '/scratch', 'localhost/bb:1', 'sh', '-c', 'echo tmp > /scratch/t && cat /scratch/t']);
       assert.equal(a.stdout, 'tmp\n', a.stderr);
       assert.deepEqual((await readdir(volumes)).filter((n) => !before.has(n)), [], 'the anonymous volume is removed with the container');
+      const missing = await berth(['run', '--rm', '-v', '/scratch', 'localhost/absent:1', 'true']);
+      assert.notEqual(missing.code, 0);
+      assert.deepEqual((await readdir(volumes)).filter((n) => !before.has(n)), [], 'a run that fails leaves no anonymous volume');
       const bad = await berth(['run', '--rm', '-v', 'bad/name:/x', 'localhost/bb:1', 'true']);
       assert.notEqual(bad.code, 0);
       assert.match(bad.stderr, /invalid characters for a local volume name/);
