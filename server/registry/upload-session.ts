@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import type { Hash } from 'node:crypto';
 import { HashingStream, digestOf, parseDigest, type Algorithm, type Digest } from '../../oci/digest.js';
-import { PathNotFoundError, type StorageAdapter } from '../../storage-adapters/types.js';
+import { PathNotFoundError, type FileWriter, type StorageAdapter } from '../../storage-adapters/types.js';
 import { RegistryError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -43,30 +43,51 @@ export class UploadSessions {
   /** Current size of an upload; BLOB_UPLOAD_UNKNOWN when there is no such session. */
   async size(repo: string, id: string): Promise<number> {
     if (!isUploadId(id)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id.slice(0, 100) });
+    // both round trips at once; a missing session wins over any error reading the data
+    const [session, data] = await Promise.allSettled([
+      this.#requireSession(repo, id),
+      this.storage.stat(paths.uploadData(repo, id)).then((st) => st.size, (e) => {
+        if (e instanceof PathNotFoundError) return 0;
+        throw e;
+      }),
+    ]);
+    if (session.status === 'rejected') throw session.reason;
+    if (data.status === 'rejected') throw data.reason;
+    return data.value;
+  }
+
+  /** Appends a chunk; resolves with the session's new size and how many bytes this chunk added. */
+  append(repo: string, id: string, body: Readable, opts: AppendOptions = {}): Promise<Appended> {
+    return this.#mutex.run(id, () => this.#append(repo, id, body, opts));
+  }
+
+  /** Throws BLOB_UPLOAD_UNKNOWN unless the session exists. */
+  async #requireSession(repo: string, id: string): Promise<void> {
+    if (!isUploadId(id)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id.slice(0, 100) });
     try {
       await this.storage.stat(paths.uploadStartedAt(repo, id));
     } catch (e) {
       if (e instanceof PathNotFoundError) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
       throw e;
     }
-    try {
-      return (await this.storage.stat(paths.uploadData(repo, id))).size;
-    } catch (e) {
-      if (e instanceof PathNotFoundError) return 0;
-      throw e;
-    }
   }
 
-  /** Appends a chunk; resolves with the session's new size and how many bytes this chunk added. */
-  append(repo: string, id: string, body: Readable, opts: AppendOptions = {}): Promise<Appended> {
-    return this.#mutex.run(id, async () => {
-      await this.size(repo, id);
-      return this.#append(repo, id, body, opts);
-    });
+  /** Opens the append writer while checking that the session exists (two storage round trips at once). */
+  async #openAppend(repo: string, id: string): Promise<FileWriter> {
+    const [writer, session] = await Promise.allSettled([
+      isUploadId(id) ? this.storage.write(paths.uploadData(repo, id), { append: true }) : Promise.reject(new Error('invalid upload id')),
+      this.#requireSession(repo, id),
+    ]);
+    if (session.status === 'rejected') {
+      if (writer.status === 'fulfilled') await writer.value.cancel().catch(() => undefined);
+      throw session.reason;
+    }
+    if (writer.status === 'rejected') throw writer.reason;
+    return writer.value;
   }
 
   async #append(repo: string, id: string, body: Readable, opts: AppendOptions): Promise<Appended> {
-    const writer = await this.storage.write(paths.uploadData(repo, id), { append: true });
+    const writer = await this.#openAppend(repo, id);
     const startSize = writer.size;
     if (opts.start !== undefined && opts.start !== startSize) {
       await writer.cancel();
@@ -100,15 +121,19 @@ export class UploadSessions {
   /** Completes an upload: optional last chunk, digest check, then the blob becomes visible. */
   finish(repo: string, id: string, expected: Digest, body?: Readable, opts: AppendOptions = {}): Promise<Appended> {
     return this.#mutex.run(id, async () => {
-      let size = await this.size(repo, id);
+      let size: number;
       let appended = 0;
       if (body) ({ size, appended } = await this.#append(repo, id, body, opts));
+      else size = await this.size(repo, id);
+      // whether the blob is stored already, asked while the digest is checked
+      const stored = this.blobs.size(expected);
+      stored.catch(() => undefined);
       const actual = await this.#digest(repo, id, size, parseDigest(expected).algorithm);
       if (actual !== expected) {
         throw new RegistryError('DIGEST_INVALID', { expected, actual, size });
       }
       const dataKey = paths.uploadData(repo, id);
-      if ((await this.blobs.size(expected)) === undefined) {
+      if ((await stored) === undefined) {
         if (size === 0) await this.storage.putSmall(paths.blobData(expected), Buffer.alloc(0));
         else await this.storage.move(dataKey, paths.blobData(expected));
       }

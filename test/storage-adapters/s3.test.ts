@@ -2,10 +2,12 @@
 // cannot start, these tests fail). A fresh bucket per suite.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
-import { HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createAdapter } from '../../storage-adapters/index.js';
 import { MAX_COPY, MIN_PART, planAssembly, S3Adapter } from '../../storage-adapters/s3.js';
 import { InvalidOffsetError, PathNotFoundError } from '../../storage-adapters/types.js';
@@ -84,7 +86,7 @@ describe('s3 adapter: appends, assembly, ranges', () => {
     assert.equal(size, whole.length);
     assert.equal((await s.stat(key)).size, whole.length);
     assert.equal((await other.stat(key)).isDirectory, false);
-    assert.equal((await rawNames('uploads/tiny/data~parts/')).length, 100);
+    assert.deepEqual(await rawNames('uploads/tiny/'), [`${ROOT}/uploads/tiny/data~parts/state`], 'all tail: one state object, no upload');
     assert.ok(sha(await readAll(await s.read(key))) === sha(whole), 'read() streams the parts in order');
     assert.deepEqual(await collect(s.list('/uploads/tiny')), ['/uploads/tiny/data'], 'list shows the appended object once');
 
@@ -97,17 +99,27 @@ describe('s3 adapter: appends, assembly, ranges', () => {
     assert.deepEqual(await rawNames('blobs/'), [`${ROOT}/blobs/tiny`], 'one plain object, no parts');
   });
 
-  it('assembles >5 MiB parts (copied server-side) with runs of small parts (merged) into one object', async () => {
+  it('appends of any size become parts of one multipart upload plus a tail; move() completes it and copies once', async () => {
     const key = '/uploads/mixed/data';
     const sizes = [6 * MiB, 1000, 1, 70_000, 7 * MiB, 5 * MiB, 12 * MiB + 3, 3, 5 * MiB - 1];
     const pieces = sizes.map((n) => randomBytes(n));
-    for (const p of pieces) await append(s, key, p);
+    let size = 0;
+    for (const [i, p] of pieces.entries()) size = await append(i % 2 ? other : s, key, p); // both instances
     const whole = Buffer.concat(pieces);
+    assert.equal(size, whole.length);
+    assert.equal((await other.stat(key)).size, whole.length);
 
-    const plan = planAssembly(sizes.map((size, i) => ({ name: String(i), size })), { target: s.partSize });
-    assert.ok(plan.some((p) => p.kind === 'copy') && plan.some((p) => p.kind === 'upload'), 'this layout exercises both copy and merge');
+    // One open upload at the object's own name, one state object; every part is a valid S3 part.
+    const open = await b.client.send(new ListMultipartUploadsCommand({ Bucket: b.bucket, Prefix: `${ROOT}/uploads/mixed/` }));
+    assert.deepEqual((open.Uploads ?? []).map((u) => u.Key), [`${ROOT}/uploads/mixed/data`]);
+    assert.deepEqual(await rawNames('uploads/mixed/'), [`${ROOT}/uploads/mixed/data~parts/state`]);
+    const state = await b.client.send(new GetObjectCommand({ Bucket: b.bucket, Key: `${ROOT}/uploads/mixed/data~parts/state` }));
+    const raw = Buffer.from(await state.Body!.transformToByteArray());
+    const header = JSON.parse(raw.subarray(0, raw.indexOf(10)).toString()) as { size: number; parts: [string, number][] };
+    assert.equal(header.size, whole.length);
+    for (const [, n] of header.parts) assert.ok(n >= MIN_PART && n <= s.partSize, `part of ${n} bytes`);
+    assert.ok(raw.length - raw.indexOf(10) - 1 < MIN_PART, 'the tail is under 5 MiB');
 
-    assert.ok(sha(await readAll(await s.read(key))) === sha(whole));
     await s.move(key, '/blobs/mixed');
     const head = await b.client.send(new HeadObjectCommand({ Bucket: b.bucket, Key: `${ROOT}/blobs/mixed` }));
     assert.equal(head.ContentLength, whole.length);
@@ -115,6 +127,52 @@ describe('s3 adapter: appends, assembly, ranges', () => {
     assert.deepEqual(await rawNames('uploads/'), []);
     const uploads = await b.client.send(new ListMultipartUploadsCommand({ Bucket: b.bucket }));
     assert.equal(uploads.Uploads?.length ?? 0, 0, 'no multipart upload left open');
+  });
+
+  it('reading an appended object completes it; appending again continues it (part 1 copied server-side)', async () => {
+    const key = '/uploads/reread/data';
+    const first = randomBytes(11 * MiB + 5);
+    const second = randomBytes(2 * MiB);
+    await append(s, key, first);
+    assert.equal(sha(await readAll(await s.read(key, { offset: 3 }))), sha(first.subarray(3)), 'read() of an open upload');
+    assert.deepEqual(await rawNames('uploads/reread/'), [`${ROOT}/uploads/reread/data`], 'now a plain object');
+    assert.equal(await append(other, key, second), first.length + second.length);
+    const whole = Buffer.concat([first, second]);
+    assert.equal((await s.getSmall(key, 64 * MiB)).length, whole.length);
+    assert.equal(sha(await readAll(await other.read(key))), sha(whole));
+    await s.move(key, '/blobs/reread');
+    assert.equal(sha(await readAll(await s.read('/blobs/reread'))), sha(whole));
+    assert.deepEqual(await rawNames('uploads/'), []);
+    const uploads = await b.client.send(new ListMultipartUploadsCommand({ Bucket: b.bucket, Prefix: `${ROOT}/uploads/` }));
+    assert.equal(uploads.Uploads?.length ?? 0, 0);
+  });
+
+  it('an append that fails midway leaves the committed bytes; the next append overwrites its stray parts', async () => {
+    const key = '/uploads/failed/data';
+    const good = randomBytes(6 * MiB);
+    await append(s, key, good);
+    const w = await s.write(key, { append: true });
+    // 12 MiB gets two 5 MiB parts uploaded, then the "client" goes away before commit
+    await new Promise<void>((resolve) => {
+      w.write(randomBytes(12 * MiB), () => resolve());
+    });
+    await w.cancel();
+    assert.equal((await other.stat(key)).size, good.length);
+    const rest = randomBytes(9 * MiB + 1);
+    assert.equal(await append(other, key, rest), good.length + rest.length);
+    await s.move(key, '/blobs/failed');
+    assert.equal(sha(await readAll(await s.read('/blobs/failed'))), sha(Buffer.concat([good, rest])));
+  });
+
+  it('delete() of an appended object aborts its multipart upload', async () => {
+    await append(s, '/uploads/gone/data', randomBytes(7 * MiB));
+    const before = await b.client.send(new ListMultipartUploadsCommand({ Bucket: b.bucket, Prefix: `${ROOT}/uploads/gone/` }));
+    assert.equal(before.Uploads?.length, 1);
+    await s.delete('/uploads/gone');
+    await assert.rejects(s.stat('/uploads/gone/data'), PathNotFoundError);
+    const after = await b.client.send(new ListMultipartUploadsCommand({ Bucket: b.bucket, Prefix: `${ROOT}/uploads/gone/` }));
+    assert.equal(after.Uploads?.length ?? 0, 0);
+    assert.deepEqual(await rawNames('uploads/gone'), []);
   });
 
   it('a single appended part of any size moves with one server-side copy', async () => {
@@ -143,12 +201,12 @@ describe('s3 adapter: appends, assembly, ranges', () => {
     assert.equal((await s.getSmall(key, total)).toString(), whole.toString());
   });
 
-  it('an append continues a plain object; a plain write shadows and removes the parts', async () => {
+  it('an append continues a plain object; a plain write shadows and removes the append state', async () => {
     const key = '/mixed/obj';
     await s.putSmall(key, Buffer.from('plain-'));
     assert.equal(await append(s, key, Buffer.from('appended')), 14);
     assert.equal((await s.getSmall(key, 100)).toString(), 'plain-appended');
-    assert.deepEqual(await rawNames('mixed/'), [`${ROOT}/mixed/obj~parts/00000000000000000000`, `${ROOT}/mixed/obj~parts/00000000000000000006`]);
+    assert.deepEqual(await rawNames('mixed/'), [`${ROOT}/mixed/obj~parts/state`], 'the small plain object became the tail');
 
     const w = await s.write(key);
     await pipeline(Readable.from([Buffer.from('replaced')]), w);
@@ -158,7 +216,7 @@ describe('s3 adapter: appends, assembly, ranges', () => {
     assert.deepEqual(await rawNames('mixed/'), [`${ROOT}/mixed/obj`]);
 
     await append(s, key, Buffer.from('+more'));
-    await s.putSmall(key, Buffer.from('small')); // shadows the parts (left for the next append/move/delete)
+    await s.putSmall(key, Buffer.from('small')); // shadows the append state (left for the next append/move/delete)
     assert.equal((await s.getSmall(key, 100)).toString(), 'small');
     assert.equal((await s.stat(key)).size, 5);
     assert.equal(await append(s, key, Buffer.from('!')), 6);
@@ -268,6 +326,40 @@ describe('s3 adapter: assembly plan and options (no S3 needed)', () => {
         assert.equal(pos, src.size);
       }
       assert.equal(i, covered.length);
+    }
+  });
+
+  it('reads time out when S3 stalls, but not while the reader itself is slow', async () => {
+    // A fake S3 on loopback: /stall sends 64 KiB of 1 MiB and then nothing; /silent never answers;
+    // /slow sends 8 MiB at once.
+    const sockets = new Set<import('node:net').Socket>();
+    const server = createServer((req, res) => {
+      if (req.url?.includes('/silent')) return;
+      const total = req.url?.includes('/slow') ? 8 * MiB : MiB;
+      res.writeHead(200, { 'Content-Length': total, 'Content-Type': 'application/octet-stream' });
+      if (req.url?.includes('/stall')) res.write(Buffer.alloc(64 * 1024, 1));
+      else res.end(Buffer.alloc(total, 2));
+    });
+    server.on('connection', (c) => { sockets.add(c); c.on('close', () => sockets.delete(c)); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    const a = S3Adapter.fromConfig({ bucket: 'b', regionendpoint: `http://127.0.0.1:${port}`, accesskey: 'k', secretkey: 's', maxattempts: 1, readtimeout: 400 });
+    try {
+      const t0 = performance.now();
+      await assert.rejects(readAll(await a.read('/stall')), /no data from S3/);
+      assert.ok(performance.now() - t0 < 3000, 'fails soon after the timeout');
+      await assert.rejects(a.read('/silent'), /no response from S3/);
+      // A reader that takes a long pause is not a stall: the bytes wait for it in buffers.
+      const body = await a.read('/slow');
+      const it = body[Symbol.asyncIterator]();
+      let n = ((await it.next()).value as Buffer).length;
+      await new Promise((r) => setTimeout(r, 1200));
+      for (let c = await it.next(); !c.done; c = await it.next()) n += (c.value as Buffer).length;
+      assert.equal(n, 8 * MiB);
+    } finally {
+      await a.close();
+      for (const c of sockets) c.destroy();
+      await new Promise((r) => server.close(r));
     }
   });
 
