@@ -106,6 +106,11 @@ function encodeState(s: AppendState): Buffer {
   return Buffer.concat([Buffer.from(`${header}\n`), s.tail]);
 }
 
+/** The token of an append state: its parts' ETags (content hashes, in their upload) and its tail. */
+function stateVersion(s: AppendState): string {
+  return createHash('sha256').update(encodeState(s)).digest('hex');
+}
+
 function decodeState(raw: Buffer, key: string): AppendState {
   const nl = raw.indexOf(0x0a);
   try {
@@ -505,6 +510,12 @@ export class S3Adapter implements StorageAdapter {
     })));
   }
 
+  /** The committed content's token of an appended object; undefined for a plain or missing one. */
+  async appendVersion(key: string): Promise<string | undefined> {
+    const state = await this.#getState(key);
+    return state ? stateVersion(state) : undefined;
+  }
+
   async deleteState(key: string): Promise<void> {
     await this.#deleteNames([this.#stateName(key)], key);
   }
@@ -885,6 +896,12 @@ class S3Writer extends Writable implements FileWriter {
   #state: 'open' | 'committing' | 'committed' | 'failed' | 'cancelled' = 'open';
   /** What commit() changed: a plain object, or the append state. */
   #created = false;
+  /** After an append's commit: the token of the state it committed (FileWriter.version). */
+  version: string | undefined;
+
+  get startVersion(): string | undefined {
+    return this.opts.append?.state ? stateVersion(this.opts.append.state) : undefined;
+  }
 
   constructor(
     private readonly adapter: S3Adapter,
@@ -1039,19 +1056,21 @@ class S3Writer extends Writable implements FileWriter {
   }
 
   async #commitAppend(): Promise<void> {
-    if (this.#written === 0 && this.opts.append!.state) return; // nothing new: the committed state stands
+    if (this.#written === 0 && this.opts.append!.state) { this.version = this.startVersion; return; } // nothing new: the committed state stands
     // What is left becomes a part when S3 accepts it as one (≥ 5 MiB), else the tail.
     if (this.#buffered >= MIN_PART) await this.#flushPart();
     await this.#drain();
     const { body, pooled } = this.#gathered();
     const tail = pooled ? Buffer.from(body) : body; // the pooled buffer goes back
     if (pooled) this.adapter.pool.give(pooled);
-    await this.adapter.putState(this.key, {
+    const state: AppendState = {
       size: this.size,
       upload: this.#uploadId,
       parts: this.#parts.map((p, i) => ({ etag: p.ETag ?? '', size: this.#partSizes[i]! })),
       tail,
-    });
+    };
+    await this.adapter.putState(this.key, state);
+    this.version = stateVersion(state);
     this.#created = true;
   }
 

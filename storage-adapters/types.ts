@@ -14,12 +14,22 @@ export interface FileWriter extends Writable {
   commit(): Promise<void>;
   /** Drops what this writer wrote; an append writer goes back to the size it started at. */
   cancel(): Promise<void>;
+  /**
+   * Adapters whose objects several processes may append to at once (S3) name the committed content of an
+   * appended object with a token: `startVersion` is what an append writer started from, `version` what its
+   * commit() made. Equal tokens mean equal bytes, so a process trusts what it computed over those bytes
+   * (a running digest) only while the token is still the same. See StorageAdapter.appendVersion.
+   */
+  readonly startVersion?: string;
+  readonly version?: string;
 }
 
 export interface WriteOptions { append?: boolean }
 
 export interface StorageAdapter {
   readonly name: string;
+  /** The committed content's token of an appended object (see FileWriter.version); undefined when it has none. */
+  appendVersion?(key: string): Promise<string | undefined>;
   /** Throws PathNotFoundError. */
   stat(key: string): Promise<Stat>;
   /** Throws PathNotFoundError, or InvalidOffsetError when the range starts past the end. */

@@ -20,7 +20,8 @@ export interface AppendOptions {
   signal?: AbortSignal;
 }
 
-interface RunningHash { algorithm: Algorithm; hash: Hash; bytes: number }
+/** A running digest over an upload's bytes; `version` names those bytes where the adapter can (see FileWriter.version). */
+interface RunningHash { algorithm: Algorithm; hash: Hash; bytes: number; version?: string }
 
 export interface Appended { size: number; appended: number }
 
@@ -100,7 +101,10 @@ export class UploadSessions {
     const cached = this.#hashes.get(id);
     this.#hashes.delete(id);
     // Keep hashing only when the running hash covers exactly the bytes already stored.
-    const resume = cached && cached.bytes === startSize && cached.algorithm === 'sha256' ? cached : undefined;
+    // Where several instances may append (S3), also only when the stored bytes are the ones it hashed: two
+    // racing appends at one offset leave one of them stored, and the other's hash must not be trusted.
+    const sameBytes = !this.storage.appendVersion || (cached?.version !== undefined && cached.version === writer.startVersion);
+    const resume = cached && cached.bytes === startSize && cached.algorithm === 'sha256' && sameBytes ? cached : undefined;
     const hasher = startSize === 0 || resume ? new HashingStream('sha256', resume) : undefined;
     try {
       if (hasher) await pipeline(body, hasher, writer, { signal: opts.signal });
@@ -114,7 +118,7 @@ export class UploadSessions {
       await writer.cancel().catch(() => undefined);
       throw e;
     }
-    if (hasher) this.#hashes.set(id, { algorithm: 'sha256', hash: hasher.hash, bytes: writer.size });
+    if (hasher) this.#hashes.set(id, { algorithm: 'sha256', hash: hasher.hash, bytes: writer.size, ...(writer.version !== undefined ? { version: writer.version } : {}) });
     return { size: writer.size, appended: writer.size - startSize };
   }
 
@@ -147,7 +151,9 @@ export class UploadSessions {
   async #digest(repo: string, id: string, size: number, algorithm: Algorithm): Promise<Digest> {
     const cached = this.#hashes.get(id);
     if (cached && cached.bytes === size && cached.algorithm === algorithm) {
-      return `${algorithm}:${cached.hash.copy().digest('hex')}` as Digest;
+      const sameBytes = !this.storage.appendVersion
+        || (cached.version !== undefined && cached.version === await this.storage.appendVersion(paths.uploadData(repo, id)));
+      if (sameBytes) return `${algorithm}:${cached.hash.copy().digest('hex')}` as Digest;
     }
     if (size === 0) return digestOf(Buffer.alloc(0), algorithm);
     const hasher = new HashingStream(algorithm);
