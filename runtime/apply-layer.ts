@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { chmod, lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, delimiter, dirname, join } from 'node:path';
-import { Duplex, type Readable, type Writable } from 'node:stream';
+import { Duplex, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { HashingStream, parseDigest, type Digest } from '../oci/digest.js';
@@ -187,6 +187,39 @@ function runTar(bin: string, args: string[]): TarRun {
 }
 
 /**
+ * Feeds tar's stdin. tar may close its end before the last bytes or the end of the stream get through
+ * (it exits once it has read the end-of-archive blocks; under load its exit can beat our 'finish'); what
+ * is left is then discarded here, so the digests upstream still see every byte and the pipeline does not
+ * fail with "Premature close". Whether tar succeeded is its exit status (TarRun.done), not the pipe.
+ */
+function tarSink(stdin: Writable): Writable {
+  let closed = false;
+  stdin.on('error', () => { closed = true; });
+  stdin.on('close', () => { closed = true; });
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _encoding, callback) {
+      if (closed) { callback(); return; }
+      stdin.write(chunk, (err) => { if (err) closed = true; callback(); });
+    },
+    final(callback) {
+      if (closed) { callback(); return; }
+      // done when tar's end has taken everything, or when tar closed it first (a benign race at exit)
+      let called = false;
+      const once = () => { if (!called) { called = true; callback(); } };
+      stdin.once('finish', once);
+      stdin.once('close', once);
+      stdin.once('error', once);
+      stdin.end();
+    },
+    destroy(err, callback) {
+      if (!closed) stdin.destroy();
+      callback(err);
+    },
+  });
+}
+
+/**
  * Applies the layer read from `source` into `dest`, which must not exist or be an empty directory.
  * On any failure (hostile entry, digest mismatch, tar error, abort) nothing is left at `dest`'s
  * side and `dest` is untouched.
@@ -217,7 +250,7 @@ export async function applyLayer(source: Readable, dest: string, opts: ApplyOpti
         ? [blobHash, unzstd, tarHash, inspector]
         : [blobHash, tarHash, inspector];
     try {
-      await pipeline([source, ...stages, tar.stdin], opts.signal ? { signal: opts.signal } : {});
+      await pipeline([source, ...stages, tarSink(tar.stdin)], opts.signal ? { signal: opts.signal } : {});
     } catch (e) {
       // When tar itself stopped early, writing to it fails (EPIPE, premature close…): then tar's own exit
       // status says why, so let it finish instead of killing it first. Any other failure stops tar.

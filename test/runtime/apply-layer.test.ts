@@ -246,6 +246,18 @@ describe('applyLayer (root)', { skip }, () => {
     assert.deepEqual((await readdir(tmp)).filter((x) => x.includes('.apply-')), []);
   });
 
+  test('tar closing its input early and exiting 0 is not an error, and every byte is still hashed', async () => {
+    // a stand-in for tar that closes stdin at once and succeeds: what GNU tar does after the end-of-archive
+    // blocks, and (under load) what its exit can look like before our end of the pipe has finished
+    const fake = join(tmp, 'tar-closes-early');
+    await writeFile(fake, '#!/bin/sh\nexec 0<&-\nexit 0\n', { mode: 0o755 });
+    const l = layer(Array.from({ length: 50 }, (_, i) => ({ name: `f${i}`, type: 'file' as const, data: Buffer.alloc(8192, i) })));
+    const r = await applyLayer(stream(l.gz), fresh(), { digest: l.digest, diffId: l.diffId, size: l.size, tar: fake });
+    assert.equal(r.diffId, l.diffId);
+    assert.equal(r.uncompressedSize, l.tar.length);
+    await assert.rejects(applyLayer(stream(l.gz), fresh(), { digest: l.digest, diffId: sha256(Buffer.from('other')), tar: fake }), /diff_id mismatch/);
+  });
+
   test('an abort mid-stream stops tar and leaves nothing', async () => {
     const l = layer(Array.from({ length: 200 }, (_, i) => ({ name: `f${i}`, type: 'file' as const, data: Buffer.alloc(4096, i) })));
     const ac = new AbortController();
