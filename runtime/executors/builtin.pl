@@ -261,6 +261,27 @@ my $tty = $plan{tty};
 pipe(my $toChildR, my $toChildW) or fail("pipe: $!");
 pipe(my $toParentR, my $toParentW) or fail("pipe: $!");
 
+# The waiting parent, for run and exec alike: records the child's pid, forwards signals, gives the child a pty
+# from the container's devpts (reached through `ptmx`) when asked, relays it, and exits with the child's status.
+sub keep {
+  my ($pid, $ptmx) = @_;
+  close $toChildR; close $toParentW;
+  write_pidfile($pid);
+  forward_signals($pid);
+  if ($tty) {
+    sysread($toParentR, my $m, 1) or hard_exit(wait_child($pid)); # the child failed before its devpts
+    my ($master, $n) = open_pty($ptmx);
+    copy_winsize($master);
+    $SIG{WINCH} = sub { copy_winsize($master); };
+    syswrite($toChildW, "$n");
+    close $toChildW;
+    relay($master);
+  } else {
+    close $toChildW;
+  }
+  hard_exit(wait_child($pid));
+}
+
 if ($mode eq 'run') {
   my $rootfs = $plan{rootfs} or fail('the plan has no rootfs');
   must('new pid namespace', 'unshare', CLONE_NEWPID);
@@ -288,21 +309,7 @@ if ($mode eq 'run') {
     drop_privileges();
     exec_process();
   }
-  close $toChildR; close $toParentW;
-  write_pidfile($pid);
-  forward_signals($pid);
-  if ($tty) {
-    sysread($toParentR, my $m, 1) or hard_exit(wait_child($pid)); # the child failed before its devpts
-    my ($master, $n) = open_pty("/proc/$pid/root$rootfs/dev/pts/ptmx");
-    copy_winsize($master);
-    $SIG{WINCH} = sub { copy_winsize($master); };
-    syswrite($toChildW, "$n");
-    close $toChildW;
-    relay($master);
-  } else {
-    close $toChildW;
-  }
-  hard_exit(wait_child($pid));
+  keep($pid, "/proc/$pid/root$rootfs/dev/pts/ptmx");
 }
 
 # ---- exec -----------------------------------------------------------------------------------------
@@ -331,18 +338,4 @@ if ($pid == 0) {
   drop_privileges();
   exec_process();
 }
-close $toChildR; close $toParentW;
-write_pidfile($pid);
-forward_signals($pid);
-if ($tty) {
-  sysread($toParentR, my $m, 1) or hard_exit(wait_child($pid));
-  my ($master, $n) = open_pty("/proc/$target/root/dev/pts/ptmx");
-  copy_winsize($master);
-  $SIG{WINCH} = sub { copy_winsize($master); };
-  syswrite($toChildW, "$n");
-  close $toChildW;
-  relay($master);
-} else {
-  close $toChildW;
-}
-hard_exit(wait_child($pid));
+keep($pid, "/proc/$target/root/dev/pts/ptmx");
