@@ -182,7 +182,7 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
     let st;
     try { st = await lstat(host); } catch { done.push(part); continue; } // missing: the rest is literal
     if (st.isSymbolicLink()) {
-      if (++links > 40) throw new SpecError(`too many symlinks resolving ${path}`);
+      if (++links > 40) throw new SpecError(`${path}: too many levels of symbolic links in the image`);
       const target = await readlink(host);
       if (target.startsWith('/')) done.length = 0;
       pending = [...target.split('/').filter((p) => p && p !== '.'), ...pending];

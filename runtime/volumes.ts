@@ -23,11 +23,12 @@
 // goes, then removeVolumesIfUnused(root, names, {except: id}) after.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve as resolvePath, sep } from 'node:path';
 import { ClientError, ExitCode, NotFoundError, UsageError } from '../client/errors.js';
 import { diskUsage } from './disk-usage.js';
 import { defaultRuntimeRoot } from './snapshotter.js';
+import { resolveInRoot } from './spec.js';
 
 export const VOLUME_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
@@ -302,29 +303,12 @@ export async function resolveVolumeFlag(root: string, value: string, opts: { cwd
  * image cannot point the copy at the host's files. Undefined when a component does not exist.
  */
 export async function resolveInRootfs(rootfs: string, path: string): Promise<string | undefined> {
-  const pending = path.split('/').filter((c) => c !== '' && c !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length) {
-    const c = pending.shift()!;
-    if (c === '..') { done.pop(); continue; }
-    const host = join(rootfs, ...done, c);
-    let st;
-    try { st = await lstat(host); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-      throw e;
-    }
-    if (st.isSymbolicLink()) {
-      if (++links > 40) throw new ClientError(`${path}: too many levels of symbolic links in the image`);
-      const target = await readlink(host);
-      if (target.startsWith('/')) done.length = 0;
-      pending.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-      continue;
-    }
-    if (pending.length && !st.isDirectory()) return undefined;
-    done.push(c);
+  const host = await resolveInRoot(rootfs, path); // spec.ts: the one resolver of container paths
+  try { await lstat(host); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw e;
   }
-  return join(rootfs, ...done);
+  return host;
 }
 
 /**
