@@ -23,7 +23,9 @@ async function countingProxy(target: string) {
   const state: { stallDigest?: string; cutAfter: number } = { cutAfter: 0 };
   const server: Server = createServer((req, res) => {
     const m = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(req.url ?? '');
-    const up = request(`http://${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: target } }, (upRes) => {
+    // A fresh upstream connection per request (agent: false): a pooled keep-alive socket that the
+    // registry closes just as it is reused would fail a request here and make the client retry it.
+    const up = request(`http://${target}${req.url}`, { method: req.method, headers: { ...req.headers, host: target }, agent: false }, (upRes) => {
       res.writeHead(upRes.statusCode!, upRes.headers);
       if (!m || req.method !== 'GET') { upRes.pipe(res); return; }
       const entry: BlobGet = { sent: 0, ...(req.headers.range ? { range: String(req.headers.range) } : {}) };
