@@ -5,7 +5,8 @@ import { IntegrityError } from '../client/errors.js';
 import type { DockerArchiveSource } from '../client/docker-archive.js';
 import { describeLocation, type Location } from '../client/location.js';
 import { familiarReference } from '../oci/image-reference.js';
-import { localName } from '../client/context.js';
+import { localName, type ClientContext } from '../client/context.js';
+import type { ImageSource } from '../client/image-source.js';
 import { formatBytes } from '../client/progress.js';
 import { clientContext, printJson, progressFor, transferSettings, type OutputFlags, type TransferFlags, type TransportFlags } from './client-options.js';
 
@@ -28,9 +29,17 @@ function destinationTags(src: Location, dst: Location, sourceTags: string[]): st
 }
 
 export async function transfer(srcLoc: Location, dstLoc: Location, flags: TransferCommandFlags, verb: string): Promise<CopyResult> {
-  const settings = transferSettings(flags);
   const ctx = await clientContext(flags);
   const src = await ctx.openSource(srcLoc);
+  try {
+    return await transferFrom(src, srcLoc, dstLoc, ctx, flags, verb);
+  } finally {
+    await src.close?.();
+  }
+}
+
+async function transferFrom(src: ImageSource, srcLoc: Location, dstLoc: Location, ctx: ClientContext, flags: TransferCommandFlags, verb: string): Promise<CopyResult> {
+  const settings = transferSettings(flags);
   // the registry's /v2/ ping (scheme and auth challenge) runs while the destination is opened
   // (an OCI layout's files are created and fsynced meanwhile)
   const ping = srcLoc.kind === 'registry' ? ctx.transport(srcLoc.ref.registry).ping() : undefined;

@@ -2,13 +2,16 @@
 //   reading: manifest.json [{Config, RepoTags, Layers}] with members streamed from the tar by offset
 //            (legacy <id>/layer.tar and docker ≥ 25's blobs/sha256/<hex> both work); the image is
 //            presented as an OCI manifest whose layers are the members as they are (tar, or gzip).
+//            A gzipped archive (`docker save IMG | gzip`, which `docker load` takes) is first
+//            gunzipped, streamed, into an unlinked temporary file that is read by offset instead.
 //   writing: layers are stored uncompressed (<diffid>/layer.tar, what `docker load` and skopeo
 //            expect): gzip layers are gunzipped on the fly into a staging directory while both the
 //            compressed digest and the diff_id are checked; then the tar is streamed to a temp file
 //            and renamed into place.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, stat, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -48,8 +51,41 @@ function sameRef(a: string, b: string): boolean {
 
 // ---- reading --------------------------------------------------------------------------------
 
+/** True when the file starts with gzip's magic bytes. */
+async function isGzip(path: string): Promise<boolean> {
+  const fh = await open(path, 'r').catch((e: Error) => { throw new ClientError(`cannot open ${path}: ${e.message}`); });
+  try {
+    const head = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(head, 0, 2, 0);
+    return bytesRead === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Gunzips `path` into a temporary file under TMPDIR and answers an open handle to it; the file is
+ * unlinked at once, so nothing is left behind whatever happens to this process.
+ */
+async function gunzipToHiddenFile(path: string): Promise<FileHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-archive-'));
+  const file = join(dir, 'archive.tar');
+  try {
+    try {
+      await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip(), createWriteStream(file));
+    } catch (e) {
+      throw new ClientError(`${path}: cannot gunzip it: ${(e as Error).message}`);
+    }
+    return await open(file, 'r');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 export class DockerArchiveSource implements ImageSource {
   private index?: TarIndex;
+  /** The gunzipped copy of a gzipped archive (unlinked), read instead of `path`. */
+  private gunzipped?: FileHandle;
   private rootBlob?: ManifestBlob;
   private readonly members = new Map<Digest, TarMember>();
   /** RepoTags of the chosen image. */
@@ -67,7 +103,9 @@ export class DockerArchiveSource implements ImageSource {
   private stream(m: TarMember, offset = 0, length?: number): Readable {
     const start = m.offset + offset;
     const end = m.offset + (length !== undefined ? offset + length : m.size) - 1;
-    return createReadStream(this.path, { start, end: Math.max(start - 1, end), highWaterMark: 1 << 20 });
+    const range = { start, end: Math.max(start - 1, end), highWaterMark: 1 << 20 };
+    // positioned reads on the shared handle: many member streams at once are fine
+    return this.gunzipped ? createReadStream('', { ...range, fd: this.gunzipped, autoClose: false }) : createReadStream(this.path, range);
   }
 
   private async small(m: TarMember, what: string): Promise<Buffer> {
@@ -79,7 +117,8 @@ export class DockerArchiveSource implements ImageSource {
 
   async root(): Promise<ManifestBlob> {
     if (this.rootBlob) return this.rootBlob;
-    this.index = await TarIndex.read(this.path);
+    if (!this.gunzipped && await isGzip(this.path)) this.gunzipped = await gunzipToHiddenFile(this.path);
+    this.index = await TarIndex.read(this.path, this.gunzipped);
     const mj = this.index.file('manifest.json');
     if (!mj) throw new ClientError(`${this.path} is not a docker-archive (no manifest.json)`);
     let entries: ArchiveManifestEntry[];
@@ -137,6 +176,11 @@ export class DockerArchiveSource implements ImageSource {
     const m = this.members.get(desc.digest);
     if (!m) throw new NotFoundError(`${this.path}: no blob ${desc.digest}`);
     return { stream: this.stream(m, offset, length), offset };
+  }
+
+  async close(): Promise<void> {
+    await this.gunzipped?.close();
+    this.gunzipped = undefined;
   }
 }
 

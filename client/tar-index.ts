@@ -2,7 +2,7 @@
 // are read at their offsets and bodies skipped, so a multi-GB docker-archive is indexed with a
 // few kB of I/O. Members are then streamed straight from the file by offset. Handles ustar
 // prefixes, PAX (x) and GNU long names (L/K); symlinks and hardlinks are resolved on lookup.
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { ClientError } from './errors.js';
 
@@ -57,8 +57,9 @@ function parsePax(body: Buffer): Record<string, string> {
 export class TarIndex {
   private constructor(readonly path: string, readonly members: Map<string, TarMember>) {}
 
-  static async read(path: string): Promise<TarIndex> {
-    const fh = await open(path, 'r').catch((e: Error) => { throw new ClientError(`cannot open ${path}: ${e.message}`); });
+  /** Indexes the tar at `path`, or read through `handle` (left open) when given; `path` then only names it. */
+  static async read(path: string, handle?: FileHandle): Promise<TarIndex> {
+    const fh = handle ?? await open(path, 'r').catch((e: Error) => { throw new ClientError(`cannot open ${path}: ${e.message}`); });
     const members = new Map<string, TarMember>();
     try {
       const { size: fileSize } = await fh.stat();
@@ -104,7 +105,7 @@ export class TarIndex {
         }
       }
     } finally {
-      await fh.close();
+      if (!handle) await fh.close();
     }
     return new TarIndex(path, members);
   }

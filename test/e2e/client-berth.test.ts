@@ -1,10 +1,12 @@
 // The berth client CLI against a berth registry: push, pull, copy, tags, catalog, inspect, digest,
 // tag, delete, multi-arch, docker-archive both ways, chunked uploads, cross-repo mounts, errors.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { collectBlobs, createImageLayout, createMultiArchLayout, readIndexJson, resolveTag, seededRandomBytes, type ImageLayout, type MultiArchLayout } from '../fixtures/oci-layout.js';
 import { sameImage } from '../fixtures/same-image.js';
@@ -161,6 +163,31 @@ describe('berth client CLI against berth', () => {
     // named image in a docker-archive: RepoTags
     const named = await cli(['inspect', `docker-archive:${tar}:${server.host}/org/team/app:v1`]);
     assert.equal(named.code, 0, named.stderr);
+  });
+
+  it('docker-archive: a gzipped archive (docker save | gzip) is read like the plain one, leaving no temporary file', async () => {
+    const tar = join(work, 'gz-src.tar');
+    const save = await cli(['copy', `${server.host}/org/team/app:v1`, `docker-archive:${tar}`]);
+    assert.equal(save.code, 0, save.stderr);
+    const gz = join(work, 'image.tar.gz');
+    await pipeline(createReadStream(tar), createGzip(), createWriteStream(gz));
+    const tmp = await mkdtemp(join(work, 'tmp-'));
+    const plain = JSON.parse((await cli(['inspect', `docker-archive:${tar}`])).stdout);
+    const zipped = await cli(['inspect', `docker-archive:${gz}`], { TMPDIR: tmp });
+    assert.equal(zipped.code, 0, zipped.stderr);
+    assert.deepEqual(JSON.parse(zipped.stdout).Layers, plain.Layers, 'the same layers, found through the gunzipped copy');
+    const back = await cli(['copy', `docker-archive:${gz}:${server.host}/org/team/app:v1`, `${server.host}/from-gz/app:v1`], { TMPDIR: tmp });
+    assert.equal(back.code, 0, back.stderr);
+    const a = JSON.parse((await cli(['inspect', '--config', `${server.host}/org/team/app:v1`])).stdout);
+    const b = JSON.parse((await cli(['inspect', '--config', `${server.host}/from-gz/app:v1`])).stdout);
+    assert.deepEqual(b, a);
+    assert.deepEqual(await readdir(tmp), [], 'the gunzipped copy is gone');
+    // a truncated gzip is a one-line error
+    await writeFile(join(work, 'cut.tar.gz'), (await readFile(gz)).subarray(0, 2000));
+    const cut = await cli(['inspect', `docker-archive:${join(work, 'cut.tar.gz')}`], { TMPDIR: tmp });
+    assert.notEqual(cut.code, 0);
+    assert.match(cut.stderr, /^berth: .*cut\.tar\.gz: cannot gunzip it: /);
+    assert.deepEqual(await readdir(tmp), []);
   });
 
   it('errors: one line, distinct exit codes, no stack trace', async () => {
