@@ -1,6 +1,8 @@
 // berth login [REGISTRY] / berth logout [REGISTRY]: store or remove credentials the way docker
 // and podman do (config.json auths, or the configured credential helper). The password comes
-// from a prompt (never echoed) or --password-stdin; it is checked against the registry first.
+// from a prompt (never echoed) or --password-stdin; it is checked against the registry first. When
+// the registry's token server answers the login with a refresh token (offline_token=true), that is
+// stored as docker's "identitytoken" instead of the password.
 import type { Command } from 'commander';
 import { UsageError } from '../client/errors.js';
 import { prompt, readStdin } from './prompt.js';
@@ -35,12 +37,15 @@ export function registerLogin(program: Command): void {
     const creds = { username, password };
     const { Transport } = await import('../client/transport.js');
     const transport = new Transport(registry, {
-      insecure: flags.insecure, caCerts: flags.caCert, credentials: async () => creds,
+      insecure: flags.insecure, caCerts: flags.caCert, credentials: async () => creds, offlineToken: true,
       ...(process.env.BERTH_RETRY_BASE_MS ? { retryBaseMs: Number(process.env.BERTH_RETRY_BASE_MS) } : {}),
     });
-    await transport.verifyCredentials();
+    const { identityToken } = await transport.verifyCredentials();
     const { storeCredentials } = await import('../client/auth-config.js');
-    const where = await storeCredentials(registry, creds, flags.authfile ? { authFile: flags.authfile } : {});
+    // a refresh token from the token server is stored instead of the password, as docker login does:
+    // it can be revoked on the server without a password change
+    const stored = identityToken ? { username, identityToken } : creds;
+    const where = await storeCredentials(registry, stored, flags.authfile ? { authFile: flags.authfile } : {});
     say(flags, `Credentials stored in ${where}`);
     if (!flags.quiet) process.stdout.write('Login Succeeded\n');
   });

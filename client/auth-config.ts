@@ -156,7 +156,10 @@ export async function getCredentials(registry: string, opts: AuthConfigOptions =
 }
 
 /** Stores credentials (login). Returns where they went: a file path or "docker-credential-<helper>". */
-export async function storeCredentials(registry: string, creds: { username: string; password: string }, opts: AuthConfigOptions = {}): Promise<string> {
+/** What login stores: a password, or (as docker does when the token server gives one) a refresh token instead. */
+export type StoredCredentials = { username: string; password: string } | { username: string; identityToken: string };
+
+export async function storeCredentials(registry: string, creds: StoredCredentials, opts: AuthConfigOptions = {}): Promise<string> {
   const path = writableAuthFile(opts);
   const doc = (await readConfig(path)) ?? {};
   const key = registryToKey(registry);
@@ -171,8 +174,11 @@ export async function storeCredentials(registry: string, creds: { username: stri
     await writeConfig(path, doc);
     return `docker-credential-${helper}`;
   }
-  auths[key] = { ...(auths[key] ?? {}), auth: Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64') };
-  delete auths[key]!.identitytoken;
+  // docker's shape: a refresh token goes in "identitytoken", next to "auth" = base64("user:")
+  const password = 'password' in creds ? creds.password : '';
+  auths[key] = { ...(auths[key] ?? {}), auth: Buffer.from(`${creds.username}:${password}`, 'utf8').toString('base64') };
+  if ('identityToken' in creds) auths[key]!.identitytoken = creds.identityToken;
+  else delete auths[key]!.identitytoken;
   delete auths[key]!.password;
   delete auths[key]!.username;
   doc.auths = auths;
@@ -241,8 +247,12 @@ async function helperGet(helper: string, registry: string, opts: AuthConfigOptio
   return { username: doc.Username ?? '', password: doc.Secret };
 }
 
-async function helperStore(helper: string, registry: string, creds: { username: string; password: string }, opts: AuthConfigOptions): Promise<void> {
-  const r = await runHelper(helper, 'store', JSON.stringify({ ServerURL: helperServer(registry), Username: creds.username, Secret: creds.password }), opts);
+async function helperStore(helper: string, registry: string, creds: StoredCredentials, opts: AuthConfigOptions): Promise<void> {
+  // a refresh token is stored under the user "<token>", as docker does (and helperGet reads back)
+  const doc = 'identityToken' in creds
+    ? { ServerURL: helperServer(registry), Username: '<token>', Secret: creds.identityToken }
+    : { ServerURL: helperServer(registry), Username: creds.username, Secret: creds.password };
+  const r = await runHelper(helper, 'store', JSON.stringify(doc), opts);
   if (r.code !== 0) throw new AuthConfigError(`credential helper docker-credential-${helper} store failed: ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
 }
 

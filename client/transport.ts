@@ -41,6 +41,11 @@ export interface TransportOptions {
   env?: NodeJS.ProcessEnv;
   /** Called before each retry (for progress / logs). */
   onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+  /**
+   * Ask token servers for a refresh token along with a password login (`offline_token=true`, as
+   * docker login does); one that comes back is kept in `identityToken`.
+   */
+  offlineToken?: boolean;
 }
 
 export interface RequestSpec {
@@ -145,6 +150,8 @@ export class Transport {
   private creds?: Promise<Credentials | undefined>;
   private readonly tokens = new Map<string, CachedToken>();
   private readonly tokenFetches = new Map<string, Promise<CachedToken>>();
+  /** The refresh token a token server gave for the password (with `offlineToken`). */
+  identityToken?: string;
   readonly insecure: boolean;
   readonly host: string;
   private readonly tls: TlsSettings;
@@ -370,6 +377,7 @@ export class Transport {
       for (const s of scopes) url.searchParams.append('scope', s);
       if (creds && 'password' in creds) {
         url.searchParams.set('account', creds.username);
+        if (this.opts.offlineToken) { url.searchParams.set('offline_token', 'true'); url.searchParams.set('client_id', 'berth'); }
         headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64')}`;
       }
     }
@@ -384,16 +392,19 @@ export class Transport {
       const text = await readSmall(r.stream, 1 << 20).catch((e) => { throw this.networkError(e); });
       if (RETRYABLE_STATUS.has(r.status) && attempt < this.retries) { await sleep(this.backoff(attempt, retryAfterMs(r.headers['retry-after']))); continue; }
       if (r.status === 401) {
-        throw new UnauthorizedError(creds
+        throw new UnauthorizedError(creds && 'identityToken' in creds
+          ? `${this.registry}: the stored login token was refused (revoked or expired): run "berth login ${this.registry}" again`
+          : creds
           ? `${this.registry}: authentication failed: incorrect username or password`
           : `${this.registry}: authentication required (run "berth login ${this.registry}")`);
       }
       if (r.status === 403) throw new DeniedError(`${this.registry}: token server denied access to ${scopes.join(' ')}`);
       if (r.status !== 200) throw replyError(`${this.registry}: token request`, r.status, text);
-      let doc: { token?: string; access_token?: string; expires_in?: number; issued_at?: string };
+      let doc: { token?: string; access_token?: string; expires_in?: number; issued_at?: string; refresh_token?: string };
       try { doc = JSON.parse(text.toString('utf8')) as typeof doc; } catch { throw new ClientError(`${this.registry}: token server sent invalid JSON`); }
       const value = doc.token || doc.access_token;
       if (!value) throw new ClientError(`${this.registry}: token server sent no token`);
+      if (this.opts.offlineToken && typeof doc.refresh_token === 'string' && doc.refresh_token) this.identityToken = doc.refresh_token;
       const lifetime = (typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60) * 1000;
       const issued = doc.issued_at ? Date.parse(doc.issued_at) : NaN;
       const start = Number.isNaN(issued) || issued > Date.now() ? Date.now() : issued;
@@ -442,6 +453,15 @@ export class Transport {
           }
         }
       }
+      if (r.status === 401 && auth && (await this.credentials())) {
+        // logged in, with a token for what the request needs, and still refused: the rights are missing
+        // (logging in again would not help, so this is a denial, as docker reports it)
+        const c = pickChallenge(parseChallenges(r.headers['www-authenticate']));
+        if (c?.params.error === 'insufficient_scope') {
+          drain(r.stream);
+          throw new DeniedError(`${this.registry}: access denied: your login is not granted ${c.params.scope ?? scopes.join(' ')}`, 'DENIED');
+        }
+      }
       if (!spec.noRetry && RETRYABLE_STATUS.has(r.status) && attempt < this.retries) {
         drain(r.stream);
         const delay = this.backoff(attempt, retryAfterMs(r.headers['retry-after']));
@@ -465,11 +485,15 @@ export class Transport {
     return { status: r.status, headers: r.headers, url: r.url, body };
   }
 
-  /** Checks the credentials: GET /v2/ authenticated (a token without scopes for Bearer). */
-  async verifyCredentials(): Promise<void> {
+  /**
+   * Checks the credentials: GET /v2/ authenticated (a token without scopes for Bearer). Answers the
+   * refresh token the token server gave, if any (with `offlineToken`).
+   */
+  async verifyCredentials(): Promise<{ identityToken?: string }> {
     const r = await this.request({ method: 'GET', path: '/v2/', scopes: [] });
     if (r.status === 401) throw new UnauthorizedError(`${this.registry}: login failed: incorrect username or password`);
     if (r.status !== 200) throw replyError(`${this.registry}: login`, r.status, r.body);
+    return this.identityToken ? { identityToken: this.identityToken } : {};
   }
 
   /** How this registry answered the ping: "bearer", "basic" or "none". */

@@ -51,7 +51,7 @@ export function tokenRouter(o: IssuerOptions): Router {
     const body: Record<string, unknown> = { token, access_token: token, expires_in: o.ttlSeconds, issued_at: issuedAt.toISOString() };
     if (refreshToken) body.refresh_token = refreshToken;
     else if (offline && user !== undefined) {
-      body.refresh_token = await signRefreshToken(o.key, o.settings, user, o.users.users.fingerprint(user)!, o.refreshTtlSeconds);
+      body.refresh_token = await signRefreshToken(o.key, o.settings, user, o.users.users.fingerprint(user)!, o.refreshTtlSeconds, o.revocations.generation(user));
     }
     res.setHeader('Cache-Control', 'no-store');
     res.status(200).json(body);
@@ -85,7 +85,7 @@ export function tokenRouter(o: IssuerOptions): Router {
         if (e instanceof InvalidTokenError) throw new RegistryError('UNAUTHORIZED', { reason: e.message }, { message: 'invalid refresh token' });
         throw e;
       }
-      if (o.users.users.fingerprint(claims.subject) !== claims.fingerprint || o.revocations.isRevoked(claims.subject, claims.issuedAt)) {
+      if (o.users.users.fingerprint(claims.subject) !== claims.fingerprint || o.revocations.isRevoked(claims.subject, claims.issuedAt, claims.generation)) {
         throw new RegistryError('UNAUTHORIZED', { reason: 'revoked' }, { message: 'the refresh token was revoked' });
       }
       await respond(res, claims.subject, scopes, false, refresh);

@@ -23,10 +23,13 @@ export async function signAccessToken(key: SigningKey, s: TokenSettings, subject
   return { token, issuedAt: new Date(now * 1000) };
 }
 
-/** Refresh tokens carry a fingerprint of the password hash: a password change revokes them. */
-export async function signRefreshToken(key: SigningKey, s: TokenSettings, subject: string, passwordFingerprint: string, ttlSeconds: number): Promise<string> {
+/**
+ * Refresh tokens carry a fingerprint of the password hash (a password change revokes them) and the
+ * user's revocation generation (`berth auth revoke` bumps it).
+ */
+export async function signRefreshToken(key: SigningKey, s: TokenSettings, subject: string, passwordFingerprint: string, ttlSeconds: number, generation = 0): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ use: 'refresh', pwf: passwordFingerprint })
+  return new SignJWT({ use: 'refresh', pwf: passwordFingerprint, rgen: generation })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
     .setIssuer(s.issuer).setSubject(subject).setAudience(`${s.service}#refresh`)
     .setIssuedAt(now).setExpirationTime(now + ttlSeconds).setJti(randomUUID())
@@ -62,10 +65,11 @@ export async function verifyAccessToken(token: string, trust: TrustStore, s: Tok
   return { subject: typeof payload.sub === 'string' && payload.sub ? payload.sub : undefined, access: access as Access[] };
 }
 
-export async function verifyRefreshToken(token: string, trust: TrustStore, s: TokenSettings): Promise<{ subject: string; fingerprint: string; issuedAt: number }> {
+export async function verifyRefreshToken(token: string, trust: TrustStore, s: TokenSettings): Promise<{ subject: string; fingerprint: string; issuedAt: number; generation?: number }> {
   const payload = await verify(token, trust, s.issuer, `${s.service}#refresh`);
-  if (payload.use !== 'refresh' || typeof payload.sub !== 'string' || typeof payload.pwf !== 'string' || typeof payload.iat !== 'number') {
+  if (payload.use !== 'refresh' || typeof payload.sub !== 'string' || typeof payload.pwf !== 'string' || typeof payload.iat !== 'number'
+    || (payload.rgen !== undefined && !Number.isSafeInteger(payload.rgen))) {
     throw new InvalidTokenError('not a refresh token');
   }
-  return { subject: payload.sub, fingerprint: payload.pwf, issuedAt: payload.iat };
+  return { subject: payload.sub, fingerprint: payload.pwf, issuedAt: payload.iat, ...(payload.rgen !== undefined ? { generation: payload.rgen as number } : {}) };
 }

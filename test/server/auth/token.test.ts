@@ -224,12 +224,33 @@ describe('token auth (Docker token spec) with the built-in issuer', () => {
       assert.equal(unknown.status, 400);
     });
 
-    it('an explicitly revoked refresh token stops working', async () => {
-      const res = await request(f.app).get(`/auth/token?service=${service}&offline_token=true`).set('Authorization', basic('carol', PASSWORDS.carol));
-      new Revocations(join(f.config.token!.statedirectory, 'revocations.json')).revoke('carol', Math.floor(Date.now() / 1000) + 1);
-      const post = await request(f.app).post('/auth/token').type('form').send({ grant_type: 'refresh_token', refresh_token: res.body.refresh_token, service });
+    it('an explicitly revoked refresh token stops working; one issued right after the revocation works', async () => {
+      const offline = () => request(f.app).get(`/auth/token?service=${service}&offline_token=true`).set('Authorization', basic('carol', PASSWORDS.carol));
+      const refresh = (t: string) => request(f.app).post('/auth/token').type('form').send({ grant_type: 'refresh_token', refresh_token: t, service });
+      const res = await offline();
+      assert.equal((await refresh(res.body.refresh_token)).status, 200);
+      new Revocations(join(f.config.token!.statedirectory, 'revocations.json')).revoke('carol');
+      const post = await refresh(res.body.refresh_token);
       assert.equal(post.status, 401);
       assert.equal(errorCode(post), 'UNAUTHORIZED');
+      // a new login in the same second as the revocation gets a token that works (a generation, not a time, tells them apart)
+      const again = await offline();
+      assert.equal((await refresh(again.body.refresh_token)).status, 200);
+      assert.equal((await refresh(res.body.refresh_token)).status, 401);
+    });
+
+    it('revocations: generations for new tokens, the revocation time for tokens from before generations', async () => {
+      const r = new Revocations(join(f.dir, 'revocations-unit.json'));
+      assert.equal(r.generation('dave'), 0);
+      assert.equal(r.isRevoked('dave', 1000, 0), false);
+      assert.equal(r.isRevoked('dave', 1000), false);
+      r.revoke('dave', 2000);
+      assert.equal(r.generation('dave'), 1);
+      assert.equal(r.isRevoked('dave', 3000, 0), true, 'an older generation is void whatever its time');
+      assert.equal(r.isRevoked('dave', 1500, 1), false);
+      assert.equal(r.isRevoked('dave', 2000), true, 'no generation: issued at or before the revocation');
+      assert.equal(r.isRevoked('dave', 2001), false);
+      assert.equal(r.generation('erin'), 0, 'per user');
     });
 
     it('a password change revokes the user\'s refresh tokens', async () => {
