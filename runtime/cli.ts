@@ -17,11 +17,12 @@ import type { RunOptions, VolumeMount } from './spec.js';
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
+    import('./attach.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -97,15 +98,15 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
   program
     .command('run')
     .helpOption('--help', 'display help for command') // -h is --hostname, as in Docker
-    .description('run a command in a new container (foreground with --rm, or detached with -d)')
+    .description('run a command in a new container: in the foreground (kept afterwards, unless --rm) or detached (-d)')
     .argument('<image>', 'an image in the local store (berth pull it first)')
     .argument('[command...]', 'the command and its arguments (replace the image CMD)')
     .passThroughOptions()
     .option('--rm', 'remove the container when it exits')
     .option('-d, --detach', 'run in the background under a supervisor and print the container ID')
-    .option('--name <name>', 'a name for the container (with -d)')
-    .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (with -d)', 'no')
-    .option('--log-opt <max-size=SIZE>', 'json-file log option (with -d): max-size, e.g. 10m (one rotated file is kept)', collect)
+    .option('--name <name>', 'a name for the container (not with --rm in the foreground)')
+    .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (not with --rm in the foreground)', 'no')
+    .option('--log-opt <max-size=SIZE>', 'json-file log option: max-size, e.g. 10m (one rotated file is kept)', collect)
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
     .option('--env-file <file>', 'read environment variables from a file', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -119,15 +120,21 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
     .option('--cpus <n>', 'CPU quota, e.g. 1.5')
     .option('--pids-limit <n>', 'maximum number of processes')
-    .option('-i, --interactive', 'keep stdin open (foreground runs)')
+    .option('-i, --interactive', 'keep stdin open (foreground runs with --rm)')
     .option('-t, --tty', 'give the container a terminal')
     .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
     .action(async (image: string, command: string[], f: RunFlags) => {
       const m = await mods();
-      if (!f.rm && !f.detach) throw new UsageError('berth run keeps no foreground containers: add --rm, or -d to run it detached');
-      if (f.detach && (f.interactive || f.tty)) throw new UsageError('-i and -t need a foreground run (--rm); use berth exec -it on a detached container');
+      // the foreground without --rm is a kept container under its supervisor, as -d, with the CLI attached
+      const supervised = f.detach || !f.rm;
+      if (supervised && (f.interactive || f.tty)) {
+        throw new UsageError(f.detach
+          ? '-i and -t need a foreground run (--rm); use berth exec -it on a detached container'
+          : '-i and -t need --rm (a kept container is attached to its logs, without a terminal); or run -d and berth exec -it');
+      }
       const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
-      if (!f.detach && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need -d');
+      if (!supervised && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need a kept container: drop --rm, or add -d');
+      if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other');
       let logMaxSize: number | undefined;
       for (const o of f.logOpt ?? []) {
         const size = /^max-size=(.+)$/.exec(o);
@@ -135,14 +142,14 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         try { logMaxSize = m.parseBytes(size[1]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
         if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
       }
-      if (!f.detach && logMaxSize !== undefined) throw new UsageError('--log-opt needs -d');
+      if (!supervised && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
       const opts = await runOptions(command, f);
       if (f.tty) opts.tty = true;
       const root = defaultRoot();
       const executor = await m.pickExecutor(root, f.runtime);
       const store = await m.RuntimeImageStore.open({ create: false });
       const snapshots = await m.OverlaySnapshotter.open(root);
-      if (f.detach) {
+      if (supervised) {
         const c = await m.createContainer({
           root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy,
           ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
@@ -153,7 +160,8 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
           await m.removeContainer(root, snapshots, c, true).catch(() => undefined);
           throw e;
         }
-        out.write(`${c.config.id}\n`);
+        if (f.detach) out.write(`${c.config.id}\n`);
+        else process.exitCode = await m.attachUntilExit(root, c);
         return;
       }
       const ac = new AbortController();

@@ -346,14 +346,16 @@ export class JsonFileLog {
 
 export interface LogLine { log: string; stream: 'stdout' | 'stderr'; time: string }
 
-async function readLines(path: string): Promise<LogLine[]> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  const out: LogLine[] = [];
-  for (const l of text.split('\n')) {
+/** The complete lines of a log file, and how many bytes they span (a line being written is left out). */
+async function readLines(path: string): Promise<{ lines: LogLine[]; bytes: number }> {
+  const buf = await readFile(path).catch(() => Buffer.alloc(0));
+  const bytes = buf.lastIndexOf(0x0a) + 1;
+  const lines: LogLine[] = [];
+  for (const l of buf.toString('utf8', 0, bytes).split('\n')) {
     if (!l) continue;
-    try { out.push(JSON.parse(l) as LogLine); } catch { /* a line being written */ }
+    try { lines.push(JSON.parse(l) as LogLine); } catch { /* not a log line */ }
   }
-  return out;
+  return { lines, bytes };
 }
 
 export function formatLogLine(l: LogLine, timestamps: boolean): string {
@@ -361,15 +363,17 @@ export function formatLogLine(l: LogLine, timestamps: boolean): string {
 }
 
 /** Prints the log (rotated file first); with follow, keeps printing until the container ends. */
-export async function streamLogs(root: string, c: Container, o: { follow?: boolean; timestamps?: boolean; tail?: number; write: (s: string, stream: 'stdout' | 'stderr') => void; signal?: AbortSignal }): Promise<void> {
+export async function streamLogs(root: string, c: Container, o: { follow?: boolean; timestamps?: boolean; tail?: number; write: (s: string, stream: 'stdout' | 'stderr') => void; signal?: AbortSignal; pollMs?: number }): Promise<void> {
   const path = logPath(c.dir, c.config.id);
-  let lines = [...await readLines(`${path}.1`), ...await readLines(path)];
+  // the inode first: a rotation after it is noticed below, and then the new file is read from 0
+  let ino = (await stat(path).catch(() => ({ ino: 0 }))).ino;
+  const current = await readLines(path);
+  let lines = [...(await readLines(`${path}.1`)).lines, ...current.lines];
   if (o.tail !== undefined && o.tail >= 0) lines = o.tail === 0 ? [] : lines.slice(-o.tail);
   for (const l of lines) o.write(formatLogLine(l, !!o.timestamps), l.stream);
   if (!o.follow) return;
-  // follow: read what is appended to the current file; a rotation starts it from 0 again
-  let offset = (await stat(path).catch(() => ({ size: 0 }))).size;
-  let ino = (await stat(path).catch(() => ({ ino: 0 }))).ino;
+  // follow: read what is appended after the lines printed; a rotation starts it from 0 again
+  let offset = current.bytes;
   let partial = '';
   for (;;) {
     if (o.signal?.aborted) return;
@@ -391,6 +395,6 @@ export async function streamLogs(root: string, c: Container, o: { follow?: boole
       continue;
     }
     if (!now || finished(now)) return;
-    await sleep(100);
+    await sleep(o.pollMs ?? 100);
   }
 }

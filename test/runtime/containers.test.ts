@@ -325,6 +325,57 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(id), 'its rootfs is unmounted');
     assert.doesNotMatch((await berth(['ps', '-a', '-q', '--no-trunc'])).stdout, new RegExp(id));
   });
+  test('run in the foreground without --rm (Docker\'s default): attached output, its exit code, and the container is kept', async () => {
+    const name = `fg-${kind}`;
+    const r = await berth(['run', '--name', name, 'localhost/bb:1', 'sh', '-c', 'echo out1; echo err1 >&2; sleep 0.3; echo out2; echo changed > /f; exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'out1\nout2\n', 'stdout as the container wrote it');
+    assert.equal(r.stderr, 'err1\n', 'stderr apart');
+    const i = await inspect(name);
+    assert.equal(i.State.Status, 'exited');
+    assert.equal(i.State.ExitCode, 3);
+    assert.match((await berth(['ps', '-a'])).stdout, new RegExp(`Exited \\(3\\).*${name}`));
+    assert.equal((await berth(['logs', name])).stdout, 'out1\nout2\n');
+    assert.match((await berth(["diff", name])).stdout, /^A \/f$/m, 'its filesystem is kept too');
+    // it can be started again, detached, as with docker start
+    assert.equal((await berth(['start', name])).code, 0);
+    assert.equal((await waitExited(name)).State.ExitCode, 3);
+    assert.equal((await berth(['logs', name])).stdout, 'out1\nout2\nout1\nout2\n');
+    assert.equal((await berth(['container', 'rm', name])).code, 0);
+    assert.equal((await berth(['ps', '-a', '-q'])).stdout.includes(i.Id.slice(0, 12)), false);
+  });
+
+  test('an attached run forwards SIGINT to the container (docker\'s sig-proxy) and ends with its exit code', async () => {
+    const name = `sig-${kind}`;
+    const child = spawn(process.execPath, [cli, 'run', '--runtime', kind, '--name', name, 'localhost/bb:1', 'sh', '-c', 'trap "echo got INT; exit 7" INT; echo ready; while true; do sleep 0.1; done'], {
+      env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout!.on('data', (d) => { stdout += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const deadline = Date.now() + 15_000;
+    while (!stdout.includes('ready') && Date.now() < deadline) await sleep(50);
+    assert.ok(stdout.includes('ready'), 'the container started');
+    child.kill('SIGINT');
+    assert.equal(await exited, 7);
+    assert.equal(stdout, 'ready\ngot INT\n');
+    assert.equal((await waitExited(name)).State.ExitCode, 7);
+    assert.equal((await berth(['container', 'rm', name])).code, 0);
+  });
+
+  test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['run', '-it', 'localhost/bb:1', 'true'], /-i and -t need --rm/],
+      [['run', '--rm', '--name', 'x', 'localhost/bb:1', 'true'], /--name and --restart need a kept container/],
+      [['run', '-d', '--rm', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart and --rm exclude each other/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await berth(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+    }
+  });
+
   test('rm -v removes the container\'s anonymous volumes; named volumes and plain rm keep theirs', async () => {
     const volumes = join(root, 'volumes');
     const id = await runD(['-v', '/scratch', '-v', `named-${kind}:/named`, 'localhost/bb:1', 'sh', '-c', 'echo a > /scratch/a; echo n > /named/n']);
