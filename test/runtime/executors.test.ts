@@ -209,10 +209,10 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
       assert.equal(r.stdout, 'from host\nbox\n1000\nro-volume\nro-root\n/data\n');
     });
 
-    test('without --rm, with a bad flag or an unknown image: a clear error, nothing left behind', async () => {
-      const noRm = await berth(['run', 'localhost/bb:1', 'true']);
-      assert.notEqual(noRm.code, 0);
-      assert.match(noRm.stderr, /add --rm/);
+    test('with a bad flag or an unknown image: a clear error, nothing left behind', async () => {
+      const noTty = await berth(['run', '-t', 'localhost/bb:1', 'true']);
+      assert.equal(noTty.code, 2);
+      assert.match(noTty.stderr, /-i and -t need --rm/);
       const badNet = await berth(['run', '--rm', '--network', 'bridge', 'localhost/bb:1', 'true']);
       assert.match(badNet.stderr, /only none and host/);
       const absent = await berth(['run', '--rm', 'localhost/nope:1', 'true']);
