@@ -1,10 +1,12 @@
 // Which registries may be reached over plain HTTP / unverified TLS, and which CAs and client
 // certificates to use for the others, following docker:
 //  - insecure: localhost, 127.0.0.0/8 and ::1 always; `--insecure`; BERTH_INSECURE_REGISTRIES
-//    (comma-separated hosts or IPv4 CIDRs); "insecure-registries" in /etc/docker/daemon.json.
+//    (comma-separated hosts or IPv4 CIDRs); "insecure-registries" in /etc/docker/daemon.json; and,
+//    as podman and skopeo do, `insecure = true` entries of containers-registries.conf(5).
 //  - certs.d: <dir>/<host[:port]>/*.crt are CAs, *.cert + *.key a client certificate, for dirs
 //    /etc/docker/certs.d, /etc/containers/certs.d, ~/.config/containers/certs.d (BERTH_CERTS_D overrides).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
 import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +52,43 @@ function daemonJsonInsecure(path = '/etc/docker/daemon.json'): string[] {
   }
 }
 
+/**
+ * The registries.conf files podman reads: $CONTAINERS_REGISTRIES_CONF alone when set; else the
+ * user's ~/.config/containers/registries.conf instead of /etc/containers/registries.conf, then the
+ * drop-ins of registries.conf.d (the system's, then the user's) in name order.
+ */
+export function registriesConfFiles(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.CONTAINERS_REGISTRIES_CONF) return [env.CONTAINERS_REGISTRIES_CONF];
+  const user = join(env.HOME || homedir(), '.config', 'containers');
+  const files = [existsSync(join(user, 'registries.conf')) ? join(user, 'registries.conf') : '/etc/containers/registries.conf'];
+  for (const dir of ['/etc/containers/registries.conf.d', join(user, 'registries.conf.d')]) {
+    try { files.push(...readdirSync(dir).filter((n) => n.endsWith('.conf')).sort().map((n) => join(dir, n))); } catch { /* none */ }
+  }
+  return files;
+}
+
+/**
+ * Insecure entries of registries.conf: v2 `[[registry]]` tables with `insecure = true` (their
+ * `location`, or `prefix`, whose host part may be a `*.domain` wildcard) and v1's
+ * `[registries.insecure] registries = [...]`. An unreadable or malformed file counts as none: it
+ * can only make berth stricter.
+ */
+export function registriesConfInsecure(files: string[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    let doc: Record<string, unknown>;
+    try { doc = parseToml(readFileSync(f, 'utf8')) as Record<string, unknown>; } catch { continue; }
+    const tables = Array.isArray(doc.registry) ? doc.registry as Array<Record<string, unknown>> : [];
+    for (const t of tables) {
+      const where = typeof t.location === 'string' && t.location ? t.location : typeof t.prefix === 'string' ? t.prefix : '';
+      if (t.insecure === true && where) out.push(where.split('/')[0]!);
+    }
+    const v1 = (doc.registries as { insecure?: { registries?: unknown } } | undefined)?.insecure?.registries;
+    if (Array.isArray(v1)) out.push(...v1.filter((x): x is string => typeof x === 'string').map((x) => x.split('/')[0]!));
+  }
+  return out;
+}
+
 export function isInsecureRegistry(registry: string, opts: { insecure?: boolean; extra?: string[]; env?: NodeJS.ProcessEnv } = {}): boolean {
   if (opts.insecure || isLoopback(registry)) return true;
   const env = opts.env ?? process.env;
@@ -57,9 +96,12 @@ export function isInsecureRegistry(registry: string, opts: { insecure?: boolean;
     ...(opts.extra ?? []),
     ...(env.BERTH_INSECURE_REGISTRIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     ...daemonJsonInsecure(env.BERTH_DOCKER_DAEMON_JSON),
+    ...registriesConfInsecure(registriesConfFiles(env)),
   ];
   const host = hostOnly(registry);
-  return list.some((entry) => entry === registry || entry === host || (entry.includes('/') && inCidr(host, entry)));
+  return list.some((entry) => entry === registry || entry === host
+    || (entry.startsWith('*.') && host.endsWith(entry.slice(1)))
+    || (entry.includes('/') && inCidr(host, entry)));
 }
 
 export function certsDirs(env: NodeJS.ProcessEnv = process.env): string[] {

@@ -316,6 +316,10 @@ export class Transport {
     if (e instanceof ClientError) return e;
     const code = errCode(e);
     const msg = (e as Error)?.message ?? String(e);
+    if (/wrong version number|packet length too long|http request/i.test(msg)) {
+      // OpenSSL's words for a TLS handshake answered in plain HTTP
+      return new NetworkError(`${this.registry}: the registry speaks plain HTTP, not HTTPS: mark it insecure (--insecure, "insecure-registries" in daemon.json, or insecure = true in registries.conf) if that is intended`);
+    }
     if (TLS_CODES.test(code) || /certificate|SSL|TLS/i.test(msg)) {
       return new NetworkError(`${this.registry}: TLS error: ${msg.split('\n')[0]} (trust its CA with --ca-cert or certs.d, or mark it --insecure)`);
     }
