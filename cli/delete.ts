@@ -17,7 +17,7 @@ export function registerDelete(program: Command): void {
   transportOptions(cmd);
   cmd.action(async (image: string, flags: TransportFlags & OutputFlags) => {
     const ctx = await clientContext(flags);
-    const { localName } = await import('../client/context.js');
+    const { localName } = await import('../client/location.js');
     const loc = parseLocation(image);
     if (loc.kind === 'local') {
       const store = await ctx.localStore(false);

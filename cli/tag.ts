@@ -16,7 +16,7 @@ export function registerTag(program: Command): void {
   transportOptions(cmd);
   cmd.action(async (image: string, targets: string[], flags: TransportFlags) => {
     const ctx = await clientContext(flags);
-    const { localName } = await import('../client/context.js');
+    const { localName } = await import('../client/location.js');
     const loc = parseLocation(image);
     if (loc.kind === 'local') {
       const store = await ctx.localStore(false);

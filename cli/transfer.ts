@@ -3,9 +3,9 @@
 import { copyImage, type CopyResult } from '../client/copy.js';
 import { IntegrityError } from '../client/errors.js';
 import type { DockerArchiveSource } from '../client/docker-archive.js';
-import { describeLocation, type Location } from '../client/location.js';
 import { familiarReference } from '../oci/image-reference.js';
-import { localName, type ClientContext } from '../client/context.js';
+import type { ClientContext } from '../client/context.js';
+import { describeLocation, localName, type Location } from '../client/location.js';
 import type { ImageSource } from '../client/image-source.js';
 import { formatBytes } from '../client/progress.js';
 import { clientContext, printJson, progressFor, transferSettings, type OutputFlags, type TransferFlags, type TransportFlags } from './client-options.js';

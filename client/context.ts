@@ -1,11 +1,11 @@
 // What one client command needs: transports (one per registry, sharing the token cache for the
 // whole command), credentials from the auth files, and sources/destinations opened from locations.
-import { formatReference, parseImageReference, type ImageReference } from '../oci/image-reference.js';
+import { parseImageReference, type ImageReference } from '../oci/image-reference.js';
 import { getCredentials, type AuthConfigOptions } from './auth-config.js';
 import { UsageError } from './errors.js';
 import { ImageLayout } from './image-layout.js';
 import { LayoutDestination, LayoutSource, RegistryDestination, RegistrySource, type ImageDestination, type ImageSource } from './image-source.js';
-import { localStoreDir, type Location } from './location.js';
+import { localName, localStoreDir, type Location } from './location.js';
 import { RegistryClient } from './registry-client.js';
 import { Transport, type TransportOptions } from './transport.js';
 
@@ -85,7 +85,3 @@ export class ClientContext {
   }
 }
 
-/** The tag an image has in the local store: its full reference without digest. */
-export function localName(ref: ImageReference): string {
-  return formatReference({ registry: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}) });
-}

@@ -5,7 +5,7 @@
 //   local:<reference>                                 berth's local image store (shared with the runtime)
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseImageReference, type ImageReference } from '../oci/image-reference.js';
+import { formatReference, parseImageReference, type ImageReference } from '../oci/image-reference.js';
 import { TAG_PATTERN } from '../oci/reference.js';
 import { UsageError } from './errors.js';
 
@@ -65,4 +65,9 @@ export function isBareTag(s: string): boolean {
 export function localStoreDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.BERTH_STORE) return env.BERTH_STORE;
   return join(env.XDG_DATA_HOME || join(env.HOME || homedir(), '.local', 'share'), 'berth', 'images');
+}
+
+/** The tag an image has in the local store: its full reference without digest. */
+export function localName(ref: ImageReference): string {
+  return formatReference({ registry: ref.registry, repository: ref.repository, ...(ref.tag ? { tag: ref.tag } : {}) });
 }

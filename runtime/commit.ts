@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { commitFile } from '../client/atomic.js';
-import { localName } from '../client/context.js';
+import { localName } from '../client/location.js';
 import { parseImageReference } from '../oci/image-reference.js';
 import { HashingStream, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';

@@ -39,7 +39,7 @@ import { REF_NAME, type ImageLayout } from '../client/image-layout.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import { familiarReference, parseImageReference, type ImageReference } from '../oci/image-reference.js';
 import type { Descriptor } from '../oci/manifest.js';
-import { localName } from '../client/context.js';
+import { localName } from '../client/location.js';
 import { listContainers } from './containers.js';
 import { diskUsage } from './disk-usage.js';
 import { chainIds, type RuntimeImageStore } from './image-store.js';

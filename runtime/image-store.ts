@@ -8,7 +8,7 @@ import { parseDigest, type Digest } from '../oci/digest.js';
 import { familiarReference, parseImageReference, type ImageReference } from '../oci/image-reference.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { manifestKind, MediaType } from '../oci/media-types.js';
-import { localName } from '../client/context.js';
+import { localName } from '../client/location.js';
 import { ImageLayout, REF_NAME } from '../client/image-layout.js';
 import { localStoreDir } from '../client/location.js';
 import { formatPlatform, hostPlatform, listPlatforms, selectPlatform, type Platform } from '../client/platform.js';
