@@ -12,7 +12,9 @@ import { localName } from '../client/location.js';
 import { ImageLayout, REF_NAME } from '../client/image-layout.js';
 import { localStoreDir } from '../client/location.js';
 import { formatPlatform, hostPlatform, listPlatforms, selectPlatform, type Platform } from '../client/platform.js';
-import { applyLayer, LayerError, type ApplyResult } from './apply-layer.js';
+// apply-layer.js (zlib, the tar machinery) is loaded only when a layer is applied: `run` of an
+// unpacked image does without it
+import type { ApplyResult } from './apply-layer.js';
 import { SnapshotError, type OverlaySnapshotter } from './snapshotter.js';
 
 export class ImageError extends Error {}
@@ -193,7 +195,6 @@ export class RuntimeImageStore {
     return out;
   }
 
-  /** Unpacks the image's layers into committed snapshots (skipping those already there). */
   /**
    * Unpacks the image's missing layers into committed snapshots. Each layer is applied into an
    * empty directory, so up to UNPACK_JOBS of them are applied side by side; they are chained
@@ -224,6 +225,7 @@ export class RuntimeImageStore {
       await snapshots.prepare(key);
       keys.set(i, key);
       const info = await snapshots.stat(key);
+      const { applyLayer } = await import('./apply-layer.js');
       return applyLayer(await this.layout.openBlob(layer.digest), snapshots.fsDir(info), {
         mediaType: layer.mediaType, digest: layer.digest, size: layer.size, diffId: img.diffIds[i]!, signal: abort.signal,
       });
@@ -271,7 +273,7 @@ export class RuntimeImageStore {
       abort.abort();
       await Promise.allSettled(results.values());
       for (const key of keys.values()) if (await snapshots.exists(key)) await snapshots.remove(key);
-      if (e instanceof LayerError) throw new ImageError(`${img.name}: ${e.message}`);
+      if (e instanceof (await import('./apply-layer.js')).LayerError) throw new ImageError(`${img.name}: ${e.message}`);
       throw e;
     } finally {
       opts.signal?.removeEventListener('abort', onOuterAbort);
