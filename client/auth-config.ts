@@ -155,10 +155,10 @@ export async function getCredentials(registry: string, opts: AuthConfigOptions =
   return undefined;
 }
 
-/** Stores credentials (login). Returns where they went: a file path or "docker-credential-<helper>". */
 /** What login stores: a password, or (as docker does when the token server gives one) a refresh token instead. */
 export type StoredCredentials = { username: string; password: string } | { username: string; identityToken: string };
 
+/** Stores credentials (login). Returns where they went: a file path or "docker-credential-<helper>". */
 export async function storeCredentials(registry: string, creds: StoredCredentials, opts: AuthConfigOptions = {}): Promise<string> {
   const path = writableAuthFile(opts);
   const doc = (await readConfig(path)) ?? {};

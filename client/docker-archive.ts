@@ -64,22 +64,33 @@ async function isGzip(path: string): Promise<boolean> {
 }
 
 /**
- * Gunzips `path` into a temporary file under TMPDIR and answers an open handle to it; the file is
- * unlinked at once, so nothing is left behind whatever happens to this process.
+ * A path that opens the (unlinked) file behind `fh` afresh. Streams get their own descriptor this
+ * way: fs streams given a shared fd close it when they are destroyed, even with autoClose: false.
+ */
+function viaProc(fh: FileHandle): string {
+  return `/proc/self/fd/${fh.fd}`;
+}
+
+/**
+ * Gunzips `path` into a temporary file under TMPDIR and answers an open handle to it. The file is
+ * unlinked as soon as it is open, before anything is written, so nothing is left behind whatever
+ * happens to this process.
  */
 async function gunzipToHiddenFile(path: string): Promise<FileHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-archive-'));
-  const file = join(dir, 'archive.tar');
+  let fh: FileHandle;
   try {
-    try {
-      await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip(), createWriteStream(file));
-    } catch (e) {
-      throw new ClientError(`${path}: cannot gunzip it: ${(e as Error).message}`);
-    }
-    return await open(file, 'r');
+    fh = await open(join(dir, 'archive.tar'), 'w+', 0o600);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+  try {
+    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), createGunzip(), createWriteStream(viaProc(fh)));
+  } catch (e) {
+    await fh.close();
+    throw new ClientError(`${path}: cannot gunzip it: ${(e as Error).message}`);
+  }
+  return fh;
 }
 
 export class DockerArchiveSource implements ImageSource {
@@ -104,8 +115,7 @@ export class DockerArchiveSource implements ImageSource {
     const start = m.offset + offset;
     const end = m.offset + (length !== undefined ? offset + length : m.size) - 1;
     const range = { start, end: Math.max(start - 1, end), highWaterMark: 1 << 20 };
-    // positioned reads on the shared handle: many member streams at once are fine
-    return this.gunzipped ? createReadStream('', { ...range, fd: this.gunzipped, autoClose: false }) : createReadStream(this.path, range);
+    return createReadStream(this.gunzipped ? viaProc(this.gunzipped) : this.path, range);
   }
 
   private async small(m: TarMember, what: string): Promise<Buffer> {

@@ -68,25 +68,27 @@ export function registriesConfFiles(env: NodeJS.ProcessEnv = process.env): strin
 }
 
 /**
- * Insecure entries of registries.conf: v2 `[[registry]]` tables with `insecure = true` (their
- * `location`, or `prefix`, whose host part may be a `*.domain` wildcard) and v1's
- * `[registries.insecure] registries = [...]`. An unreadable or malformed file counts as none: it
- * can only make berth stricter.
+ * Insecure entries of registries.conf: v2 `[[registry]]` tables with `insecure = true` (keyed by
+ * `prefix`, else `location`; a `*.domain` wildcard host is allowed), where a later file's table
+ * for the same prefix replaces an earlier one (drop-ins override, as in podman), and v1's
+ * `[registries.insecure] registries = [...]`. berth decides per registry host, so a table for a
+ * namespace inside a registry (`host/team`) does not make the whole host insecure and is skipped.
+ * An unreadable or malformed file counts as none: it can only make berth stricter.
  */
 export function registriesConfInsecure(files: string[]): string[] {
-  const out: string[] = [];
+  const tables = new Map<string, boolean>();
+  const v1: string[] = [];
   for (const f of files) {
     let doc: Record<string, unknown>;
     try { doc = parseToml(readFileSync(f, 'utf8')) as Record<string, unknown>; } catch { continue; }
-    const tables = Array.isArray(doc.registry) ? doc.registry as Array<Record<string, unknown>> : [];
-    for (const t of tables) {
-      const where = typeof t.location === 'string' && t.location ? t.location : typeof t.prefix === 'string' ? t.prefix : '';
-      if (t.insecure === true && where) out.push(where.split('/')[0]!);
+    for (const t of Array.isArray(doc.registry) ? doc.registry as Array<Record<string, unknown>> : []) {
+      const key = typeof t.prefix === 'string' && t.prefix ? t.prefix : typeof t.location === 'string' ? t.location : '';
+      if (key) tables.set(key, t.insecure === true);
     }
-    const v1 = (doc.registries as { insecure?: { registries?: unknown } } | undefined)?.insecure?.registries;
-    if (Array.isArray(v1)) out.push(...v1.filter((x): x is string => typeof x === 'string').map((x) => x.split('/')[0]!));
+    const list = (doc.registries as { insecure?: { registries?: unknown } } | undefined)?.insecure?.registries;
+    if (Array.isArray(list)) v1.push(...list.filter((x): x is string => typeof x === 'string'));
   }
-  return out;
+  return [...[...tables].filter(([, insecure]) => insecure).map(([key]) => key), ...v1].filter((entry) => !entry.includes('/'));
 }
 
 export function isInsecureRegistry(registry: string, opts: { insecure?: boolean; extra?: string[]; env?: NodeJS.ProcessEnv } = {}): boolean {

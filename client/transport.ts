@@ -463,7 +463,7 @@ export class Transport {
         const c = pickChallenge(parseChallenges(r.headers['www-authenticate']));
         if (c?.params.error === 'insufficient_scope') {
           drain(r.stream);
-          throw new DeniedError(`${this.registry}: access denied: your login is not granted ${c.params.scope ?? scopes.join(' ')}`, 'DENIED');
+          throw new DeniedError(`${this.registry}: access denied: your login is not granted ${c.params.scope ?? scopes.join(' ')} (or the repository does not exist)`, 'DENIED');
         }
       }
       if (!spec.noRetry && RETRYABLE_STATUS.has(r.status) && attempt < this.retries) {

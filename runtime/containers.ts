@@ -372,26 +372,36 @@ export async function streamLogs(root: string, c: Container, o: { follow?: boole
   if (o.tail !== undefined && o.tail >= 0) lines = o.tail === 0 ? [] : lines.slice(-o.tail);
   for (const l of lines) o.write(formatLogLine(l, !!o.timestamps), l.stream);
   if (!o.follow) return;
-  // follow: read what is appended after the lines printed; a rotation starts it from 0 again
+  // follow: read what is appended after the lines printed; after a rotation, the rest of the old
+  // file (now PATH.1) first, then the new one from 0
   let offset = current.bytes;
   let partial = '';
+  const readRange = (file: string, start: number, end: number) => new Promise<string>((resolve, reject) => {
+    let s = '';
+    createReadStream(file, { start, end: end - 1, encoding: 'utf8' }).on('data', (d) => { s += d; }).on('end', () => resolve(s)).on('error', reject);
+  });
+  const emit = (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    for (const p of parts) {
+      if (!p) continue;
+      try { const l = JSON.parse(p) as LogLine; o.write(formatLogLine(l, !!o.timestamps), l.stream); } catch { /* skip */ }
+    }
+  };
   for (;;) {
     if (o.signal?.aborted) return;
     const now = await loadContainer(root, c.config.id).catch(() => undefined);
     const st = await stat(path).catch(() => undefined);
-    if (st && (st.ino !== ino || st.size < offset)) { ino = st.ino; offset = 0; partial = ''; }
+    if (st && st.ino !== ino) {
+      const old = await stat(`${path}.1`).catch(() => undefined);
+      if (old && old.ino === ino && old.size > offset) emit(await readRange(`${path}.1`, offset, old.size).catch(() => ''));
+      ino = st.ino; offset = 0; partial = '';
+    } else if (st && st.size < offset) {
+      offset = 0; partial = '';
+    }
     if (st && st.size > offset) {
-      const chunk = await new Promise<string>((resolve, reject) => {
-        let s = '';
-        createReadStream(path, { start: offset, end: st.size - 1, encoding: 'utf8' }).on('data', (d) => { s += d; }).on('end', () => resolve(s)).on('error', reject);
-      });
+      emit(await readRange(path, offset, st.size));
       offset = st.size;
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop()!;
-      for (const p of parts) {
-        if (!p) continue;
-        try { const l = JSON.parse(p) as LogLine; o.write(formatLogLine(l, !!o.timestamps), l.stream); } catch { /* skip */ }
-      }
       continue;
     }
     if (!now || finished(now)) return;

@@ -25,14 +25,16 @@ export class Revocations {
   }
 
   /**
-   * A refresh token is void when its generation is older than the user's; one without a generation
-   * (issued before they existed) when it was issued at or before the last revocation (seconds).
+   * A refresh token is void when its generation is older than the user's, or when it was issued
+   * before the second of the last revocation (which also holds if this file was ever reset and
+   * generations started again). A token without a generation (issued before they existed) is void
+   * when issued at or before that second.
    */
   isRevoked(user: string, issuedAt: number, generation?: number): boolean {
     const doc = this.#read();
-    if (generation !== undefined) return generation < (doc.generations[user] ?? 0);
-    const before = doc.users[user];
-    return before !== undefined && issuedAt <= before;
+    const at = doc.users[user];
+    if (generation !== undefined) return generation < (doc.generations[user] ?? 0) || (at !== undefined && issuedAt < at);
+    return at !== undefined && issuedAt <= at;
   }
 
   revoke(user: string, at = Math.floor(Date.now() / 1000)): void {

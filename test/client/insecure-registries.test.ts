@@ -44,7 +44,10 @@ describe('insecure registries', () => {
     await writeFile(conf, [
       'unqualified-search-registries = ["docker.io"]',
       '[[registry]]',
-      'location = "reg.example.com:5000/team"',
+      'location = "reg.example.com:5000"',
+      'insecure = true',
+      '[[registry]]',
+      'location = "ns.example.com/team"',
       'insecure = true',
       '[[registry]]',
       'location = "secure.example.com"',
@@ -56,6 +59,7 @@ describe('insecure registries', () => {
     ].join('\n'));
     const env = { ...isolated, CONTAINERS_REGISTRIES_CONF: conf };
     assert.deepEqual(registriesConfInsecure([conf]), ['reg.example.com:5000', '*.lab.example']);
+    assert.ok(!isInsecureRegistry('ns.example.com', { env }), 'a namespace\'s table does not open the whole host');
     assert.ok(isInsecureRegistry('reg.example.com:5000', { env }));
     assert.ok(!isInsecureRegistry('secure.example.com', { env }), 'insecure = false');
     assert.ok(isInsecureRegistry('box.lab.example:443', { env }), 'a wildcard prefix');
@@ -64,6 +68,11 @@ describe('insecure registries', () => {
     const v1 = join(work, 'v1.conf');
     await writeFile(v1, "[registries.insecure]\nregistries = ['old.example:5000']\n[registries.search]\nregistries = ['docker.io']\n");
     assert.ok(isInsecureRegistry('old.example:5000', { env: { ...isolated, CONTAINERS_REGISTRIES_CONF: v1 } }));
+
+    // a later drop-in's table for the same prefix replaces the earlier one
+    const dropIn = join(work, '50-override.conf');
+    await writeFile(dropIn, '[[registry]]\nlocation = "reg.example.com:5000"\ninsecure = false\n');
+    assert.deepEqual(registriesConfInsecure([conf, dropIn]), ['*.lab.example']);
 
     const broken = join(work, 'broken.conf');
     await writeFile(broken, '[[registry]\nlocation = "x"\ninsecure = true\n');

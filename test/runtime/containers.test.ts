@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -51,6 +51,31 @@ test('the json-file log rotates by size and is read back across the rotated file
     await streamLogs(dir, c, { tail: 2, write: (s) => { text += s; } });
     assert.equal(text, 'line 9\nno newline yet');
   } finally { await removeDir(dir); }
+});
+
+test('logs -f across rotations: every line once, in order, including what the old file got after the last read', async () => {
+  const root = await tempDir();
+  try {
+    const id = 'f'.repeat(64);
+    const dir = join(root, 'containers', id);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'container.json'), JSON.stringify({ id, name: 'follow', config: {} }));
+    await writeFile(join(dir, 'state.json'), JSON.stringify({ status: 'running', restartCount: 0, supervisorPid: process.pid }));
+    const log = new JsonFileLog(join(dir, `${id}-json.log`), 400);
+    log.write('stdout', 'line 0\n');
+    let text = '';
+    const c = { config: { id }, state: { status: 'running', restartCount: 0 }, dir } as unknown as Container;
+    const following = streamLogs(root, c, { follow: true, pollMs: 30, write: (s) => { text += s; } });
+    // bursts bigger than the file between polls: each rotates, leaving unread lines in the old file
+    for (let burst = 0; burst < 6; burst++) {
+      for (let i = 1; i <= 4; i++) log.write('stdout', `line ${burst * 4 + i}\n`);
+      await sleep(80);
+    }
+    log.close();
+    await writeFile(join(dir, 'state.json'), JSON.stringify({ status: 'exited', restartCount: 0, exitCode: 0 }));
+    await following;
+    assert.equal(text, Array.from({ length: 25 }, (_, i) => `line ${i}\n`).join(''));
+  } finally { await removeDir(root); }
 });
 
 for (const kind of ['builtin', 'runc']) {
@@ -352,15 +377,20 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     });
     let stdout = '';
     child.stdout!.on('data', (d) => { stdout += d; });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    const deadline = Date.now() + 15_000;
-    while (!stdout.includes('ready') && Date.now() < deadline) await sleep(50);
-    assert.ok(stdout.includes('ready'), 'the container started');
-    child.kill('SIGINT');
-    assert.equal(await exited, 7);
-    assert.equal(stdout, 'ready\ngot INT\n');
-    assert.equal((await waitExited(name)).State.ExitCode, 7);
-    assert.equal((await berth(['container', 'rm', name])).code, 0);
+    // 'close': all of its output read (the supervisor holds none of the CLI's pipes)
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      const deadline = Date.now() + 15_000;
+      while (!stdout.includes('ready') && Date.now() < deadline) await sleep(50);
+      assert.ok(stdout.includes('ready'), 'the container started');
+      child.kill('SIGINT');
+      assert.equal(await closed, 7);
+      assert.equal(stdout, 'ready\ngot INT\n');
+      assert.equal((await waitExited(name)).State.ExitCode, 7);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await berth(['container', 'rm', '-f', name]);
+    }
   });
 
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {

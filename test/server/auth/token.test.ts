@@ -247,7 +247,8 @@ describe('token auth (Docker token spec) with the built-in issuer', () => {
       r.revoke('dave', 2000);
       assert.equal(r.generation('dave'), 1);
       assert.equal(r.isRevoked('dave', 3000, 0), true, 'an older generation is void whatever its time');
-      assert.equal(r.isRevoked('dave', 1500, 1), false);
+      assert.equal(r.isRevoked('dave', 2000, 1), false, 'issued in the second of the revocation, after it');
+      assert.equal(r.isRevoked('dave', 1500, 1), true, 'issued before the revocation, whatever its generation (a reset file)');
       assert.equal(r.isRevoked('dave', 2000), true, 'no generation: issued at or before the revocation');
       assert.equal(r.isRevoked('dave', 2001), false);
       assert.equal(r.generation('erin'), 0, 'per user');
