@@ -313,4 +313,24 @@ describe('overlay snapshotter and image unpack (root, overlay mounts)', { skip }
     await assert.rejects(lstat(join(snaps.dir, 'A')));
     assert.deepEqual(await snaps.cleanup(), []);
   });
+
+  test('commit flushes the snapshot\'s filesystem before its metadata says "committed" (crash safety)', async () => {
+    const seen: Array<{ dir: string; committedYet: boolean }> = [];
+    const watched = await OverlaySnapshotter.open(join(tmp, 'root'), {
+      syncfs: async (dir) => { seen.push({ dir, committedYet: await watched.exists('S') }); },
+    });
+    await watched.prepare('s');
+    const dir = watched.fsDir(await watched.stat('s'));
+    await writeFile(join(dir, 'file'), 'data');
+    await watched.commit('S', 's');
+    assert.deepEqual(seen, [{ dir, committedYet: false }]);
+    // and a failing flush leaves the snapshot uncommitted
+    const failing = await OverlaySnapshotter.open(join(tmp, 'root'), { syncfs: async () => { throw new Error('EIO'); } });
+    await failing.prepare('t');
+    await assert.rejects(failing.commit('T', 't'), /EIO/);
+    assert.equal(await failing.exists('T'), false);
+    assert.equal((await failing.stat('t')).kind, 'active');
+    await failing.remove('t');
+    await watched.remove('S');
+  });
 });
