@@ -185,7 +185,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, exec, start, stop, restart, kill, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, kill, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerContainerCommands(program, out, false);
 }
@@ -297,11 +297,20 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
   add('start')
     ?.description('start stopped containers again (--all --filter restart-policy=always: what a boot should bring back)')
     .argument('[containers...]')
-    .option('-a, --all', 'every stopped container (narrowed by --filter)')
+    .option('-a, --attach', 'stay attached to the (one) container\'s output, forward signals, exit with its code')
+    .option('--all', 'every stopped container (narrowed by --filter)')
     .option('--filter <restart-policy=P>', 'with --all: only containers with this restart policy (repeatable); an unless-stopped container stopped by hand stays stopped', collect)
-    .action(async (refs: string[], f: { all?: boolean; filter?: string[] }) => {
+    .action(async (refs: string[], f: { all?: boolean; attach?: boolean; filter?: string[] }) => {
       const m = await mods();
       const snapshots = await m.OverlaySnapshotter.open(root());
+      if (f.attach) {
+        if (f.all || refs.length !== 1) throw new UsageError('start --attach takes exactly one container');
+        const stopped = await m.findContainer(root(), refs[0]!);
+        const after = await m.logEnd(stopped); // before the start: none of the new run's output is missed
+        const c = await m.startContainer(root(), snapshots, stopped);
+        process.exitCode = await m.attachUntilExit(root(), c, process, after);
+        return;
+      }
       if (f.all) {
         if (refs.length) throw new UsageError('give container names or --all, not both');
         for (const c of await bootCandidates(root(), f.filter ?? [])) {
@@ -315,6 +324,16 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
         await m.startContainer(root(), snapshots, await m.findContainer(root(), ref));
         out.write(`${ref}\n`);
       }
+    });
+
+  add('attach')
+    ?.description('attach to a running container\'s output (from now on), forward signals to it, exit with its code')
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const m = await mods();
+      const c = await m.findContainer(root(), ref);
+      if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running: berth start -a ${c.config.name}`);
+      process.exitCode = await m.attachUntilExit(root(), c, process, await m.logEnd(c));
     });
 
   add('restart')

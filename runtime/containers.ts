@@ -363,12 +363,22 @@ export function formatLogLine(l: LogLine, timestamps: boolean): string {
 }
 
 /** Prints the log (rotated file first); with follow, keeps printing until the container ends. */
-export async function streamLogs(root: string, c: Container, o: { follow?: boolean; timestamps?: boolean; tail?: number; write: (s: string, stream: 'stdout' | 'stderr') => void; signal?: AbortSignal; pollMs?: number }): Promise<void> {
+/** Where the log's current file ends: give it to streamLogs as `after` to follow only what comes next. */
+export async function logEnd(c: Container): Promise<{ ino: number; bytes: number }> {
+  const st = await stat(logPath(c.dir, c.config.id)).catch(() => undefined);
+  return st ? { ino: st.ino, bytes: st.size } : { ino: 0, bytes: 0 };
+}
+
+/**
+ * Prints the log (rotated file first); with follow, keeps printing until the container ends. With
+ * `after` (a logEnd() taken earlier), nothing from before it is printed: only what was written since.
+ */
+export async function streamLogs(root: string, c: Container, o: { follow?: boolean; timestamps?: boolean; tail?: number; after?: { ino: number; bytes: number }; write: (s: string, stream: 'stdout' | 'stderr') => void; signal?: AbortSignal; pollMs?: number }): Promise<void> {
   const path = logPath(c.dir, c.config.id);
   // the inode first: a rotation after it is noticed below, and then the new file is read from 0
-  let ino = (await stat(path).catch(() => ({ ino: 0 }))).ino;
-  const current = await readLines(path);
-  let lines = [...(await readLines(`${path}.1`)).lines, ...current.lines];
+  let ino = o.after ? o.after.ino : (await stat(path).catch(() => ({ ino: 0 }))).ino;
+  const current = o.after ? { lines: [], bytes: o.after.bytes } : await readLines(path);
+  let lines = o.after ? [] : [...(await readLines(`${path}.1`)).lines, ...current.lines];
   if (o.tail !== undefined && o.tail >= 0) lines = o.tail === 0 ? [] : lines.slice(-o.tail);
   for (const l of lines) o.write(formatLogLine(l, !!o.timestamps), l.stream);
   if (!o.follow) return;

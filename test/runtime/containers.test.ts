@@ -393,6 +393,23 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     }
   });
 
+  test('attach follows a running container from now on and ends with its exit code; start -a runs a stopped one attached', async () => {
+    const name = `att-${kind}`;
+    const id = await runD(['--name', name, 'localhost/bb:1', 'sh', '-c', 'echo early; sleep 1; echo late; exit 6']);
+    const deadline = Date.now() + 15_000;
+    while (!(await berth(['logs', name])).stdout.includes('early') && Date.now() < deadline) await sleep(50);
+    const att = await berth(['attach', name]);
+    assert.equal(att.code, 6, att.stderr);
+    assert.equal(att.stdout, 'late\n', 'only what came after attaching');
+    const again = await berth(['start', '-a', name]);
+    assert.equal(again.code, 6, again.stderr);
+    assert.equal(again.stdout, 'early\nlate\n', 'the new run\'s output');
+    const stopped = await berth(['attach', name]);
+    assert.equal(stopped.code, 2);
+    assert.match(stopped.stderr, /is not running: berth start -a/);
+    assert.equal((await berth(['container', 'rm', id])).code, 0);
+  });
+
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', '-it', 'localhost/bb:1', 'true'], /-i and -t need --rm/],
