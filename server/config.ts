@@ -13,6 +13,7 @@ const DRIVER_SCHEMAS: Record<string, Schema> = {
   s3: {
     bucket: 'string', region: 'string', regionendpoint: 'string', forcepathstyle: 'bool', rootdirectory: 'string',
     accesskey: 'string', secretkey: 'string', sessiontoken: 'string', chunksize: 'int', redirect: 'bool', secure: 'bool',
+    maxattempts: 'int', readtimeout: 'duration',
   },
 };
 
@@ -290,7 +291,8 @@ function finish(tree: Tree, problems: string[]): Config {
       tls: tls.certificate ? { certificate: String(tls.certificate), key: String(tls.key) } : undefined,
       selfSigned: tls.selfsigned ? { directory: tlsDir, names: (tls.names as string[] | undefined) ?? [] } : undefined,
     },
-    storage: { driver, options },
+    // the adapter takes the read timeout in milliseconds
+    storage: { driver, options: driver === 's3' && options.readtimeout !== undefined ? { ...options, readtimeout: parseDuration(options.readtimeout as string | number) } : options },
     delete: { enabled: Boolean((storage.delete as Tree | undefined)?.enabled) },
     uploadPurging: {
       enabled: purging.enabled === undefined ? true : Boolean(purging.enabled),

@@ -69,6 +69,10 @@ storage:
     // whatever order the variables come in, a filesystem key set alongside does not make two drivers
     const mixed = loadConfig({ env: { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/x', REGISTRY_STORAGE_S3_BUCKET: 'b' } });
     assert.equal(mixed.storage.driver, 's3');
+    // the SDK's attempts and the read timeout (a duration, handed to the adapter in ms)
+    const tuned = loadConfig({ env: { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_MAXATTEMPTS: '3', REGISTRY_STORAGE_S3_READTIMEOUT: '1m30s' } });
+    assert.deepEqual(tuned.storage.options, { bucket: 'b', maxattempts: 3, readtimeout: 90_000 });
+    assert.throws(() => loadConfig({ env: { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_READTIMEOUT: 'soon' } }), /REGISTRY_STORAGE_S3_READTIMEOUT: "soon" is not a duration/);
   });
 
   it('each mistake gets its own clear message', async () => {
