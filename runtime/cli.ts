@@ -185,7 +185,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, kill, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerContainerCommands(program, out, false);
 }
@@ -193,7 +193,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 function statusText(c: Container, now = Date.now()): string {
   const s = c.state;
   const ago = (t?: string) => humanAge(t, now).replace(/ ago$/, '');
-  if (s.status === 'running') return `Up ${ago(s.startedAt).replace(/^Less than a second$/, 'Less than a second')}`;
+  if (s.status === 'running') return `Up ${ago(s.startedAt).replace(/^Less than a second$/, 'Less than a second')}${existsSync(join(c.dir, 'paused')) ? ' (Paused)' : ''}`;
   if (s.status === 'restarting') return `Restarting (${s.exitCode ?? 0}) ${humanAge(s.finishedAt, now)}`;
   if (s.status === 'created') return 'Created';
   return `Exited (${s.exitCode ?? 0}) ${humanAge(s.finishedAt, now)}`;
@@ -336,6 +336,28 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       process.exitCode = await m.attachUntilExit(root(), c, process, await m.logEnd(c));
     });
 
+  add('pause')
+    ?.description('freeze every process of running containers (cgroup freezer)')
+    .argument('<containers...>')
+    .action(async (refs: string[]) => {
+      const m = await mods();
+      for (const ref of refs) {
+        await m.pauseContainer(await m.findContainer(root(), ref));
+        out.write(`${ref}\n`);
+      }
+    });
+
+  add('unpause')
+    ?.description('thaw paused containers')
+    .argument('<containers...>')
+    .action(async (refs: string[]) => {
+      const m = await mods();
+      for (const ref of refs) {
+        await m.unpauseContainer(await m.findContainer(root(), ref));
+        out.write(`${ref}\n`);
+      }
+    });
+
   add('restart')
     ?.description('stop (SIGTERM, then SIGKILL after the timeout) and start containers')
     .argument('<containers...>')
@@ -391,6 +413,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .action(async (ref: string, command: string[], f: { interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string }) => {
       const m = await mods();
       const c = await m.findContainer(root(), ref);
+      if (m.isPaused(c)) throw new UsageError(`container ${c.config.name} is paused: berth unpause ${c.config.name} first`);
       const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
       if (raw) process.stdin.setRawMode(true);
       try {
@@ -450,7 +473,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           Path: c.config.command[0] ?? '',
           Args: c.config.command.slice(1),
           State: {
-            Status: s.status, Running: s.status === 'running', Restarting: s.status === 'restarting',
+            Status: m.isPaused(c) ? 'paused' : s.status, Running: s.status === 'running', Paused: m.isPaused(c), Restarting: s.status === 'restarting',
             Pid: s.status === 'running' ? s.pid ?? 0 : 0, ExitCode: s.exitCode ?? 0, Error: s.error ?? '',
             StartedAt: s.startedAt ?? '', FinishedAt: s.finishedAt ?? '', SupervisorPid: s.supervisorPid ?? 0,
           },

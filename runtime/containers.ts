@@ -8,7 +8,7 @@
 // A supervisor (supervisor.ts), one per container, runs it under the OCI runtime and owns state.json.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -237,6 +237,46 @@ async function requestStop(c: Container): Promise<void> {
   await writeFile(join(c.dir, 'stop-requested'), new Date().toISOString());
 }
 
+// ---- pause ----
+// A marker file says "paused" (the supervisor owns state.json); every way out of a pause (unpause,
+// stop, kill, rm -f, the container's end) thaws the container and removes it.
+
+const pausedPath = (c: Container) => join(c.dir, 'paused');
+
+export function isPaused(c: Container): boolean {
+  return c.state.status === 'running' && existsSync(pausedPath(c));
+}
+
+/** Freezes every process of a running container (docker pause). */
+export async function pauseContainer(c: Container): Promise<void> {
+  if (c.state.status !== 'running') throw new UsageError(`container ${c.config.name} is not running`);
+  if (isPaused(c)) throw new UsageError(`container ${c.config.name} is already paused`);
+  await writeFile(pausedPath(c), new Date().toISOString());
+  try { await runtimeOf(c).pause(c.config.id); } catch (e) {
+    await runtimeOf(c).resume(c.config.id).catch(() => undefined);
+    await rm(pausedPath(c), { force: true });
+    throw e;
+  }
+}
+
+/** Thaws a paused container (docker unpause). */
+export async function unpauseContainer(c: Container): Promise<void> {
+  if (!isPaused(c)) throw new UsageError(`container ${c.config.name} is not paused`);
+  await thaw(c);
+}
+
+/** Thaws the container if it was paused (a frozen process takes no signal, not even SIGKILL, until thawed). */
+async function thaw(c: Container): Promise<void> {
+  if (!existsSync(pausedPath(c))) return;
+  await runtimeOf(c).resume(c.config.id);
+  await rm(pausedPath(c), { force: true });
+}
+
+/** The pause marker of a container whose run has ended (supervisor, start). */
+export async function clearPaused(dir: string): Promise<void> {
+  await rm(join(dir, 'paused'), { force: true });
+}
+
 /** SIGTERM (or the given signal), then SIGKILL after `timeoutSec`; returns once the supervisor recorded the exit. */
 export async function stopContainer(root: string, c: Container, timeoutSec = 10): Promise<Container> {
   await requestStop(c);
@@ -245,6 +285,7 @@ export async function stopContainer(root: string, c: Container, timeoutSec = 10)
   // between restarts there is nothing to signal (the supervisor sees stop-requested); right after the
   // supervisor spawned the runtime the container may not exist yet: keep trying until it takes
   let sent = await rt.kill(c.config.id, 'TERM').then(() => true, () => false);
+  await thaw(c); // the signal is delivered once it runs again (docker stop does the same)
   let done = await waitFor(root, c.config.id, (x) => {
     if (!sent && x.state.status === 'running') void rt.kill(c.config.id, 'TERM').then(() => { sent = true; }, () => undefined);
     return finished(x);
@@ -264,6 +305,7 @@ export async function stopContainer(root: string, c: Container, timeoutSec = 10)
 export async function startContainer(root: string, snapshots: OverlaySnapshotter, c: Container): Promise<Container> {
   if (!finished(c)) return c; // running, restarting or being started: docker start is a no-op then
   await rm(join(c.dir, 'stop-requested'), { force: true });
+  await clearPaused(c.dir);
   // runtime state left by a supervisor that died (its container may even run on): end it
   await runtimeOf(c).delete(c.config.id).catch(() => undefined);
   const rootfs = join(c.dir, 'rootfs');
@@ -279,6 +321,7 @@ export async function killContainer(c: Container, signal = 'KILL'): Promise<void
   if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running`);
   await requestStop(c);
   await runtimeOf(c).kill(c.config.id, signal.replace(/^SIG/, ''));
+  await thaw(c);
 }
 
 /** Removes a container: stopped (or, with force, killed), unmounted, its snapshot and directory deleted; with volumes (-v), its anonymous volumes too. */

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
+import { clearPaused, destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
 import { OverlaySnapshotter } from './snapshotter.js';
 import { removeAnonymousVolumes } from './volumes.js';
@@ -55,6 +55,7 @@ async function main(root: string, id: string): Promise<void> {
       code = 125;
     }
     current = undefined;
+    await clearPaused(c.dir); // an ended run is not paused (a restart starts thawed)
     log.flush();
     await executor.delete(id).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
     delete state.pid;

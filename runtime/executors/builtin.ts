@@ -289,9 +289,57 @@ export class BuiltinExecutor implements Executor {
     process.kill(pid, sig);
   }
 
+  /**
+   * The freezer of a container: on cgroup v2 its own cgroup (cgroup.freeze); on v1 a freezer cgroup
+   * made at the first pause, which every process of the container (those in its devices cgroup, which
+   * v1 containers always have) is moved into until none is left outside; children follow their parent.
+   */
+  private async freezer(id: string, create: boolean): Promise<{ v2: boolean; dir: string } | undefined> {
+    const cgFile = join(this.dir(id), 'cgroups.json');
+    const dirs = JSON.parse(await readFile(cgFile, 'utf8').catch(() => '[]')) as string[];
+    if (unified()) return dirs[0] ? { v2: true, dir: dirs[0] } : undefined;
+    const dir = join(CGROUP_ROOT, 'freezer', 'berth', id);
+    if (!create) return existsSync(dir) ? { v2: false, dir } : undefined;
+    const devices = dirs.find((d) => d.includes('/devices/'));
+    if (!existsSync(join(CGROUP_ROOT, 'freezer', 'cgroup.procs')) || !devices) throw new Error('pause needs the cgroup v1 freezer and devices controllers');
+    await mkdir(dir, { recursive: true });
+    if (!dirs.includes(dir)) await writeFile(cgFile, JSON.stringify([dir, ...dirs])); // removed first at delete
+    const pids = async (d: string) => (await readFile(join(d, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean);
+    for (let round = 0; ; round++) {
+      const inside = new Set(await pids(dir));
+      const outside = (await pids(devices)).filter((p) => !inside.has(p));
+      if (!outside.length) break;
+      if (round >= 50) throw new Error(`cannot gather the processes of ${id.slice(0, 12)} into its freezer`);
+      for (const p of outside) await writeFile(join(dir, 'cgroup.procs'), p).catch(() => undefined); // it may have exited
+    }
+    return { v2: false, dir };
+  }
+
+  async pause(id: string): Promise<void> {
+    if (!this.initPid(id)) throw new Error(`container ${id.slice(0, 12)} is not running`);
+    const f = await this.freezer(id, true);
+    if (!f) throw new Error(`container ${id.slice(0, 12)} has no cgroup to freeze`);
+    await writeCg(f.dir, f.v2 ? 'cgroup.freeze' : 'freezer.state', f.v2 ? '1' : 'FROZEN');
+    // freezing is asynchronous: wait until the kernel says every task is frozen
+    for (let i = 0; ; i++) {
+      const frozen = f.v2
+        ? /^frozen 1$/m.test(await readFile(join(f.dir, 'cgroup.events'), 'utf8'))
+        : (await readFile(join(f.dir, 'freezer.state'), 'utf8')).trim() === 'FROZEN';
+      if (frozen) return;
+      if (i >= 250) throw new Error(`container ${id.slice(0, 12)} did not freeze`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async resume(id: string): Promise<void> {
+    const f = await this.freezer(id, false);
+    if (f) await writeCg(f.dir, f.v2 ? 'cgroup.freeze' : 'freezer.state', f.v2 ? '0' : 'THAWED').catch(() => undefined);
+  }
+
   async delete(id: string): Promise<void> {
     const dir = this.dir(id);
     const pid = this.initPid(id);
+    await this.resume(id); // a frozen process does not die of SIGKILL until it is thawed
     if (pid) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));

@@ -29,8 +29,12 @@ export interface Executor {
   spawnExec(id: string, bundle: string, proc: ExecProcess, stdio: StdioOptions): Promise<ChildProcess>;
   /** Signals the container's init ("TERM", "KILL", "SIGHUP", "9"…); throws when it is not running. */
   kill(id: string, signal: string): Promise<void>;
-  /** Forgets the container (killing what is left of it); absent is fine. */
+  /** Forgets the container (killing what is left of it, paused or not); absent is fine. */
   delete(id: string): Promise<void>;
+  /** Freezes every process of the running container (cgroup freezer), as `runc pause`. */
+  pause(id: string): Promise<void>;
+  /** Thaws a paused container; one that is not paused is fine. */
+  resume(id: string): Promise<void>;
 }
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGUSR1: 10, SIGUSR2: 12 };

@@ -87,6 +87,16 @@ export class OciRuntimeExecutor implements Executor {
     }
   }
 
+  async pause(id: string): Promise<void> {
+    await this.simple(['pause', id]);
+  }
+
+  async resume(id: string): Promise<void> {
+    try { await this.simple(['resume', id]); } catch (e) {
+      if (!/not paused|does not exist|not exist|no such|not found|not running/i.test((e as Error).message)) throw e;
+    }
+  }
+
   private async simple(args: string[]): Promise<void> {
     const child = await this.spawnRuntime(args, ['ignore', 'ignore', 'pipe']);
     return new Promise((resolve, reject) => {

@@ -410,6 +410,41 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', id])).code, 0);
   });
 
+  test('pause freezes every process (ps says Paused, no output, no exec), unpause resumes; a paused container still stops', async () => {
+    const name = `pause-${kind}`;
+    // a parent and a child both printing: the freezer must hold the whole container, not just PID 1
+    const id = await runD(['--name', name, 'localhost/bb:1', 'sh', '-c', '(while true; do echo child; sleep 0.05; done) & while true; do echo parent; sleep 0.05; done']);
+    const lines = async () => (await berth(['logs', name])).stdout.split('\n').filter(Boolean);
+    const deadline = Date.now() + 15_000;
+    while ((await lines()).length < 4 && Date.now() < deadline) await sleep(50);
+    const p = await berth(['pause', name]);
+    assert.equal(p.code, 0, p.stderr);
+    assert.match((await berth(['ps'])).stdout, new RegExp(`Up .*\\(Paused\\).*${name}`));
+    assert.equal((await inspect(name)).State.Status, 'paused');
+    const frozen = (await lines()).length;
+    await sleep(500);
+    assert.equal((await lines()).length, frozen, 'nothing runs while paused');
+    const ex = await berth(['exec', name, 'true']);
+    assert.equal(ex.code, 2);
+    assert.match(ex.stderr, /is paused: berth unpause/);
+    assert.match((await berth(['pause', name])).stderr, /already paused/);
+
+    assert.equal((await berth(['unpause', name])).code, 0);
+    await sleep(500);
+    const after = await lines();
+    assert.ok(after.length > frozen + 2, 'it runs again');
+    assert.ok(after.slice(frozen).includes('child') && after.slice(frozen).includes('parent'), 'parent and child both');
+    assert.match((await berth(['unpause', name])).stderr, /is not paused/);
+
+    assert.equal((await berth(['pause', name])).code, 0);
+    const stop = await berth(['stop', '-t', '1', name]);
+    assert.equal(stop.code, 0, stop.stderr);
+    const i = await waitExited(name);
+    assert.equal(i.State.Status, 'exited');
+    assert.equal(existsSync(join(root, 'containers', id, 'paused')), false, 'the pause ended with the run');
+    assert.equal((await berth(['container', 'rm', name])).code, 0);
+  });
+
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', '-it', 'localhost/bb:1', 'true'], /-i and -t need --rm/],
