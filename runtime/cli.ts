@@ -17,12 +17,12 @@ import type { RunOptions, VolumeMount } from './spec.js';
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, foreground] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'),
+    import('./attach.js'), import('./foreground.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...foreground };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -120,21 +120,20 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
     .option('--cpus <n>', 'CPU quota, e.g. 1.5')
     .option('--pids-limit <n>', 'maximum number of processes')
-    .option('-i, --interactive', 'keep stdin open (foreground runs with --rm)')
+    .option('-i, --interactive', 'keep stdin open (foreground runs)')
     .option('-t, --tty', 'give the container a terminal')
     .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
     .action(async (image: string, command: string[], f: RunFlags) => {
       const m = await mods();
-      // the foreground without --rm is a kept container under its supervisor, as -d, with the CLI attached
-      const supervised = f.detach || !f.rm;
-      if (supervised && (f.interactive || f.tty)) {
-        throw new UsageError(f.detach
-          ? '-i and -t need a foreground run (--rm); use berth exec -it on a detached container'
-          : '-i and -t need --rm (a kept container is attached to its logs, without a terminal); or run -d and berth exec -it');
-      }
+      // Without --rm the container is kept, as with Docker: under its supervisor (-d, or the foreground
+      // with the CLI attached to its output), or, with -i/-t, run by the CLI itself (it owns the terminal)
+      const kept = f.detach || !f.rm;
+      const interactiveKept = !f.detach && !f.rm && (!!f.interactive || !!f.tty);
+      if (f.detach && (f.interactive || f.tty)) throw new UsageError('-i and -t need a foreground run; use berth exec -it on a detached container');
       const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
-      if (!supervised && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need a kept container: drop --rm, or add -d');
+      if (!kept && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need a kept container: drop --rm, or add -d');
       if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other');
+      if (interactiveKept && restartPolicy.name !== 'no') throw new UsageError('--restart with -i/-t needs -d (nothing could restart it with a terminal)');
       let logMaxSize: number | undefined;
       for (const o of f.logOpt ?? []) {
         const size = /^max-size=(.+)$/.exec(o);
@@ -142,18 +141,29 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         try { logMaxSize = m.parseBytes(size[1]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
         if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
       }
-      if (!supervised && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
+      if (!kept && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
       const opts = await runOptions(command, f);
       if (f.tty) opts.tty = true;
       const root = defaultRoot();
       const executor = await m.pickExecutor(root, f.runtime);
       const store = await m.RuntimeImageStore.open({ create: false });
       const snapshots = await m.OverlaySnapshotter.open(root);
-      if (supervised) {
+      if (kept) {
         const c = await m.createContainer({
           root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy,
           ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
         });
+        if (interactiveKept) {
+          const stdinFlows = !!f.interactive || (!!f.tty && executor.name !== 'builtin');
+          const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
+          if (raw) process.stdin.setRawMode(true);
+          try {
+            process.exitCode = await m.runKeptInForeground(c, { stdinFlows, tty: !!f.tty });
+          } finally {
+            if (raw) process.stdin.setRawMode(false);
+          }
+          return;
+        }
         try {
           await m.startSupervisor(root, c);
         } catch (e) {

@@ -311,6 +311,13 @@ export async function startContainer(root: string, snapshots: OverlaySnapshotter
   const rootfs = join(c.dir, 'rootfs');
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
   if (!mountinfo.split('\n').some((l) => l.split(' ')[4] === rootfs)) await mountAll(await snapshots.mounts(c.config.snapshotKey), rootfs);
+  // a container made by `run -it` had a terminal; under a supervisor it has none (its output goes to the log)
+  const specPath = join(c.dir, 'config.json');
+  const spec = JSON.parse(await readFile(specPath, 'utf8')) as { process?: { terminal?: boolean } };
+  if (spec.process?.terminal) {
+    spec.process.terminal = false;
+    await writeJsonAtomic(specPath, spec);
+  }
   const state: ContainerState = { status: 'created', restartCount: 0 };
   await writeJsonAtomic(join(c.dir, 'state.json'), state);
   return startSupervisor(root, { ...c, state });

@@ -445,9 +445,38 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', name])).code, 0);
   });
 
+  test('run -i / -t without --rm: the CLI is its terminal, and the container is kept (ps -a, logs, diff; start runs it without a terminal)', async () => {
+    const name = `it-${kind}`;
+    const r = await berth(['run', '-i', '--name', name, 'localhost/bb:1', 'sh', '-c', 'read x; echo "got $x"; echo new > /f; exit 4'], undefined, 'hello\n');
+    assert.equal(r.code, 4, r.stderr);
+    assert.equal(r.stdout, 'got hello\n', 'stdin reached it, its output reached us');
+    assert.match((await berth(['ps', '-a'])).stdout, new RegExp(`Exited \\(4\\).*${name}`));
+    assert.equal((await berth(['logs', name])).stdout, 'got hello\n', 'without -t the output is logged too');
+    assert.match((await berth(['diff', name])).stdout, /^A \/f$/m);
+    assert.equal((await berth(['container', 'rm', name])).code, 0);
+
+    if (!existsSync('/usr/bin/script')) return; // util-linux's script gives the CLI a terminal
+    const tname = `tty-${kind}`;
+    const quoted = [process.execPath, cli, 'run', '-t', '--runtime', kind, '--name', tname, 'localhost/bb:1', 'sh', '-c', 'tty; exit 3'].map((a) => `'${a}'`).join(' ');
+    const t = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn('/usr/bin/script', ['-qefc', quoted, '/dev/null'], { env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (d) => { out += d; });
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    assert.equal(t.code, 3, t.out);
+    assert.match(t.out, /\/dev\/pts\/\d+/, 'the process had a terminal');
+    assert.match((await berth(['ps', '-a'])).stdout, new RegExp(`Exited \\(3\\).*${tname}`));
+    assert.equal((await berth(['start', tname])).code, 0);
+    await waitExited(tname);
+    assert.match((await berth(['logs', tname])).stdout, /not a tty/, 'started again under a supervisor, without a terminal');
+    assert.equal((await berth(['container', 'rm', tname])).code, 0);
+  });
+
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['run', '-it', 'localhost/bb:1', 'true'], /-i and -t need --rm/],
+      [['run', '-d', '-it', 'localhost/bb:1', 'true'], /-i and -t need a foreground run/],
+      [['run', '-it', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart with -i\/-t needs -d/],
       [['run', '--rm', '--name', 'x', 'localhost/bb:1', 'true'], /--name and --restart need a kept container/],
       [['run', '-d', '--rm', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart and --rm exclude each other/],
     ];
