@@ -17,12 +17,12 @@ import type { RunOptions, VolumeMount } from './spec.js';
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, foreground] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, foreground, stats] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'), import('./foreground.js'),
+    import('./attach.js'), import('./foreground.js'), import('./stats.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...foreground };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...foreground, ...stats };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -195,7 +195,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, stats, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerContainerCommands(program, out, false);
 }
@@ -344,6 +344,26 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       const c = await m.findContainer(root(), ref);
       if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running: berth start -a ${c.config.name}`);
       process.exitCode = await m.attachUntilExit(root(), c, process, await m.logEnd(c));
+    });
+
+  add('stats')
+    ?.description('CPU, memory and process count of running containers (all running ones when none is named)')
+    .argument('[containers...]')
+    .option('--no-stream', 'print one sample and exit (default: a new sample every second until interrupted)')
+    .option('--json', 'print the samples as JSON')
+    .action(async (refs: string[], f: { stream?: boolean; json?: boolean }) => {
+      const m = await mods();
+      const pick = async () => refs.length
+        ? Promise.all(refs.map((r) => m.findContainer(root(), r)))
+        : (await m.listContainers(root())).filter((c) => c.state.status === 'running');
+      for (;;) {
+        const rows = await m.sampleStats(await pick());
+        const text = f.json ? `${JSON.stringify(rows)}\n` : m.formatStats(rows);
+        // streaming on a terminal redraws in place, as docker stats does
+        out.write(f.stream !== false && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}` : text);
+        if (f.stream === false) return;
+        await new Promise((r) => setTimeout(r, 500));
+      }
     });
 
   add('pause')

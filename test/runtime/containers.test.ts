@@ -473,6 +473,37 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', tname])).code, 0);
   });
 
+  test('stats: each container\'s own processes, CPU use, memory and its limit', async () => {
+    const busy = `busy-${kind}`;
+    const idle = `idle-${kind}`;
+    await runD(['--name', busy, 'localhost/bb:1', 'sh', '-c', 'while :; do :; done']);
+    await runD(['--name', idle, '-m', '64m', 'localhost/bb:1', 'sh', '-c', 'sleep 100 & sleep 100 & wait']);
+    try {
+      const deadline = Date.now() + 15_000;
+      let rows: Array<{ name: string; cpuPercent: number; memory: number; memoryLimit: number; pids: number }> = [];
+      // the idle one's two sleeps may take a moment to appear
+      while (Date.now() < deadline) {
+        const r = await berth(['stats', '--no-stream', '--json', busy, idle]);
+        assert.equal(r.code, 0, r.stderr);
+        rows = JSON.parse(r.stdout);
+        if (rows.find((x) => x.name === idle)?.pids === 3) break;
+        await sleep(100);
+      }
+      const b = rows.find((x) => x.name === busy)!;
+      const i = rows.find((x) => x.name === idle)!;
+      assert.equal(b.pids, 1, 'only its own processes: the shell');
+      assert.equal(i.pids, 3, 'the shell and its two sleeps');
+      assert.ok(b.cpuPercent > i.cpuPercent, `a busy loop uses more CPU than sleeps (${b.cpuPercent} vs ${i.cpuPercent})`);
+      assert.equal(i.memoryLimit, 64 * 1024 * 1024, 'the --memory limit');
+      assert.ok(b.memory > 0 && i.memory > 0);
+      const table = (await berth(['stats', '--no-stream', busy])).stdout;
+      assert.match(table, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+PIDS$/m);
+      assert.match(table, new RegExp(`${busy}\\s+[\\d.]+%\\s+[\\d.]+[KMG]?i?B / [\\d.]+[KMG]iB\\s+[\\d.]+%\\s+1$`, 'm'));
+    } finally {
+      await berth(['container', 'rm', '-f', busy, idle]);
+    }
+  });
+
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', '-d', '-it', 'localhost/bb:1', 'true'], /-i and -t need a foreground run/],

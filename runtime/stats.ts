@@ -1,0 +1,95 @@
+// `berth stats`: CPU, memory and process count of running containers, read from /proc so that it is
+// the same for every executor (the built-in one makes no memory or cpu cgroup unless a limit asks
+// for it). A container's processes are those in its PID namespace: the first descendant of its
+// executor process (runc run, or builtin.pl) that lives in another PID namespace is its init.
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Container } from './containers.js';
+
+/** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every Linux ABI berth runs on. */
+const USER_HZ = 100;
+
+interface Proc { pid: number; ppid: number; ns: string; ticks: number }
+
+async function readProc(pid: number): Promise<Proc | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // the command name is in parentheses and may hold spaces: the fields start after the last ")"
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), ns: await readlink(`/proc/${pid}/ns/pid`) };
+  } catch { return undefined; } // it exited meanwhile
+}
+
+async function allProcs(): Promise<Proc[]> {
+  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
+  return (await Promise.all(pids.map(readProc))).filter((p): p is Proc => p !== undefined);
+}
+
+/** The processes of the container whose executor process is `executorPid`. */
+function containerProcs(procs: Proc[], executorPid: number, hostNs: string): Proc[] {
+  const children = new Map<number, Proc[]>();
+  for (const p of procs) (children.get(p.ppid) ?? children.set(p.ppid, []).get(p.ppid)!).push(p);
+  const queue = [...(children.get(executorPid) ?? [])];
+  while (queue.length) {
+    const p = queue.shift()!;
+    if (p.ns !== hostNs) return procs.filter((q) => q.ns === p.ns);
+    queue.push(...(children.get(p.pid) ?? []));
+  }
+  return [];
+}
+
+async function rssBytes(pid: number): Promise<number> {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch { return 0; }
+}
+
+export interface ContainerStats { id: string; name: string; cpuPercent: number; memory: number; memoryLimit: number; pids: number }
+
+/** Samples running containers twice, `intervalMs` apart: CPU is the share of one CPU used in between (docker's %). */
+export async function sampleStats(containers: Container[], intervalMs = 500): Promise<ContainerStats[]> {
+  const hostNs = await readlink('/proc/self/ns/pid');
+  const running = containers.filter((c) => c.state.status === 'running' && c.state.pid);
+  const first = await allProcs();
+  const t0 = performance.now();
+  const before = new Map(running.map((c) => [c.config.id, containerProcs(first, c.state.pid!, hostNs)]));
+  await new Promise((r) => setTimeout(r, intervalMs));
+  const second = await allProcs();
+  const seconds = (performance.now() - t0) / 1000;
+  const out: ContainerStats[] = [];
+  for (const c of running) {
+    const now = containerProcs(second, c.state.pid!, hostNs);
+    const was = new Map((before.get(c.config.id) ?? []).map((p) => [p.pid, p.ticks]));
+    // a process that started in between counts from 0; one that ended took its time with it
+    const ticks = now.reduce((sum, p) => sum + p.ticks - (was.get(p.pid) ?? 0), 0);
+    const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8').catch(() => '{}')) as { linux?: { resources?: { memory?: { limit?: number } } } };
+    const limit = spec.linux?.resources?.memory?.limit;
+    out.push({
+      id: c.config.id, name: c.config.name,
+      cpuPercent: Math.max(0, ticks / USER_HZ / seconds * 100),
+      memory: (await Promise.all(now.map((p) => rssBytes(p.pid)))).reduce((a, b) => a + b, 0),
+      memoryLimit: limit && limit > 0 ? Math.min(limit, totalmem()) : totalmem(),
+      pids: now.length,
+    });
+  }
+  return out;
+}
+
+function binary(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${i === 0 ? n : n.toFixed(2)}${units[i]}`;
+}
+
+/** Docker's `stats` table (without the network and block I/O columns). */
+export function formatStats(rows: ContainerStats[]): string {
+  const table = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS']];
+  for (const r of rows) {
+    table.push([r.id.slice(0, 12), r.name, `${r.cpuPercent.toFixed(2)}%`, `${binary(r.memory)} / ${binary(r.memoryLimit)}`, `${(r.memory / r.memoryLimit * 100).toFixed(2)}%`, String(r.pids)]);
+  }
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+  return table.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')}\n`).join('');
+}
