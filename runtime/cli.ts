@@ -366,27 +366,22 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       }
     });
 
-  add('pause')
-    ?.description('freeze every process of running containers (cgroup freezer)')
-    .argument('<containers...>')
-    .action(async (refs: string[]) => {
-      const m = await mods();
-      for (const ref of refs) {
-        await m.pauseContainer(await m.findContainer(root(), ref));
-        out.write(`${ref}\n`);
-      }
-    });
-
-  add('unpause')
-    ?.description('thaw paused containers')
-    .argument('<containers...>')
-    .action(async (refs: string[]) => {
-      const m = await mods();
-      for (const ref of refs) {
-        await m.unpauseContainer(await m.findContainer(root(), ref));
-        out.write(`${ref}\n`);
-      }
-    });
+  const freezing = [
+    ['pause', 'freeze every process of running containers (cgroup freezer)', 'pauseContainer'],
+    ['unpause', 'thaw paused containers', 'unpauseContainer'],
+  ] as const;
+  for (const [name, description, action] of freezing) {
+    add(name)
+      ?.description(description)
+      .argument('<containers...>')
+      .action(async (refs: string[]) => {
+        const m = await mods();
+        for (const ref of refs) {
+          await m[action](await m.findContainer(root(), ref));
+          out.write(`${ref}\n`);
+        }
+      });
+  }
 
   add('restart')
     ?.description('stop (SIGTERM, then SIGKILL after the timeout) and start containers')
