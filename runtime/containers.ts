@@ -291,12 +291,15 @@ export async function stopContainer(root: string, c: Container, timeoutSec = 10)
     return finished(x);
   }, timeoutSec * 1000);
   if (done) return done;
+  // a pause that raced this stop may have frozen it after the thaw above: a frozen process takes no SIGKILL
+  await rt.resume(c.config.id).catch(() => undefined);
   await rt.kill(c.config.id, 'KILL').catch(() => undefined);
   done = await waitFor(root, c.config.id, finished, 10_000);
   if (done) return done;
   // the supervisor did not record it: end the supervisor itself
   const now = await loadContainer(root, c.config.id);
   if (supervisorAlive(now.state)) process.kill(now.state.supervisorPid!, 'SIGKILL');
+  await rt.resume(c.config.id).catch(() => undefined);
   await rt.kill(c.config.id, 'KILL').catch(() => undefined);
   return (await waitFor(root, c.config.id, (x) => !supervisorAlive(x.state), 5000)) ?? now;
 }
@@ -412,7 +415,6 @@ export function formatLogLine(l: LogLine, timestamps: boolean): string {
   return timestamps ? `${l.time} ${l.log}` : l.log;
 }
 
-/** Prints the log (rotated file first); with follow, keeps printing until the container ends. */
 /** Where the log's current file ends: give it to streamLogs as `after` to follow only what comes next. */
 export async function logEnd(c: Container): Promise<{ ino: number; bytes: number }> {
   const st = await stat(logPath(c.dir, c.config.id)).catch(() => undefined);

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { JsonFileLog, logPath, procStartTime, runtimeOf, writeJsonAtomic, type Container, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
 
-const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Runs a created container to its end in this process; answers its exit code. */
 export async function runKeptInForeground(c: Container, o: { stdinFlows: boolean; tty: boolean }): Promise<number> {
@@ -19,9 +18,11 @@ export async function runKeptInForeground(c: Container, o: { stdinFlows: boolean
   const state: ContainerState = { status: 'running', restartCount: 0, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid) };
   const log = o.tty ? undefined : new JsonFileLog(logPath(c.dir, id), c.config.log.maxSize);
   const stdio: StdioOptions = [o.stdinFlows ? 'inherit' : 'ignore', o.tty ? 'inherit' : 'pipe', o.tty ? 'inherit' : 'pipe'];
-  // signals sent to the CLI go to the container (on a raw terminal, ^C is a key the container reads)
-  const handlers = FORWARDED.map((sig) => {
-    const h = () => { executor.kill(id, sig.replace(/^SIG/, '')).catch(() => undefined); };
+  // SIGINT and SIGHUP come from the terminal to its whole process group, the runtime process (which
+  // passes them to the container) included: the CLI only survives them. SIGTERM is sent to the CLI
+  // alone: it is passed on. (On a raw terminal, ^C is a key the container reads.)
+  const handlers = (['SIGINT', 'SIGHUP', 'SIGTERM'] as const).map((sig) => {
+    const h = sig === 'SIGTERM' ? () => { executor.kill(id, 'TERM').catch(() => undefined); } : () => undefined;
     process.on(sig, h);
     return [sig, h] as const;
   });

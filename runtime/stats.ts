@@ -17,7 +17,8 @@ async function readProc(pid: number): Promise<Proc | undefined> {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     // the command name is in parentheses and may hold spaces: the fields start after the last ")"
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { pid, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), ns: await readlink(`/proc/${pid}/ns/pid`) };
+    // utime + stime, and cutime + cstime: children that ran and were reaped count too
+    return { pid, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]), ns: await readlink(`/proc/${pid}/ns/pid`) };
   } catch { return undefined; } // it exited meanwhile
 }
 
@@ -39,16 +40,45 @@ function containerProcs(procs: Proc[], executorPid: number, hostNs: string): Pro
   return [];
 }
 
-async function rssBytes(pid: number): Promise<number> {
+/** A process's proportional set size: pages shared between processes are split between them, not counted twice. */
+async function pssBytes(pid: number): Promise<number> {
   try {
-    const m = /^VmRSS:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    const m = /^Pss:\s+(\d+) kB$/m.exec(await readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));
     return m ? Number(m[1]) * 1024 : 0;
   } catch { return 0; }
 }
 
+/**
+ * Memory as docker counts it, from the container's own memory cgroup (`/berth/<id>`, which runc and
+ * crun always make, the built-in executor with -m): usage minus the inactive page cache. Undefined
+ * when the container has none (its processes are then in the host's cgroup).
+ */
+async function cgroupMemory(initPid: number, id: string): Promise<number | undefined> {
+  try {
+    for (const line of (await readFile(`/proc/${initPid}/cgroup`, 'utf8')).split('\n')) {
+      const m = /^\d+:([^:]*):(\/.*)$/.exec(line);
+      if (!m || !m[2]!.endsWith(`/berth/${id}`)) continue;
+      if (m[1] === '') {
+        const dir = join('/sys/fs/cgroup', m[2]!);
+        const inactive = /^inactive_file (\d+)$/m.exec(await readFile(join(dir, 'memory.stat'), 'utf8'));
+        return Number(await readFile(join(dir, 'memory.current'), 'utf8')) - Number(inactive?.[1] ?? 0);
+      }
+      if (m[1]!.split(',').includes('memory')) {
+        const dir = join('/sys/fs/cgroup/memory', m[2]!);
+        const inactive = /^total_inactive_file (\d+)$/m.exec(await readFile(join(dir, 'memory.stat'), 'utf8'));
+        return Number(await readFile(join(dir, 'memory.usage_in_bytes'), 'utf8')) - Number(inactive?.[1] ?? 0);
+      }
+    }
+  } catch { /* gone, or no such files */ }
+  return undefined;
+}
+
 export interface ContainerStats { id: string; name: string; cpuPercent: number; memory: number; memoryLimit: number; pids: number }
 
-/** Samples running containers twice, `intervalMs` apart: CPU is the share of one CPU used in between (docker's %). */
+/**
+ * Samples containers twice, `intervalMs` apart: CPU is the share of one CPU used in between
+ * (docker's %). A container that is not running shows zeros, as with docker.
+ */
 export async function sampleStats(containers: Container[], intervalMs = 500): Promise<ContainerStats[]> {
   const hostNs = await readlink('/proc/self/ns/pid');
   const running = containers.filter((c) => c.state.status === 'running' && c.state.pid);
@@ -59,20 +89,19 @@ export async function sampleStats(containers: Container[], intervalMs = 500): Pr
   const second = await allProcs();
   const seconds = (performance.now() - t0) / 1000;
   const out: ContainerStats[] = [];
-  for (const c of running) {
+  for (const c of containers) {
+    const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8').catch(() => '{}')) as { linux?: { resources?: { memory?: { limit?: number } } } };
+    const limit = spec.linux?.resources?.memory?.limit;
+    const memoryLimit = limit && limit > 0 ? Math.min(limit, totalmem()) : totalmem();
+    if (!running.includes(c)) { out.push({ id: c.config.id, name: c.config.name, cpuPercent: 0, memory: 0, memoryLimit, pids: 0 }); continue; }
     const now = containerProcs(second, c.state.pid!, hostNs);
     const was = new Map((before.get(c.config.id) ?? []).map((p) => [p.pid, p.ticks]));
     // a process that started in between counts from 0; one that ended took its time with it
     const ticks = now.reduce((sum, p) => sum + p.ticks - (was.get(p.pid) ?? 0), 0);
-    const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8').catch(() => '{}')) as { linux?: { resources?: { memory?: { limit?: number } } } };
-    const limit = spec.linux?.resources?.memory?.limit;
-    out.push({
-      id: c.config.id, name: c.config.name,
-      cpuPercent: Math.max(0, ticks / USER_HZ / seconds * 100),
-      memory: (await Promise.all(now.map((p) => rssBytes(p.pid)))).reduce((a, b) => a + b, 0),
-      memoryLimit: limit && limit > 0 ? Math.min(limit, totalmem()) : totalmem(),
-      pids: now.length,
-    });
+    const init = now.find((p) => !now.some((q) => q.pid === p.ppid));
+    const memory = (init && await cgroupMemory(init.pid, c.config.id))
+      ?? (await Promise.all(now.map((p) => pssBytes(p.pid)))).reduce((a, b) => a + b, 0);
+    out.push({ id: c.config.id, name: c.config.name, cpuPercent: Math.max(0, ticks / USER_HZ / seconds * 100), memory, memoryLimit, pids: now.length });
   }
   return out;
 }

@@ -294,7 +294,7 @@ export class BuiltinExecutor implements Executor {
    * made at the first pause, which every process of the container (those in its devices cgroup, which
    * v1 containers always have) is moved into until none is left outside; children follow their parent.
    */
-  private async freezer(id: string, create: boolean): Promise<{ v2: boolean; dir: string } | undefined> {
+  private async freezer(id: string, create: boolean): Promise<{ v2: boolean; dir: string; devices?: string } | undefined> {
     const cgFile = join(this.dir(id), 'cgroups.json');
     const dirs = JSON.parse(await readFile(cgFile, 'utf8').catch(() => '[]')) as string[];
     if (unified()) return dirs[0] ? { v2: true, dir: dirs[0] } : undefined;
@@ -304,15 +304,20 @@ export class BuiltinExecutor implements Executor {
     if (!existsSync(join(CGROUP_ROOT, 'freezer', 'cgroup.procs')) || !devices) throw new Error('pause needs the cgroup v1 freezer and devices controllers');
     await mkdir(dir, { recursive: true });
     if (!dirs.includes(dir)) await writeFile(cgFile, JSON.stringify([dir, ...dirs])); // removed first at delete
+    await this.gather(id, dir, devices);
+    return { v2: false, dir, devices };
+  }
+
+  /** Moves every process of the container's devices cgroup into its v1 freezer cgroup, until none is left outside. */
+  private async gather(id: string, freezer: string, devices: string): Promise<void> {
     const pids = async (d: string) => (await readFile(join(d, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean);
     for (let round = 0; ; round++) {
-      const inside = new Set(await pids(dir));
+      const inside = new Set(await pids(freezer));
       const outside = (await pids(devices)).filter((p) => !inside.has(p));
-      if (!outside.length) break;
+      if (!outside.length) return;
       if (round >= 50) throw new Error(`cannot gather the processes of ${id.slice(0, 12)} into its freezer`);
-      for (const p of outside) await writeFile(join(dir, 'cgroup.procs'), p).catch(() => undefined); // it may have exited
+      for (const p of outside) await writeFile(join(freezer, 'cgroup.procs'), p).catch(() => undefined); // it may have exited
     }
-    return { v2: false, dir };
   }
 
   async pause(id: string): Promise<void> {
@@ -325,21 +330,27 @@ export class BuiltinExecutor implements Executor {
       const frozen = f.v2
         ? /^frozen 1$/m.test(await readFile(join(f.dir, 'cgroup.events'), 'utf8'))
         : (await readFile(join(f.dir, 'freezer.state'), 'utf8')).trim() === 'FROZEN';
-      if (frozen) return;
+      if (frozen) break;
       if (i >= 250) throw new Error(`container ${id.slice(0, 12)} did not freeze`);
       await new Promise((r) => setTimeout(r, 20));
     }
+    // an exec that was joining the container's cgroups while they were gathered may have landed outside
+    // the freezer: move it in now (a task moved into a frozen cgroup freezes)
+    if (f.devices) await this.gather(id, f.dir, f.devices);
   }
 
   async resume(id: string): Promise<void> {
     const f = await this.freezer(id, false);
-    if (f) await writeCg(f.dir, f.v2 ? 'cgroup.freeze' : 'freezer.state', f.v2 ? '0' : 'THAWED').catch(() => undefined);
+    if (!f) return;
+    try { await writeFile(join(f.dir, f.v2 ? 'cgroup.freeze' : 'freezer.state'), f.v2 ? '0' : 'THAWED'); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot thaw ${id.slice(0, 12)}: ${(e as Error).message}`);
+    }
   }
 
   async delete(id: string): Promise<void> {
     const dir = this.dir(id);
     const pid = this.initPid(id);
-    await this.resume(id); // a frozen process does not die of SIGKILL until it is thawed
+    await this.resume(id).catch(() => undefined); // a frozen process does not die of SIGKILL until it is thawed
     if (pid) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));

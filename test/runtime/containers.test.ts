@@ -395,10 +395,16 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
 
   test('attach follows a running container from now on and ends with its exit code; start -a runs a stopped one attached', async () => {
     const name = `att-${kind}`;
-    const id = await runD(['--name', name, 'localhost/bb:1', 'sh', '-c', 'echo early; sleep 1; echo late; exit 6']);
+    // "late" waits for a file the test makes once attach is following (a bind mount from here)
+    const trig = join(tmp, `trig-${kind}`);
+    await mkdir(trig, { recursive: true });
+    const id = await runD(['--name', name, '-v', `${trig}:/trig`, 'localhost/bb:1', 'sh', '-c', 'echo early; while ! cat /trig/go 2>/dev/null; do sleep 0.05; done; echo late; exit 6']);
     const deadline = Date.now() + 15_000;
     while (!(await berth(['logs', name])).stdout.includes('early') && Date.now() < deadline) await sleep(50);
-    const att = await berth(['attach', name]);
+    const attaching = berth(['attach', name]);
+    await sleep(2000); // the attach CLI is up and has taken its log position
+    await writeFile(join(trig, 'go'), '');
+    const att = await attaching;
     assert.equal(att.code, 6, att.stderr);
     assert.equal(att.stdout, 'late\n', 'only what came after attaching');
     const again = await berth(['start', '-a', name]);
@@ -421,7 +427,14 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal(p.code, 0, p.stderr);
     assert.match((await berth(['ps'])).stdout, new RegExp(`Up .*\\(Paused\\).*${name}`));
     assert.equal((await inspect(name)).State.Status, 'paused');
-    const frozen = (await lines()).length;
+    // what was written before the freeze may still be on its way through the supervisor: let it settle
+    let frozen = (await lines()).length;
+    for (let settled = 0; settled < 2 && Date.now() < deadline; ) {
+      await sleep(300);
+      const n = (await lines()).length;
+      settled = n === frozen ? settled + 1 : 0;
+      frozen = n;
+    }
     await sleep(500);
     assert.equal((await lines()).length, frozen, 'nothing runs while paused');
     const ex = await berth(['exec', name, 'true']);
@@ -430,10 +443,13 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.match((await berth(['pause', name])).stderr, /already paused/);
 
     assert.equal((await berth(['unpause', name])).code, 0);
-    await sleep(500);
-    const after = await lines();
-    assert.ok(after.length > frozen + 2, 'it runs again');
-    assert.ok(after.slice(frozen).includes('child') && after.slice(frozen).includes('parent'), 'parent and child both');
+    let after = await lines();
+    const until = Date.now() + 15_000;
+    while (!(after.slice(frozen).includes('child') && after.slice(frozen).includes('parent')) && Date.now() < until) {
+      await sleep(100);
+      after = await lines();
+    }
+    assert.ok(after.slice(frozen).includes('child') && after.slice(frozen).includes('parent'), 'parent and child both run again');
     assert.match((await berth(['unpause', name])).stderr, /is not paused/);
 
     assert.equal((await berth(['pause', name])).code, 0);
