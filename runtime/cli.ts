@@ -13,6 +13,7 @@ import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Container } from './containers.js';
 import type { ImageSummary } from './image-store.js';
 import type { RunOptions, VolumeMount } from './spec.js';
+import { formatTable } from './table.js';
 
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
@@ -61,8 +62,7 @@ export function formatImages(images: ImageSummary[], opts: { quiet?: boolean; no
   for (const i of images) {
     rows.push([i.repository, i.tag, shortId(i.id, !!opts.noTrunc), i.error ? 'unreadable' : humanAge(i.created, opts.now), i.error ? '-' : humanSize(i.size)]);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => `${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]! + 3))).join('')}\n`).join('');
+  return formatTable(rows);
 }
 
 export interface Output { write(text: string): unknown }
@@ -218,8 +218,7 @@ export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boo
     if (!opts.noTrunc && cmd.length > 20) cmd = `${cmd.slice(0, 19)}…`;
     rows.push([opts.noTrunc ? c.config.id : c.config.id.slice(0, 12), c.config.image, `"${cmd}"`, humanAge(c.config.created, opts.now), statusText(c, opts.now), '', c.config.name]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')}\n`).join('');
+  return formatTable(rows);
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -241,7 +241,7 @@ async function requestStop(c: Container): Promise<void> {
 // A marker file says "paused" (the supervisor owns state.json); every way out of a pause (unpause,
 // stop, kill, rm -f, the container's end) thaws the container and removes it.
 
-const pausedPath = (c: Container) => join(c.dir, 'paused');
+const pausedPath = (c: Pick<Container, 'dir'>) => join(c.dir, 'paused');
 
 export function isPaused(c: Container): boolean {
   return c.state.status === 'running' && existsSync(pausedPath(c));
@@ -274,7 +274,7 @@ async function thaw(c: Container): Promise<void> {
 
 /** The pause marker of a container whose run has ended (supervisor, start). */
 export async function clearPaused(dir: string): Promise<void> {
-  await rm(join(dir, 'paused'), { force: true });
+  await rm(pausedPath({ dir }), { force: true });
 }
 
 /** SIGTERM (or the given signal), then SIGKILL after `timeoutSec`; returns once the supervisor recorded the exit. */

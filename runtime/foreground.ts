@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { JsonFileLog, logPath, procStartTime, runtimeOf, writeJsonAtomic, type Container, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
 
-
 /** Runs a created container to its end in this process; answers its exit code. */
 export async function runKeptInForeground(c: Container, o: { stdinFlows: boolean; tty: boolean }): Promise<number> {
   const executor = runtimeOf(c);

@@ -6,6 +6,7 @@ import { readdir, readFile, readlink } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Container } from './containers.js';
+import { formatTable } from './table.js';
 
 /** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every Linux ABI berth runs on. */
 const USER_HZ = 100;
@@ -119,6 +120,5 @@ export function formatStats(rows: ContainerStats[]): string {
   for (const r of rows) {
     table.push([r.id.slice(0, 12), r.name, `${r.cpuPercent.toFixed(2)}%`, `${binary(r.memory)} / ${binary(r.memoryLimit)}`, `${(r.memory / r.memoryLimit * 100).toFixed(2)}%`, String(r.pids)]);
   }
-  const widths = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-  return table.map((r) => `${r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('')}\n`).join('');
+  return formatTable(table);
 }
