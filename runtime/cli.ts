@@ -346,7 +346,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     });
 
   add('stats')
-    ?.description('CPU, memory and process count of running containers (all running ones when none is named)')
+    ?.description('CPU, memory, network and block I/O and process count of running containers (all running ones when none is named)')
     .argument('[containers...]')
     .option('--no-stream', 'print one sample and exit (default: a new sample every second until interrupted)')
     .option('--json', 'print the samples as JSON')

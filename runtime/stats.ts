@@ -1,6 +1,6 @@
-// `berth stats`: CPU, memory and process count of running containers, read from /proc so that it is
-// the same for every executor (the built-in one makes no memory or cpu cgroup unless a limit asks
-// for it). A container's processes are those in its PID namespace: the first descendant of its
+// `berth stats`: CPU, memory, network and block I/O and process count of running containers, read
+// from /proc so that it is the same for every executor (the built-in one makes no memory, cpu or blkio
+// cgroup unless a limit asks for it). A container's processes are those in its PID namespace: the first descendant of its
 // executor process (runc run, or builtin.pl) that lives in another PID namespace is its init.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { totalmem } from 'node:os';
@@ -74,7 +74,55 @@ async function cgroupMemory(initPid: number, id: string): Promise<number | undef
   return undefined;
 }
 
-export interface ContainerStats { id: string; name: string; cpuPercent: number; memory: number; memoryLimit: number; pids: number }
+/**
+ * Bytes received and sent on the container's own network interfaces (not its loopback), from its
+ * network namespace's /proc/<pid>/net/dev. With the host's network it has none of its own: docker
+ * shows 0B / 0B there too.
+ */
+async function networkIo(initPid: number, hostNet: string): Promise<{ rx: number; tx: number }> {
+  const io = { rx: 0, tx: 0 };
+  try {
+    if (await readlink(`/proc/${initPid}/ns/net`) === hostNet) return io;
+    return parseNetDev(await readFile(`/proc/${initPid}/net/dev`, 'utf8'));
+  } catch { return io; } // it exited meanwhile
+}
+
+/** Sums the received and sent bytes of /proc/net/dev's interfaces other than the loopback. */
+export function parseNetDev(text: string): { rx: number; tx: number } {
+  const io = { rx: 0, tx: 0 };
+  // after two header lines: "  eth0: rxbytes rxpackets … (8 receive fields) txbytes …"
+  for (const line of text.split('\n').slice(2)) {
+    const m = /^\s*([^:\s]+):\s*(.*)$/.exec(line);
+    if (!m || m[1] === 'lo') continue;
+    const f = m[2]!.trim().split(/\s+/).map(Number);
+    io.rx += f[0] ?? 0;
+    io.tx += f[8] ?? 0;
+  }
+  return io;
+}
+
+/**
+ * Bytes the container's processes made the storage layer read and write, from /proc/<pid>/io. A
+ * process's figures include the children it reaped (as CPU times do), so summing the live processes
+ * counts everything that ran in the container; writes truncated before they reached the disk do not count.
+ */
+async function blockIo(procs: Proc[]): Promise<{ read: number; write: number }> {
+  const io = { read: 0, write: 0 };
+  await Promise.all(procs.map(async (p) => {
+    try {
+      const text = await readFile(`/proc/${p.pid}/io`, 'utf8');
+      const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      io.read += field('read_bytes');
+      io.write += Math.max(0, field('write_bytes') - field('cancelled_write_bytes'));
+    } catch { /* it exited meanwhile */ }
+  }));
+  return io;
+}
+
+export interface ContainerStats {
+  id: string; name: string; cpuPercent: number; memory: number; memoryLimit: number;
+  netRx: number; netTx: number; blockRead: number; blockWrite: number; pids: number;
+}
 
 /**
  * Samples containers twice, `intervalMs` apart: CPU is the share of one CPU used in between
@@ -82,6 +130,7 @@ export interface ContainerStats { id: string; name: string; cpuPercent: number; 
  */
 export async function sampleStats(containers: Container[], intervalMs = 500): Promise<ContainerStats[]> {
   const hostNs = await readlink('/proc/self/ns/pid');
+  const hostNet = await readlink('/proc/self/ns/net');
   const running = containers.filter((c) => c.state.status === 'running' && c.state.pid);
   const first = await allProcs();
   const t0 = performance.now();
@@ -94,7 +143,8 @@ export async function sampleStats(containers: Container[], intervalMs = 500): Pr
     const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8').catch(() => '{}')) as { linux?: { resources?: { memory?: { limit?: number } } } };
     const limit = spec.linux?.resources?.memory?.limit;
     const memoryLimit = limit && limit > 0 ? Math.min(limit, totalmem()) : totalmem();
-    if (!running.includes(c)) { out.push({ id: c.config.id, name: c.config.name, cpuPercent: 0, memory: 0, memoryLimit, pids: 0 }); continue; }
+    const idle = { netRx: 0, netTx: 0, blockRead: 0, blockWrite: 0 };
+    if (!running.includes(c)) { out.push({ id: c.config.id, name: c.config.name, cpuPercent: 0, memory: 0, memoryLimit, ...idle, pids: 0 }); continue; }
     const now = containerProcs(second, c.state.pid!, hostNs);
     const was = new Map((before.get(c.config.id) ?? []).map((p) => [p.pid, p.ticks]));
     // a process that started in between counts from 0; one that ended took its time with it
@@ -102,7 +152,12 @@ export async function sampleStats(containers: Container[], intervalMs = 500): Pr
     const init = now.find((p) => !now.some((q) => q.pid === p.ppid));
     const memory = (init && await cgroupMemory(init.pid, c.config.id))
       ?? (await Promise.all(now.map((p) => pssBytes(p.pid)))).reduce((a, b) => a + b, 0);
-    out.push({ id: c.config.id, name: c.config.name, cpuPercent: Math.max(0, ticks / USER_HZ / seconds * 100), memory, memoryLimit, pids: now.length });
+    const net = init ? await networkIo(init.pid, hostNet) : { rx: 0, tx: 0 };
+    const block = await blockIo(now);
+    out.push({
+      id: c.config.id, name: c.config.name, cpuPercent: Math.max(0, ticks / USER_HZ / seconds * 100), memory, memoryLimit,
+      netRx: net.rx, netTx: net.tx, blockRead: block.read, blockWrite: block.write, pids: now.length,
+    });
   }
   return out;
 }
@@ -114,11 +169,23 @@ function binary(n: number): string {
   return `${i === 0 ? n : n.toFixed(2)}${units[i]}`;
 }
 
-/** Docker's `stats` table (without the network and block I/O columns). */
+/** Decimal units with three significant digits, as docker prints I/O ("4.19MB", "648B"). */
+function decimal(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return `${Number(n.toPrecision(3))}${units[i]}`;
+}
+
+/** Docker's `stats` table. */
 export function formatStats(rows: ContainerStats[]): string {
-  const table = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS']];
+  const table = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS']];
   for (const r of rows) {
-    table.push([r.id.slice(0, 12), r.name, `${r.cpuPercent.toFixed(2)}%`, `${binary(r.memory)} / ${binary(r.memoryLimit)}`, `${(r.memory / r.memoryLimit * 100).toFixed(2)}%`, String(r.pids)]);
+    table.push([
+      r.id.slice(0, 12), r.name, `${r.cpuPercent.toFixed(2)}%`, `${binary(r.memory)} / ${binary(r.memoryLimit)}`,
+      `${(r.memory / r.memoryLimit * 100).toFixed(2)}%`, `${decimal(r.netRx)} / ${decimal(r.netTx)}`,
+      `${decimal(r.blockRead)} / ${decimal(r.blockWrite)}`, String(r.pids),
+    ]);
   }
   return formatTable(table);
 }

@@ -489,22 +489,30 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', tname])).code, 0);
   });
 
-  test('stats: each container\'s own processes, CPU use, memory and its limit', async () => {
+  test('stats: each container\'s own processes, CPU use, memory and its limit, block and network I/O', async () => {
     const busy = `busy-${kind}`;
     const idle = `idle-${kind}`;
+    const writer = `writer-${kind}`;
     await runD(['--name', busy, 'localhost/bb:1', 'sh', '-c', 'while :; do :; done']);
     await runD(['--name', idle, '-m', '64m', 'localhost/bb:1', 'sh', '-c', 'sleep 100 & sleep 100 & wait']);
+    // dd writes 4 MiB into the container's upper dir and exits: the shell that reaped it carries its I/O
+    await runD(['--name', writer, 'localhost/bb:1', 'sh', '-c', 'dd if=/dev/zero of=/blob bs=1048576 count=4 2>/dev/null; echo written; exec sleep 100']);
     try {
       const deadline = Date.now() + 15_000;
-      let rows: Array<{ name: string; cpuPercent: number; memory: number; memoryLimit: number; pids: number }> = [];
-      // the idle one's two sleeps may take a moment to appear
+      type Row = { name: string; cpuPercent: number; memory: number; memoryLimit: number; pids: number; netRx: number; netTx: number; blockRead: number; blockWrite: number };
+      let rows: Row[] = [];
+      // the idle one's two sleeps may take a moment to appear, and the writer a moment to write
       while (Date.now() < deadline) {
-        const r = await berth(['stats', '--no-stream', '--json', busy, idle]);
+        const r = await berth(['stats', '--no-stream', '--json', busy, idle, writer]);
         assert.equal(r.code, 0, r.stderr);
         rows = JSON.parse(r.stdout);
-        if (rows.find((x) => x.name === idle)?.pids === 3) break;
+        if (rows.find((x) => x.name === idle)?.pids === 3 && (await berth(['logs', writer])).stdout.includes('written')) break;
         await sleep(100);
       }
+      const w = (JSON.parse((await berth(['stats', '--no-stream', '--json', writer])).stdout) as Row[])[0]!;
+      assert.ok(w.blockWrite >= 4 * 1024 * 1024, `dd's 4 MiB are counted after it exited (${w.blockWrite})`);
+      assert.ok(rows.find((x) => x.name === busy)!.blockWrite < 1024 * 1024, 'a busy loop writes nothing');
+      assert.deepEqual([w.netRx, w.netTx], [0, 0], 'no interface but its loopback (--network none)');
       const b = rows.find((x) => x.name === busy)!;
       const i = rows.find((x) => x.name === idle)!;
       assert.equal(b.pids, 1, 'only its own processes: the shell');
@@ -513,10 +521,10 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       assert.equal(i.memoryLimit, 64 * 1024 * 1024, 'the --memory limit');
       assert.ok(b.memory > 0 && i.memory > 0);
       const table = (await berth(['stats', '--no-stream', busy])).stdout;
-      assert.match(table, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+PIDS$/m);
-      assert.match(table, new RegExp(`${busy}\\s+[\\d.]+%\\s+[\\d.]+[KMG]?i?B / [\\d.]+[KMG]iB\\s+[\\d.]+%\\s+1$`, 'm'));
+      assert.match(table, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/m);
+      assert.match(table, new RegExp(`${busy}\\s+[\\d.]+%\\s+[\\d.]+[KMG]?i?B / [\\d.]+[KMG]iB\\s+[\\d.]+%\\s+0B / 0B\\s+[\\d.]+[kMG]?B / [\\d.]+[kMG]?B\\s+1$`, 'm'));
     } finally {
-      await berth(['container', 'rm', '-f', busy, idle]);
+      await berth(['container', 'rm', '-f', busy, idle, writer]);
     }
   });
 
