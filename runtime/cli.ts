@@ -18,12 +18,12 @@ import { formatTable } from './table.js';
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, foreground, stats] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'), import('./foreground.js'), import('./stats.js'),
+    import('./attach.js'), import('./stats.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...foreground, ...stats };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -120,20 +120,18 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
     .option('--cpus <n>', 'CPU quota, e.g. 1.5')
     .option('--pids-limit <n>', 'maximum number of processes')
-    .option('-i, --interactive', 'keep stdin open (foreground runs)')
+    .option('-i, --interactive', 'keep stdin open (fed by the attached CLI; with -d by berth attach)')
     .option('-t, --tty', 'give the container a terminal')
     .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
     .action(async (image: string, command: string[], f: RunFlags) => {
       const m = await mods();
-      // Without --rm the container is kept, as with Docker: under its supervisor (-d, or the foreground
-      // with the CLI attached to its output), or, with -i/-t, run by the CLI itself (it owns the terminal)
+      // Without --rm the container is kept, as with Docker: under its supervisor, detached (-d) or with
+      // the CLI attached: to its log, or with -i/-t to its attach socket (keys, terminal, live output)
       const kept = f.detach || !f.rm;
-      const interactiveKept = !f.detach && !f.rm && (!!f.interactive || !!f.tty);
-      if (f.detach && (f.interactive || f.tty)) throw new UsageError('-i and -t need a foreground run; use berth exec -it on a detached container');
+      const socketAttached = !f.detach && !f.rm && (!!f.interactive || !!f.tty);
       const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
       if (!kept && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need a kept container: drop --rm, or add -d');
       if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other');
-      if (interactiveKept && restartPolicy.name !== 'no') throw new UsageError('--restart with -i/-t needs -d (nothing could restart it with a terminal)');
       let logMaxSize: number | undefined;
       for (const o of f.logOpt ?? []) {
         const size = /^max-size=(.+)$/.exec(o);
@@ -152,25 +150,17 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         const c = await m.createContainer({
           root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy,
           ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
+          // docker's StdinOnce: a foreground run -i ends the container's stdin with the CLI's
+          ...(f.interactive ? { interactive: true, stdinOnce: !f.detach } : {}),
         });
-        if (interactiveKept) {
-          const stdinFlows = !!f.interactive || (!!f.tty && executor.name !== 'builtin');
-          const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
-          if (raw) process.stdin.setRawMode(true);
-          try {
-            process.exitCode = await m.runKeptInForeground(c, { stdinFlows, tty: !!f.tty });
-          } finally {
-            if (raw) process.stdin.setRawMode(false);
-          }
-          return;
-        }
         try {
-          await m.startSupervisor(root, c);
+          await m.startSupervisor(root, c, { waitAttach: socketAttached });
         } catch (e) {
           await m.removeContainer(root, snapshots, c, true).catch(() => undefined);
           throw e;
         }
         if (f.detach) out.write(`${c.config.id}\n`);
+        else if (socketAttached) process.exitCode = await m.attachToSocket(root, c, { stdin: !!f.interactive });
         else process.exitCode = await m.attachUntilExit(root, c);
         return;
       }
@@ -307,14 +297,20 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     ?.description('start stopped containers again (--all --filter restart-policy=always: what a boot should bring back)')
     .argument('[containers...]')
     .option('-a, --attach', 'stay attached to the (one) container\'s output, forward signals, exit with its code')
+    .option('-i, --interactive', 'attach stdin too (a container run with -i; implies --attach)')
     .option('--all', 'every stopped container (narrowed by --filter)')
     .option('--filter <restart-policy=P>', 'with --all: only containers with this restart policy (repeatable); an unless-stopped container stopped by hand stays stopped', collect)
-    .action(async (refs: string[], f: { all?: boolean; attach?: boolean; filter?: string[] }) => {
+    .action(async (refs: string[], f: { all?: boolean; attach?: boolean; interactive?: boolean; filter?: string[] }) => {
       const m = await mods();
       const snapshots = await m.OverlaySnapshotter.open(root());
-      if (f.attach) {
+      if (f.attach || f.interactive) {
         if (f.all || refs.length !== 1) throw new UsageError('start --attach takes exactly one container');
         const stopped = await m.findContainer(root(), refs[0]!);
+        if (stopped.config.tty || stopped.config.interactive) {
+          const c = await m.startContainer(root(), snapshots, stopped, { waitAttach: true });
+          process.exitCode = await m.attachToSocket(root(), c, { stdin: !!f.interactive && stopped.config.interactive === true });
+          return;
+        }
         const after = await m.logEnd(stopped); // before the start: none of the new run's output is missed
         const c = await m.startContainer(root(), snapshots, stopped);
         process.exitCode = await m.attachUntilExit(root(), c, process, after);
@@ -336,13 +332,15 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     });
 
   add('attach')
-    ?.description('attach to a running container\'s output (from now on), forward signals to it, exit with its code')
+    ?.description('attach to a running container\'s output (from now on), and with -i/-t its stdin and terminal (detach: ctrl-p ctrl-q); exit with its code')
     .argument('<container>')
-    .action(async (ref: string) => {
+    .option('--no-stdin', 'do not attach stdin')
+    .action(async (ref: string, f: { stdin?: boolean }) => {
       const m = await mods();
       const c = await m.findContainer(root(), ref);
       if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running: berth start -a ${c.config.name}`);
-      process.exitCode = await m.attachUntilExit(root(), c, process, await m.logEnd(c));
+      if (c.config.tty || c.config.interactive) process.exitCode = await m.attachToSocket(root(), c, { stdin: c.config.interactive === true && f.stdin !== false });
+      else process.exitCode = await m.attachUntilExit(root(), c, process, await m.logEnd(c));
     });
 
   add('stats')
@@ -506,7 +504,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
           HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } } },
-          Config: { Image: c.config.image, Cmd: c.config.command },
+          Config: { Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true },
           GraphDriver: { Name: 'overlay', Data: { MergedDir: `${c.dir}/rootfs`, SnapshotKey: c.config.snapshotKey } },
         });
       }

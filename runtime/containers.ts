@@ -49,6 +49,12 @@ export interface ContainerConfig {
   volumes?: string[];
   snapshotKey: string;
   log: { maxSize: number };
+  /** -t: a terminal, which the supervisor's pty host provides. */
+  tty?: boolean;
+  /** -i: stdin stays open, fed by attached clients. */
+  interactive?: boolean;
+  /** `run -i` in the foreground: the container's stdin closes when the attached client's does (docker's StdinOnce). */
+  stdinOnce?: boolean;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
@@ -132,6 +138,8 @@ export interface CreateOptions {
   restartPolicy: RestartPolicy;
   logMaxSize?: number;
   autoRemove?: boolean;
+  interactive?: boolean;
+  stdinOnce?: boolean;
 }
 
 /** Prepares the snapshot, mounts the rootfs and writes the bundle and container.json (status "created"). */
@@ -181,6 +189,9 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
       ...(o.autoRemove ? { autoRemove: true } : {}),
       ...(anonymous.length ? { volumes: anonymous } : {}),
+      ...(o.run.tty ? { tty: true } : {}),
+      ...(o.interactive ? { interactive: true } : {}),
+      ...(o.interactive && o.stdinOnce ? { stdinOnce: true } : {}),
     };
     await writeJsonAtomic(join(dir, 'state.json'), { status: 'created', restartCount: 0 } satisfies ContainerState);
     await writeJsonAtomic(join(dir, 'container.json'), config);
@@ -198,17 +209,23 @@ export function supervisorScript(): string {
   return join(dirname(fileURLToPath(import.meta.url)), 'supervisor.js');
 }
 
-/** Starts the container's supervisor as its own session (it outlives the CLI) and waits until it reports. */
-export async function startSupervisor(root: string, c: Container, timeoutMs = 10_000): Promise<Container> {
+/**
+ * Starts the container's supervisor as its own session (it outlives the CLI) and waits until it
+ * reports. With `waitAttach` (a container with -i or -t that this CLI attaches to at once), the
+ * supervisor starts the container only once a client is on its attach socket, so no output is missed;
+ * this returns as soon as the socket listens.
+ */
+export async function startSupervisor(root: string, c: Container, o: { waitAttach?: boolean; timeoutMs?: number } = {}): Promise<Container> {
+  const waitAttach = o.waitAttach === true && (c.config.tty || c.config.interactive);
   const out = openSync(join(c.dir, 'supervisor.log'), 'a');
   try {
-    const child = spawn(process.execPath, [supervisorScript(), root, c.config.id], { detached: true, stdio: ['ignore', out, out] });
+    const child = spawn(process.execPath, [supervisorScript(), root, c.config.id, ...(waitAttach ? ['--wait-attach'] : [])], { detached: true, stdio: ['ignore', out, out] });
     child.unref();
   } finally { closeSync(out); }
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + (o.timeoutMs ?? 10_000);
   for (;;) {
     const now = await loadContainer(root, c.config.id);
-    if (now.state.supervisorPid && now.state.status !== 'created') return now;
+    if (now.state.supervisorPid && (now.state.status !== 'created' || waitAttach)) return now;
     if (Date.now() > deadline) {
       const log = await readFile(join(c.dir, 'supervisor.log'), 'utf8').catch(() => '');
       throw new Error(`the supervisor of ${c.config.id.slice(0, 12)} did not start${log ? `: ${log.trim()}` : ''}`);
@@ -305,7 +322,7 @@ export async function stopContainer(root: string, c: Container, timeoutSec = 10)
 }
 
 /** Starts a stopped container again under a new supervisor (remounting its rootfs if needed, as after a reboot). */
-export async function startContainer(root: string, snapshots: OverlaySnapshotter, c: Container): Promise<Container> {
+export async function startContainer(root: string, snapshots: OverlaySnapshotter, c: Container, o: { waitAttach?: boolean } = {}): Promise<Container> {
   if (!finished(c)) return c; // running, restarting or being started: docker start is a no-op then
   await rm(join(c.dir, 'stop-requested'), { force: true });
   await clearPaused(c.dir);
@@ -314,16 +331,9 @@ export async function startContainer(root: string, snapshots: OverlaySnapshotter
   const rootfs = join(c.dir, 'rootfs');
   const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
   if (!mountinfo.split('\n').some((l) => l.split(' ')[4] === rootfs)) await mountAll(await snapshots.mounts(c.config.snapshotKey), rootfs);
-  // a container made by `run -it` had a terminal; under a supervisor it has none (its output goes to the log)
-  const specPath = join(c.dir, 'config.json');
-  const spec = JSON.parse(await readFile(specPath, 'utf8')) as { process?: { terminal?: boolean } };
-  if (spec.process?.terminal) {
-    spec.process.terminal = false;
-    await writeJsonAtomic(specPath, spec);
-  }
   const state: ContainerState = { status: 'created', restartCount: 0 };
   await writeJsonAtomic(join(c.dir, 'state.json'), state);
-  return startSupervisor(root, { ...c, state });
+  return startSupervisor(root, { ...c, state }, o);
 }
 
 /** Sends a signal (default KILL); the restart policy no longer applies (as after docker stop). */

@@ -6,14 +6,14 @@
 //
 // State per container under <stateRoot>/<id>/: plan, pid (the host pid of the container's init,
 // written by builtin.pl) and cgroups.json (the cgroup directories to remove at delete).
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../process.js';
 import { resolveInRoot, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
-import type { ExecProcess, Executor, ExecutorRef } from './executor.js';
+import { spawnWrapped, type ExecProcess, type Executor, type ExecutorRef } from './executor.js';
 
 const CAPS = [
   'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
@@ -238,11 +238,11 @@ export class BuiltinExecutor implements Executor {
     return join(this.stateRoot, id);
   }
 
-  private spawnPerl(mode: 'run' | 'exec', plan: string, pidFile: string, stdio: StdioOptions): ChildProcess {
-    return spawn(PERL, [builtinScript(), mode, plan, pidFile, process.arch], { stdio });
+  private spawnPerl(mode: 'run' | 'exec', plan: string, pidFile: string, stdio: StdioOptions, wrapper?: readonly string[]): ChildProcess {
+    return spawnWrapped([PERL, builtinScript(), mode, plan, pidFile, process.arch], stdio, wrapper);
   }
 
-  async spawnRun(id: string, bundle: string, stdio: StdioOptions): Promise<ChildProcess> {
+  async spawnRun(id: string, bundle: string, stdio: StdioOptions, wrapper?: readonly string[]): Promise<ChildProcess> {
     const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as RuntimeSpec;
     const rootfs = spec.root.path.startsWith('/') ? spec.root.path : join(bundle, spec.root.path);
     const dir = this.dir(id);
@@ -254,7 +254,7 @@ export class BuiltinExecutor implements Executor {
     // with a terminal, stdin is relayed only when the caller gives one (-i)
     const interactive = !(stdio === 'ignore' || (Array.isArray(stdio) && stdio[0] === 'ignore'));
     await writeFile(plan, await buildRunPlan(spec, rootfs, cg.devicesLimited, cg.procs, interactive), { mode: 0o600 });
-    return this.spawnPerl('run', plan, join(dir, 'pid'), stdio);
+    return this.spawnPerl('run', plan, join(dir, 'pid'), stdio, wrapper);
   }
 
   private initPid(id: string): number | undefined {

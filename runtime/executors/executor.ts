@@ -2,7 +2,7 @@
 // Every executor is foreground-shaped, like `runc run`: the spawned process lives as long as the
 // container and exits with its status (128 + signal when it was killed); kill and delete work
 // by container id from any process, so a supervisor and a later CLI call can share one container.
-import type { ChildProcess, StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { UserSpec } from '../spec.js';
 
 export interface RunResult { code: number; stdout?: string; stderr?: string }
@@ -23,8 +23,12 @@ export interface ExecProcess {
 export interface Executor {
   readonly name: string;
   readonly ref: ExecutorRef;
-  /** Starts the container in the foreground; the process exits when the container does. */
-  spawnRun(id: string, bundle: string, stdio: StdioOptions): Promise<ChildProcess>;
+  /**
+   * Starts the container in the foreground; the process exits when the container does. With
+   * `wrapper`, the executor's command runs as that command's arguments (the pty host of a supervised
+   * container with a terminal).
+   */
+  spawnRun(id: string, bundle: string, stdio: StdioOptions, wrapper?: readonly string[]): Promise<ChildProcess>;
   /** Starts a process in the running container; it exits with that process's status. */
   spawnExec(id: string, bundle: string, proc: ExecProcess, stdio: StdioOptions): Promise<ChildProcess>;
   /** Signals the container's init ("TERM", "KILL", "SIGHUP", "9"…); throws when it is not running. */
@@ -62,6 +66,12 @@ export async function runToEnd(ex: Executor, id: string, bundle: string, opts: {
       resolve(opts.capture ? { code: c, stdout, stderr } : { code: c });
     });
   });
+}
+
+/** Spawns `argv`, or `wrapper` with argv appended to it. */
+export function spawnWrapped(argv: readonly string[], stdio: StdioOptions, wrapper: readonly string[] = []): ChildProcess {
+  const [cmd, ...args] = [...wrapper, ...argv];
+  return spawn(cmd!, args, { stdio });
 }
 
 /** Waits for a spawned executor process and gives its exit status. */

@@ -5,12 +5,12 @@
 // crun 1.8 refuses a cgroup "hybrid" host whose unified hierarchy lists controllers (FACTS: this
 // host's /sys/fs/cgroup/unified/cgroup.controllers says "hugetlb"). It works when it runs in a private
 // mount namespace where an empty file covers that cgroup.controllers, so crun is started that way there.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { access, constants, mkdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { ExecProcess, Executor, ExecutorRef, RunResult } from './executor.js';
-import { runToEnd } from './executor.js';
+import { runToEnd, spawnWrapped } from './executor.js';
 
 export type { RunResult } from './executor.js';
 
@@ -47,7 +47,7 @@ export class OciRuntimeExecutor implements Executor {
     return bin ? new OciRuntimeExecutor(bin, stateRoot) : undefined;
   }
 
-  private async spawnRuntime(args: string[], stdio: StdioOptions): Promise<ChildProcess> {
+  private async spawnRuntime(args: string[], stdio: StdioOptions, wrapper?: readonly string[]): Promise<ChildProcess> {
     const argv = [this.bin, '--root', this.stateRoot, ...args];
     if (this.name === 'crun' && crunNeedsWorkaround()) {
       const empty = join(this.stateRoot, 'empty-cgroup.controllers');
@@ -56,13 +56,13 @@ export class OciRuntimeExecutor implements Executor {
         await writeFile(empty, '');
       }
       const script = 'mount --bind "$0" /sys/fs/cgroup/unified/cgroup.controllers && exec "$@"';
-      return spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, empty, ...argv], { stdio });
+      return spawnWrapped(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, empty, ...argv], stdio, wrapper);
     }
-    return spawn(argv[0]!, argv.slice(1), { stdio });
+    return spawnWrapped(argv, stdio, wrapper);
   }
 
-  spawnRun(id: string, bundle: string, stdio: StdioOptions): Promise<ChildProcess> {
-    return this.spawnRuntime(['run', '--bundle', bundle, id], stdio);
+  spawnRun(id: string, bundle: string, stdio: StdioOptions, wrapper?: readonly string[]): Promise<ChildProcess> {
+    return this.spawnRuntime(['run', '--bundle', bundle, id], stdio, wrapper);
   }
 
   /** Runs the bundle in the foreground. With `capture`, stdout/stderr are collected (stdin is empty). */

@@ -134,7 +134,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     tmp = await tempDir();
     root = join(tmp, 'root');
     const layout = await ImageLayout.open(join(tmp, 'store'), { create: true });
-    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd'];
+    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd', 'dd', 'tty', 'stty'];
     await addImage(layout, 'localhost/bb:1', [layer([
       { name: 'bin/', type: 'dir' },
       { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
@@ -461,7 +461,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', name])).code, 0);
   });
 
-  test('run -i / -t without --rm: the CLI is its terminal, and the container is kept (ps -a, logs, diff; start runs it without a terminal)', async () => {
+  test('run -i / -t without --rm: attached to stdin and a terminal, and the container is kept (ps -a, logs, diff; start gives it a terminal again)', async () => {
     const name = `it-${kind}`;
     const r = await berth(['run', '-i', '--name', name, 'localhost/bb:1', 'sh', '-c', 'read x; echo "got $x"; echo new > /f; exit 4'], undefined, 'hello\n');
     assert.equal(r.code, 4, r.stderr);
@@ -485,8 +485,56 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.match((await berth(['ps', '-a'])).stdout, new RegExp(`Exited \\(3\\).*${tname}`));
     assert.equal((await berth(['start', tname])).code, 0);
     await waitExited(tname);
-    assert.match((await berth(['logs', tname])).stdout, /not a tty/, 'started again under a supervisor, without a terminal');
+    assert.match((await berth(['logs', tname])).stdout, /^\/dev\/pts\/\d+\r?\n\/dev\/pts\/\d+\r?\n$/, 'started again under its supervisor, with a terminal again');
     assert.equal((await berth(['container', 'rm', tname])).code, 0);
+  });
+
+  test('run -di: stdin stays open for berth attach, which feeds it and ends with the exit code', async () => {
+    const name = `di-${kind}`;
+    await runD(['-i', '--name', name, 'localhost/bb:1', 'sh']);
+    await sleep(300);
+    assert.equal((await inspect(name)).State.Status, 'running', 'a shell on an open, empty stdin waits');
+    const r = await berth(['attach', name], undefined, 'echo "hello-$((1+2))"; echo oops >&2\nexit 7\n');
+    assert.equal(r.code, 7, r.stderr);
+    assert.equal(r.stdout, 'hello-3\n');
+    assert.equal(r.stderr, 'oops\n', 'stderr apart');
+    assert.equal((await waitExited(name)).State.ExitCode, 7);
+    assert.equal((await berth(['container', 'rm', name])).code, 0);
+  });
+
+  test('run -dit: attach from a terminal gets the live prompt, its window size, and ctrl-p ctrl-q detaches; start -ai feeds it again', async () => {
+    if (!existsSync('/usr/bin/script')) return; // util-linux's script gives the CLI a terminal
+    const name = `dit-${kind}`;
+    await runD(['-it', '--name', name, 'localhost/bb:1', 'sh']);
+    const attachCmd = [process.execPath, cli, 'attach', name].map((a) => `'${a}'`).join(' ');
+    const child = spawn('/usr/bin/script', ['-qfec', `stty rows 30 cols 100; ${attachCmd}`, '/dev/null'], { env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    const waitOut = async (re: RegExp, what: string) => {
+      const deadline = Date.now() + 15_000;
+      while (!re.test(out)) {
+        if (Date.now() > deadline) assert.fail(`no ${what} in ${JSON.stringify(out)}`);
+        await sleep(100);
+      }
+    };
+    // the prompt comes live, without a newline: press enter until the attach is there to see it
+    const deadline = Date.now() + 15_000;
+    while (!out.includes('/ # ') && Date.now() < deadline) { child.stdin!.write('\r'); await sleep(300); }
+    child.stdin!.write('stty size; tty\r');
+    await waitOut(/\b30 100\r*\n\/dev\/pts\/\d+/, 'window size and terminal');
+    child.stdin!.write('\x10\x11'); // ctrl-p ctrl-q
+    assert.equal(await exited, 0, out);
+    assert.equal((await inspect(name)).State.Status, 'running', 'detaching leaves it running');
+
+    const again = await berth(['attach', name], undefined, 'echo "again-$((2*3))"\nexit 5\n');
+    assert.equal(again.code, 5, again.stderr);
+    assert.match(again.stdout, /again-6/);
+    await waitExited(name);
+    const started = await berth(['start', '-ai', name], undefined, 'echo "restarted-$((3*3))"\nexit 6\n');
+    assert.equal(started.code, 6, started.stderr);
+    assert.match(started.stdout, /restarted-9/, 'start -ai attaches before the start: the input reached the new run');
+    assert.equal((await berth(['container', 'rm', name])).code, 0);
   });
 
   test('stats: each container\'s own processes, CPU use, memory and its limit, block and network I/O', async () => {
@@ -530,8 +578,6 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
 
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['run', '-d', '-it', 'localhost/bb:1', 'true'], /-i and -t need a foreground run/],
-      [['run', '-it', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart with -i\/-t needs -d/],
       [['run', '--rm', '--name', 'x', 'localhost/bb:1', 'true'], /--name and --restart need a kept container/],
       [['run', '-d', '--rm', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart and --rm exclude each other/],
     ];

@@ -210,9 +210,9 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
     });
 
     test('with a bad flag or an unknown image: a clear error, nothing left behind', async () => {
-      const noTty = await berth(['run', '-d', '-t', 'localhost/bb:1', 'true']);
-      assert.equal(noTty.code, 2);
-      assert.match(noTty.stderr, /-i and -t need a foreground run/);
+      const badPolicy = await berth(['run', '-d', '-t', '--restart', 'sometimes', 'localhost/bb:1', 'true']);
+      assert.equal(badPolicy.code, 2);
+      assert.match(badPolicy.stderr, /--restart sometimes: expected no, always/);
       const badNet = await berth(['run', '--rm', '--network', 'bridge', 'localhost/bb:1', 'true']);
       assert.match(badNet.stderr, /only none and host/);
       const absent = await berth(['run', '--rm', 'localhost/nope:1', 'true']);
