@@ -6,8 +6,6 @@
 // Frames both ways: one type byte, a 4-byte big-endian length, the payload.
 //   client → supervisor: STDIN bytes, STDIN_END (the client's stdin ended), RESIZE "ROWS COLS"
 //   supervisor → client: STDOUT and STDERR bytes, EXIT "CODE" once the container has ended for good
-import { openSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
 
 export const FRAME = { stdin: 0, stdout: 1, stderr: 2, stdinEnd: 3, resize: 4, exit: 5 } as const;
 export type FrameType = typeof FRAME[keyof typeof FRAME];
@@ -42,19 +40,5 @@ export class FrameReader {
       this.#pending = this.#pending.subarray(5 + length);
       this.onFrame(type, payload);
     }
-  }
-}
-
-/**
- * Runs `use` with a path to `dir`'s attach socket that fits sockaddr_un's 108 bytes however deep
- * the container directory is (through /proc/self/fd); the directory's fd stays open until `use`'s
- * promise settles.
- */
-export async function withSocketPath<T>(dir: string, use: (path: string) => Promise<T>): Promise<T> {
-  const fd = openSync(dir, 'r');
-  try {
-    return await use(join(`/proc/self/fd/${fd}`, ATTACH_SOCKET));
-  } finally {
-    closeSync(fd);
   }
 }

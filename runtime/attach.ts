@@ -9,8 +9,10 @@
 // A container with -i or -t is attached through its supervisor's attach socket instead
 // (attachToSocket): live output, keys to its stdin, the window size to its terminal, and
 // ctrl-p ctrl-q to detach, as with docker.
+import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { encodeFrame, FRAME, FrameReader, withSocketPath } from './attach-socket.js';
+import { join } from 'node:path';
+import { ATTACH_SOCKET, encodeFrame, FRAME, FrameReader } from './attach-socket.js';
 import { killContainer, loadContainer, streamLogs, type Container } from './containers.js';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -72,6 +74,22 @@ export interface SocketAttachIo {
   stderr: NodeJS.WritableStream;
 }
 
+/** Connects to a container directory's attach socket (through /proc/self/fd: sockaddr_un holds 108 bytes). */
+async function connectAttach(dir: string): Promise<Socket> {
+  const fd = openSync(dir, 'r');
+  try {
+    return await new Promise<Socket>((resolve, reject) => {
+      const s = connect(join(`/proc/self/fd/${fd}`, ATTACH_SOCKET));
+      s.once('connect', () => { s.off('error', reject); resolve(s); });
+      s.once('error', reject);
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
 /**
  * Attaches to a running container with -i or -t through its supervisor's socket until it ends for
  * good (answers its exit code) or the user detaches with ctrl-p ctrl-q (answers 0, as docker does).
@@ -81,16 +99,13 @@ export async function attachToSocket(root: string, c: Container, o: { stdin: boo
   const tty = c.config.tty === true;
   let sock: Socket;
   try {
-    sock = await withSocketPath(c.dir, (path) => new Promise<Socket>((resolve, reject) => {
-      const s = connect(path);
-      s.once('connect', () => { s.off('error', reject); resolve(s); });
-      s.once('error', reject);
-    }));
+    sock = await connectAttach(c.dir);
   } catch {
     throw new Error(`container ${c.config.name} is not running (nothing to attach to)`);
   }
   let exitCode: number | undefined;
   let detached = false;
+  let signalled: string | undefined;
   const reader = new FrameReader((type, payload) => {
     if (type === FRAME.stdout) io.stdout.write(payload);
     else if (type === FRAME.stderr) io.stderr.write(payload);
@@ -104,19 +119,39 @@ export async function attachToSocket(root: string, c: Container, o: { stdin: boo
   const raw = o.stdin && tty && io.stdin.isTTY === true && typeof io.stdin.setRawMode === 'function';
   if (raw) io.stdin.setRawMode!(true);
   const keys = new DetachKeys();
+  const send = (frame: Buffer) => {
+    // the container takes its stdin at its own pace: stop reading ours until the socket drains
+    if (!sock.write(frame)) { io.stdin.pause(); sock.once('drain', () => io.stdin.resume()); }
+  };
   const onData = (chunk: Buffer) => {
     const { pass, detach } = raw ? keys.scan(chunk) : { pass: chunk, detach: false };
-    if (pass.length) sock.write(encodeFrame(FRAME.stdin, pass));
+    if (pass.length) send(encodeFrame(FRAME.stdin, pass));
     if (detach) { detached = true; sock.end(); }
   };
   const onEnd = () => { if (sock.writable) sock.write(encodeFrame(FRAME.stdinEnd)); };
-  if (o.stdin) { io.stdin.on('data', onData); io.stdin.on('end', onEnd); }
-  // on a raw terminal ^C is a key for the container; otherwise the CLI's signals are passed on
-  const unproxy = tty && raw ? () => undefined : proxySignals(root, c);
+  if (o.stdin) {
+    sock.write(encodeFrame(FRAME.stdin)); // "my stdin is attached": if this CLI dies, the supervisor ends it
+    io.stdin.on('data', onData);
+    io.stdin.on('end', onEnd);
+  }
+  // Without a terminal the CLI's signals are passed on (docker's sig-proxy). With one, as with docker,
+  // they are not: ^C on a raw terminal is a key for the container, and a signal to the CLI ends the
+  // attach only (restoring the terminal), leaving the container running.
+  let unhook: () => void;
+  if (tty) {
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((sig) => {
+      const h = () => { signalled = sig; sock.destroy(); };
+      process.on(sig, h);
+      return [sig, h] as const;
+    });
+    unhook = () => { for (const [sig, h] of handlers) process.off(sig, h); };
+  } else {
+    unhook = proxySignals(root, c);
+  }
   try {
     await new Promise<void>((resolve) => sock.once('close', () => resolve()));
   } finally {
-    unproxy();
+    unhook();
     if (tty) io.stdout.off('resize', sendSize);
     if (o.stdin) {
       io.stdin.off('data', onData);
@@ -127,6 +162,7 @@ export async function attachToSocket(root: string, c: Container, o: { stdin: boo
   }
   if (detached) return 0;
   if (exitCode !== undefined) return exitCode;
+  if (signalled) return 128 + SIGNAL_NUMBERS[signalled]!;
   const end = await loadContainer(root, c.config.id).catch(() => undefined);
   return end?.state.exitCode ?? 125;
 }

@@ -6,7 +6,9 @@
 # and applies window sizes read from fd 3 as "ROWS COLS\n" lines: setting the master's size sends
 # SIGWINCH to the executor, which resizes the container's own terminal from it.
 #
-#   pty-host.pl ARCH COMMAND ARGS...   exits with COMMAND's status (128 + N after signal N)
+#   pty-host.pl ARCH eof|keep COMMAND ARGS...   exits with COMMAND's status (128 + N after signal N)
+# With `eof`, the end of stdin is passed on as ^D (docker's StdinOnce: `run -it` fed by a pipe); with
+# `keep`, stdin ending (an attach leaving, or none at all) is nothing the container sees.
 use strict;
 use warnings;
 # No POSIX (it costs ~30 ms to load): termios and setsid through ioctl() and syscall().
@@ -15,13 +17,15 @@ my %SETSID = (x64 => 112, arm64 => 157);
 use constant {
   TIOCSCTTY => 0x540E, TIOCGPTN => 0x80045430, TIOCSPTLCK => 0x40045431, TIOCSWINSZ => 0x5414,
   TCGETS => 0x5401, TCSETS => 0x5402, WNOHANG => 1,
+  F_GETFL => 3, F_SETFL => 4, O_NONBLOCK => 0x800, EINTR => 4, EAGAIN => 11,
 };
 
 sub fail { print STDERR "berth: container terminal: $_[0]\n"; exit(125); }
 
 my $arch = shift @ARGV;
 my $setsid = $SETSID{$arch // ''} or fail("unsupported architecture " . ($arch // '?'));
-@ARGV or fail('usage: pty-host.pl ARCH COMMAND ARGS...');
+my $eofOnEnd = (shift(@ARGV) // '') eq 'eof' ? 1 : 0;
+@ARGV or fail('usage: pty-host.pl ARCH eof|keep COMMAND ARGS...');
 
 # the size channel, when given: taken before anything else can be opened as fd 3
 my $ctl;
@@ -52,8 +56,11 @@ sub make_raw {
   ioctl($fh, TCSETS, pack('L4 C a19', $i, $o, $c, $l, $line, $cc)) or fail("tcsetattr: $!");
 }
 
+# the child tells it has made the terminal raw by exec'ing (its end of this pipe is close-on-exec)
+pipe(my $readyR, my $readyW) or fail("pipe: $!");
 my $pid = fork() // fail("fork: $!");
 if ($pid == 0) {
+  close($readyR);
   syscall($setsid) != -1 or fail("setsid: $!");
   open(my $slave, '+<', $slavePath) or fail("open $slavePath: $!");
   ioctl($slave, TIOCSCTTY, 0); # (opening it as a session leader made it the controlling terminal already)
@@ -65,29 +72,37 @@ if ($pid == 0) {
   close($ctl) if $ctl; # the size channel is ours, not the executor's
   exec { $ARGV[0] } @ARGV or fail("exec $ARGV[0]: $!");
 }
+close($readyW);
+sysread($readyR, my $ignored, 1); # EOF once it has exec'd (or failed): typed keys now meet a raw terminal
+close($readyR);
 
 $SIG{$_} = 'IGNORE' for qw(HUP INT PIPE); # the executor is stopped through its own kill, never through us
-my ($stdinOpen, $sizes, $status) = (1, '', undef);
+# The master is non-blocking: input waits in $pending while the container does not read, and output
+# keeps flowing meanwhile (a blocked write to the master would stop both: a pasted text could hang it).
+my $flags = fcntl($master, F_GETFL, 0) or fail("fcntl: $!");
+fcntl($master, F_SETFL, $flags | O_NONBLOCK) or fail("fcntl: $!");
+my ($stdinOpen, $pending, $eofDue, $sizes, $status) = (1, '', 0, '', undef);
 
 sub write_all {
   my ($fh, $buf) = @_;
   my $off = 0;
   while ($off < length($buf)) {
     my $w = syswrite($fh, $buf, length($buf) - $off, $off);
-    if (!defined $w) { next if ($! + 0) == 4; return 0; }
+    if (!defined $w) { next if ($! + 0) == EINTR; return 0; }
     $off += $w;
   }
   return 1;
 }
 
 while (1) {
-  my $rin = '';
+  my ($rin, $win) = ('', '');
   vec($rin, fileno($master), 1) = 1;
-  vec($rin, 0, 1) = 1 if $stdinOpen;
+  vec($rin, 0, 1) = 1 if $stdinOpen && length($pending) < 65536;
   vec($rin, fileno($ctl), 1) = 1 if $ctl;
+  vec($win, fileno($master), 1) = 1 if length($pending);
   # a second's timeout: the executor may be gone while something it started still holds the slave
-  my $ready = select(my $rout = $rin, undef, undef, defined $status ? 0 : 1);
-  if ($ready < 0) { next if ($! + 0) == 4; last; }
+  my $ready = select(my $rout = $rin, my $wout = $win, undef, defined $status ? 0 : 1);
+  if ($ready < 0) { next if ($! + 0) == EINTR; last; }
   if ($ready == 0) {
     last if defined $status; # it has ended and its output is drained
     $status = $? if waitpid($pid, WNOHANG) == $pid;
@@ -95,12 +110,20 @@ while (1) {
   }
   if (vec($rout, fileno($master), 1)) {
     my $got = sysread($master, my $buf, 65536);
+    if (!defined $got && (($! + 0) == EAGAIN || ($! + 0) == EINTR)) { $got = -1; }
     last unless $got; # EIO: every slave fd is closed
-    write_all(\*STDOUT, $buf) or last;
+    write_all(\*STDOUT, $buf) or last if $got > 0;
   }
+  if (length($pending) && vec($wout, fileno($master), 1)) {
+    my $w = syswrite($master, $pending);
+    substr($pending, 0, $w) = '' if defined $w;
+  }
+  if ($eofDue && !length($pending)) { syswrite($master, "\x04"); $eofDue = 0; } # ^D, as a terminal sends it
   if ($stdinOpen && vec($rout, 0, 1)) {
     my $got = sysread(STDIN, my $buf, 65536);
-    if ($got) { write_all($master, $buf); } else { $stdinOpen = 0; } # an attach ending is no EOF for the container
+    if ($got) { $pending .= $buf; }
+    elsif (!defined $got && ($! + 0) == EINTR) { }
+    else { $stdinOpen = 0; $eofDue = $eofOnEnd; } # the end of a StdinOnce stdin; others stay open
   }
   if ($ctl && vec($rout, fileno($ctl), 1)) {
     my $got = sysread($ctl, my $buf, 4096);
@@ -111,7 +134,7 @@ while (1) {
   }
 }
 if (!defined $status) {
-  while (1) { my $r = waitpid($pid, 0); last if $r == $pid || $r == -1 && ($! + 0) != 4; }
+  while (1) { my $r = waitpid($pid, 0); last if $r == $pid || $r == -1 && ($! + 0) != EINTR; }
   $status = $?;
 }
 exit(($status & 127) ? 128 + ($status & 127) : $status >> 8);

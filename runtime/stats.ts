@@ -107,16 +107,17 @@ export function parseNetDev(text: string): { rx: number; tx: number } {
  * counts everything that ran in the container; writes truncated before they reached the disk do not count.
  */
 async function blockIo(procs: Proc[]): Promise<{ read: number; write: number }> {
-  const io = { read: 0, write: 0 };
+  let [read, written, cancelled] = [0, 0, 0];
   await Promise.all(procs.map(async (p) => {
     try {
       const text = await readFile(`/proc/${p.pid}/io`, 'utf8');
       const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-      io.read += field('read_bytes');
-      io.write += Math.max(0, field('write_bytes') - field('cancelled_write_bytes'));
+      read += field('read_bytes');
+      written += field('write_bytes');
+      cancelled += field('cancelled_write_bytes'); // charged to whoever truncated, not to the writer
     } catch { /* it exited meanwhile */ }
   }));
-  return io;
+  return { read, write: Math.max(0, written - cancelled) };
 }
 
 export interface ContainerStats {

@@ -11,6 +11,7 @@
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -31,9 +32,12 @@ function shouldRestart(cfg: ContainerConfig, code: number, restartCount: number,
 }
 
 /** The command the executor runs under for a terminal of its own. */
-function ptyHost(): string[] {
-  return [PERL, join(dirname(fileURLToPath(import.meta.url)), 'pty-host.pl'), process.arch];
+function ptyHost(stdinOnce: boolean): string[] {
+  return [PERL, join(dirname(fileURLToPath(import.meta.url)), 'pty-host.pl'), process.arch, stdinOnce ? 'eof' : 'keep'];
 }
+
+/** What attached clients may send before the container takes its stdin, before they are made to wait. */
+const EARLY_LIMIT = 1 << 20;
 
 async function main(root: string, id: string, waitAttach: boolean): Promise<void> {
   const c = await loadContainer(root, id);
@@ -48,25 +52,41 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   const state: ContainerState = { ...c.state, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid), restartCount: c.state.restartCount ?? 0 };
   delete state.error;
   let current: ChildProcess | undefined;
+  const stopWaiting = new AbortController();
   const forward = (sig: NodeJS.Signals) => () => {
     writeJsonAtomic(stopPath, { signal: sig }).catch(() => undefined);
+    stopWaiting.abort();
     if (current) executor.kill(id, sig.replace(/^SIG/, '')).catch(() => undefined);
   };
   process.on('SIGTERM', forward('SIGTERM'));
   process.on('SIGINT', forward('SIGINT'));
   process.on('SIGHUP', () => undefined);
 
-  // what the attach socket feeds: the current run's stdin and terminal-size pipes, and the last size;
-  // what a client sends before the container has started (keys typed at once) waits for it
+  // What the attach socket feeds: the current run's stdin and terminal-size pipes, and the last size.
+  // What clients send before a run has started (keys typed at once, or between restarts) waits for
+  // it; past EARLY_LIMIT, and while the container does not read, the clients wait (their sockets pause).
   let stdin: Writable | undefined;
   let sizes: Writable | undefined;
   let size: string | undefined;
   let early: Buffer[] = [];
+  let earlyBytes = 0;
   let earlyEnd = false;
+  let whenStarted: Array<() => void> = [];
   const attach = tty || interactive ? await AttachServer.listen(c.dir, {
     stdin: (data) => {
-      if (!interactive) return;
-      if (stdin) { if (stdin.writable) stdin.write(data); } else if (early.length < 1024) early.push(Buffer.from(data));
+      if (!interactive) return undefined;
+      const pipe = stdin;
+      if (!pipe) {
+        early.push(Buffer.from(data));
+        earlyBytes += data.length;
+        return earlyBytes < EARLY_LIMIT ? undefined : new Promise<void>((resolve) => whenStarted.push(resolve));
+      }
+      if (!pipe.writable || pipe.write(data)) return undefined;
+      return new Promise<void>((resolve) => {
+        const done = () => { pipe.off('drain', done); pipe.off('close', done); resolve(); };
+        pipe.on('drain', done);
+        pipe.on('close', done);
+      });
     },
     stdinEnd: () => {
       if (!cfg.stdinOnce) return;
@@ -74,30 +94,40 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
     },
     resize: (rows, cols) => { size = `${rows} ${cols}\n`; sizes?.write(size); },
   }) : undefined;
+  const releaseWaiting = () => { for (const go of whenStarted.splice(0)) go(); };
   if (attach && waitAttach) {
     await writeJsonAtomic(statePath, state); // the supervisor is there (status still "created"): clients may come
-    await attach.firstClient(10_000);
+    await attach.firstClient(10_000, stopWaiting.signal);
   }
   const stdio: StdioOptions = [interactive ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(tty ? ['pipe' as const] : [])];
 
   let backoff = 100;
-  for (;;) {
+  // (stopped while it waited for its attach: it never starts)
+  while (!existsSync(stopPath)) {
     const started = Date.now();
     let code: number;
     try {
-      const child = await executor.spawnRun(id, c.dir, stdio, tty ? ptyHost() : undefined);
+      const child = await executor.spawnRun(id, c.dir, stdio, tty ? ptyHost(cfg.stdinOnce === true) : undefined);
       current = child;
       stdin = child.stdin ?? undefined;
       stdin?.on('error', () => undefined); // EPIPE once the container has ended
       for (const data of early) stdin?.write(data);
       if (earlyEnd) stdin?.end();
       early = [];
+      earlyBytes = 0;
       earlyEnd = false;
+      releaseWaiting();
       sizes = tty ? child.stdio[3] as Writable : undefined;
       sizes?.on('error', () => undefined);
       if (size) sizes?.write(size);
-      child.stdout!.setEncoding('utf8').on('data', (s: string) => { log.write('stdout', s); attach?.broadcast(FRAME.stdout, s); });
-      child.stderr!.setEncoding('utf8').on('data', (s: string) => { log.write('stderr', s); attach?.broadcast(FRAME.stderr, s); });
+      // attached clients get the bytes as they are (a binary stream stays intact); the log gets text
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const text = new StringDecoder('utf8');
+        child[stream]!.on('data', (b: Buffer) => {
+          attach?.broadcast(stream === 'stdout' ? FRAME.stdout : FRAME.stderr, b);
+          log.write(stream, text.write(b));
+        });
+      }
       Object.assign(state, { status: 'running', pid: child.pid, startedAt: new Date().toISOString() });
       delete state.exitCode;
       await writeJsonAtomic(statePath, state);
@@ -126,6 +156,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
     if (existsSync(stopPath)) break;
   }
   state.status = 'exited';
+  releaseWaiting();
   log.close();
   await writeJsonAtomic(statePath, state);
   await attach?.close(state.exitCode ?? 125);

@@ -500,6 +500,26 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal(r.stderr, 'oops\n', 'stderr apart');
     assert.equal((await waitExited(name)).State.ExitCode, 7);
     assert.equal((await berth(['container', 'rm', name])).code, 0);
+
+    // a foreground run -i passes bytes through untouched (not text), and ends the container's stdin with its own
+    const bytes = Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) % 256));
+    const binary = await new Promise<{ code: number | null; out: Buffer; err: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, 'run', '--runtime', kind, '-i', '--name', `${name}-bin`, 'localhost/bb:1', 'cat'], { env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') } });
+      const out: Buffer[] = [];
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => out.push(d));
+      child.stderr.on('data', (d) => { err += d; });
+      child.on('error', reject);
+      child.on('exit', (code) => setImmediate(() => resolve({ code, out: Buffer.concat(out), err })));
+      child.stdin.end(bytes);
+    });
+    assert.equal(binary.code, 0, binary.err);
+    assert.ok(binary.out.equals(bytes), `cat gave back ${binary.out.length} bytes, the same ones`);
+    // with -t too, the end of a piped stdin reaches the container's terminal as ^D (cat ends at it)
+    const piped = await berth(['run', '-it', '--name', `${name}-tty`, 'localhost/bb:1', 'cat'], undefined, 'piped line\n');
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.match(piped.stdout, /piped line\r?\n/);
+    assert.equal((await berth(['container', 'rm', `${name}-bin`, `${name}-tty`])).code, 0);
   });
 
   test('run -dit: attach from a terminal gets the live prompt, its window size, and ctrl-p ctrl-q detaches; start -ai feeds it again', async () => {
