@@ -2,7 +2,7 @@
 //   berth images [REPOSITORY] [-q] [--no-trunc] [--json]   images in the local store (shared with `berth pull`)
 //   berth run --rm [flags] IMAGE [COMMAND [ARG...]]        a foreground container, removed when it exits
 //   berth run -d [--name N] [--restart P] [flags] IMAGE …  a detached container under its own supervisor
-//   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · start C… · stop|restart [-t S] C… · kill [-s SIG] C… · rm [-f] C… · inspect C…
+//   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · attach C · start [-ai] C… · stop|restart [-t S] C… · kill [-s SIG] C… · wait C… · rename C NAME · rm [-f] C… · inspect C…
 //   (ps, logs, start, stop, restart and kill also at the top level; `berth rm` and `berth inspect` belong to the registry client)
 import type { StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -185,7 +185,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, stats, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, stats, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerContainerCommands(program, out, false);
 }
@@ -406,6 +406,23 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
         await m.killContainer(await m.findContainer(root(), ref), f.signal);
         out.write(`${ref}\n`);
       }
+    });
+
+  add('wait')
+    ?.description('wait until containers have ended for good (restarts included); print their exit codes')
+    .argument('<containers...>')
+    .action(async (refs: string[]) => {
+      const m = await mods();
+      for (const ref of refs) out.write(`${await m.waitContainer(root(), await m.findContainer(root(), ref))}\n`);
+    });
+
+  add('rename')
+    ?.description('give a container another name')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(async (ref: string, name: string) => {
+      const m = await mods();
+      await m.renameContainer(root(), await m.findContainer(root(), ref), name);
     });
 
   add('rm')

@@ -142,9 +142,12 @@ export interface CreateOptions {
   stdinOnce?: boolean;
 }
 
+/** What docker allows in a container name. */
+const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
 /** Prepares the snapshot, mounts the rootfs and writes the bundle and container.json (status "created"). */
 export async function createContainer(o: CreateOptions): Promise<Container> {
-  if (o.name !== undefined && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(o.name)) throw new UsageError(`--name ${o.name}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  if (o.name !== undefined && !NAME.test(o.name)) throw new UsageError(`--name ${o.name}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   const existing = await listContainers(o.root);
   if (o.name !== undefined && existing.some((c) => c.config.name === o.name)) {
     throw new UsageError(`the container name "${o.name}" is already in use; remove that container (berth rm) or choose another name`);
@@ -236,14 +239,35 @@ export async function startSupervisor(root: string, c: Container, o: { waitAttac
 
 export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
-async function waitFor(root: string, id: string, done: (c: Container) => boolean, timeoutMs: number): Promise<Container | undefined> {
+async function waitFor(root: string, id: string, done: (c: Container) => boolean, timeoutMs: number, pollMs = 25): Promise<Container | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const c = await loadContainer(root, id);
     if (done(c)) return c;
     if (Date.now() >= deadline) return undefined;
-    await sleep(25);
+    await sleep(pollMs);
   }
+}
+
+/** docker wait: blocks until the container has ended for good (restarts included); answers its exit code. */
+export async function waitContainer(root: string, c: Container): Promise<number> {
+  let end: Container | undefined;
+  try {
+    end = await waitFor(root, c.config.id, (x) => finished(x), Infinity, 100);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`container ${c.config.name} was removed before its end was seen`);
+    throw e;
+  }
+  return end?.state.exitCode ?? 0;
+}
+
+/** docker rename: the same rules as --name, and no other container may have the name. */
+export async function renameContainer(root: string, c: Container, name: string): Promise<void> {
+  if (!NAME.test(name)) throw new UsageError(`${name}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed in a container name`);
+  if (name === c.config.name) return;
+  if ((await listContainers(root)).some((o) => o.config.name === name)) throw new UsageError(`the container name "${name}" is already in use`);
+  const now = await loadContainer(root, c.config.id);
+  await writeJsonAtomic(join(c.dir, 'container.json'), { ...now.config, name });
 }
 
 const finished = (c: Container) => c.state.status === 'exited' && !supervisorAlive(c.state);

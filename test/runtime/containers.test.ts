@@ -489,6 +489,27 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', tname])).code, 0);
   });
 
+  test('wait blocks until the end and prints the exit code; rename keeps the container under its new name only', async () => {
+    const name = `waiter-${kind}`;
+    await runD(['--name', name, 'localhost/bb:1', 'sh', '-c', 'sleep 0.5; exit 9']);
+    const w = await berth(['wait', name]);
+    assert.equal(w.code, 0, w.stderr);
+    assert.equal(w.stdout, '9\n');
+    assert.equal((await inspect(name)).State.Status, 'exited', 'wait returned once it had ended');
+    const renamed = `${name}-2`;
+    assert.equal((await berth(['rename', name, renamed])).code, 0);
+    assert.match((await berth(['ps', '-a'])).stdout, new RegExp(`Exited \\(9\\).*\\b${renamed}$`, 'm'));
+    assert.match((await berth(['container', 'inspect', name])).stderr, /No such container/);
+    await runD(['--name', name, 'localhost/bb:1', 'true']);
+    const clash = await berth(['rename', renamed, name]);
+    assert.equal(clash.code, 2);
+    assert.match(clash.stderr, /already in use/);
+    const bad = await berth(['rename', renamed, '../x']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /only \[a-zA-Z0-9\]/);
+    assert.equal((await berth(['container', 'rm', '-f', renamed, name])).code, 0);
+  });
+
   test('run -di: stdin stays open for berth attach, which feeds it and ends with the exit code', async () => {
     const name = `di-${kind}`;
     await runD(['-i', '--name', name, 'localhost/bb:1', 'sh']);
