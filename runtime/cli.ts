@@ -2,7 +2,7 @@
 //   berth images [REPOSITORY] [-q] [--no-trunc] [--json]   images in the local store (shared with `berth pull`)
 //   berth run --rm [flags] IMAGE [COMMAND [ARG...]]        a foreground container, removed when it exits
 //   berth run -d [--name N] [--restart P] [flags] IMAGE …  a detached container under its own supervisor
-//   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · attach C · start [-ai] C… · stop|restart [-t S] C… · kill [-s SIG] C… · wait C… · rename C NAME · rm [-f] C… · inspect C…
+//   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · attach C · start [-ai] C… · stop|restart [-t S] C… · kill [-s SIG] C… · wait C… · rename C NAME · top C · rm [-f] C… · inspect C…
 //   (ps, logs, start, stop, restart and kill also at the top level; `berth rm` and `berth inspect` belong to the registry client)
 import type { StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,12 +18,12 @@ import { formatTable } from './table.js';
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'), import('./stats.js'),
+    import('./attach.js'), import('./stats.js'), import('./top.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -185,7 +185,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, stats, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, stats, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerContainerCommands(program, out, false);
 }
@@ -406,6 +406,14 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
         await m.killContainer(await m.findContainer(root(), ref), f.signal);
         out.write(`${ref}\n`);
       }
+    });
+
+  add('top')
+    ?.description('the processes of a running container (host PIDs, as docker top shows them)')
+    .argument('<container>')
+    .action(async (ref: string) => {
+      const m = await mods();
+      out.write(m.formatTop(await m.topContainer(await m.findContainer(root(), ref))));
     });
 
   add('wait')

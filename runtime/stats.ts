@@ -9,9 +9,9 @@ import type { Container } from './containers.js';
 import { formatTable } from './table.js';
 
 /** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every Linux ABI berth runs on. */
-const USER_HZ = 100;
+export const USER_HZ = 100;
 
-interface Proc { pid: number; ppid: number; ns: string; ticks: number }
+export interface Proc { pid: number; ppid: number; ns: string; ticks: number }
 
 async function readProc(pid: number): Promise<Proc | undefined> {
   try {
@@ -23,13 +23,13 @@ async function readProc(pid: number): Promise<Proc | undefined> {
   } catch { return undefined; } // it exited meanwhile
 }
 
-async function allProcs(): Promise<Proc[]> {
+export async function allProcs(): Promise<Proc[]> {
   const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
   return (await Promise.all(pids.map(readProc))).filter((p): p is Proc => p !== undefined);
 }
 
 /** The processes of the container whose executor process is `executorPid`. */
-function containerProcs(procs: Proc[], executorPid: number, hostNs: string): Proc[] {
+export function containerProcs(procs: Proc[], executorPid: number, hostNs: string): Proc[] {
   const children = new Map<number, Proc[]>();
   for (const p of procs) (children.get(p.ppid) ?? children.set(p.ppid, []).get(p.ppid)!).push(p);
   const queue = [...(children.get(executorPid) ?? [])];

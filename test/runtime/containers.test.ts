@@ -578,7 +578,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', name])).code, 0);
   });
 
-  test('stats: each container\'s own processes, CPU use, memory and its limit, block and network I/O', async () => {
+  test('stats and top: each container\'s own processes, CPU use, memory and its limit, block and network I/O', async () => {
     const busy = `busy-${kind}`;
     const idle = `idle-${kind}`;
     const writer = `writer-${kind}`;
@@ -598,6 +598,11 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
         if (rows.find((x) => x.name === idle)?.pids === 3 && (await berth(['logs', writer])).stdout.includes('written')) break;
         await sleep(100);
       }
+      const top = await berth(['top', idle]);
+      assert.equal(top.code, 0, top.stderr);
+      const lines = top.stdout.trimEnd().split('\n');
+      assert.match(lines[0]!, /^UID\s+PID\s+PPID\s+TIME\s+CMD$/);
+      assert.deepEqual(lines.slice(1).map((l) => l.replace(/^0\s+\d+\s+\d+\s+\d\d:\d\d:\d\d\s+/, '')).sort(), ['sh -c sleep 100 & sleep 100 & wait', 'sleep 100', 'sleep 100'], top.stdout);
       const w = (JSON.parse((await berth(['stats', '--no-stream', '--json', writer])).stdout) as Row[])[0]!;
       assert.ok(w.blockWrite >= 4 * 1024 * 1024, `dd's 4 MiB are counted after it exited (${w.blockWrite})`);
       assert.ok(rows.find((x) => x.name === busy)!.blockWrite < 1024 * 1024, 'a busy loop writes nothing');
