@@ -14,6 +14,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { ATTACH_SOCKET, encodeFrame, FRAME, FrameReader } from './attach-socket.js';
 import { killContainer, loadContainer, streamLogs, type Container } from './containers.js';
+import { exitStatus } from './executors/executor.js';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -88,8 +89,6 @@ async function connectAttach(dir: string): Promise<Socket> {
   }
 }
 
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
-
 /**
  * Attaches to a running container with -i or -t through its supervisor's socket until it ends for
  * good (answers its exit code) or the user detaches with ctrl-p ctrl-q (answers 0, as docker does).
@@ -105,7 +104,7 @@ export async function attachToSocket(root: string, c: Container, o: { stdin: boo
   }
   let exitCode: number | undefined;
   let detached = false;
-  let signalled: string | undefined;
+  let signalled: NodeJS.Signals | undefined;
   const reader = new FrameReader((type, payload) => {
     if (type === FRAME.stdout) io.stdout.write(payload);
     else if (type === FRAME.stderr) io.stderr.write(payload);
@@ -162,7 +161,7 @@ export async function attachToSocket(root: string, c: Container, o: { stdin: boo
   }
   if (detached) return 0;
   if (exitCode !== undefined) return exitCode;
-  if (signalled) return 128 + SIGNAL_NUMBERS[signalled]!;
+  if (signalled) return exitStatus(null, signalled);
   const end = await loadContainer(root, c.config.id).catch(() => undefined);
   return end?.state.exitCode ?? 125;
 }

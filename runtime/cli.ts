@@ -306,7 +306,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       if (f.attach || f.interactive) {
         if (f.all || refs.length !== 1) throw new UsageError('start --attach takes exactly one container');
         const stopped = await m.findContainer(root(), refs[0]!);
-        if (stopped.config.tty || stopped.config.interactive) {
+        if (m.hasAttachSocket(stopped)) {
           const c = await m.startContainer(root(), snapshots, stopped, { waitAttach: true });
           process.exitCode = await m.attachToSocket(root(), c, { stdin: !!f.interactive && stopped.config.interactive === true });
           return;
@@ -339,7 +339,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       const m = await mods();
       const c = await m.findContainer(root(), ref);
       if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running: berth start -a ${c.config.name}`);
-      if (c.config.tty || c.config.interactive) process.exitCode = await m.attachToSocket(root(), c, { stdin: c.config.interactive === true && f.stdin !== false });
+      if (m.hasAttachSocket(c)) process.exitCode = await m.attachToSocket(root(), c, { stdin: c.config.interactive === true && f.stdin !== false });
       else process.exitCode = await m.attachUntilExit(root(), c, process, await m.logEnd(c));
     });
 

@@ -208,6 +208,11 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   }
 }
 
+/** A container run with -i or -t: its supervisor listens on attach.sock, and clients attach there (not to the log). */
+export function hasAttachSocket(c: Container): boolean {
+  return c.config.tty === true || c.config.interactive === true;
+}
+
 export function supervisorScript(): string {
   return join(dirname(fileURLToPath(import.meta.url)), 'supervisor.js');
 }
@@ -219,7 +224,7 @@ export function supervisorScript(): string {
  * this returns as soon as the socket listens.
  */
 export async function startSupervisor(root: string, c: Container, o: { waitAttach?: boolean; timeoutMs?: number } = {}): Promise<Container> {
-  const waitAttach = o.waitAttach === true && (c.config.tty || c.config.interactive);
+  const waitAttach = o.waitAttach === true && hasAttachSocket(c);
   const out = openSync(join(c.dir, 'supervisor.log'), 'a');
   try {
     const child = spawn(process.execPath, [supervisorScript(), root, c.config.id, ...(waitAttach ? ['--wait-attach'] : [])], { detached: true, stdio: ['ignore', out, out] });

@@ -80,11 +80,10 @@ async function cgroupMemory(initPid: number, id: string): Promise<number | undef
  * shows 0B / 0B there too.
  */
 async function networkIo(initPid: number, hostNet: string): Promise<{ rx: number; tx: number }> {
-  const io = { rx: 0, tx: 0 };
   try {
-    if (await readlink(`/proc/${initPid}/ns/net`) === hostNet) return io;
-    return parseNetDev(await readFile(`/proc/${initPid}/net/dev`, 'utf8'));
-  } catch { return io; } // it exited meanwhile
+    if (await readlink(`/proc/${initPid}/ns/net`) !== hostNet) return parseNetDev(await readFile(`/proc/${initPid}/net/dev`, 'utf8'));
+  } catch { /* it exited meanwhile */ }
+  return { rx: 0, tx: 0 };
 }
 
 /** Sums the received and sent bytes of /proc/net/dev's interfaces other than the loopback. */
