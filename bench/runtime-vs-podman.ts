@@ -14,7 +14,8 @@
 // right after a big rm -rf is slow on ext4, see FACTS.md); an untimed `sync` runs before every cold step, so
 // neither tool waits for the write-back of what the other one (or the image build) wrote. podman gets a private --root/--runroot/--tmpdir
 // (overlay driver) in the bench's temp dir, initialised untimed before its timed pull; it runs with the
-// flags this host needs (cgroupfs, file events, --network none, --ulimit, runc). Which tool goes first
+// flags this host needs (cgroupfs, file events, --network none, --ulimit, runc); berth runs with
+// --network none too (its default is a bridge, as docker's). Which tool goes first
 // alternates every round. Figures are medians of wall time per command, process start included.
 // The cleanup at the end deletes ≈ 1.5 GB: a run started within a minute or two of that (or of any
 // big delete on the same filesystem) unpacks several times slower on both sides, so wait between runs.
@@ -256,7 +257,8 @@ async function main(): Promise<void> {
     const runtimeLabel = berthRuntime ? `--runtime ${berthRuntime} (${executor.name})` : `berth's default (auto → ${executor.name})`;
     process.stderr.write(`berth runtime: ${runtimeLabel}${compression === 'zstd' ? `; zstd via ${zstdDecoderName()}` : ''}\n`);
     const berthRun = (store: string, root: string, cmd: string[], expect: string) =>
-      timed('berth run', process.execPath, [CLI, 'run', '--rm', ...runtimeFlag, ref, ...cmd], berthEnv(store, root), expect);
+      // --network none on both sides: podman needs it here (FACTS), so berth leaves its default bridge too
+      timed('berth run', process.execPath, [CLI, 'run', '--rm', '--network', 'none', ...runtimeFlag, ref, ...cmd], berthEnv(store, root), expect);
 
     const t = {
       berthPull: [] as number[], berthUnpack: [] as number[], berthPullUnpack: [] as number[], podmanPull: [] as number[],

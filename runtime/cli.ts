@@ -12,18 +12,19 @@ import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Container } from './containers.js';
 import type { ImageSummary } from './image-store.js';
+import type { PortMapping } from './ports.js';
 import type { RunOptions, VolumeMount } from './spec.js';
 import { formatTable } from './table.js';
 
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top, ports] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'), import('./stats.js'), import('./top.js'),
+    import('./attach.js'), import('./stats.js'), import('./top.js'), import('./ports.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top, ...ports };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -113,7 +114,9 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
     .option('-h, --hostname <name>', 'container host name')
-    .option('--network <mode>', 'none (an empty network namespace) or host', 'none')
+    .option('--network <mode>', "bridge (berth0, with NAT out; docker's default), none (only a loopback) or host", 'bridge')
+    .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a container port (tcp or udp) on the host (bridge network)', collect)
+    .option('-P, --publish-all', 'publish every port the image EXPOSEs, each on a free host port')
     .option('-v, --volume <src:ctr[:opts]>', 'a host directory (/host:/ctr[:ro]), a named volume (name:/ctr[:ro|nocopy]) or a new anonymous volume (/ctr)', collect)
     .option('--tmpfs <path[:options]>', 'mount a tmpfs', collect)
     .option('--read-only', 'mount the root filesystem read-only')
@@ -142,13 +145,14 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
       if (!kept && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
       const opts = await runOptions(command, f);
       if (f.tty) opts.tty = true;
+      const publish = { publish: (f.publish ?? []).flatMap((p) => m.parsePublish(p)), publishAll: !!f.publishAll };
       const root = defaultRoot();
       const executor = await m.pickExecutor(root, f.runtime);
       const store = await m.RuntimeImageStore.open({ create: false });
       const snapshots = await m.OverlaySnapshotter.open(root);
       if (kept) {
         const c = await m.createContainer({
-          root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy,
+          root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy, ...publish,
           ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
           // docker's StdinOnce: a foreground run -i ends the container's stdin with the CLI's
           ...(f.interactive ? { interactive: true, stdinOnce: !f.detach } : {}),
@@ -174,7 +178,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         // runc and crun take the terminal from their stdin even without -i; the built-in one reads it only with -i
         const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
         const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
-        const r = await m.runEphemeral({ store, snapshots, executor, root, image, run: opts, stdio, signal: ac.signal });
+        const r = await m.runEphemeral({ store, snapshots, executor, root, image, run: opts, ...publish, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
         if (raw) process.stdin.setRawMode(false);
@@ -185,7 +189,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, stats, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, port, stats, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerContainerCommands(program, out, false);
 }
@@ -199,6 +203,12 @@ function statusText(c: Container, now = Date.now()): string {
   return `Exited (${s.exitCode ?? 0}) ${humanAge(s.finishedAt, now)}`;
 }
 
+/** ps's PORTS: the host ports a running container's -p got (0.0.0.0:8080->80/tcp). */
+function portsText(c: Container): string {
+  if (c.state.status !== 'running' && c.state.status !== 'restarting') return '';
+  return (c.state.ports ?? []).map((p) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
+}
+
 /** The `berth ps` table (Docker's columns). */
 export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boolean; now?: number } = {}): string {
   if (opts.quiet) return cs.map((c) => `${opts.noTrunc ? c.config.id : c.config.id.slice(0, 12)}\n`).join('');
@@ -206,7 +216,7 @@ export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boo
   for (const c of cs) {
     let cmd = c.config.command.join(' ');
     if (!opts.noTrunc && cmd.length > 20) cmd = `${cmd.slice(0, 19)}…`;
-    rows.push([opts.noTrunc ? c.config.id : c.config.id.slice(0, 12), c.config.image, `"${cmd}"`, humanAge(c.config.created, opts.now), statusText(c, opts.now), '', c.config.name]);
+    rows.push([opts.noTrunc ? c.config.id : c.config.id.slice(0, 12), c.config.image, `"${cmd}"`, humanAge(c.config.created, opts.now), statusText(c, opts.now), portsText(c), c.config.name]);
   }
   return formatTable(rows);
 }
@@ -416,6 +426,22 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       out.write(m.formatTop(await m.topContainer(await m.findContainer(root(), ref))));
     });
 
+  add('port')
+    ?.description("the host ports a running container's ports are published on")
+    .argument('<container>')
+    .argument('[port]', 'one container port, PORT[/tcp|udp]')
+    .action(async (ref: string, which?: string) => {
+      const m = await mods();
+      const c = await m.findContainer(root(), ref);
+      const bound = c.state.status === 'running' || c.state.status === 'restarting' ? c.state.ports ?? [] : [];
+      if (which === undefined) { for (const p of bound) out.write(`${m.formatMapping(p)}\n`); return; }
+      const w = /^(\d+)(?:\/(tcp|udp))?$/.exec(which);
+      if (!w) throw new UsageError(`${which}: expected PORT[/tcp|udp]`);
+      const hits = bound.filter((p) => p.containerPort === Number(w[1]) && p.protocol === (w[2] ?? 'tcp'));
+      if (!hits.length) throw new UsageError(`no public port '${w[1]}/${w[2] ?? 'tcp'}' published for ${ref}`);
+      for (const p of hits) out.write(`${m.formatMapping(p).replace(/^.* -> /, '')}\n`);
+    });
+
   add('wait')
     ?.description('wait until containers have ended for good (restarts included); print their exit codes')
     .argument('<containers...>')
@@ -528,8 +554,9 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           Name: `/${c.config.name}`,
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
-          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } } },
+          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.network === 'bridge' ? 'bridge' : c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []) },
           Config: { Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true },
+          NetworkSettings: networkSettings(c),
           GraphDriver: { Name: 'overlay', Data: { MergedDir: `${c.dir}/rootfs`, SnapshotKey: c.config.snapshotKey } },
         });
       }
@@ -537,9 +564,27 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     });
 }
 
+/** docker's {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} */
+function portBindings(ports: PortMapping[]): Record<string, Array<{ HostIp: string; HostPort: string }>> {
+  const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+  for (const p of ports) (out[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' });
+  return out;
+}
+
+/** inspect's NetworkSettings: the address and ports of a running bridge container (empty otherwise, as docker's). */
+function networkSettings(c: Container): Record<string, unknown> {
+  const n = c.state.status === 'running' || c.state.status === 'restarting' ? c.state.network : undefined;
+  const ports = n ? portBindings(c.state.ports ?? []) : {};
+  const endpoint = { IPAddress: n?.ip ?? '', IPPrefixLen: n?.prefixLen ?? 0, Gateway: n?.gateway ?? '', MacAddress: n?.mac ?? '' };
+  return {
+    SandboxKey: n?.netns ?? '', Ports: ports, ...endpoint,
+    Networks: c.config.network === 'bridge' ? { bridge: endpoint } : c.config.network ? { [c.config.network]: { IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' } } : {},
+  };
+}
+
 interface RunFlags {
   rm?: boolean; detach?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
-  network: string; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
+  network: string; publish?: string[]; publishAll?: boolean; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
 }
 
 /** One -v: HOST:CTR[:ro], NAME:CTR[:ro|nocopy] (made when missing) or just CTR (a new anonymous volume). */
@@ -561,7 +606,8 @@ export async function runOptions(command: string[], f: Omit<RunFlags, 'runtime'>
   const env: string[] = [];
   for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
   env.push(...(f.env ?? []));
-  if (f.network !== 'none' && f.network !== 'host') throw new UsageError(`--network ${f.network}: only none and host are supported`);
+  const network = f.network === 'default' ? 'bridge' : f.network;
+  if (network !== 'none' && network !== 'host' && network !== 'bridge') throw new UsageError(`--network ${f.network}: only bridge, none and host are supported`);
   const volumes: VolumeMount[] = [];
   for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRoot(), v));
   const num = (name: string, v: string | undefined, int: boolean) => {
@@ -580,7 +626,7 @@ export async function runOptions(command: string[], f: Omit<RunFlags, 'runtime'>
     ...(f.workdir !== undefined ? { workdir: f.workdir } : {}),
     ...(f.user !== undefined ? { user: f.user } : {}),
     ...(f.hostname !== undefined ? { hostname: f.hostname } : {}),
-    network: f.network,
+    network,
     volumes,
     tmpfs: f.tmpfs ?? [],
     readOnly: !!f.readOnly,

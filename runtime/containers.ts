@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError, UsageError } from '../client/errors.js';
@@ -20,6 +20,8 @@ import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { pidAlive, procStartTime } from './process.js';
+import { disconnect, netnsPath, writeEtcFiles, type NetworkAttachment } from './network.js';
+import { portsToPublish, type PortMapping, type PublishOptions } from './ports.js';
 import { buildSpec, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
@@ -55,6 +57,10 @@ export interface ContainerConfig {
   interactive?: boolean;
   /** `run -i` in the foreground: the container's stdin closes when the attached client's does (docker's StdinOnce). */
   stdinOnce?: boolean;
+  /** --network (containers made before bridge networking have none recorded: theirs was none or host, as the spec says). */
+  network?: 'none' | 'host' | 'bridge';
+  /** -p and -P, as asked (a host port 0 is chosen at each start). */
+  ports?: PortMapping[];
 }
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
@@ -69,6 +75,9 @@ export interface ContainerState {
   finishedAt?: string;
   restartCount: number;
   error?: string;
+  /** On the bridge network while its supervisor runs: its address, and the host ports its -p got. */
+  network?: NetworkAttachment;
+  ports?: PortMapping[];
 }
 
 export interface Container { config: ContainerConfig; state: ContainerState; dir: string }
@@ -127,7 +136,7 @@ export async function findContainer(root: string, ref: string): Promise<Containe
 const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'quiet', 'sharp', 'tender', 'vivid', 'witty'];
 const NOUN = ['anchor', 'buoy', 'cabin', 'dock', 'galley', 'harbor', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'tide', 'wharf', 'yard'];
 
-export interface CreateOptions {
+export interface CreateOptions extends PublishOptions {
   root: string;
   store: RuntimeImageStore;
   snapshots: OverlaySnapshotter;
@@ -156,7 +165,9 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   while (name === undefined || existing.some((c) => c.config.name === name)) {
     name = `${ADJ[randomBytes(1)[0]! % ADJ.length]}_${NOUN[randomBytes(1)[0]! % NOUN.length]}_${randomBytes(2).toString('hex')}`;
   }
+  const network = o.run.network ?? 'none';
   const img = await o.store.resolve(o.image);
+  const ports = portsToPublish(network, o, img.config.config?.ExposedPorts);
   const { chainId } = await o.store.unpack(img, o.snapshots);
   const volumes = await materializeVolumes(o.root, o.run.volumes ?? [], img.config.config?.Volumes);
   const anonymous = volumes.filter((v) => v.volume?.anonymous).map((v) => v.volume!.name);
@@ -174,15 +185,15 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     await mountAll(mounts, rootfs);
     mounted = true;
     await copyUpVolumes(rootfs, volumes);
-    await writeFile(join(dir, 'hostname'), `${hostname}\n`);
-    await writeFile(join(dir, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
-    await copyFile('/etc/resolv.conf', join(dir, 'resolv.conf')).catch(() => writeFile(join(dir, 'resolv.conf'), ''));
+    // (a bridge container's address comes with its start: the supervisor names it in hosts then)
+    const etcFiles = await writeEtcFiles(dir, hostname, network);
     const spec = await buildSpec(img.config, rootfs, {
       cgroupsPath: `/berth/${id}`,
       ...o.run,
       volumes,
       hostname,
-      etcFiles: { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') },
+      etcFiles,
+      ...(network === 'bridge' ? { netnsPath: netnsPath(id) } : {}),
     });
     await writeFile(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
     const config: ContainerConfig = {
@@ -192,6 +203,8 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
       ...(o.autoRemove ? { autoRemove: true } : {}),
       ...(anonymous.length ? { volumes: anonymous } : {}),
+      network,
+      ...(ports.length ? { ports } : {}),
       ...(o.run.tty ? { tty: true } : {}),
       ...(o.interactive ? { interactive: true } : {}),
       ...(o.interactive && o.stdinOnce ? { stdinOnce: true } : {}),
@@ -233,6 +246,8 @@ export async function startSupervisor(root: string, c: Container, o: { waitAttac
   const deadline = Date.now() + (o.timeoutMs ?? 10_000);
   for (;;) {
     const now = await loadContainer(root, c.config.id);
+    // a supervisor that could not set the container up (a published port taken, say) leaves the reason
+    if (now.state.supervisorPid && now.state.status === 'exited' && now.state.error) throw new UsageError(now.state.error);
     if (now.state.supervisorPid && (now.state.status !== 'created' || waitAttach)) return now;
     if (Date.now() > deadline) {
       const log = await readFile(join(c.dir, 'supervisor.log'), 'utf8').catch(() => '');
@@ -386,6 +401,7 @@ export async function removeContainer(root: string, snapshots: OverlaySnapshotte
 /** Tears down an ended container: executor state, rootfs mount, snapshot, directory. */
 export async function destroyContainer(snapshots: OverlaySnapshotter, c: Container): Promise<void> {
   await runtimeOf(c).delete(c.config.id).catch(() => undefined);
+  if (c.config.network === 'bridge') await disconnect(c.config.id); // left by a supervisor that was killed
   const rootfs = join(c.dir, 'rootfs');
   await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));
   if (await snapshots.exists(c.config.snapshotKey)) await snapshots.remove(c.config.snapshotKey);

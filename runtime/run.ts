@@ -3,18 +3,20 @@
 // (and the /etc/hostname, /etc/hosts, /etc/resolv.conf it bind-mounts), run it in the foreground
 // with the executor, then unmount and remove everything, whatever happened.
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StdioOptions } from 'node:child_process';
 import { runToEnd, type Executor, type RunResult } from './executors/executor.js';
 import type { RuntimeImageStore } from './image-store.js';
 import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
+import { connect, disconnect, netnsPath, writeEtcFiles, type NetworkAttachment } from './network.js';
+import { PortProxy, portsToPublish, type PublishOptions } from './ports.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { buildSpec, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
-export interface EphemeralRunOptions {
+export interface EphemeralRunOptions extends PublishOptions {
   store: RuntimeImageStore;
   snapshots: OverlaySnapshotter;
   executor: Executor;
@@ -29,7 +31,9 @@ export interface EphemeralRunOptions {
 }
 
 export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & { id: string }> {
+  const network = o.run?.network ?? 'none';
   const img = await o.store.resolve(o.image);
+  const ports = portsToPublish(network, o, img.config.config?.ExposedPorts);
   const { chainId } = await o.store.unpack(img, o.snapshots, o.signal ? { signal: o.signal } : {});
   const volumes = await materializeVolumes(o.root, o.run?.volumes ?? [], img.config.config?.Volumes);
   const run = { ...o.run, volumes };
@@ -41,20 +45,24 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
   await mkdir(rootfs, { recursive: true, mode: 0o700 });
   let mounted = false;
   let prepared = false;
+  let attachment: NetworkAttachment | undefined;
+  let proxy: PortProxy | undefined;
   try {
     const mounts = await o.snapshots.prepare(key, await containerParent(o.snapshots, chainId), { labels: { 'berth.image': img.name } });
     prepared = true;
     await mountAll(mounts, rootfs);
     mounted = true;
     await copyUpVolumes(rootfs, volumes);
-    await writeFile(join(bundle, 'hostname'), `${hostname}\n`);
-    await writeFile(join(bundle, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
-    await copyFile('/etc/resolv.conf', join(bundle, 'resolv.conf')).catch(() => writeFile(join(bundle, 'resolv.conf'), ''));
+    if (network === 'bridge') {
+      attachment = await connect(id);
+      proxy = await PortProxy.open(ports, attachment.ip); // this process keeps the container, so it relays its ports
+    }
     const spec = await buildSpec(img.config, rootfs, {
       cgroupsPath: `/berth/${id}`,
       ...run,
       hostname,
-      etcFiles: { hostname: join(bundle, 'hostname'), hosts: join(bundle, 'hosts'), resolvConf: join(bundle, 'resolv.conf') },
+      etcFiles: await writeEtcFiles(bundle, hostname, network, attachment?.ip),
+      ...(attachment ? { netnsPath: netnsPath(id) } : {}),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
     try {
@@ -64,6 +72,8 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
       await o.executor.delete(id);
     }
   } finally {
+    proxy?.close();
+    if (network === 'bridge') await disconnect(id);
     // lazily: the container's processes are gone, and a synchronous umount costs ~20 ms of cache flushing
     if (mounted) await unmount(rootfs, { lazy: true });
     if (prepared) await o.snapshots.remove(key);

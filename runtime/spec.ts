@@ -81,7 +81,9 @@ export interface RunOptions {
   /** --tmpfs PATH[:OPTIONS] */
   tmpfs?: string[];
   volumes?: VolumeMount[];
-  network?: 'none' | 'host';
+  /** bridge: the container joins `netnsPath`, made and wired to the bridge before it starts (network.ts). */
+  network?: 'none' | 'host' | 'bridge';
+  netnsPath?: string;
   memory?: number;
   cpus?: number;
   pidsLimit?: number;
@@ -271,7 +273,7 @@ export function parseTmpfs(text: string): SpecMount {
   return { destination: containerPath(destination), type: 'tmpfs', source: 'tmpfs', options: [...new Set(options)] };
 }
 
-function defaultMounts(network: 'none' | 'host' | undefined): SpecMount[] {
+function defaultMounts(network: RunOptions['network']): SpecMount[] {
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -355,7 +357,8 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   if (opts.pidsLimit !== undefined && opts.pidsLimit > 0) resources.pids = { limit: opts.pidsLimit };
 
   const namespaces: RuntimeSpec['linux']['namespaces'] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (opts.network !== 'host') namespaces.push({ type: 'network' });
+  if (opts.network === 'bridge' && !opts.netnsPath) throw new SpecError('the bridge network needs the namespace path to join');
+  if (opts.network !== 'host') namespaces.push(opts.network === 'bridge' ? { type: 'network', path: opts.netnsPath! } : { type: 'network' });
 
   return {
     ociVersion: '1.0.2',

@@ -8,9 +8,12 @@
 // clients, their keys to its stdin (a pipe kept open across attaches), and with -t a terminal: the
 // executor runs under pty-host.pl, whose pty it takes as the terminal it gives the container, as it
 // would from a CLI on a terminal. --wait-attach starts the container only once a client is attached.
+//
+// A bridge container gets its network namespace, address and published ports here, once per start
+// (restarts keep them), and gives them back when it has ended for good.
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -20,6 +23,8 @@ import { FRAME } from './attach-socket.js';
 import { PERL } from './executors/builtin.js';
 import { clearPaused, destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
+import { connect, disconnect, hostsFile } from './network.js';
+import { PortProxy } from './ports.js';
 import { OverlaySnapshotter } from './snapshotter.js';
 import { removeAnonymousVolumes } from './volumes.js';
 
@@ -51,6 +56,8 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   const log = new JsonFileLog(logPath(c.dir, id), cfg.log.maxSize);
   const state: ContainerState = { ...c.state, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid), restartCount: c.state.restartCount ?? 0 };
   delete state.error;
+  delete state.network;
+  delete state.ports;
   let current: ChildProcess | undefined;
   const stopWaiting = new AbortController();
   const forward = (sig: NodeJS.Signals) => () => {
@@ -95,6 +102,19 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
     resize: (rows, cols) => { size = `${rows} ${cols}\n`; sizes?.write(size); },
   }) : undefined;
   const releaseWaiting = () => { for (const go of whenStarted.splice(0)) go(); };
+  // the bridge network: one namespace and address for all the runs of this start, its ports relayed from here
+  let proxy: PortProxy | undefined;
+  if (cfg.network === 'bridge') {
+    try {
+      state.network = await connect(id);
+      await writeFile(join(c.dir, 'hosts'), hostsFile((await readFile(join(c.dir, 'hostname'), 'utf8')).trim(), state.network.ip));
+      proxy = await PortProxy.open(cfg.ports ?? [], state.network.ip);
+      state.ports = proxy.bound;
+    } catch (e) {
+      await attach?.close(125);
+      throw e;
+    }
+  }
   if (attach && waitAttach) {
     await writeJsonAtomic(statePath, state); // the supervisor is there (status still "created"): clients may come
     await attach.firstClient(10_000, stopWaiting.signal);
@@ -157,6 +177,10 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   }
   state.status = 'exited';
   releaseWaiting();
+  proxy?.close();
+  if (state.network) await disconnect(id).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
+  delete state.network;
+  delete state.ports;
   log.close();
   await writeJsonAtomic(statePath, state);
   await attach?.close(state.exitCode ?? 125);
@@ -175,7 +199,9 @@ main(root, id, flag === '--wait-attach').then(() => process.exit(0), async (e: E
   process.stderr.write(`berth supervisor ${id}: ${e.stack ?? e.message}\n`);
   try {
     const c = await loadContainer(root, id);
-    await writeJsonAtomic(join(c.dir, 'state.json'), { ...c.state, status: 'exited', exitCode: c.state.exitCode ?? 255, error: e.message, supervisorPid: process.pid });
+    if (c.config.network === 'bridge') await disconnect(id).catch(() => undefined);
+    const { network: _n, ports: _p, ...before } = c.state;
+    await writeJsonAtomic(join(c.dir, 'state.json'), { ...before, status: 'exited', exitCode: c.state.exitCode ?? 255, error: e.message, supervisorPid: process.pid });
   } catch { /* nothing more to do */ }
   process.exit(1);
 });

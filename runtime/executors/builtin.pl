@@ -4,7 +4,8 @@
 # Node (builtin.ts) turns the bundle's config.json into a plan of NUL-separated records and
 # prepares cgroups; this program only makes syscalls in the right order.
 #
-#   builtin.pl run  PLAN PIDFILE   a new container: PID 1 of new pid/mount/uts/ipc(/net) namespaces,
+#   builtin.pl run  PLAN PIDFILE   a new container: PID 1 of new pid/mount/uts/ipc(/net) namespaces
+#                                  (or joining the net namespace at `netnspath`),
 #                                  pivot_root into the rootfs, capabilities and user dropped, exec
 #   builtin.pl exec PLAN PIDFILE   a process entering the namespaces of the container whose init is
 #                                  the `target` record's pid
@@ -291,6 +292,11 @@ if ($mode eq 'run') {
     sys('prctl', PR_SET_PDEATHSIG, 9, 0, 0, 0); # the container dies with its keeper
     umask(0);
     join_cgroups();
+    if ($plan{netnspath}) {
+      open(my $netns, '<', $plan{netnspath}) or fail("the network namespace $plan{netnspath}: $!");
+      must('joining the network namespace', 'setns', fileno($netns), CLONE_NEWNET);
+      close $netns;
+    }
     must('new namespaces', 'unshare', CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | ($plan{netns} ? CLONE_NEWNET : 0));
     must('private mounts', 'mount', 'none', '/', 0, MS_REC | MS_PRIVATE, 0);
     must('binding the rootfs', 'mount', $rootfs, $rootfs, 0, MS_BIND | MS_REC, 0);

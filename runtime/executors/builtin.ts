@@ -184,7 +184,9 @@ function mountRecord(m: SpecMount): { type: string; source: string; flags: numbe
 export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLimited: boolean, procs: string[], interactive: boolean): Promise<string> {
   const plan = new Plan();
   plan.add('rootfs', rootfs).add('hostname', spec.hostname);
-  if (spec.linux.namespaces.some((n) => n.type === 'network')) plan.add('netns', 1);
+  const net = spec.linux.namespaces.find((n) => n.type === 'network');
+  if (net?.path) plan.add('netnspath', net.path); // joined (the bridge network's, made beforehand)
+  else if (net) plan.add('netns', 1); // a new, empty one
   if (spec.root.readonly) plan.add('readonly', 1);
   for (const m of spec.mounts) {
     if (m.type === 'cgroup') continue; // /sys/fs/cgroup stays the empty directory of the read-only sysfs

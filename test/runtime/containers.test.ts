@@ -8,13 +8,15 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ImageLayout } from '../../client/image-layout.js';
 import { JsonFileLog, listContainers, parseRestartPolicy, pidAlive, removeContainer, runtimeOf, streamLogs, type Container } from '../../runtime/containers.js';
 import { formatPs } from '../../runtime/cli.js';
 import { unmount } from '../../runtime/mount.js';
 import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
-import { addImage, isRoot, layer, removeDir, tempDir } from './helpers.js';
+import { addImage, isRoot, layer, removeDir, run, tempDir } from './helpers.js';
 
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 const installed = (name: string) => name === 'builtin' ? existsSync('/usr/bin/perl') : ['/usr/sbin', '/usr/bin'].some((d) => existsSync(join(d, name)));
@@ -134,7 +136,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     tmp = await tempDir();
     root = join(tmp, 'root');
     const layout = await ImageLayout.open(join(tmp, 'store'), { create: true });
-    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd', 'dd', 'tty', 'stty'];
+    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd', 'dd', 'tty', 'stty', 'wget', 'httpd', 'mkdir', 'ip', 'grep'];
     await addImage(layout, 'localhost/bb:1', [layer([
       { name: 'bin/', type: 'dir' },
       { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
@@ -582,10 +584,10 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     const busy = `busy-${kind}`;
     const idle = `idle-${kind}`;
     const writer = `writer-${kind}`;
-    await runD(['--name', busy, 'localhost/bb:1', 'sh', '-c', 'while :; do :; done']);
+    await runD(['--name', busy, '--network', 'none', 'localhost/bb:1', 'sh', '-c', 'while :; do :; done']);
     await runD(['--name', idle, '-m', '64m', 'localhost/bb:1', 'sh', '-c', 'sleep 100 & sleep 100 & wait']);
     // dd writes 4 MiB into the container's upper dir and exits: the shell that reaped it carries its I/O
-    await runD(['--name', writer, 'localhost/bb:1', 'sh', '-c', 'dd if=/dev/zero of=/blob bs=1048576 count=4 2>/dev/null; echo written; exec sleep 100']);
+    await runD(['--name', writer, '--network', 'none', 'localhost/bb:1', 'sh', '-c', 'dd if=/dev/zero of=/blob bs=1048576 count=4 2>/dev/null; echo written; exec sleep 100']);
     try {
       const deadline = Date.now() + 15_000;
       type Row = { name: string; cpuPercent: number; memory: number; memoryLimit: number; pids: number; netRx: number; netTx: number; blockRead: number; blockWrite: number };
@@ -619,6 +621,75 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       assert.match(table, new RegExp(`${busy}\\s+[\\d.]+%\\s+[\\d.]+[KMG]?i?B / [\\d.]+[KMG]iB\\s+[\\d.]+%\\s+0B / 0B\\s+[\\d.]+[kMG]?B / [\\d.]+[kMG]?B\\s+1$`, 'm'));
     } finally {
       await berth(['container', 'rm', '-f', busy, idle, writer]);
+    }
+  });
+
+  test('the bridge network (the default): an address on berth0, the host, other containers and the outside reachable through NAT, published ports', async () => {
+    const web = `web-net-${kind}`;
+    // a host server answering with the address it sees
+    const host = createServer((q, r) => r.end(`host sees ${q.socket.remoteAddress?.replace(/^::ffff:/, '')}\n`));
+    await new Promise<void>((resolve) => host.listen(0, resolve));
+    const hostPort = (host.address() as AddressInfo).port;
+    // "the outside": another network namespace, routed through the host (TEST-NET-2), with its own server
+    const outside = `berth-test-out-${process.pid}`;
+    const veth = `bto${process.pid % 100000}`;
+    await run('ip', ['netns', 'add', outside]);
+    await run('ip', ['link', 'add', veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', outside]);
+    await run('ip', ['addr', 'add', '198.51.100.1/30', 'dev', veth]);
+    await run('ip', ['link', 'set', veth, 'up']);
+    await run('ip', ['-n', outside, 'addr', 'add', '198.51.100.2/30', 'dev', 'eth0']);
+    await run('ip', ['-n', outside, 'link', 'set', 'eth0', 'up']);
+    const far = spawn('ip', ['netns', 'exec', outside, process.execPath, '-e', `require('http').createServer((q, r) => r.end('outside sees ' + q.socket.remoteAddress.replace(/^::ffff:/, '') + '\\n')).listen(8099, () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve, reject) => { far.stdout!.once('data', () => resolve()); far.once('exit', (c) => reject(new Error(`outside server exited ${c}`))); });
+    try {
+      const id = await runD(['--name', web, '-p', '127.0.0.1::8080', 'localhost/bb:1', 'sh', '-c', 'mkdir /www; echo "page of $(hostname)" > /www/index.html; exec httpd -f -p 8080 -h /www']);
+      const i = JSON.parse((await berth(['container', 'inspect', web])).stdout)[0] as { NetworkSettings: { IPAddress: string; Gateway: string; IPPrefixLen: number; MacAddress: string; SandboxKey: string; Ports: Record<string, Array<{ HostIp: string; HostPort: string }>> } };
+      const n = i.NetworkSettings;
+      assert.match(n.IPAddress, /^10\.66\.\d+\.\d+$/);
+      assert.deepEqual([n.Gateway, n.IPPrefixLen], ['10.66.0.1', 16]);
+      assert.equal(n.MacAddress, `02:42:${n.IPAddress.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`);
+      assert.ok(existsSync(n.SandboxKey), 'its network namespace is bind-mounted while it runs');
+      const published = Number(n.Ports['8080/tcp']![0]!.HostPort);
+      assert.ok(published > 0);
+      const port = await berth(['port', web, '8080']);
+      assert.equal(port.stdout, `127.0.0.1:${published}\n`);
+      assert.match((await berth(['ps'])).stdout, new RegExp(`127\\.0\\.0\\.1:${published}->8080/tcp\\s+${web}\\n`));
+      // the published port, from the host (the server may take a moment to listen)
+      let page = '';
+      for (let t = 0; t < 50 && !page; t++) {
+        page = await fetch(`http://127.0.0.1:${published}/`).then((r) => r.text(), () => '');
+        if (!page) await sleep(100);
+      }
+      assert.equal(page, `page of ${id.slice(0, 12)}\n`);
+      // a second container: the host at the gateway, the first container by its address, the outside through NAT
+      const other = await berth(['run', '--rm', 'localhost/bb:1', 'sh', '-c', [
+        `wget -qO- http://10.66.0.1:${hostPort}/`, `wget -qO- http://${n.IPAddress}:8080/`, 'wget -qO- http://198.51.100.2:8099/',
+        'ip -4 -o addr show eth0 | grep -o "10\\.66\\.[0-9.]*"', 'grep -c "$(hostname)" /etc/hosts'].join('; ')]);
+      assert.equal(other.stderr, '');
+      const [seenByHost, fromWeb, seenOutside, own, named] = other.stdout.trimEnd().split('\n');
+      assert.equal(seenByHost, `host sees ${own}`, 'the host sees the container\'s own address');
+      assert.equal(fromWeb, `page of ${id.slice(0, 12)}`);
+      assert.equal(seenOutside, 'outside sees 198.51.100.1', 'leaving the host, the container is masqueraded behind it');
+      assert.notEqual(own, n.IPAddress, 'each container has its own address');
+      assert.equal(named, '1', '/etc/hosts names the container by its address');
+      // stats counts what went through its eth0
+      const st = (JSON.parse((await berth(['stats', '--no-stream', '--json', web])).stdout) as Array<{ netRx: number; netTx: number }>)[0]!;
+      assert.ok(st.netRx > 0 && st.netTx > page.length, `net I/O ${st.netRx} / ${st.netTx}`);
+      // a host port that is taken fails the start clearly and leaves no container
+      const clash = await berth(['run', '-d', '--name', `${web}-clash`, '-p', `127.0.0.1:${published}:8080`, 'localhost/bb:1', 'true']);
+      assert.notEqual(clash.code, 0);
+      assert.match(clash.stderr, new RegExp(`Bind for 127\\.0\\.0\\.1:${published}/tcp failed: port is already allocated`));
+      assert.match((await berth(['container', 'inspect', `${web}-clash`])).stderr, /No such container/);
+      // rm gives everything back: the namespace, the address, the host port
+      assert.equal((await berth(['container', 'rm', '-f', web])).code, 0);
+      assert.ok(!existsSync(n.SandboxKey));
+      assert.ok(!existsSync(`/run/berth/ipam/berth0/${n.IPAddress}`));
+      await assert.rejects(fetch(`http://127.0.0.1:${published}/`));
+    } finally {
+      await berth(['container', 'rm', '-f', web]);
+      far.kill();
+      host.close();
+      await run('ip', ['netns', 'delete', outside]).catch(() => undefined);
     }
   });
 

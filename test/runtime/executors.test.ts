@@ -213,8 +213,12 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
       const badPolicy = await berth(['run', '-d', '-t', '--restart', 'sometimes', 'localhost/bb:1', 'true']);
       assert.equal(badPolicy.code, 2);
       assert.match(badPolicy.stderr, /--restart sometimes: expected no, always/);
-      const badNet = await berth(['run', '--rm', '--network', 'bridge', 'localhost/bb:1', 'true']);
-      assert.match(badNet.stderr, /only none and host/);
+      const badNet = await berth(['run', '--rm', '--network', 'overlay', 'localhost/bb:1', 'true']);
+      assert.match(badNet.stderr, /--network overlay: only bridge, none and host/);
+      const badPort = await berth(['run', '--rm', '-p', '8080:80/sctp', 'localhost/bb:1', 'true']);
+      assert.match(badPort.stderr, /-p 8080:80\/sctp: the protocol must be tcp or udp/);
+      const noBridge = await berth(['run', '--rm', '--network', 'none', '-p', '8080:80', 'localhost/bb:1', 'true']);
+      assert.match(noBridge.stderr, /-p and -P need the bridge network, not --network none/);
       const absent = await berth(['run', '--rm', 'localhost/nope:1', 'true']);
       assert.match(absent.stderr, /not in the local store/);
       assert.deepEqual(await readdir(join(tmp, 'cli-root', 'containers')).catch(() => []), []);

@@ -111,6 +111,13 @@ describe('spec: config.json', () => {
     JSON.parse(JSON.stringify(s));
   });
 
+  test('the bridge network: the container joins the namespace made for it, and mounts its own sysfs', async () => {
+    const s = await buildSpec(image({ Cmd: ['/bin/sh'] }), rootfs, { network: 'bridge', netnsPath: '/run/netns/berth-0123' });
+    assert.deepEqual(s.linux.namespaces.at(-1), { type: 'network', path: '/run/netns/berth-0123' });
+    assert.equal(s.mounts.find((m) => m.destination === '/sys')?.type, 'sysfs');
+    await assert.rejects(buildSpec(image({ Cmd: ['/bin/sh'] }), rootfs, { network: 'bridge' }), /needs the namespace path/);
+  });
+
   test('flags: user, workdir, env, tty, read-only, tmpfs, volumes, host network, limits', async () => {
     const s = await buildSpec(image({ Cmd: ['run'], Env: ['PATH=/custom', 'A=image'], User: 'app' }), rootfs, {
       args: ['serve'], env: ['A=flag', 'HOME=/data'], workdir: '/work', tty: true, readOnly: true,
