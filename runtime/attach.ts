@@ -8,10 +8,11 @@
 //
 // A container with -i or -t is attached through its supervisor's attach socket instead
 // (attachToSocket): live output, keys to its stdin, the window size to its terminal, and
-// ctrl-p ctrl-q to detach, as with docker.
+// ctrl-p ctrl-q (or --detach-keys) to detach, as with docker.
 import { closeSync, openSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { UsageError } from '../client/errors.js';
 import { ATTACH_SOCKET, encodeFrame, FRAME, FrameReader } from './attach-socket.js';
 import { killContainer, loadContainer, streamLogs, type Container } from './containers.js';
 import { exitStatus } from './executors/executor.js';
@@ -45,25 +46,41 @@ export async function attachUntilExit(root: string, c: Container, out: { stdout:
   return end.state.exitCode ?? 125;
 }
 
-const CTRL_P = 0x10;
-const CTRL_Q = 0x11;
+/**
+ * docker's --detach-keys: comma-separated keys, each a letter or ctrl-X (X one of a-z @ [ \\ ] ^ _),
+ * e.g. "ctrl-p,ctrl-q" (the default) or "ctrl-a,d".
+ */
+export function parseDetachKeys(spec: string): Buffer {
+  const keys = spec.split(',').map((k) => {
+    const ctrl = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
+    if (ctrl) return ctrl[1]!.charCodeAt(0) & 0x1f;
+    if (/^[a-zA-Z]$/.test(k)) return k.charCodeAt(0);
+    throw new UsageError(`--detach-keys ${spec}: "${k}" is not a key (a letter, or ctrl- and one of a-z @ [ \\ ] ^ _)`);
+  });
+  return Buffer.from(keys);
+}
 
-/** Finds docker's detach keys, ctrl-p ctrl-q, in typed input (the pair may span two reads). */
+export const DEFAULT_DETACH_KEYS = parseDetachKeys('ctrl-p,ctrl-q');
+
+/** Finds the detach keys in typed input (the sequence may span reads); keys that start it but do not finish it are passed on. */
 export class DetachKeys {
-  #held = false;
+  #held = 0;
+
+  constructor(private readonly keys: Buffer = DEFAULT_DETACH_KEYS) {}
 
   /** The bytes to pass on, and whether the sequence was typed (what follows it is dropped). */
   scan(chunk: Buffer): { pass: Buffer; detach: boolean } {
-    if (!this.#held && !chunk.includes(CTRL_P)) return { pass: chunk, detach: false };
+    const keys = this.keys;
+    if (!this.#held && !chunk.includes(keys[0]!)) return { pass: chunk, detach: false };
     const pass: number[] = [];
     for (const b of chunk) {
-      if (this.#held) {
-        this.#held = false;
-        if (b === CTRL_Q) return { pass: Buffer.from(pass), detach: true };
-        pass.push(CTRL_P);
+      if (b !== keys[this.#held] && this.#held) { // a broken sequence: what was held goes on, and b may start a new one
+        pass.push(...keys.subarray(0, this.#held));
+        this.#held = 0;
       }
-      if (b === CTRL_P) this.#held = true;
-      else pass.push(b);
+      if (b === keys[this.#held]) {
+        if (++this.#held === keys.length) { this.#held = 0; return { pass: Buffer.from(pass), detach: true }; }
+      } else pass.push(b);
     }
     return { pass: Buffer.from(pass), detach: false };
   }
@@ -91,10 +108,11 @@ async function connectAttach(dir: string): Promise<Socket> {
 
 /**
  * Attaches to a running container with -i or -t through its supervisor's socket until it ends for
- * good (answers its exit code) or the user detaches with ctrl-p ctrl-q (answers 0, as docker does).
+ * good (answers its exit code) or the user detaches with the detach keys, ctrl-p ctrl-q unless told
+ * otherwise (answers 0, as docker does).
  * With `stdin`, what this process reads goes to the container; on a terminal, raw, key by key.
  */
-export async function attachToSocket(root: string, c: Container, o: { stdin: boolean }, io: SocketAttachIo = process): Promise<number> {
+export async function attachToSocket(root: string, c: Container, o: { stdin: boolean; detachKeys?: Buffer }, io: SocketAttachIo = process): Promise<number> {
   const tty = c.config.tty === true;
   let sock: Socket;
   try {
@@ -117,7 +135,7 @@ export async function attachToSocket(root: string, c: Container, o: { stdin: boo
   if (tty) { sendSize(); io.stdout.on('resize', sendSize); }
   const raw = o.stdin && tty && io.stdin.isTTY === true && typeof io.stdin.setRawMode === 'function';
   if (raw) io.stdin.setRawMode!(true);
-  const keys = new DetachKeys();
+  const keys = new DetachKeys(o.detachKeys);
   const send = (frame: Buffer) => {
     // the container takes its stdin at its own pace: stop reading ours until the socket drains
     if (!sock.write(frame)) { io.stdin.pause(); sock.once('drain', () => io.stdin.resume()); }

@@ -19,12 +19,12 @@ import { formatTable } from './table.js';
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top, ports] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top, ports, etcFiles] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'), import('./stats.js'), import('./top.js'), import('./ports.js'),
+    import('./attach.js'), import('./stats.js'), import('./top.js'), import('./ports.js'), import('./etc-files.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top, ...ports };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top, ...ports, ...etcFiles };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -117,6 +117,10 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('--network <mode>', "bridge (berth0, with NAT out; docker's default), none (only a loopback) or host", 'bridge')
     .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a container port (tcp or udp) on the host (bridge network)', collect)
     .option('-P, --publish-all', 'publish every port the image EXPOSEs, each on a free host port')
+    .option('--add-host <name:ip>', 'add a line to /etc/hosts (ip may be host-gateway: the host, as the container reaches it)', collect)
+    .option('--dns <ip>', "a name server for /etc/resolv.conf (replaces the host's)", collect)
+    .option('--dns-search <domain>', 'a search domain for /etc/resolv.conf', collect)
+    .option('--dns-option <option>', 'an options entry for /etc/resolv.conf', collect)
     .option('-v, --volume <src:ctr[:opts]>', 'a host directory (/host:/ctr[:ro]), a named volume (name:/ctr[:ro|nocopy]) or a new anonymous volume (/ctr)', collect)
     .option('--tmpfs <path[:options]>', 'mount a tmpfs', collect)
     .option('--read-only', 'mount the root filesystem read-only')
@@ -125,6 +129,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('--pids-limit <n>', 'maximum number of processes')
     .option('-i, --interactive', 'keep stdin open (fed by the attached CLI; with -d by berth attach)')
     .option('-t, --tty', 'give the container a terminal')
+    .option('--detach-keys <keys>', 'the keys that detach, e.g. ctrl-a,d (default ctrl-p,ctrl-q)')
     .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
     .action(async (image: string, command: string[], f: RunFlags) => {
       const m = await mods();
@@ -145,14 +150,17 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
       if (!kept && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
       const opts = await runOptions(command, f);
       if (f.tty) opts.tty = true;
+      const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
       const publish = { publish: (f.publish ?? []).flatMap((p) => m.parsePublish(p)), publishAll: !!f.publishAll };
+      const etc = { addHosts: (f.addHost ?? []).map((h) => m.parseAddHost(h)), dns: f.dns ?? [], dnsSearch: f.dnsSearch ?? [], dnsOptions: f.dnsOption ?? [] };
+      m.checkDnsFlags(etc);
       const root = defaultRoot();
       const executor = await m.pickExecutor(root, f.runtime);
       const store = await m.RuntimeImageStore.open({ create: false });
       const snapshots = await m.OverlaySnapshotter.open(root);
       if (kept) {
         const c = await m.createContainer({
-          root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy, ...publish,
+          root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy, ...publish, etc,
           ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
           // docker's StdinOnce: a foreground run -i ends the container's stdin with the CLI's
           ...(f.interactive ? { interactive: true, stdinOnce: !f.detach } : {}),
@@ -164,7 +172,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
           throw e;
         }
         if (f.detach) out.write(`${c.config.id}\n`);
-        else if (socketAttached) process.exitCode = await m.attachToSocket(root, c, { stdin: !!f.interactive });
+        else if (socketAttached) process.exitCode = await m.attachToSocket(root, c, { stdin: !!f.interactive, detachKeys });
         else process.exitCode = await m.attachUntilExit(root, c);
         return;
       }
@@ -172,18 +180,20 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
       const stop = () => ac.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      process.once('SIGHUP', stop); // a closed terminal: the container and its network go too
       const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
       if (raw) process.stdin.setRawMode(true); // keys go to the container's terminal as typed
       try {
         // runc and crun take the terminal from their stdin even without -i; the built-in one reads it only with -i
         const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
         const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
-        const r = await m.runEphemeral({ store, snapshots, executor, root, image, run: opts, ...publish, stdio, signal: ac.signal });
+        const r = await m.runEphemeral({ store, snapshots, executor, root, image, run: opts, ...publish, etc, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
         if (raw) process.stdin.setRawMode(false);
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        process.off('SIGHUP', stop);
       }
     });
 
@@ -310,15 +320,17 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-i, --interactive', 'attach stdin too (a container run with -i; implies --attach)')
     .option('--all', 'every stopped container (narrowed by --filter)')
     .option('--filter <restart-policy=P>', 'with --all: only containers with this restart policy (repeatable); an unless-stopped container stopped by hand stays stopped', collect)
-    .action(async (refs: string[], f: { all?: boolean; attach?: boolean; interactive?: boolean; filter?: string[] }) => {
+    .option('--detach-keys <keys>', 'the keys that detach, e.g. ctrl-a,d (default ctrl-p,ctrl-q)')
+    .action(async (refs: string[], f: { all?: boolean; attach?: boolean; interactive?: boolean; filter?: string[]; detachKeys?: string }) => {
       const m = await mods();
+      const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
       const snapshots = await m.OverlaySnapshotter.open(root());
       if (f.attach || f.interactive) {
         if (f.all || refs.length !== 1) throw new UsageError('start --attach takes exactly one container');
         const stopped = await m.findContainer(root(), refs[0]!);
         if (m.hasAttachSocket(stopped)) {
           const c = await m.startContainer(root(), snapshots, stopped, { waitAttach: true });
-          process.exitCode = await m.attachToSocket(root(), c, { stdin: !!f.interactive && stopped.config.interactive === true });
+          process.exitCode = await m.attachToSocket(root(), c, { stdin: !!f.interactive && stopped.config.interactive === true, detachKeys });
           return;
         }
         const after = await m.logEnd(stopped); // before the start: none of the new run's output is missed
@@ -342,14 +354,16 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     });
 
   add('attach')
-    ?.description('attach to a running container\'s output (from now on), and with -i/-t its stdin and terminal (detach: ctrl-p ctrl-q); exit with its code')
+    ?.description('attach to a running container\'s output (from now on), and with -i/-t its stdin and terminal (detach: ctrl-p ctrl-q, or --detach-keys); exit with its code')
     .argument('<container>')
     .option('--no-stdin', 'do not attach stdin')
-    .action(async (ref: string, f: { stdin?: boolean }) => {
+    .option('--detach-keys <keys>', 'the keys that detach, e.g. ctrl-a,d (default ctrl-p,ctrl-q)')
+    .action(async (ref: string, f: { stdin?: boolean; detachKeys?: string }) => {
       const m = await mods();
+      const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
       const c = await m.findContainer(root(), ref);
       if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running: berth start -a ${c.config.name}`);
-      if (m.hasAttachSocket(c)) process.exitCode = await m.attachToSocket(root(), c, { stdin: c.config.interactive === true && f.stdin !== false });
+      if (m.hasAttachSocket(c)) process.exitCode = await m.attachToSocket(root(), c, { stdin: c.config.interactive === true && f.stdin !== false, detachKeys });
       else process.exitCode = await m.attachUntilExit(root(), c, process, await m.logEnd(c));
     });
 
@@ -554,7 +568,8 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           Name: `/${c.config.name}`,
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
-          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.network === 'bridge' ? 'bridge' : c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []) },
+          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
+            Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
           Config: { Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true },
           NetworkSettings: networkSettings(c),
           GraphDriver: { Name: 'overlay', Data: { MergedDir: `${c.dir}/rootfs`, SnapshotKey: c.config.snapshotKey } },
@@ -584,7 +599,7 @@ function networkSettings(c: Container): Record<string, unknown> {
 
 interface RunFlags {
   rm?: boolean; detach?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
-  network: string; publish?: string[]; publishAll?: boolean; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
+  network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; detachKeys?: string; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
 }
 
 /** One -v: HOST:CTR[:ro], NAME:CTR[:ro|nocopy] (made when missing) or just CTR (a new anonymous volume). */

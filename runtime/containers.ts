@@ -20,7 +20,8 @@ import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { pidAlive, procStartTime } from './process.js';
-import { disconnect, netnsPath, writeEtcFiles, type NetworkAttachment } from './network.js';
+import { writeEtcFiles, type EtcOptions } from './etc-files.js';
+import { disconnect, netnsPath, type NetworkAttachment } from './network.js';
 import { portsToPublish, type PortMapping, type PublishOptions } from './ports.js';
 import { buildSpec, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
@@ -61,6 +62,8 @@ export interface ContainerConfig {
   network?: 'none' | 'host' | 'bridge';
   /** -p and -P, as asked (a host port 0 is chosen at each start). */
   ports?: PortMapping[];
+  /** --add-host and --dns… (the supervisor writes hosts again with the address of each start). */
+  etc?: EtcOptions;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
@@ -137,6 +140,8 @@ const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'kee
 const NOUN = ['anchor', 'buoy', 'cabin', 'dock', 'galley', 'harbor', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'tide', 'wharf', 'yard'];
 
 export interface CreateOptions extends PublishOptions {
+  /** --add-host, --dns…: what the container's /etc/hosts and /etc/resolv.conf say. */
+  etc?: EtcOptions;
   root: string;
   store: RuntimeImageStore;
   snapshots: OverlaySnapshotter;
@@ -186,7 +191,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     mounted = true;
     await copyUpVolumes(rootfs, volumes);
     // (a bridge container's address comes with its start: the supervisor names it in hosts then)
-    const etcFiles = await writeEtcFiles(dir, hostname, network);
+    const etcFiles = await writeEtcFiles(dir, hostname, network, undefined, o.etc);
     const spec = await buildSpec(img.config, rootfs, {
       cgroupsPath: `/berth/${id}`,
       ...o.run,
@@ -205,6 +210,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       ...(anonymous.length ? { volumes: anonymous } : {}),
       network,
       ...(ports.length ? { ports } : {}),
+      ...(o.etc && Object.values(o.etc).some((v) => v?.length) ? { etc: o.etc } : {}),
       ...(o.run.tty ? { tty: true } : {}),
       ...(o.interactive ? { interactive: true } : {}),
       ...(o.interactive && o.stdinOnce ? { stdinOnce: true } : {}),
@@ -401,7 +407,8 @@ export async function removeContainer(root: string, snapshots: OverlaySnapshotte
 /** Tears down an ended container: executor state, rootfs mount, snapshot, directory. */
 export async function destroyContainer(snapshots: OverlaySnapshotter, c: Container): Promise<void> {
   await runtimeOf(c).delete(c.config.id).catch(() => undefined);
-  if (c.config.network === 'bridge') await disconnect(c.config.id); // left by a supervisor that was killed
+  // what a supervisor that was killed left (a failure here must not keep the container from going)
+  if (c.config.network === 'bridge') await disconnect(c.config.id).catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
   const rootfs = join(c.dir, 'rootfs');
   await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));
   if (await snapshots.exists(c.config.snapshotKey)) await snapshots.remove(c.config.snapshotKey);

@@ -3,15 +3,17 @@
 // a veth pair from the bridge to the container's eth0, a default route through the bridge, and
 // outbound NAT (MASQUERADE) for traffic leaving the host. iproute2 (`ip`) and iptables do the work.
 //
-// Addresses are handed out through files: /run/berth/ipam/berth0/<ip> made with O_EXCL holds the
-// container's id. That is atomic across processes and berth roots (they all share the one bridge),
-// and /run is emptied by a reboot together with the namespaces, so nothing stale survives one. A file
-// whose container has no namespace any more (its supervisor was killed) is taken back after a grace.
-import { execFile } from 'node:child_process';
+// Addresses are handed out through files: /run/berth/ipam/berth0/<ip> holds a lease (the container's
+// id and the pid of the process keeping its network: its supervisor, or a foreground run's CLI),
+// written under a flock shared by all processes and berth roots (they all use the one bridge). /run
+// is emptied by a reboot together with the namespaces, so nothing stale survives one; the address of
+// a keeper that was killed is taken back (with its namespace) when the address is needed.
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { pidAlive, procStartTime } from './process.js';
 
 const run = promisify(execFile);
 
@@ -40,9 +42,8 @@ export interface NetworkAttachment {
 
 export class NetworkError extends Error {}
 
-const IPAM_DIR = '/run/berth/ipam';
-/** How long an address file may exist without its namespace (a connect in progress) before it is taken back. */
-const STALE_MS = 30_000;
+const RUN_DIR = '/run/berth';
+const IPAM_DIR = join(RUN_DIR, 'ipam');
 
 export function netnsName(id: string): string { return `berth-${id.slice(0, 16)}`; }
 export function netnsPath(id: string): string { return `/run/netns/${netnsName(id)}`; }
@@ -78,76 +79,168 @@ async function iptables(args: string[]): Promise<void> {
   }
 }
 
-/** An iptables rule added once (checked first, so several processes converge on one copy). */
-async function ensureRule(table: string, chain: string, rule: string[]): Promise<void> {
-  try { await run('iptables', ['-w', '-t', table, '-C', chain, ...rule]); } catch (e) {
+/** An iptables rule added once (checked first; callers hold the network lock, so there is one copy); FORWARD rules go first, as docker's. */
+async function ensureRule(table: string, chain: string, rule: string[], insert = false): Promise<void> {
+  if (await hasRule(table, chain, rule)) return;
+  await iptables(['-t', table, insert ? '-I' : '-A', chain, ...rule]);
+}
+
+async function hasRule(table: string, chain: string, rule: string[]): Promise<boolean> {
+  try { await run('iptables', ['-w', '-t', table, '-C', chain, ...rule]); return true; } catch (e) {
     const absent = missing('iptables', 'iptables', e);
     if (absent) throw absent;
-    await iptables(['-t', table, '-A', chain, ...rule]);
+    return false;
   }
 }
 
-/** Makes the bridge with its address, forwarding and NAT when missing; several processes may race here. */
+/**
+ * Runs `fn` holding an exclusive flock(1) (util-linux, Essential in Debian) on berth's network lock:
+ * bridge set-up and address handout are serialised across processes, and the lock goes with its
+ * holder even on SIGKILL (the holder is a child whose stdin is this process's pipe).
+ */
+async function withNetworkLock<T>(fn: () => Promise<T>): Promise<T> {
+  await mkdir(RUN_DIR, { recursive: true, mode: 0o700 });
+  const holder = spawn('flock', ['-x', join(RUN_DIR, 'network.lock'), 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.once('data', () => resolve());
+      holder.once('error', (e) => reject(missing('flock', 'util-linux', e) ?? e));
+      holder.once('exit', (code) => reject(new NetworkError(`flock on ${RUN_DIR}/network.lock ended with ${code}`)));
+    });
+    return await fn();
+  } finally {
+    holder.stdin!.end();
+  }
+}
+
+function subnetOf(net: BridgeNetwork): { base: number; prefixLen: number; text: string } {
+  const base = (toInt(net.gateway) & mask(net.prefixLen)) >>> 0;
+  return { base, prefixLen: net.prefixLen, text: `${toIp(base)}/${net.prefixLen}` };
+}
+
+/** Refuses a subnet that overlaps a route of the host (its LAN, a VPN): the bridge's route would take that traffic. */
+async function checkNoOverlap(net: BridgeNetwork): Promise<void> {
+  const mine = subnetOf(net);
+  let routes: string;
+  try { routes = (await run('ip', ['-4', '-o', 'route', 'show'])).stdout; } catch (e) { throw missing('ip', 'iproute2', e) ?? e; }
+  for (const line of routes.split('\n')) {
+    const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?\s.*?\bdev\s+(\S+)/.exec(line);
+    if (!m || m[3] === net.name) continue;
+    const common = Math.min(mine.prefixLen, m[2] === undefined ? 32 : Number(m[2]));
+    if (((toInt(m[1]!) & mask(common)) >>> 0) === ((mine.base & mask(common)) >>> 0)) {
+      throw new NetworkError(`the bridge subnet ${mine.text} overlaps the host's route to ${m[1]}${m[2] ? `/${m[2]}` : ''} (dev ${m[3]}): set BERTH_BRIDGE_SUBNET to a free one, or run with --network none or host`);
+    }
+  }
+}
+
+/** Makes the bridge with its address, forwarding and NAT when missing. */
 export async function ensureBridge(net: BridgeNetwork): Promise<void> {
-  // once set up (until a reboot empties /run), a start costs no iptables call
-  const ready = join('/run/berth', `${net.name}.ready`);
-  if (existsSync(ready) && existsSync(`/sys/class/net/${net.name}`) && (await readFile(ready, 'utf8').catch(() => '')) === `${net.gateway}/${net.prefixLen}`) return;
-  const subnet = `${toIp((toInt(net.gateway) & mask(net.prefixLen)) >>> 0)}/${net.prefixLen}`;
-  if (!existsSync(`/sys/class/net/${net.name}`)) {
-    await ip(['link', 'add', net.name, 'type', 'bridge']).catch((e: Error) => { if (!existsSync(`/sys/class/net/${net.name}`)) throw e; });
-    await ip(['link', 'set', net.name, 'addrgenmode', 'none']).catch(() => undefined);
-  }
-  await ip(['addr', 'replace', `${net.gateway}/${net.prefixLen}`, 'dev', net.name]);
-  await ip(['link', 'set', net.name, 'up']);
-  if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() !== '1') await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
-  await ensureRule('nat', 'POSTROUTING', ['-s', subnet, '!', '-o', net.name, '-j', 'MASQUERADE']);
-  // a FORWARD policy of DROP (docker's, say) must still let the bridge out and its replies back in
-  await ensureRule('filter', 'FORWARD', ['-i', net.name, '-j', 'ACCEPT']);
-  await ensureRule('filter', 'FORWARD', ['-o', net.name, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT']);
-  await mkdir('/run/berth', { recursive: true, mode: 0o700 });
-  await writeFile(ready, `${net.gateway}/${net.prefixLen}`);
+  // set up already (the marker lives in /run, emptied by a reboot with the bridge): one check that NAT is still there
+  const ready = join(RUN_DIR, `${net.name}.ready`);
+  const nat = ['-s', subnetOf(net).text, '!', '-o', net.name, '-j', 'MASQUERADE'];
+  const isReady = async () => existsSync(`/sys/class/net/${net.name}`) && (await readFile(ready, 'utf8').catch(() => '')) === subnetOf(net).text && await hasRule('nat', 'POSTROUTING', nat);
+  if (await isReady()) return;
+  await withNetworkLock(async () => {
+    if (await isReady()) return;
+    if (!existsSync(`/sys/class/net/${net.name}`)) {
+      await checkNoOverlap(net);
+      await ip(['link', 'add', net.name, 'type', 'bridge']);
+      await ip(['link', 'set', net.name, 'addrgenmode', 'none']).catch(() => undefined);
+    }
+    await ip(['addr', 'replace', `${net.gateway}/${net.prefixLen}`, 'dev', net.name]);
+    await ip(['link', 'set', net.name, 'up']);
+    if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() !== '1') {
+      // as docker does: the host did not route before, so it routes only what berth lets through
+      await iptables(['-P', 'FORWARD', 'DROP']);
+      await writeFile('/proc/sys/net/ipv4/ip_forward', '1\n');
+    }
+    await ensureRule('nat', 'POSTROUTING', nat);
+    // the bridge out, and its replies back in (a FORWARD policy of DROP, docker's or ours, lets nothing else through)
+    await ensureRule('filter', 'FORWARD', ['-o', net.name, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'], true);
+    await ensureRule('filter', 'FORWARD', ['-i', net.name, '-j', 'ACCEPT'], true);
+    await writeFile(ready, subnetOf(net).text);
+  });
 }
 
-/** Takes the lowest free address of the subnet for `id`. */
+/** Who holds an address: the container, and the process that keeps its network (a supervisor, or a foreground run's CLI). */
+interface Lease { id: string; pid: number; start: string }
+
+async function readLease(file: string): Promise<Lease | undefined> {
+  try {
+    const l = JSON.parse(await readFile(file, 'utf8')) as Lease;
+    return typeof l.id === 'string' && typeof l.pid === 'number' ? l : undefined;
+  } catch { return undefined; }
+}
+
+/** The lease's keeper still runs (a pid that was reused does not count). */
+function keeperAlive(l: Lease): boolean {
+  return pidAlive(l.pid) && procStartTime(l.pid) === l.start;
+}
+
+/** A lease kept by another live process. */
+function heldElsewhere(l: Lease): boolean {
+  return l.pid !== process.pid && keeperAlive(l);
+}
+
+/** The address files of a container (normally one). */
+async function leasesOf(dir: string, id: string): Promise<Array<{ file: string; lease: Lease }>> {
+  const out = [];
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    const lease = await readLease(join(dir, f));
+    if (lease?.id === id) out.push({ file: join(dir, f), lease });
+  }
+  return out;
+}
+
+/** Deletes a container's namespace and host veth (the peer goes with the namespace). */
+async function teardown(id: string): Promise<void> {
+  if (existsSync(netnsPath(id))) await ip(['netns', 'delete', netnsName(id)]);
+  if (existsSync(`/sys/class/net/${hostVeth(id)}`)) await ip(['link', 'delete', hostVeth(id)]).catch(() => undefined);
+}
+
+/** Takes the lowest free address for `id` (the caller holds the network lock); an address whose keeper died is taken back. */
 async function allocate(net: BridgeNetwork, id: string): Promise<string> {
   const dir = join(IPAM_DIR, net.name);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const first = ((toInt(net.gateway) & mask(net.prefixLen)) >>> 0) + 2;
-  const last = ((toInt(net.gateway) | ~mask(net.prefixLen)) >>> 0) - 1; // before the broadcast address
-  for (let tries = 0; tries < 3; tries++) {
-    const used = new Set(await readdir(dir));
-    for (let n = first; n <= last; n++) {
-      const addr = toIp(n);
-      if (used.has(addr)) {
-        if (!(await reclaimStale(join(dir, addr)))) continue;
-      }
-      try {
-        const fh = await open(join(dir, addr), 'wx', 0o600);
-        await fh.writeFile(id);
-        await fh.close();
-        return addr;
-      } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+  const { base, prefixLen } = subnetOf(net);
+  const last = ((base | ~mask(prefixLen)) >>> 0) - 1; // before the broadcast address
+  const used = new Set(await readdir(dir));
+  for (let n = base + 2; n <= last; n++) {
+    const file = join(dir, toIp(n));
+    if (used.has(toIp(n))) {
+      const lease = await readLease(file);
+      if (lease && keeperAlive(lease)) continue;
+      if (lease) await teardown(lease.id); // its keeper was killed (a foreground run's CLI, a supervisor)
+      await unlink(file).catch(() => undefined);
     }
+    const fh = await open(file, 'wx', 0o600);
+    await fh.writeFile(JSON.stringify({ id, pid: process.pid, start: procStartTime(process.pid) ?? '' } satisfies Lease));
+    await fh.close();
+    return toIp(n);
   }
   throw new NetworkError(`the ${net.name} network has no free address left`);
 }
 
-/** Removes an address file whose container's namespace is gone (and has been for a while). */
-async function reclaimStale(file: string): Promise<boolean> {
-  try {
-    const owner = (await readFile(file, 'utf8')).trim();
-    if (!owner || existsSync(netnsPath(owner))) return false;
-    if (Date.now() - (await stat(file)).mtimeMs < STALE_MS) return false;
-    await unlink(file);
-    return true;
-  } catch { return false; }
+/** This process's bridge set-up in progress: its concurrent connects wait for the one. */
+let bridgeSetUp: Promise<void> | undefined;
+
+/** Container ids are 64 hex digits; nothing else reaches an `ip` command line or a /run path. */
+function checkId(id: string): void {
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new NetworkError(`not a container id: ${JSON.stringify(id)}`);
 }
 
-/** Gives container `id` its namespace, attached to the bridge with an address and a default route. */
+/** Gives container `id` its namespace, attached to the bridge with an address and a default route; this process keeps it. */
 export async function connect(id: string, net: BridgeNetwork = bridgeNetwork()): Promise<NetworkAttachment> {
-  await ensureBridge(net);
-  await disconnect(id, net); // what a killed supervisor left behind
-  const addr = await allocate(net, id);
+  checkId(id);
+  await (bridgeSetUp ??= ensureBridge(net).finally(() => { bridgeSetUp = undefined; }));
+  const addr = await withNetworkLock(async () => {
+    for (const { file, lease } of await leasesOf(join(IPAM_DIR, net.name), id)) {
+      if (heldElsewhere(lease)) throw new NetworkError(`container ${id.slice(0, 12)} is already connected by process ${lease.pid} (started twice?)`);
+      await unlink(file);
+    }
+    await teardown(id); // what a killed keeper left behind
+    return allocate(net, id);
+  });
   const name = netnsName(id);
   const mac = macFor(addr);
   try {
@@ -171,35 +264,14 @@ export async function connect(id: string, net: BridgeNetwork = bridgeNetwork()):
   return { netns: netnsPath(id), ip: addr, gateway: net.gateway, prefixLen: net.prefixLen, mac, bridge: net.name };
 }
 
-/** Removes the container's namespace (its veth goes with it) and frees its address; idempotent. */
+/**
+ * Removes the container's namespace (its veth goes with it) and frees its address; idempotent. A
+ * network that another live process keeps (a second start of a running container) is left alone.
+ */
 export async function disconnect(id: string, net: BridgeNetwork = bridgeNetwork()): Promise<void> {
-  if (existsSync(netnsPath(id))) await ip(['netns', 'delete', netnsName(id)]);
-  if (existsSync(`/sys/class/net/${hostVeth(id)}`)) await ip(['link', 'delete', hostVeth(id)]).catch(() => undefined);
-  const dir = join(IPAM_DIR, net.name);
-  for (const f of await readdir(dir).catch(() => [] as string[])) {
-    const owner = await readFile(join(dir, f), 'utf8').catch(() => '');
-    if (owner.trim() === id) await unlink(join(dir, f)).catch(() => undefined);
-  }
-}
-
-/** What the container's /etc/resolv.conf holds: the host's, without loopback name servers it could not reach (docker's fallback when none is left). */
-export function containerResolvConf(host: string, network: 'none' | 'host' | 'bridge'): string {
-  if (network === 'host') return host;
-  const lines = host.split('\n').filter((l) => l.trim() && !/^\s*nameserver\s+(127\.|::1\s*$)/.test(l));
-  if (!lines.some((l) => /^\s*nameserver\s/.test(l))) lines.push('nameserver 8.8.8.8', 'nameserver 8.8.4.4');
-  return `${lines.join('\n').replace(/\n+$/, '')}\n`;
-}
-
-/** The container's /etc/hosts: its own address (or 127.0.1.1 without one) names it. */
-export function hostsFile(hostname: string, addr?: string): string {
-  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${addr ?? '127.0.1.1'}\t${hostname}\n`;
-}
-
-/** Writes the bundle's hostname, hosts and resolv.conf (bind-mounted over the container's /etc ones) and returns their paths. */
-export async function writeEtcFiles(dir: string, hostname: string, network: 'none' | 'host' | 'bridge', addr?: string): Promise<{ hostname: string; hosts: string; resolvConf: string }> {
-  const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
-  await writeFile(files.hostname, `${hostname}\n`);
-  await writeFile(files.hosts, hostsFile(hostname, addr));
-  await writeFile(files.resolvConf, containerResolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), network));
-  return files;
+  checkId(id);
+  const leases = await leasesOf(join(IPAM_DIR, net.name), id);
+  if (leases.some((l) => heldElsewhere(l.lease))) return;
+  await teardown(id);
+  for (const { file } of leases) await unlink(file).catch(() => undefined);
 }

@@ -68,8 +68,9 @@ export function formatMapping(p: PortMapping): string {
   return `${p.containerPort}/${p.protocol} -> ${ip.includes(':') ? `[${ip}]` : ip}:${p.hostPort}`;
 }
 
-/** How long a UDP client's upstream socket lives without traffic. */
+/** How long a UDP client's upstream socket lives without traffic, and how many clients a port keeps at once. */
 const UDP_IDLE_MS = 90_000;
+const UDP_MAX_CLIENTS = 1024;
 
 export class PortProxy {
   private constructor(readonly bound: PortMapping[], private readonly closers: Array<() => void>) {}
@@ -122,7 +123,8 @@ async function tcpProxy(listen: string, m: PortMapping, target: string, closers:
 
 async function udpProxy(listen: string, m: PortMapping, target: string, closers: Array<() => void>): Promise<number> {
   const server: UdpSocket = createSocket(isIP(listen) === 6 ? 'udp6' : 'udp4');
-  const upstreams = new Map<string, { socket: UdpSocket; timer: NodeJS.Timeout }>();
+  // per client: its upstream socket, and what came before that socket was connected
+  const upstreams = new Map<string, { socket: UdpSocket; timer: NodeJS.Timeout; early?: Buffer[] }>();
   const forget = (key: string) => {
     const u = upstreams.get(key);
     if (!u) return;
@@ -134,14 +136,20 @@ async function udpProxy(listen: string, m: PortMapping, target: string, closers:
     const key = `${from.address}|${from.port}`;
     let u = upstreams.get(key);
     if (!u) {
+      if (upstreams.size >= UDP_MAX_CLIENTS) forget(upstreams.keys().next().value!); // the longest-known client makes room
+      // connected: the kernel drops datagrams from anyone but the container's port, so none reaches a client as a reply
       const socket = createSocket('udp4');
+      const entry: { socket: UdpSocket; timer: NodeJS.Timeout; early?: Buffer[] } = { socket, timer: setTimeout(() => forget(key), UDP_IDLE_MS), early: [] };
+      socket.connect(m.containerPort, target, () => {
+        for (const d of entry.early ?? []) socket.send(d);
+        delete entry.early;
+      });
       socket.on('message', (reply) => { server.send(reply, from.port, from.address); upstreams.get(key)?.timer.refresh(); });
       socket.on('error', () => forget(key));
-      u = { socket, timer: setTimeout(() => forget(key), UDP_IDLE_MS) };
-      upstreams.set(key, u);
+      upstreams.set(key, u = entry);
     }
     u.timer.refresh();
-    u.socket.send(msg, m.containerPort, target);
+    if (u.early) u.early.push(msg); else u.socket.send(msg);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(bindError(listen, m, e)));
@@ -158,5 +166,8 @@ export interface PublishOptions { publish?: PortMapping[]; publishAll?: boolean 
 /** The mappings a container gets: its -p, and with -P every port its image EXPOSEs. Only a bridge container has ports of its own. */
 export function portsToPublish(network: string, o: PublishOptions, exposed: Record<string, unknown> | undefined): PortMapping[] {
   if (network !== 'bridge' && (o.publish?.length || o.publishAll)) throw new UsageError(`-p and -P need the bridge network, not --network ${network}`);
-  return [...o.publish ?? [], ...o.publishAll ? publishAll(exposed) : []];
+  const asked = o.publish ?? [];
+  // a port that -p publishes already is not published again by -P
+  const more = o.publishAll ? publishAll(exposed).filter((e) => !asked.some((p) => p.containerPort === e.containerPort && p.protocol === e.protocol)) : [];
+  return [...asked, ...more];
 }

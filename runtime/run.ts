@@ -10,13 +10,15 @@ import { runToEnd, type Executor, type RunResult } from './executors/executor.js
 import type { RuntimeImageStore } from './image-store.js';
 import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
-import { connect, disconnect, netnsPath, writeEtcFiles, type NetworkAttachment } from './network.js';
+import { writeEtcFiles, type EtcOptions } from './etc-files.js';
+import { connect, disconnect, netnsPath, type NetworkAttachment } from './network.js';
 import { PortProxy, portsToPublish, type PublishOptions } from './ports.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { buildSpec, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export interface EphemeralRunOptions extends PublishOptions {
+  etc?: EtcOptions;
   store: RuntimeImageStore;
   snapshots: OverlaySnapshotter;
   executor: Executor;
@@ -54,14 +56,14 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
     mounted = true;
     await copyUpVolumes(rootfs, volumes);
     if (network === 'bridge') {
-      attachment = await connect(id);
+      attachment = await connect(id).catch(async (e: Error) => { await disconnect(id).catch(() => undefined); throw e; });
       proxy = await PortProxy.open(ports, attachment.ip); // this process keeps the container, so it relays its ports
     }
     const spec = await buildSpec(img.config, rootfs, {
       cgroupsPath: `/berth/${id}`,
       ...run,
       hostname,
-      etcFiles: await writeEtcFiles(bundle, hostname, network, attachment?.ip),
+      etcFiles: await writeEtcFiles(bundle, hostname, network, attachment?.ip, o.etc),
       ...(attachment ? { netnsPath: netnsPath(id) } : {}),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
@@ -73,7 +75,8 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
     }
   } finally {
     proxy?.close();
-    if (network === 'bridge') await disconnect(id);
+    // (whatever happens here, the rest of the clean-up must run)
+    if (attachment) await disconnect(id).catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
     // lazily: the container's processes are gone, and a synchronous umount costs ~20 ms of cache flushing
     if (mounted) await unmount(rootfs, { lazy: true });
     if (prepared) await o.snapshots.remove(key);

@@ -23,7 +23,8 @@ import { FRAME } from './attach-socket.js';
 import { PERL } from './executors/builtin.js';
 import { clearPaused, destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
-import { connect, disconnect, hostsFile } from './network.js';
+import { hostsFile } from './etc-files.js';
+import { connect, disconnect } from './network.js';
 import { PortProxy } from './ports.js';
 import { OverlaySnapshotter } from './snapshotter.js';
 import { removeAnonymousVolumes } from './volumes.js';
@@ -107,7 +108,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   if (cfg.network === 'bridge') {
     try {
       state.network = await connect(id);
-      await writeFile(join(c.dir, 'hosts'), hostsFile((await readFile(join(c.dir, 'hostname'), 'utf8')).trim(), state.network.ip));
+      await writeFile(join(c.dir, 'hosts'), hostsFile((await readFile(join(c.dir, 'hostname'), 'utf8')).trim(), state.network.ip, cfg.etc?.addHosts));
       proxy = await PortProxy.open(cfg.ports ?? [], state.network.ip);
       state.ports = proxy.bound;
     } catch (e) {

@@ -545,30 +545,50 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', `${name}-bin`, `${name}-tty`])).code, 0);
   });
 
-  test('run -dit: attach from a terminal gets the live prompt, its window size, and ctrl-p ctrl-q detaches; start -ai feeds it again', async () => {
+  test('run -dit: attach from a terminal gets the live prompt, its window size, and ctrl-p ctrl-q (or --detach-keys) detaches; start -ai feeds it again', async () => {
     if (!existsSync('/usr/bin/script')) return; // util-linux's script gives the CLI a terminal
     const name = `dit-${kind}`;
     await runD(['-it', '--name', name, 'localhost/bb:1', 'sh']);
-    const attachCmd = [process.execPath, cli, 'attach', name].map((a) => `'${a}'`).join(' ');
-    const child = spawn('/usr/bin/script', ['-qfec', `stty rows 30 cols 100; ${attachCmd}`, '/dev/null'], { env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d) => { out += d; });
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-    const waitOut = async (re: RegExp, what: string) => {
+    // the CLI attached from a terminal (util-linux script), its screen so far, and its exit
+    const onTerminal = (args: string[]) => {
+      const attachCmd = [process.execPath, cli, ...args].map((a) => `'${a}'`).join(' ');
+      const child = spawn('/usr/bin/script', ['-qfec', `stty rows 30 cols 100; ${attachCmd}`, '/dev/null'], { env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') }, stdio: ['pipe', 'pipe', 'pipe'] });
+      const t = { out: '', child, exited: new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code))) };
+      child.stdout!.on('data', (d) => { t.out += d; });
+      return t;
+    };
+    const waitOut = async (t: { out: string }, re: RegExp, what: string) => {
       const deadline = Date.now() + 15_000;
-      while (!re.test(out)) {
-        if (Date.now() > deadline) assert.fail(`no ${what} in ${JSON.stringify(out)}`);
+      while (!re.test(t.out)) {
+        if (Date.now() > deadline) assert.fail(`no ${what} in ${JSON.stringify(t.out)}`);
         await sleep(100);
       }
     };
+    const t = onTerminal(['attach', name]);
     // the prompt comes live, without a newline: press enter until the attach is there to see it
     const deadline = Date.now() + 15_000;
-    while (!out.includes('/ # ') && Date.now() < deadline) { child.stdin!.write('\r'); await sleep(300); }
-    child.stdin!.write('stty size; tty\r');
-    await waitOut(/\b30 100\r*\n\/dev\/pts\/\d+/, 'window size and terminal');
-    child.stdin!.write('\x10\x11'); // ctrl-p ctrl-q
-    assert.equal(await exited, 0, out);
+    while (!t.out.includes('/ # ') && Date.now() < deadline) { t.child.stdin!.write('\r'); await sleep(300); }
+    t.child.stdin!.write('stty size; tty\r');
+    await waitOut(t, /\b30 100\r*\n\/dev\/pts\/\d+/, 'window size and terminal');
+    t.child.stdin!.write('\x10\x11'); // ctrl-p ctrl-q
+    assert.equal(await t.exited, 0, t.out);
     assert.equal((await inspect(name)).State.Status, 'running', 'detaching leaves it running');
+    // other detach keys: ctrl-p ctrl-q is then just input, ctrl-a d detaches
+    const k = onTerminal(['attach', '--detach-keys', 'ctrl-a,d', name]);
+    await sleep(500);
+    let kEnded = false;
+    void k.exited.then(() => { kEnded = true; });
+    k.child.stdin!.write('\x10\x11'); // (to ash: "previous history line"; ctrl-c drops that line)
+    await sleep(300);
+    assert.equal(kEnded, false, 'ctrl-p ctrl-q did not detach');
+    k.child.stdin!.write('\x03echo "still-$((4*5))"\r');
+    await waitOut(k, /still-20/, 'the shell answering after ctrl-p ctrl-q');
+    k.child.stdin!.write('\x01d');
+    assert.equal(await k.exited, 0, k.out);
+    assert.equal((await inspect(name)).State.Status, 'running');
+    const bad = await berth(['attach', '--detach-keys', 'ctrl-1', name]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--detach-keys ctrl-1: "ctrl-1" is not a key/);
 
     const again = await berth(['attach', name], undefined, 'echo "again-$((2*3))"\nexit 5\n');
     assert.equal(again.code, 5, again.stderr);
@@ -642,13 +662,15 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     const far = spawn('ip', ['netns', 'exec', outside, process.execPath, '-e', `require('http').createServer((q, r) => r.end('outside sees ' + q.socket.remoteAddress.replace(/^::ffff:/, '') + '\\n')).listen(8099, () => console.log('ready'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => { far.stdout!.once('data', () => resolve()); far.once('exit', (c) => reject(new Error(`outside server exited ${c}`))); });
     try {
-      const id = await runD(['--name', web, '-p', '127.0.0.1::8080', 'localhost/bb:1', 'sh', '-c', 'mkdir /www; echo "page of $(hostname)" > /www/index.html; exec httpd -f -p 8080 -h /www']);
+      const id = await runD(['--name', web, '-p', '127.0.0.1::8080', '--add-host', 'extra:10.9.8.7', 'localhost/bb:1', 'sh', '-c', 'mkdir /www; echo "page of $(hostname)" > /www/index.html; exec httpd -f -p 8080 -h /www']);
       const i = JSON.parse((await berth(['container', 'inspect', web])).stdout)[0] as { NetworkSettings: { IPAddress: string; Gateway: string; IPPrefixLen: number; MacAddress: string; SandboxKey: string; Ports: Record<string, Array<{ HostIp: string; HostPort: string }>> } };
       const n = i.NetworkSettings;
       assert.match(n.IPAddress, /^10\.66\.\d+\.\d+$/);
       assert.deepEqual([n.Gateway, n.IPPrefixLen], ['10.66.0.1', 16]);
       assert.equal(n.MacAddress, `02:42:${n.IPAddress.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join(':')}`);
       assert.ok(existsSync(n.SandboxKey), 'its network namespace is bind-mounted while it runs');
+      const hosts = await berth(['exec', web, 'cat', '/etc/hosts']);
+      assert.equal(hosts.stdout.split('\n').slice(2).join('\n'), `${n.IPAddress}\t${id.slice(0, 12)}\n10.9.8.7\textra\n`, 'its address and the --add-host names');
       const published = Number(n.Ports['8080/tcp']![0]!.HostPort);
       assert.ok(published > 0);
       const port = await berth(['port', web, '8080']);
@@ -662,11 +684,13 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       }
       assert.equal(page, `page of ${id.slice(0, 12)}\n`);
       // a second container: the host at the gateway, the first container by its address, the outside through NAT
-      const other = await berth(['run', '--rm', 'localhost/bb:1', 'sh', '-c', [
-        `wget -qO- http://10.66.0.1:${hostPort}/`, `wget -qO- http://${n.IPAddress}:8080/`, 'wget -qO- http://198.51.100.2:8099/',
-        'ip -4 -o addr show eth0 | grep -o "10\\.66\\.[0-9.]*"', 'grep -c "$(hostname)" /etc/hosts'].join('; ')]);
+      // (by name: --add-host, host-gateway the host as seen from the bridge)
+      const other = await berth(['run', '--rm', '--add-host', `web:${n.IPAddress}`, '--add-host', 'dockerhost:host-gateway', '--dns', '192.0.2.53', 'localhost/bb:1', 'sh', '-c', [
+        `wget -qO- http://dockerhost:${hostPort}/`, 'wget -qO- http://web:8080/', 'wget -qO- http://198.51.100.2:8099/',
+        'ip -4 -o addr show eth0 | grep -o "10\\.66\\.[0-9.]*"', 'grep -c "$(hostname)" /etc/hosts', 'grep nameserver /etc/resolv.conf'].join('; ')]);
       assert.equal(other.stderr, '');
-      const [seenByHost, fromWeb, seenOutside, own, named] = other.stdout.trimEnd().split('\n');
+      const [seenByHost, fromWeb, seenOutside, own, named, dns] = other.stdout.trimEnd().split('\n');
+      assert.equal(dns, 'nameserver 192.0.2.53');
       assert.equal(seenByHost, `host sees ${own}`, 'the host sees the container\'s own address');
       assert.equal(fromWeb, `page of ${id.slice(0, 12)}`);
       assert.equal(seenOutside, 'outside sees 198.51.100.1', 'leaving the host, the container is masqueraded behind it');

@@ -1,22 +1,16 @@
-// The bridge network's pieces (runtime/network.ts): the /etc files it writes, its subnet setting, and
+// The bridge network's pieces (runtime/network.ts): its subnet setting, docker's MAC scheme, and
 // with root, addresses handed out to many containers at once and given back.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { bridgeNetwork, connect, containerResolvConf, disconnect, hostsFile, macFor, netnsName, netnsPath } from '../../runtime/network.js';
+import { bridgeNetwork, connect, disconnect, macFor, netnsName, netnsPath } from '../../runtime/network.js';
 import { isRoot, run } from './helpers.js';
 
-test('resolv.conf: the host\'s, minus loopback name servers; docker\'s public fallback when none is left; as is with the host network', () => {
-  const host = 'search example.org\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0\n';
-  assert.equal(containerResolvConf(host, 'bridge'), 'search example.org\nnameserver 10.0.0.2\noptions edns0\n');
-  assert.equal(containerResolvConf('nameserver 127.0.0.53\n', 'bridge'), 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
-  assert.equal(containerResolvConf('nameserver 127.0.0.53\n', 'host'), 'nameserver 127.0.0.53\n');
-  assert.match(hostsFile('box', '10.66.0.7'), /\n10\.66\.0\.7\tbox\n$/);
-  assert.match(hostsFile('box'), /\n127\.0\.1\.1\tbox\n$/);
-  assert.equal(macFor('10.66.1.255'), '02:42:0a:42:01:ff');
-});
-
 test('BERTH_BRIDGE_SUBNET moves the bridge; a bad one is a clear error', () => {
+  assert.equal(macFor('10.66.1.255'), '02:42:0a:42:01:ff');
   assert.deepEqual(bridgeNetwork({}), { name: 'berth0', gateway: '10.66.0.1', prefixLen: 16 });
   assert.deepEqual(bridgeNetwork({ BERTH_BRIDGE_SUBNET: '172.31.7.9/24' }), { name: 'berth0', gateway: '172.31.7.1', prefixLen: 24 });
   for (const bad of ['10.66.0.0', '10.66.0.0/30', '300.1.1.0/16', 'x']) assert.throws(() => bridgeNetwork({ BERTH_BRIDGE_SUBNET: bad }), /BERTH_BRIDGE_SUBNET/);
@@ -45,4 +39,30 @@ test('connect gives concurrent containers distinct addresses, namespaces and rou
     for (const id of ids) await disconnect(id);
   }
   for (const id of ids) assert.ok(!existsSync(netnsPath(id)));
+});
+
+test('a network kept by another live process is not touched; once that keeper is killed, a new start takes it over', { skip: !isRoot ? 'needs root' : !hasIp ? 'needs iproute2' : false }, async () => {
+  const id = `0f${'d'.repeat(62)}`;
+  const keeper = spawn(process.execPath, ['--input-type=module', '-e', `
+    const { connect } = await import(${JSON.stringify(new URL('../../runtime/network.js', import.meta.url).href)});
+    const a = await connect(${JSON.stringify(id)});
+    console.log(a.ip);
+    setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = await once(keeper.stdout!, 'data') as [Buffer];
+    const ip = String(line).trim();
+    await assert.rejects(connect(id), new RegExp(`already connected by process ${keeper.pid}`));
+    await disconnect(id);
+    assert.ok(existsSync(netnsPath(id)), 'disconnect leaves a network that a live keeper holds');
+    assert.match(await readFile(`/run/berth/ipam/berth0/${ip}`, 'utf8'), new RegExp(`"pid":${keeper.pid}`));
+    keeper.kill('SIGKILL');
+    await once(keeper, 'exit');
+    const again = await connect(id);
+    assert.ok(existsSync(netnsPath(id)));
+    assert.match(await readFile(`/run/berth/ipam/berth0/${again.ip}`, 'utf8'), new RegExp(`"pid":${process.pid}`));
+  } finally {
+    keeper.kill('SIGKILL');
+    await disconnect(id);
+  }
+  assert.ok(!existsSync(netnsPath(id)));
 });

@@ -1,5 +1,6 @@
 // -p parsing and the userland port proxy (runtime/ports.ts), relaying to real local servers.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { once } from 'node:events';
@@ -25,6 +26,8 @@ test('-P publishes what the image EXPOSEs; ports need the bridge network', () =>
   const exposed = { '80/tcp': {}, '53/udp': {}, '9000': {} };
   assert.deepEqual(portsToPublish('bridge', { publishAll: true }, exposed).map(formatMapping).sort(), ['53/udp -> 0.0.0.0:0', '80/tcp -> 0.0.0.0:0', '9000/tcp -> 0.0.0.0:0']);
   assert.deepEqual(portsToPublish('bridge', {}, exposed), []);
+  assert.deepEqual(portsToPublish('bridge', { publish: parsePublish('8080:80'), publishAll: true }, exposed).map(formatMapping).sort(),
+    ['53/udp -> 0.0.0.0:0', '80/tcp -> 0.0.0.0:8080', '9000/tcp -> 0.0.0.0:0'], '-p 8080:80 is port 80\'s only binding');
   assert.deepEqual(portsToPublish('host', {}, exposed), []);
   assert.throws(() => portsToPublish('host', { publish: parsePublish('80') }, exposed), /need the bridge network, not --network host/);
 });
@@ -83,6 +86,25 @@ test('the UDP proxy relays datagrams and replies to each client; a failed bind r
       return String(reply);
     };
     assert.deepEqual(await Promise.all([client('one'), client('two')]), ['echo:one', 'echo:two']);
+    // a datagram from anyone but the container's port does not reach the client as a reply
+    const c = createSocket('udp4');
+    const replies: string[] = [];
+    c.on('message', (m) => replies.push(String(m)));
+    c.send('first', hostPort, '127.0.0.1');
+    await once(c, 'message');
+    // the proxy's upstream sockets, from ss (iproute2): "ESTAB 0 0 127.0.0.1:PORT 127.0.0.1:TARGET users:((…pid=…))"
+    const stranger = createSocket('udp4');
+    const upstreamPorts = execFileSync('ss', ['-Hunap'], { encoding: 'utf8' }).split('\n')
+      .map((l) => /^ESTAB\s+\d+\s+\d+\s+127\.0\.0\.1:(\d+)\s+127\.0\.0\.1:(\d+)\s.*pid=(\d+),/.exec(l))
+      .filter((m) => m && Number(m[2]) === target && Number(m[3]) === process.pid).map((m) => Number(m![1]));
+    for (const port of upstreamPorts) stranger.send('spoofed', port, '127.0.0.1');
+    c.send('second', hostPort, '127.0.0.1');
+    await once(c, 'message');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(upstreamPorts.length >= 1, 'the proxy\'s upstream sockets are connected to the container\'s port');
+    assert.deepEqual(replies, ['echo:first', 'echo:second']);
+    c.close();
+    stranger.close();
     // all or none: the second mapping's port is taken by the first proxy, so the first one of this set is closed again
     const free = createServer().listen(0, '127.0.0.1');
     await once(free, 'listening');
