@@ -19,12 +19,12 @@ import { formatTable } from './table.js';
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top, ports, etcFiles] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top, ports, etcFiles, copy] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'), import('./stats.js'), import('./top.js'), import('./ports.js'), import('./etc-files.js'),
+    import('./attach.js'), import('./stats.js'), import('./top.js'), import('./ports.js'), import('./etc-files.js'), import('./copy.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top, ...ports, ...etcFiles };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top, ...ports, ...etcFiles, ...copy };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -199,7 +199,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, port, stats, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, port, cp, stats, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerContainerCommands(program, out, false);
 }
@@ -438,6 +438,27 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .action(async (ref: string) => {
       const m = await mods();
       out.write(m.formatTop(await m.topContainer(await m.findContainer(root(), ref))));
+    });
+
+  add('cp')
+    ?.description('copy files between a container and the host: CONTAINER:SRC DEST, SRC CONTAINER:DEST, "-" for a tar archive on stdin or stdout')
+    .argument('<src>')
+    .argument('<dest>')
+    .option('-a, --archive', 'keep the owners (uid/gid) of what is copied in (default: root)')
+    .option('-L, --follow-link', 'copy what a symlink SRC points to, not the link')
+    .action(async (srcArg: string, destArg: string, f: { archive?: boolean; followLink?: boolean }) => {
+      const m = await mods();
+      const ref = (a: string) => /^([A-Za-z0-9][A-Za-z0-9_.-]*):(.*)$/.exec(a);
+      const [from, to] = [ref(srcArg), ref(destArg)];
+      if (!!from === !!to) throw new UsageError('cp: exactly one of SRC and DEST must be CONTAINER:PATH (a local path with a colon: ./name:x)');
+      if (from) {
+        const c = await m.findContainer(root(), from[1]!);
+        if (destArg === '-') await m.copyOutTar(c, from[2] || '/', process.stdout, { follow: !!f.followLink });
+        else await m.copyOut(c, from[2] || '/', destArg, { follow: !!f.followLink });
+      } else {
+        const c = await m.findContainer(root(), to![1]!);
+        await m.copyIn(c, srcArg === '-' ? process.stdin : srcArg, to![2] || '/', { archive: !!f.archive });
+      }
     });
 
   add('port')

@@ -3,9 +3,10 @@
 // default PATH, HOSTNAME and HOME, WorkingDir, User resolved against the container's own
 // /etc/passwd and /etc/group (read without following symlinks out of the rootfs), Docker's default
 // capabilities, masked and read-only /proc and /sys paths, device rules, and cgroup limits.
-import { lstat, readFile, readlink } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { ImageConfig } from './image-store.js';
+import { resolveInView } from './in-root.js';
 
 export class SpecError extends Error {}
 
@@ -174,25 +175,7 @@ export function processArgs(config: ImageConfig['config'] = {}, opts: Pick<RunOp
 
 /** Resolves `path` inside `root` as the container would see it (symlinks resolved within root). */
 export async function resolveInRoot(root: string, path: string): Promise<string> {
-  let pending = path.split('/').filter((p) => p && p !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length) {
-    const part = pending.shift()!;
-    if (part === '..') { done.pop(); continue; }
-    const host = posix.join(root, ...done, part);
-    let st;
-    try { st = await lstat(host); } catch { done.push(part); continue; } // missing: the rest is literal
-    if (st.isSymbolicLink()) {
-      if (++links > 40) throw new SpecError(`${path}: too many levels of symbolic links in the image`);
-      const target = await readlink(host);
-      if (target.startsWith('/')) done.length = 0;
-      pending = [...target.split('/').filter((p) => p && p !== '.'), ...pending];
-      continue;
-    }
-    done.push(part);
-  }
-  return posix.join(root, ...done);
+  return (await resolveInView({ root, mounts: [] }, path)).host;
 }
 
 async function readInRoot(root: string, path: string): Promise<string | undefined> {

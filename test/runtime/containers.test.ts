@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
@@ -136,7 +136,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     tmp = await tempDir();
     root = join(tmp, 'root');
     const layout = await ImageLayout.open(join(tmp, 'store'), { create: true });
-    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd', 'dd', 'tty', 'stty', 'wget', 'httpd', 'mkdir', 'ip', 'grep'];
+    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd', 'dd', 'tty', 'stty', 'wget', 'httpd', 'mkdir', 'ip', 'grep', 'ln', 'stat'];
     await addImage(layout, 'localhost/bb:1', [layer([
       { name: 'bin/', type: 'dir' },
       { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
@@ -715,6 +715,66 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       host.close();
       await run('ip', ['netns', 'delete', outside]).catch(() => undefined);
     }
+  });
+
+  test('container cp: out and in with docker\'s rules, running (frozen meanwhile, volumes seen) or stopped; symlinks resolve inside the container', async () => {
+    const name = `cp-${kind}`;
+    const vol = join(tmp, `cp-vol-${kind}`);
+    const local = join(tmp, `cp-local-${kind}`);
+    await mkdir(vol);
+    await mkdir(join(local, 'tree', 'in'), { recursive: true });
+    await writeFile(join(local, 'tree', 'in', 'a'), 'a\n');
+    await writeFile(join(local, 'hf'), 'from host\n');
+    const escape = `berth-cp-escape-${process.pid}-${kind}`;
+    await runD(['--name', name, '-v', `${vol}:/vol`, 'localhost/bb:1', 'sh', '-c', 'mkdir -p /d/sub; echo f > /d/f; echo g > /d/sub/g; ln -s /etc /d/evil; echo ready; exec sleep 100']);
+    for (let t = 0; t < 100 && !(await berth(['logs', name])).stdout.includes('ready'); t++) await sleep(50);
+    const cp = async (...args: string[]) => {
+      const r = await berth(['container', 'cp', ...args]);
+      assert.equal(r.code, 0, `cp ${args.join(' ')}: ${r.stderr}`);
+      return r;
+    };
+    // out: a file into a directory and as a new name, a directory, a directory's contents, a tar stream
+    const out = join(tmp, `cp-out-${kind}`);
+    await mkdir(out);
+    await cp(`${name}:/d/f`, `${out}/`);
+    await cp(`${name}:/d/f`, join(out, 'renamed'));
+    await cp(`${name}:/d`, join(out, 'dir'));
+    await cp(`${name}:/d/.`, join(out, 'contents'));
+    assert.equal(await readFile(join(out, 'f'), 'utf8'), 'f\n');
+    assert.equal(await readFile(join(out, 'renamed'), 'utf8'), 'f\n');
+    assert.equal(await readFile(join(out, 'dir', 'sub', 'g'), 'utf8'), 'g\n');
+    assert.equal(await readFile(join(out, 'contents', 'sub', 'g'), 'utf8'), 'g\n');
+    assert.equal(await readlink(join(out, 'dir', 'evil')), '/etc', 'a symlink is copied as a link');
+    assert.deepEqual((await readdir(out)).sort(), ['contents', 'dir', 'f', 'renamed'], 'no staging directory left');
+    const stream = await cp(`${name}:/d/sub`, '-');
+    assert.match(stream.stdout, /sub\/g\0/);
+    const missing = await berth(['container', 'cp', `${name}:/nope`, out]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, new RegExp(`^berth: Could not find the file /nope in container ${name}\\n$`));
+    // in: a file into a directory and as a name, a directory, through a symlink (resolved in the container), into a volume, a tar on stdin
+    await cp(join(local, 'hf'), `${name}:/d/`);
+    await cp(join(local, 'hf'), `${name}:/d/sub/named`);
+    await cp(join(local, 'tree'), `${name}:/newtree`);
+    await cp(join(local, 'hf'), `${name}:/d/evil/${escape}`);
+    await cp(join(local, 'hf'), `${name}:/vol/`);
+    const check = await berth(['exec', name, 'sh', '-c', `cat /d/hf /d/sub/named /newtree/in/a /etc/${escape}; stat -c %u /newtree/in/a`]);
+    assert.equal(check.stdout, 'from host\nfrom host\na\nfrom host\n0\n', check.stderr);
+    assert.ok(!existsSync(`/etc/${escape}`), 'the container\'s /etc, not the host\'s');
+    assert.equal(await readFile(join(vol, 'hf'), 'utf8'), 'from host\n', 'a volume is written where the container sees it');
+    await writeFile(join(local, 'owned'), 'x');
+    await chown(join(local, 'owned'), 1234, 1234);
+    await cp('-a', join(local, 'owned'), `${name}:/d/`);
+    assert.equal((await berth(['exec', name, 'stat', '-c', '%u:%g', '/d/owned'])).stdout, '1234:1234\n', '-a keeps the owner');
+    assert.equal((await inspect(name)).State.Status, 'running', 'frozen only while copying');
+    const dirOnFile = await berth(['container', 'cp', join(local, 'tree'), `${name}:/d/f`]);
+    assert.match(dirOnFile.stderr, /cannot copy a directory to a file/);
+    // stopped: its rootfs and its volumes
+    assert.equal((await berth(['stop', '-t', '1', name])).code, 0);
+    await cp(`${name}:/d/sub/named`, join(out, 'from-stopped'));
+    await cp(join(local, 'tree', 'in', 'a'), `${name}:/vol/a`);
+    assert.equal(await readFile(join(out, 'from-stopped'), 'utf8'), 'from host\n');
+    assert.equal(await readFile(join(vol, 'a'), 'utf8'), 'a\n');
+    assert.equal((await berth(['container', 'rm', name])).code, 0);
   });
 
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
