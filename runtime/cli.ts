@@ -444,20 +444,25 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     ?.description('copy files between a container and the host: CONTAINER:SRC DEST, SRC CONTAINER:DEST, "-" for a tar archive on stdin or stdout')
     .argument('<src>')
     .argument('<dest>')
-    .option('-a, --archive', 'keep the owners (uid/gid) of what is copied in (default: root)')
+    .option('-a, --archive', 'keep owners (uid/gid) and modes as they are (default: root owns what comes in; what goes out is yours, without setuid bits)')
     .option('-L, --follow-link', 'copy what a symlink SRC points to, not the link')
     .action(async (srcArg: string, destArg: string, f: { archive?: boolean; followLink?: boolean }) => {
       const m = await mods();
       const ref = (a: string) => /^([A-Za-z0-9][A-Za-z0-9_.-]*):(.*)$/.exec(a);
       const [from, to] = [ref(srcArg), ref(destArg)];
       if (!!from === !!to) throw new UsageError('cp: exactly one of SRC and DEST must be CONTAINER:PATH (a local path with a colon: ./name:x)');
-      if (from) {
-        const c = await m.findContainer(root(), from[1]!);
-        if (destArg === '-') await m.copyOutTar(c, from[2] || '/', process.stdout, { follow: !!f.followLink });
-        else await m.copyOut(c, from[2] || '/', destArg, { follow: !!f.followLink });
-      } else {
-        const c = await m.findContainer(root(), to![1]!);
-        await m.copyIn(c, srcArg === '-' ? process.stdin : srcArg, to![2] || '/', { archive: !!f.archive });
+      const snapshots = await m.OverlaySnapshotter.open(root());
+      const c = await m.findContainer(root(), (from ?? to)![1]!);
+      const o = { follow: !!f.followLink, archive: !!f.archive };
+      // interrupted: the container thawed, the staging directories gone, then the usual exit
+      const interrupted = (sig: NodeJS.Signals) => { void m.undoInterruptedCopy().finally(() => process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGHUP' ? 1 : 15))); };
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, interrupted);
+      try {
+        if (from && destArg === '-') await m.copyOutTar(c, snapshots, from[2] || '/', process.stdout, o);
+        else if (from) await m.copyOut(c, snapshots, from[2] || '/', destArg, o);
+        else await m.copyIn(c, snapshots, srcArg === '-' ? process.stdin : srcArg, to![2] || '/', o);
+      } finally {
+        for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, interrupted);
       }
     });
 

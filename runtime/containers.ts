@@ -371,16 +371,33 @@ export async function stopContainer(root: string, c: Container, timeoutSec = 10)
   return (await waitFor(root, c.config.id, (x) => !supervisorAlive(x.state), 5000)) ?? now;
 }
 
+/** `berth container cp` holds this file while it works on the container's files (copy.ts). */
+export const CP_LOCK = 'cp.lock';
+
+/** A cp is working on this container (its lock's process runs): no start meanwhile. */
+export function copyInProgress(c: Container): boolean {
+  try {
+    const l = JSON.parse(readFileSync(join(c.dir, CP_LOCK), 'utf8')) as { pid: number; start: string };
+    return pidAlive(l.pid) && procStartTime(l.pid) === l.start;
+  } catch { return false; }
+}
+
+/** Mounts a stopped container's rootfs again when it is not (as after a reboot). */
+export async function ensureRootfsMounted(snapshots: OverlaySnapshotter, c: Container): Promise<void> {
+  const rootfs = join(c.dir, 'rootfs');
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  if (!mountinfo.split('\n').some((l) => l.split(' ')[4] === rootfs)) await mountAll(await snapshots.mounts(c.config.snapshotKey), rootfs);
+}
+
 /** Starts a stopped container again under a new supervisor (remounting its rootfs if needed, as after a reboot). */
 export async function startContainer(root: string, snapshots: OverlaySnapshotter, c: Container, o: { waitAttach?: boolean } = {}): Promise<Container> {
   if (!finished(c)) return c; // running, restarting or being started: docker start is a no-op then
+  if (copyInProgress(c)) throw new UsageError(`a cp into or out of ${c.config.name} is in progress: start it afterwards`);
   await rm(join(c.dir, 'stop-requested'), { force: true });
   await clearPaused(c.dir);
   // runtime state left by a supervisor that died (its container may even run on): end it
   await runtimeOf(c).delete(c.config.id).catch(() => undefined);
-  const rootfs = join(c.dir, 'rootfs');
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  if (!mountinfo.split('\n').some((l) => l.split(' ')[4] === rootfs)) await mountAll(await snapshots.mounts(c.config.snapshotKey), rootfs);
+  await ensureRootfsMounted(snapshots, c);
   const state: ContainerState = { status: 'created', restartCount: 0 };
   await writeJsonAtomic(join(c.dir, 'state.json'), state);
   return startSupervisor(root, { ...c, state }, o);

@@ -1,46 +1,113 @@
 // `berth container cp`: files between a container and the host, with docker cp's rules.
 //
-// The danger is the one of CVE-2018-15664: a path inside the container is resolved on the host, and
-// a symlink in it (or one swapped in meanwhile) must never lead outside the container. So:
-//   - every container path is resolved here, one component at a time, symlinks followed *inside*
-//     the container's root (resolveInView); the kernel never follows a link on the way;
-//   - a running container is frozen (as docker cp pauses it) while its files are read or written,
-//     and reached through its init's /proc/PID/root, which shows its own mounts (volumes, tmpfs);
-//     a stopped one through its rootfs, with its bind mounts and volumes mapped by hand;
-//   - what is copied in is unpacked by GNU tar into a fresh directory first, then placed entry by
-//     entry with the same resolution; an entry never replaces a directory, and lands on the path
-//     the container would see (an existing symlink in the way is resolved in the container, a
-//     symlink in the final place is replaced, not written through).
+// The danger is the one of CVE-2018-15664: a path inside the container is worked on from the host,
+// and a symlink in it (or one swapped in meanwhile, by the container or by another container sharing
+// a volume) must never lead outside the container. So:
+//   - every container path is walked by berth with each directory held open (in-root.ts walkHeld):
+//     symlinks are followed inside the container's root, and nothing looked up later can be redirected;
+//   - GNU tar reads a source through the held directory (-C /proc/self/fd/3), and never follows a
+//     symlink below it;
+//   - what is copied in is unpacked by GNU tar into a fresh host directory first, then placed entry by
+//     entry under held directories: mkdir, open with O_EXCL|O_NOFOLLOW, symlink; a symlink in the final
+//     place is replaced, never written through;
+//   - a running container is also frozen meanwhile (as docker cp pauses it), reached through its
+//     init's /proc/PID/root (checked to be its rootfs), which shows its own mounts; a stopped one
+//     through its rootfs with its bind mounts and volumes mapped (read-only ones refused);
+//   - one cp per container at a time (cp.lock), and no start while one runs.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, unlink, utimes, lutimes } from 'node:fs/promises';
-import { basename, dirname, join, posix } from 'node:path';
+import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, mkdirSync, openSync, readlinkSync, statSync, symlinkSync, unlinkSync, lutimesSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, realpath, rename, rm, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join, posix, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../client/errors.js';
-import { isPaused, pauseContainer, unpauseContainer, type Container } from './containers.js';
-import { resolveInView, type ContainerView } from './in-root.js';
+import { copyInProgress, CP_LOCK, ensureRootfsMounted, isPaused, pauseContainer, supervisorAlive, unpauseContainer, type Container } from './containers.js';
+import { HeldDir, walkHeld, type HeldView } from './in-root.js';
+import { procStartTime } from './process.js';
+import type { OverlaySnapshotter } from './snapshotter.js';
 import { allProcs, containerProcs } from './stats.js';
 
-/** Runs `fn` on the container's files: a running container frozen meanwhile (unless it was paused already). */
-export async function withContainerView<T>(c: Container, fn: (view: ContainerView) => Promise<T>): Promise<T> {
-  if (c.state.status === 'running' && c.state.pid) {
-    const procs = containerProcs(await allProcs(), c.state.pid, (await readlink('/proc/self/ns/pid')));
-    const init = procs.find((p) => !procs.some((q) => q.pid === p.ppid));
-    if (!init) throw new UsageError(`container ${c.config.name} has no process to reach its files through (is it starting?)`);
-    const frozenHere = !isPaused(c);
-    if (frozenHere) await pauseContainer(c);
-    try { return await fn({ root: `/proc/${init.pid}/root`, mounts: [] }); } finally {
-      if (frozenHere) await unpauseContainer({ ...c, state: { ...c.state, status: 'running' } });
-    }
-  }
-  const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8')) as { mounts?: Array<{ destination: string; source?: string; type?: string; options?: string[] }> };
-  const mounts = (spec.mounts ?? []).filter((m) => m.source && (m.type === 'bind' || m.options?.includes('bind') || m.options?.includes('rbind')))
-    .map((m) => ({ destination: posix.normalize(m.destination), source: m.source! }));
-  return fn({ root: join(c.dir, 'rootfs'), mounts });
+// ---- what an interrupted cp must undo (the CLI runs these on SIGINT/SIGTERM/SIGHUP) ----------------
+
+const undo = new Set<() => Promise<void>>();
+
+export async function undoInterruptedCopy(): Promise<void> {
+  for (const u of [...undo].reverse()) await u().catch(() => undefined);
 }
 
-// ---- GNU tar, streamed -----------------------------------------------------------------------------
+async function guarded<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
+  undo.add(cleanup);
+  try { return await fn(); } finally {
+    undo.delete(cleanup);
+    await cleanup();
+  }
+}
+
+// ---- the container's files, held --------------------------------------------------------------------
+
+async function lock(c: Container): Promise<() => Promise<void>> {
+  const path = join(c.dir, CP_LOCK);
+  for (let i = 0; i < 2; i++) {
+    try {
+      const fh = await open(path, 'wx', 0o600);
+      await fh.writeFile(JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) ?? '' }));
+      await fh.close();
+      return () => rm(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (copyInProgress(c)) throw new UsageError(`another cp into or out of ${c.config.name} is in progress`);
+      await unlink(path).catch(() => undefined); // its cp was killed
+    }
+  }
+  throw new UsageError(`another cp into or out of ${c.config.name} is in progress`);
+}
+
+/** The container's init (the first process of its PID namespace), as the host sees it. */
+async function initOf(c: Container): Promise<{ pid: number; start: string } | undefined> {
+  const procs = containerProcs(await allProcs(), c.state.pid!, await readlink('/proc/self/ns/pid'));
+  const init = procs.find((p) => !procs.some((q) => q.pid === p.ppid));
+  const start = init && procStartTime(init.pid);
+  return init && start ? { pid: init.pid, start } : undefined;
+}
+
+/** Runs `fn` on the container's files, the container held still: frozen if running, not startable meanwhile. */
+export async function withContainerView<T>(c: Container, snapshots: OverlaySnapshotter, fn: (view: HeldView) => Promise<T>): Promise<T> {
+  const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8')) as { root?: { readonly?: boolean }; mounts?: Array<{ destination: string; source?: string; type?: string; options?: string[] }> };
+  const readonlyRoot = spec.root?.readonly === true;
+  const unlock = await lock(c);
+  return guarded(unlock, async () => {
+    const rootfs = join(c.dir, 'rootfs');
+    if (c.state.status === 'running' && c.state.pid) {
+      const frozenHere = !isPaused(c);
+      if (frozenHere) await pauseContainer(c);
+      return guarded(async () => { if (frozenHere) await unpauseContainer({ ...c, state: { ...c.state, status: 'running' } }).catch(() => undefined); }, async () => {
+        // its root, held: the init's, checked to be this container's rootfs and the same process before and after
+        const init = await initOf(c);
+        if (!init) throw new UsageError(`container ${c.config.name} has no process to reach its files through (is it starting?)`);
+        const fd = openSync(`/proc/${init.pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY);
+        const root = new HeldDir(fd, '/', readonlyRoot);
+        try {
+          const [held, mine] = [fstatSync(fd), statSync(rootfs)];
+          if (procStartTime(init.pid) !== init.start || held.dev !== mine.dev || held.ino !== mine.ino) {
+            throw new UsageError(`container ${c.config.name}: its init's root is not its rootfs (chrooted, or ended): cp refused`);
+          }
+          return await fn({ root, mounts: [] });
+        } finally { root.close(); }
+      });
+    }
+    if (c.state.status !== 'exited' && c.state.status !== 'created') throw new UsageError(`container ${c.config.name} is ${c.state.status}: try again when it runs or has stopped`);
+    if (supervisorAlive(c.state)) throw new UsageError(`container ${c.config.name} is being started: try again`);
+    await ensureRootfsMounted(snapshots, c);
+    const root = new HeldDir(openSync(rootfs, constants.O_RDONLY | constants.O_DIRECTORY), '/', readonlyRoot);
+    try {
+      const mounts = (spec.mounts ?? []).filter((m) => m.source && (m.type === 'bind' || m.options?.includes('bind') || m.options?.includes('rbind')))
+        .map((m) => ({ destination: posix.normalize(m.destination), source: m.source!, readonly: m.options?.includes('ro') === true }));
+      return await fn({ root, mounts });
+    } finally { root.close(); }
+  });
+}
+
+// ---- GNU tar -------------------------------------------------------------------------------------
 
 function exited(child: ChildProcess, what: string): Promise<void> {
   let err = '';
@@ -51,74 +118,108 @@ function exited(child: ChildProcess, what: string): Promise<void> {
   });
 }
 
-/** GNU tar reading an archive from `stdin` (a stream), or writing one to `stdout`. */
-async function tar(args: string[], stdin?: Readable, stdout?: Writable): Promise<void> {
-  const child = spawn('tar', args, { stdio: [stdin ? 'pipe' : 'ignore', stdout ? 'pipe' : 'ignore', 'pipe'] });
-  // (tar may stop reading after the archive's end blocks: a broken pipe then is not an error; its exit code says)
-  const piping = [
-    stdin ? pipeline(stdin, child.stdin!).catch(() => undefined) : undefined,
-    stdout ? pipeline(child.stdout!, stdout, { end: false }).catch(() => undefined) : undefined,
-  ];
-  await exited(child, 'tar');
-  await Promise.all(piping);
+/** tar -c of NAME (or ".") in a held directory, to `out` or into tar -x args. */
+async function tarFrom(dir: HeldDir, name: string, sink: { stream: Writable } | { extract: string[] }, as?: string): Promise<void> {
+  // a held directory is archived as "." and named `as` (its name in the container) by a transform (not applied to link targets)
+  const rename = as ? [`--transform=s,^\\.,${as.replace(/[\\,&]/g, (ch) => `\\${ch}`)},S`] : [];
+  const c = spawn('tar', ['-cf', '-', '--numeric-owner', ...rename, '-C', '/proc/self/fd/3', '--', name], { stdio: ['ignore', 'pipe', 'pipe', dir.fd] });
+  if ('stream' in sink) {
+    const piped = pipeline(c.stdout!, sink.stream, { end: false }).catch(() => undefined);
+    await exited(c, 'tar');
+    await piped;
+    return;
+  }
+  const x = spawn('tar', sink.extract, { stdio: [c.stdout!, 'ignore', 'pipe'] });
+  c.stdout!.destroy(); // x has the pipe now; this process's end of it would keep c from ever being "closed"
+  await Promise.all([exited(c, 'tar (reading)'), exited(x, 'tar (writing)')]);
 }
 
-/** tar -c piped straight into tar -x (a kernel pipe between them). */
-async function pipeTar(create: string[], extract: string[]): Promise<void> {
-  const c = spawn('tar', create, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** GNU tar unpacking an archive from `input` (a stream) or from tar -c ARGS, into `dir`. */
+async function tarInto(dir: string, input: Readable | string[], keepOwners: boolean): Promise<void> {
+  const extract = ['-xf', '-', '-C', dir, ...(keepOwners ? ['--same-owner', '--numeric-owner'] : ['--no-same-owner'])];
+  if (!Array.isArray(input)) {
+    const x = spawn('tar', extract, { stdio: ['pipe', 'ignore', 'pipe'] });
+    const piped = pipeline(input, x.stdin!).catch(() => undefined); // tar may stop reading after the end blocks
+    await exited(x, 'tar');
+    await piped;
+    return;
+  }
+  const c = spawn('tar', ['-cf', '-', ...input], { stdio: ['ignore', 'pipe', 'pipe'] });
   const x = spawn('tar', extract, { stdio: [c.stdout!, 'ignore', 'pipe'] });
-  c.stdout!.destroy(); // x has the pipe now; this process's end of it would keep c from ever being "closed"
+  c.stdout!.destroy();
   await Promise.all([exited(c, 'tar (reading)'), exited(x, 'tar (writing)')]);
 }
 
 // ---- out of the container --------------------------------------------------------------------------
 
-/** What SRC names in the container: its host path, and whether only its contents go (SRC ending in /.). */
-async function source(view: ContainerView, src: string, follow: boolean, name: string): Promise<{ host: string; isDir: boolean; contents: boolean }> {
-  const contents = /\/\.$/.test(src);
-  const r = await resolveInView(view, src.replace(/\/\.?$/, '') || '/', follow || /\/\.?$/.test(src));
-  const st = await lstat(r.host).catch(() => undefined);
-  if (!st) throw new UsageError(`Could not find the file ${src} in container ${name}`);
-  if (/\/\.?$/.test(src) && !st.isDirectory()) throw new UsageError(`${src}: not a directory`);
-  return { host: r.host, isDir: st.isDirectory(), contents };
+/** SRC in the container: the held directory it is (name undefined) or its parent and name. */
+function source(view: HeldView, src: string, follow: boolean, container: string): { dir: HeldDir; name?: string; contents: boolean } {
+  const contents = /\/\.$/.test(src) || src === '/' || src === '';
+  const trailing = /\/\.?$/.test(src);
+  let r;
+  try { r = walkHeld(view, src.replace(/\/\.?$/, '') || '/', follow || trailing); } catch { throw new UsageError(`Could not find the file ${src} in container ${container}`); }
+  if (r.name !== undefined) {
+    let st;
+    try { st = lstatSync(r.dir.at(r.name)); } catch { st = undefined; }
+    if (!st || trailing) {
+      r.dir.close();
+      throw new UsageError(st ? `${src}: not a directory` : `Could not find the file ${src} in container ${container}`);
+    }
+  }
+  return { ...r, contents };
+}
+
+/** The name a copied SRC gets: its last component as given (a link's own name, even with -L). */
+function topName(path: string): string {
+  return posix.basename(posix.normalize(`/${path}`).replace(/\/\.?$/, '')) || 'rootfs';
 }
 
 /** `cp C:SRC -`: a tar archive of SRC to `out`. */
-export async function copyOutTar(c: Container, src: string, out: Writable, o: { follow?: boolean } = {}): Promise<void> {
-  await withContainerView(c, async (view) => {
-    const s = await source(view, src, !!o.follow, c.config.name);
-    const args = s.contents ? ['-C', s.host, '.'] : ['-C', dirname(s.host), basename(s.host)];
-    await tar(['-cf', '-', '--numeric-owner', ...args], undefined, out);
+export async function copyOutTar(c: Container, snapshots: OverlaySnapshotter, src: string, out: Writable, o: { follow?: boolean } = {}): Promise<void> {
+  await withContainerView(c, snapshots, async (view) => {
+    const s = source(view, src, !!o.follow, c.config.name);
+    try { await tarFrom(s.dir, s.name ?? '.', { stream: out }, s.name === undefined && !s.contents ? topName(src) : undefined); } finally { s.dir.close(); }
   });
 }
 
-/** `cp C:SRC DEST`, with docker's rules: into DEST when it is a directory, else as DEST. */
-export async function copyOut(c: Container, src: string, dest: string, o: { follow?: boolean } = {}): Promise<void> {
-  const destSt = await lstat(dest).catch(() => undefined);
-  if (!destSt && /\/$/.test(dest)) throw new UsageError(`${dest}: no such directory`);
-  if (!destSt && !(await lstat(dirname(dest)).catch(() => undefined))?.isDirectory()) throw new UsageError(`${dirname(dest)}: no such directory`);
-  // unpacked next to where it goes, in a fresh directory; then moved: a file or link of the same name is replaced, never written through
-  const tmp = await mkdtemp(join(destSt?.isDirectory() ? dest : dirname(dest), '.berth-cp-'));
-  try {
-    const s = await withContainerView(c, async (view) => {
-      const s = await source(view, src, !!o.follow, c.config.name);
-      if (destSt && !destSt.isDirectory() && s.isDir) throw new UsageError(`cannot copy a directory to a file: ${dest}`);
-      const args = s.contents ? ['-C', s.host, '.'] : ['-C', dirname(s.host), basename(s.host)];
-      await pipeTar(['-cf', '-', '--numeric-owner', ...args], ['-xf', '-', '-C', tmp, '--no-same-owner']);
-      return s;
-    });
-    const top = s.contents ? undefined : basename(s.host);
-    if (destSt?.isDirectory()) {
-      for (const e of top ? [top] : await readdir(tmp)) await replaceWith(join(tmp, e), join(dest, e));
-    } else if (top) {
-      await rename(join(tmp, top), dest); // as DEST (a file there is replaced)
-    } else {
-      await mkdir(dest);
-      for (const e of await readdir(tmp)) await rename(join(tmp, e), join(dest, e));
-    }
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
+/** Device nodes that came out of a container do not land on the host (a 0666 raw disk would be a way in). */
+async function dropDevices(dir: string): Promise<void> {
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isBlockDevice() || e.isCharacterDevice()) await unlink(join(dir, e.name));
+    else if (e.isDirectory()) await dropDevices(join(dir, e.name));
   }
+}
+
+/** `cp C:SRC DEST`, with docker's rules: into DEST when it is a directory, else as DEST. */
+export async function copyOut(c: Container, snapshots: OverlaySnapshotter, src: string, dest: string, o: { follow?: boolean; archive?: boolean } = {}): Promise<void> {
+  const destSt = await stat(dest).catch(() => undefined); // a symlink to a directory is that directory, as with docker
+  if (!destSt && !(await stat(dirname(dest)).catch(() => undefined))?.isDirectory()) throw new UsageError(`${dirname(dest)}: no such directory`);
+  const tmp = await mkdtemp(join(destSt?.isDirectory() ? dest : dirname(dest), '.berth-cp-'));
+  await guarded(() => rm(tmp, { recursive: true, force: true }), async () => {
+    const name = topName(src);
+    const isDir = await withContainerView(c, snapshots, async (view) => {
+      const s = source(view, src, !!o.follow, c.config.name);
+      try {
+        if (s.name === undefined && destSt && !destSt.isDirectory()) throw new UsageError(`cannot copy a directory to a file: ${dest}`);
+        if (s.name !== undefined && !destSt && /\/$/.test(dest)) throw new UsageError(`${dest}: no such directory`);
+        // unpacked next to where it goes, under the name it will have
+        const target = s.name === undefined ? join(tmp, name) : tmp;
+        if (s.name === undefined) await mkdir(target);
+        await tarFrom(s.dir, s.name ?? '.', { extract: ['-xf', '-', '-C', target, ...(o.archive ? ['--same-owner', '--numeric-owner'] : ['--no-same-owner', '--no-same-permissions'])] });
+        if (s.name !== undefined && s.name !== name) await rename(join(tmp, s.name), join(tmp, name));
+        return s.name === undefined;
+      } finally { s.dir.close(); }
+    });
+    await dropDevices(tmp);
+    const contents = /\/\.$/.test(src);
+    if (destSt?.isDirectory()) {
+      for (const e of contents ? await readdir(join(tmp, name)) : [name]) await replaceWith(join(tmp, contents ? name : '', e), join(dest, e));
+    } else if (isDir && contents) {
+      await rename(join(tmp, name), dest);
+    } else {
+      await rename(join(tmp, name), dest); // as DEST (a file there is replaced)
+    }
+  });
 }
 
 /** Puts `from` at `to`, merging into a directory that is there, replacing anything else. */
@@ -132,84 +233,101 @@ async function replaceWith(from: string, to: string): Promise<void> {
   await rename(from, to);
 }
 
-
 // ---- into the container ----------------------------------------------------------------------------
 
-/**
- * Places the unpacked tree `staged` (its entries) at container path `destDir` (an existing directory
- * there), entry by entry, each path resolved in the container. Ownership kept with `archive`,
- * else root's (docker cp's default).
- */
-async function place(view: ContainerView, staged: string, destDir: string, archive: boolean, renameTop?: { from: string; to: string }): Promise<void> {
-  const walk = async (hostDir: string, containerDir: string): Promise<void> => {
-    for (const e of await readdir(hostDir)) {
-      const from = join(hostDir, e);
-      const st = await lstat(from);
-      const name = renameTop && hostDir === staged && e === renameTop.from ? renameTop.to : e;
-      const parent = await resolveInView(view, containerDir);
-      const to = await resolveInView(view, posix.join(parent.path, name), false);
-      const there = await lstat(to.host).catch(() => undefined);
-      if (st.isDirectory()) {
-        if (there && !there.isDirectory()) throw new UsageError(`cannot overwrite non-directory ${to.path} with a directory`);
-        if (!there) await mkdir(to.host);
-        await walk(from, to.path);
-      } else {
-        if (there?.isDirectory()) throw new UsageError(`cannot overwrite directory ${to.path} with a non-directory`);
-        if (there) await unlink(to.host);
-        if (st.isSymbolicLink()) await symlink(await readlink(from), to.host);
-        else if (st.isFile()) await copyFile(from, to.host, constants.COPYFILE_EXCL);
-        else throw new UsageError(`${e}: only files, directories and symlinks can be copied into a container`);
-      }
-      const [uid, gid] = archive ? [st.uid, st.gid] : [0, 0];
-      await lchown(to.host, uid, gid);
-      if (!st.isSymbolicLink()) await chmod(to.host, st.mode & 0o7777);
-      await (st.isSymbolicLink() ? lutimes : utimes)(to.host, st.atime, st.mtime);
-    }
-  };
-  await walk(staged, destDir);
+/** Places the host entry `from` as `name` in the held container directory `dir`; owners kept with `archive`, else root's. */
+async function place(from: string, dir: HeldDir, name: string, archive: boolean): Promise<void> {
+  const st = lstatSync(from);
+  const at = dir.at(name);
+  const there = (() => { try { return lstatSync(at); } catch { return undefined; } })();
+  const where = posix.join(dir.path, name);
+  const [uid, gid] = archive ? [st.uid, st.gid] : [0, 0];
+  if (st.isDirectory()) {
+    if (there && !there.isDirectory()) throw new UsageError(`cannot overwrite non-directory ${where} with a directory`);
+    if (!there) mkdirSync(at, 0o700);
+    const sub = dir.open(name);
+    if (!sub) throw new UsageError(`${where}: changed while copying`);
+    try {
+      for (const e of await readdir(from)) await place(join(from, e), sub, e, archive);
+      fchownSync(sub.fd, uid, gid);
+      fchmodSync(sub.fd, st.mode & 0o7777);
+      futimesSync(sub.fd, st.atime, st.mtime);
+    } finally { sub.close(); }
+    return;
+  }
+  if (there?.isDirectory()) throw new UsageError(`cannot overwrite directory ${where} with a non-directory`);
+  if (there) unlinkSync(at);
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(from), at);
+    lchownSync(at, uid, gid);
+    lutimesSync(at, st.atime, st.mtime);
+    return;
+  }
+  if (!st.isFile()) throw new UsageError(`${where}: only files, directories and symlinks can be copied into a container`);
+  const fd = openSync(at, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    await pipeline(createReadStream(from), createWriteStream('', { fd, autoClose: false }));
+    fchownSync(fd, uid, gid);
+    fchmodSync(fd, st.mode & 0o7777);
+    futimesSync(fd, st.atime, st.mtime);
+  } finally { closeSync(fd); }
 }
 
 /**
  * `cp SRC C:DEST` (SRC a host path) or `cp - C:DEST` (a tar archive on `stdin`, unpacked into the
  * directory DEST), with docker's rules.
  */
-export async function copyIn(c: Container, src: string | Readable, dest: string, o: { archive?: boolean } = {}): Promise<void> {
+export async function copyIn(c: Container, snapshots: OverlaySnapshotter, src: string | Readable, dest: string, o: { archive?: boolean; follow?: boolean } = {}): Promise<void> {
   const staged = await mkdtemp(join(c.dir, '.cp-'));
-  try {
-    let name: string | undefined; // the top entry of what is copied (undefined: the contents of a directory, or an archive's entries)
+  await guarded(() => rm(staged, { recursive: true, force: true }), async () => {
+    // what comes in, unpacked on the host: an archive's entries, a directory's contents, or one entry named `name`
+    let name: string | undefined;
     let isDir = true;
     if (typeof src === 'string') {
-      const st = await lstat(src.replace(/\/\.?$/, '') || '/').catch(() => undefined);
+      const path = resolve(src.replace(/\/\.$/, ''));
+      const st = await lstat(path).catch(() => undefined);
       if (!st) throw new UsageError(`${src}: no such file or directory`);
-      isDir = st.isDirectory();
+      const real = o.follow && st.isSymbolicLink() ? await realpath(path) : path;
+      isDir = (await lstat(real)).isDirectory();
       if (/\/\.?$/.test(src) && !isDir) throw new UsageError(`${src}: not a directory`);
-      const contents = /\/\.$/.test(src);
-      const args = contents ? ['-C', src.slice(0, -2) || '/', '.'] : ['-C', dirname(src.replace(/\/$/, '')), basename(src.replace(/\/$/, ''))];
-      if (!contents) name = basename(src.replace(/\/$/, ''));
-      await pipeTar(['-cf', '-', ...args], ['-xf', '-', '-C', staged, ...(o.archive ? ['--same-owner', '--numeric-owner'] : ['--no-same-owner'])]);
+      if (/\/\.$/.test(src)) await tarInto(staged, ['-C', real, '.'], !!o.archive);
+      else {
+        name = basename(path);
+        await tarInto(staged, ['-C', dirname(real), '--', basename(real)], !!o.archive);
+        if (basename(real) !== name) await rename(join(staged, basename(real)), join(staged, name));
+      }
     } else {
-      await tar(['-xf', '-', '-C', staged, ...(o.archive ? ['--same-owner', '--numeric-owner'] : ['--no-same-owner'])], src);
+      await tarInto(staged, src, !!o.archive);
     }
-    await withContainerView(c, async (view) => {
-      const d = await resolveInView(view, dest.replace(/\/\.?$/, '') || '/');
-      const there = await lstat(d.host).catch(() => undefined);
-      if (typeof src !== 'string' || name === undefined) {
-        // an archive, or a directory's contents: into the directory DEST (made when missing, for a directory's contents)
-        if (!there && typeof src === 'string') await mkdir(d.host);
-        else if (!there?.isDirectory()) throw new UsageError(`${dest}: not a directory in container ${c.config.name}`);
-        await place(view, staged, d.path, !!o.archive);
-      } else if (there?.isDirectory()) {
-        await place(view, staged, d.path, !!o.archive); // into DEST
-      } else {
-        if (/\/$/.test(dest)) throw new UsageError(`${dest}: no such directory in container ${c.config.name}`);
-        if (there && isDir) throw new UsageError(`cannot copy a directory to a file: ${dest}`);
-        const parent = await resolveInView(view, posix.dirname(d.path));
-        if (!(await lstat(parent.host).catch(() => undefined))?.isDirectory()) throw new UsageError(`${posix.dirname(dest)}: no such directory in container ${c.config.name}`);
-        await place(view, staged, parent.path, !!o.archive, { from: name, to: posix.basename(d.path) }); // as DEST
+    await withContainerView(c, snapshots, async (view) => {
+      try { await placeAt(view); } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (e instanceof UsageError || !code) throw e;
+        // a system error, said without the /proc/self/fd paths it happened on
+        throw new UsageError(`cannot write ${dest} in container ${c.config.name}: ${code === 'EROFS' ? 'read-only file system' : code === 'ENOSPC' ? 'no space left on device' : (e as Error).message.replace(/,? '?\/proc\/self\/fd\/[^']*'?/g, '')}`);
       }
     });
-  } finally {
-    await rm(staged, { recursive: true, force: true });
-  }
+    async function placeAt(view: HeldView): Promise<void> {
+      let d;
+      try { d = walkHeld(view, dest.replace(/\/\.?$/, '') || '/'); } catch (e) { throw new UsageError(`${dest}: ${(e as Error).message.replace(/^.*?: /, '')} in container ${c.config.name}`); }
+      try {
+        if (d.dir.readonly) throw new UsageError(`${dest} is on a read-only mount or rootfs of container ${c.config.name}`);
+        const entries = async (into: HeldDir) => { for (const e of await readdir(staged)) await place(join(staged, e), into, e, !!o.archive); };
+        const there = d.name === undefined ? undefined : (() => { try { return lstatSync(d.dir.at(d.name!)); } catch { return undefined; } })();
+        if (d.name === undefined) {
+          await entries(d.dir); // DEST is a directory: into it
+        } else if (there) {
+          if (isDir) throw new UsageError(`cannot copy a directory to a file: ${dest}`);
+          if (name === undefined) throw new UsageError(`${dest}: not a directory in container ${c.config.name}`);
+          await place(join(staged, name), d.dir, d.name, !!o.archive); // a file replaces a file (a link is replaced, not followed)
+        } else if (name === undefined || isDir) {
+          if (name === undefined && typeof src !== 'string') throw new UsageError(`${dest}: no such directory in container ${c.config.name}`);
+          await place(name === undefined ? staged : join(staged, name), d.dir, d.name, !!o.archive); // DEST made, with what SRC holds
+        } else {
+          if (/\/$/.test(dest)) throw new UsageError(`${dest}: no such directory in container ${c.config.name}`);
+          await place(join(staged, name), d.dir, d.name, !!o.archive); // as DEST
+        }
+      } finally { d.dir.close(); }
+    }
+  });
 }
-

@@ -3,9 +3,9 @@
 // shows comes from disk and the container must outlive the CLI that started it. Root; an executor
 // whose program is missing is skipped.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, readdir, readFile, readlink, rmdir, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, readlink, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:http';
@@ -136,7 +136,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     tmp = await tempDir();
     root = join(tmp, 'root');
     const layout = await ImageLayout.open(join(tmp, 'store'), { create: true });
-    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd', 'dd', 'tty', 'stty', 'wget', 'httpd', 'mkdir', 'ip', 'grep', 'ln', 'stat'];
+    const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd', 'dd', 'tty', 'stty', 'wget', 'httpd', 'mkdir', 'ip', 'grep', 'ln', 'stat', 'mknod', 'chmod'];
     await addImage(layout, 'localhost/bb:1', [layer([
       { name: 'bin/', type: 'dir' },
       { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
@@ -726,7 +726,10 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     await writeFile(join(local, 'tree', 'in', 'a'), 'a\n');
     await writeFile(join(local, 'hf'), 'from host\n');
     const escape = `berth-cp-escape-${process.pid}-${kind}`;
-    await runD(['--name', name, '-v', `${vol}:/vol`, 'localhost/bb:1', 'sh', '-c', 'mkdir -p /d/sub; echo f > /d/f; echo g > /d/sub/g; ln -s /etc /d/evil; echo ready; exec sleep 100']);
+    const roVol = join(tmp, `cp-ro-${kind}`);
+    await mkdir(roVol);
+    await runD(['--name', name, '-v', `${vol}:/vol`, '-v', `${roVol}:/ro:ro`, 'localhost/bb:1', 'sh', '-c',
+      'mkdir -p /d/sub; echo f > /d/f; chmod 4755 /d/f; echo g > /d/sub/g; ln -s /etc /d/evil; mknod /d/disk b 7 0; chmod 666 /d/disk; echo ready; exec sleep 100']);
     for (let t = 0; t < 100 && !(await berth(['logs', name])).stdout.includes('ready'); t++) await sleep(50);
     const cp = async (...args: string[]) => {
       const r = await berth(['container', 'cp', ...args]);
@@ -746,8 +749,11 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal(await readFile(join(out, 'contents', 'sub', 'g'), 'utf8'), 'g\n');
     assert.equal(await readlink(join(out, 'dir', 'evil')), '/etc', 'a symlink is copied as a link');
     assert.deepEqual((await readdir(out)).sort(), ['contents', 'dir', 'f', 'renamed'], 'no staging directory left');
+    assert.ok(!existsSync(join(out, 'dir', 'disk')), 'no device node lands on the host');
+    assert.equal((await stat(join(out, 'f'))).mode & 0o7000, 0, 'nor a setuid bit');
     const stream = await cp(`${name}:/d/sub`, '-');
-    assert.match(stream.stdout, /sub\/g\0/);
+    // (a tar of ASCII names and text: the CLI's output decoded as UTF-8 is still its bytes)
+    assert.deepEqual(execFileSync('tar', ['-t'], { input: Buffer.from(stream.stdout), encoding: 'utf8' }).split('\n').filter(Boolean).sort(), ['sub/', 'sub/g'], 'named as docker names them');
     const missing = await berth(['container', 'cp', `${name}:/nope`, out]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, new RegExp(`^berth: Could not find the file /nope in container ${name}\\n$`));
@@ -768,10 +774,17 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await inspect(name)).State.Status, 'running', 'frozen only while copying');
     const dirOnFile = await berth(['container', 'cp', join(local, 'tree'), `${name}:/d/f`]);
     assert.match(dirOnFile.stderr, /cannot copy a directory to a file/);
+    await cp(join(local, 'tree'), `${name}:/made/`);
+    assert.equal((await berth(['exec', name, 'cat', '/made/in/a'])).stdout, 'a\n', 'a directory to a missing DEST/ makes it');
+    const ro = await berth(['container', 'cp', join(local, 'hf'), `${name}:/ro/`]);
+    assert.equal(ro.code, 2);
+    assert.match(ro.stderr, /^berth: cannot write \/ro\/ in container cp-\w+: read-only file system\n$/);
     // stopped: its rootfs and its volumes
     assert.equal((await berth(['stop', '-t', '1', name])).code, 0);
     await cp(`${name}:/d/sub/named`, join(out, 'from-stopped'));
     await cp(join(local, 'tree', 'in', 'a'), `${name}:/vol/a`);
+    const roStopped = await berth(['container', 'cp', join(local, 'hf'), `${name}:/ro/`]);
+    assert.match(roStopped.stderr, /\/ro\/ is on a read-only mount/);
     assert.equal(await readFile(join(out, 'from-stopped'), 'utf8'), 'from host\n');
     assert.equal(await readFile(join(vol, 'a'), 'utf8'), 'a\n');
     assert.equal((await berth(['container', 'rm', name])).code, 0);
