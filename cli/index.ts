@@ -16,6 +16,7 @@ import { registerAuth } from './auth.js';
 import { registerGc } from './gc.js';
 import { registerRuntime } from '../runtime/cli.js';
 import { registerHousekeeping } from '../runtime/housekeeping-cli.js';
+import { registerNetworkCommands } from '../runtime/network-cli.js';
 import { fail, UsageError } from './errors.js';
 
 const program = new Command();
@@ -41,6 +42,7 @@ registerAuth(program);
 registerGc(program);
 registerRuntime(program);
 registerHousekeeping(program);
+registerNetworkCommands(program);
 
 try {
   await program.parseAsync(process.argv);

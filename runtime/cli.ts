@@ -19,12 +19,12 @@ import { formatTable } from './table.js';
 // Every berth command loads this file, so the runtime's modules load only when a runtime command
 // runs (they cost ~50 ms of start-up otherwise).
 async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top, ports, etcFiles, copy] = await Promise.all([
+  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top, ports, etcFiles, copy, networks] = await Promise.all([
     import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
     import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'), import('./stats.js'), import('./top.js'), import('./ports.js'), import('./etc-files.js'), import('./copy.js'),
+    import('./attach.js'), import('./stats.js'), import('./top.js'), import('./ports.js'), import('./etc-files.js'), import('./copy.js'), import('./networks.js'),
   ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top, ...ports, ...etcFiles, ...copy };
+  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top, ...ports, ...etcFiles, ...copy, ...networks };
 }
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
@@ -114,7 +114,8 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
     .option('-h, --hostname <name>', 'container host name')
-    .option('--network <mode>', "bridge (berth0, with NAT out; docker's default), none (only a loopback) or host", 'bridge')
+    .option('--network <network>', "bridge (berth0, with NAT out; docker's default), a network made by berth network create (its containers find each other by name), none (only a loopback) or host", 'bridge')
+    .option('--network-alias <name>', 'another name the container has on its user-defined network', collect)
     .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a container port (tcp or udp) on the host (bridge network)', collect)
     .option('-P, --publish-all', 'publish every port the image EXPOSEs, each on a free host port')
     .option('--add-host <name:ip>', 'add a line to /etc/hosts (ip may be host-gateway: the host, as the container reaches it)', collect)
@@ -148,19 +149,24 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
       }
       if (!kept && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
-      const opts = await runOptions(command, f);
+      const root = defaultRoot();
+      // a user-defined network is a bridge of its own
+      const asked = f.network === 'default' ? 'bridge' : f.network;
+      const networkName = ['none', 'host', 'bridge'].includes(asked) ? undefined : (await m.findNetwork(root, asked)).name;
+      if (f.networkAlias?.length && !networkName) throw new UsageError('--network-alias needs a user-defined network (berth network create)');
+      const userNet = networkName ? { networkName, aliases: f.networkAlias ?? [] } : {};
+      const opts = await runOptions(command, { ...f, network: networkName ? 'bridge' : asked });
       if (f.tty) opts.tty = true;
       const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
       const publish = { publish: (f.publish ?? []).flatMap((p) => m.parsePublish(p)), publishAll: !!f.publishAll };
       const etc = { addHosts: (f.addHost ?? []).map((h) => m.parseAddHost(h)), dns: f.dns ?? [], dnsSearch: f.dnsSearch ?? [], dnsOptions: f.dnsOption ?? [] };
       m.checkDnsFlags(etc);
-      const root = defaultRoot();
       const executor = await m.pickExecutor(root, f.runtime);
       const store = await m.RuntimeImageStore.open({ create: false });
       const snapshots = await m.OverlaySnapshotter.open(root);
       if (kept) {
         const c = await m.createContainer({
-          root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy, ...publish, etc,
+          root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy, ...publish, etc, ...userNet,
           ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
           // docker's StdinOnce: a foreground run -i ends the container's stdin with the CLI's
           ...(f.interactive ? { interactive: true, stdinOnce: !f.detach } : {}),
@@ -187,7 +193,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         // runc and crun take the terminal from their stdin even without -i; the built-in one reads it only with -i
         const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
         const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
-        const r = await m.runEphemeral({ store, snapshots, executor, root, image, run: opts, ...publish, etc, stdio, signal: ac.signal });
+        const r = await m.runEphemeral({ store, snapshots, executor, root, image, run: opts, ...publish, etc, ...userNet, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
         if (raw) process.stdin.setRawMode(false);
@@ -594,7 +600,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           Name: `/${c.config.name}`,
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
-          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
+          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
           Config: { Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true },
           NetworkSettings: networkSettings(c),
@@ -619,13 +625,13 @@ function networkSettings(c: Container): Record<string, unknown> {
   const endpoint = { IPAddress: n?.ip ?? '', IPPrefixLen: n?.prefixLen ?? 0, Gateway: n?.gateway ?? '', MacAddress: n?.mac ?? '' };
   return {
     SandboxKey: n?.netns ?? '', Ports: ports, ...endpoint,
-    Networks: c.config.network === 'bridge' ? { bridge: endpoint } : c.config.network ? { [c.config.network]: { IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' } } : {},
+    Networks: c.config.network === 'bridge' ? { [c.config.networkName ?? 'bridge']: { ...endpoint, Aliases: c.config.aliases ?? [] } } : c.config.network ? { [c.config.network]: { IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' } } : {},
   };
 }
 
 interface RunFlags {
   rm?: boolean; detach?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
-  network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; detachKeys?: string; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
+  network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; detachKeys?: string; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
 }
 
 /** One -v: HOST:CTR[:ro], NAME:CTR[:ro|nocopy] (made when missing) or just CTR (a new anonymous volume). */
@@ -648,7 +654,7 @@ export async function runOptions(command: string[], f: Omit<RunFlags, 'runtime'>
   for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
   env.push(...(f.env ?? []));
   const network = f.network === 'default' ? 'bridge' : f.network;
-  if (network !== 'none' && network !== 'host' && network !== 'bridge') throw new UsageError(`--network ${f.network}: only bridge, none and host are supported`);
+  if (network !== 'none' && network !== 'host' && network !== 'bridge') throw new UsageError(`network ${f.network} not found`);
   const volumes: VolumeMount[] = [];
   for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRoot(), v));
   const num = (name: string, v: string | undefined, int: boolean) => {

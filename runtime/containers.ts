@@ -22,6 +22,7 @@ import type { OverlaySnapshotter } from './snapshotter.js';
 import { pidAlive, procStartTime } from './process.js';
 import { writeEtcFiles, type EtcOptions } from './etc-files.js';
 import { disconnect, netnsPath, type NetworkAttachment } from './network.js';
+import { bridgeFor } from './networks.js';
 import { portsToPublish, type PortMapping, type PublishOptions } from './ports.js';
 import { buildSpec, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
@@ -60,6 +61,9 @@ export interface ContainerConfig {
   stdinOnce?: boolean;
   /** --network (containers made before bridge networking have none recorded: theirs was none or host, as the spec says). */
   network?: 'none' | 'host' | 'bridge';
+  /** A user-defined network (networks.ts), with network set to bridge; and its --network-alias names. */
+  networkName?: string;
+  aliases?: string[];
   /** -p and -P, as asked (a host port 0 is chosen at each start). */
   ports?: PortMapping[];
   /** --add-host and --dns… (the supervisor writes hosts again with the address of each start). */
@@ -140,6 +144,9 @@ const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'kee
 const NOUN = ['anchor', 'buoy', 'cabin', 'dock', 'galley', 'harbor', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'tide', 'wharf', 'yard'];
 
 export interface CreateOptions extends PublishOptions {
+  /** A user-defined network to join (run.network is then bridge), and the extra names others find it by there. */
+  networkName?: string;
+  aliases?: string[];
   /** --add-host, --dns…: what the container's /etc/hosts and /etc/resolv.conf say. */
   etc?: EtcOptions;
   root: string;
@@ -191,7 +198,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     mounted = true;
     await copyUpVolumes(rootfs, volumes);
     // (a bridge container's address comes with its start: the supervisor names it in hosts then)
-    const etcFiles = await writeEtcFiles(dir, hostname, network, undefined, o.etc);
+    const etcFiles = await writeEtcFiles(dir, hostname, network, o.etc);
     const spec = await buildSpec(img.config, rootfs, {
       cgroupsPath: `/berth/${id}`,
       ...o.run,
@@ -209,6 +216,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       ...(o.autoRemove ? { autoRemove: true } : {}),
       ...(anonymous.length ? { volumes: anonymous } : {}),
       network,
+      ...(o.networkName ? { networkName: o.networkName, ...(o.aliases?.length ? { aliases: o.aliases } : {}) } : {}),
       ...(ports.length ? { ports } : {}),
       ...(o.etc && Object.values(o.etc).some((v) => v?.length) ? { etc: o.etc } : {}),
       ...(o.run.tty ? { tty: true } : {}),
@@ -425,7 +433,10 @@ export async function removeContainer(root: string, snapshots: OverlaySnapshotte
 export async function destroyContainer(snapshots: OverlaySnapshotter, c: Container): Promise<void> {
   await runtimeOf(c).delete(c.config.id).catch(() => undefined);
   // what a supervisor that was killed left (a failure here must not keep the container from going)
-  if (c.config.network === 'bridge') await disconnect(c.config.id).catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
+  if (c.config.network === 'bridge') {
+    await bridgeFor(dirname(dirname(c.dir)), c.config.networkName ?? 'bridge').then((net) => disconnect(c.config.id, net))
+      .catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
+  }
   const rootfs = join(c.dir, 'rootfs');
   await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));
   if (await snapshots.exists(c.config.snapshotKey)) await snapshots.remove(c.config.snapshotKey);

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { UsageError } from '../client/errors.js';
-import { bridgeNetwork } from './network.js';
+import { bridgeNetwork, type Member } from './network.js';
 
 export type NetworkMode = 'none' | 'host' | 'bridge';
 
@@ -54,18 +54,24 @@ export function containerResolvConf(host: string, network: NetworkMode, o: EtcOp
   return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
-/** The container's /etc/hosts: its own address (or 127.0.1.1 without one) names it; then the --add-host names. */
-export function hostsFile(hostname: string, addr?: string, addHosts: EtcOptions['addHosts'] = [], network: NetworkMode = 'bridge'): string {
-  const gateway = network === 'host' ? '127.0.0.1' : bridgeNetwork().gateway;
-  const extra = addHosts.map((h) => `${h.ip === 'host-gateway' ? gateway : h.ip}\t${h.name}\n`).join('');
+/**
+ * The container's /etc/hosts: its own address (or 127.0.1.1 without one) names it; then the
+ * --add-host names (host-gateway: `hostGateway`, the host as the container reaches it).
+ */
+export function hostsFile(hostname: string, addr: string | undefined, addHosts: EtcOptions['addHosts'] = [], hostGateway = bridgeNetwork().gateway): string {
+  const extra = addHosts.map((h) => `${h.ip === 'host-gateway' ? hostGateway : h.ip}\t${h.name}\n`).join('');
   return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${addr ?? '127.0.1.1'}\t${hostname}\n${extra}`;
 }
 
-/** Writes the bundle's hostname, hosts and resolv.conf (bind-mounted over the container's /etc ones) and returns their paths. */
-export async function writeEtcFiles(dir: string, hostname: string, network: NetworkMode, addr: string | undefined, o: EtcOptions = {}): Promise<{ hostname: string; hosts: string; resolvConf: string }> {
+/**
+ * Writes the bundle's hostname, hosts and resolv.conf (bind-mounted over the container's /etc ones)
+ * and returns their paths. A bridge container's hosts is written again when it is connected, with
+ * its address (network.ts connect).
+ */
+export async function writeEtcFiles(dir: string, hostname: string, network: NetworkMode, o: EtcOptions = {}): Promise<{ hostname: string; hosts: string; resolvConf: string }> {
   const files = { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
   await writeFile(files.hostname, `${hostname}\n`);
-  await writeFile(files.hosts, hostsFile(hostname, addr, o.addHosts, network));
+  await writeFile(files.hosts, hostsFile(hostname, undefined, o.addHosts, network === 'host' ? '127.0.0.1' : undefined));
   let host = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
   // systemd-resolved's stub (127.0.0.53) is out of the container's reach: its upstream servers are not, as docker finds them
   if (network !== 'host' && !host.split('\n').some((l) => /^\s*nameserver\s/.test(l) && !LOOPBACK_NAMESERVER.test(l))) {
@@ -73,4 +79,9 @@ export async function writeEtcFiles(dir: string, hostname: string, network: Netw
   }
   await writeFile(files.resolvConf, containerResolvConf(host, network, o));
   return files;
+}
+
+/** A bridge container's hosts file as network.ts keeps it: its lines with its address, and the names others find it by. */
+export function hostsMember(hostsPath: string, hostname: string, names: string[], addHosts: EtcOptions['addHosts'], gateway: string): (ip: string) => Member {
+  return (ip) => ({ hosts: hostsPath, names, base: hostsFile(hostname, ip, addHosts, gateway) });
 }

@@ -44,7 +44,7 @@ async function confirmOnTerminal(warning: string): Promise<boolean> {
 }
 
 /** Runs `fn` on every argument, going on after a failure as Docker does; then throws what failed. */
-async function eachArg(args: string[], fn: (a: string) => Promise<void>): Promise<void> {
+export async function eachArg(args: string[], fn: (a: string) => Promise<void>): Promise<void> {
   const errors: Error[] = [];
   for (const a of args) {
     try { await fn(a); } catch (e) { errors.push(e as Error); }

@@ -10,24 +10,31 @@
 // a keeper that was killed is taken back (with its namespace) when the address is needed.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { pidAlive, procStartTime } from './process.js';
 
 const run = promisify(execFile);
 
-export interface BridgeNetwork { name: string; gateway: string; prefixLen: number }
+/** A bridge: the default one (berth0), or a user-defined network's (networks.ts), whose containers find each other by name. */
+export interface BridgeNetwork { name: string; gateway: string; prefixLen: number; resolve?: boolean }
 
-/** The one bridge network (BERTH_BRIDGE_SUBNET=a.b.c.d/n moves it, e.g. when 10.66/16 is taken). */
-export function bridgeNetwork(env: NodeJS.ProcessEnv = process.env): BridgeNetwork {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(env['BERTH_BRIDGE_SUBNET'] ?? '10.66.0.0/16');
+/** An IPv4 subnet "a.b.c.d/n" (prefix 8 to 28): its base address, prefix and gateway (the first address). */
+export function parseSubnet(text: string, what: string): { base: string; prefixLen: number; gateway: string } {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(text);
   const prefixLen = m ? Number(m[5]) : NaN;
   if (!m || prefixLen < 8 || prefixLen > 28 || m.slice(1, 5).some((o) => Number(o) > 255)) {
-    throw new NetworkError(`BERTH_BRIDGE_SUBNET=${env['BERTH_BRIDGE_SUBNET']}: expected an IPv4 subnet such as 10.66.0.0/16 (prefix 8 to 28)`);
+    throw new NetworkError(`${what} ${text}: expected an IPv4 subnet such as 10.66.0.0/16 (prefix 8 to 28)`);
   }
   const base = (toInt(m.slice(1, 5).join('.')) & mask(prefixLen)) >>> 0;
-  return { name: 'berth0', gateway: toIp(base + 1), prefixLen };
+  return { base: toIp(base), prefixLen, gateway: toIp(base + 1) };
+}
+
+/** The default bridge network (BERTH_BRIDGE_SUBNET=a.b.c.d/n moves it, e.g. when 10.66/16 is taken). */
+export function bridgeNetwork(env: NodeJS.ProcessEnv = process.env): BridgeNetwork {
+  const { gateway, prefixLen } = parseSubnet(env['BERTH_BRIDGE_SUBNET'] ?? '10.66.0.0/16', 'BERTH_BRIDGE_SUBNET');
+  return { name: 'berth0', gateway, prefixLen };
 }
 
 export interface NetworkAttachment {
@@ -118,19 +125,56 @@ function subnetOf(net: BridgeNetwork): { base: number; prefixLen: number; text: 
   return { base, prefixLen: net.prefixLen, text: `${toIp(base)}/${net.prefixLen}` };
 }
 
-/** Refuses a subnet that overlaps a route of the host (its LAN, a VPN): the bridge's route would take that traffic. */
-async function checkNoOverlap(net: BridgeNetwork): Promise<void> {
-  const mine = subnetOf(net);
-  let routes: string;
-  try { routes = (await run('ip', ['-4', '-o', 'route', 'show'])).stdout; } catch (e) { throw missing('ip', 'iproute2', e) ?? e; }
-  for (const line of routes.split('\n')) {
+/** The host's IPv4 routes with a destination (not the default one): their subnet and device. */
+async function hostRoutes(): Promise<Array<{ dest: string; prefixLen: number; dev: string }>> {
+  let text: string;
+  try { text = (await run('ip', ['-4', '-o', 'route', 'show'])).stdout; } catch (e) { throw missing('ip', 'iproute2', e) ?? e; }
+  return text.split('\n').flatMap((line) => {
     const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?\s.*?\bdev\s+(\S+)/.exec(line);
-    if (!m || m[3] === net.name) continue;
-    const common = Math.min(mine.prefixLen, m[2] === undefined ? 32 : Number(m[2]));
-    if (((toInt(m[1]!) & mask(common)) >>> 0) === ((mine.base & mask(common)) >>> 0)) {
-      throw new NetworkError(`the bridge subnet ${mine.text} overlaps the host's route to ${m[1]}${m[2] ? `/${m[2]}` : ''} (dev ${m[3]}): set BERTH_BRIDGE_SUBNET to a free one, or run with --network none or host`);
-    }
-  }
+    return m ? [{ dest: m[1]!, prefixLen: m[2] === undefined ? 32 : Number(m[2]), dev: m[3]! }] : [];
+  });
+}
+
+/** A route of the host (other than the bridge's own) that the bridge's subnet overlaps. */
+export async function overlappingRoute(net: BridgeNetwork): Promise<{ dest: string; prefixLen: number; dev: string } | undefined> {
+  const mine = subnetOf(net);
+  return (await hostRoutes()).find((r) => {
+    if (r.dev === net.name) return false;
+    const common = Math.min(mine.prefixLen, r.prefixLen);
+    return ((toInt(r.dest) & mask(common)) >>> 0) === ((mine.base & mask(common)) >>> 0);
+  });
+}
+
+/** Refuses a subnet that overlaps a route of the host (its LAN, a VPN): the bridge's route would take that traffic. */
+export async function checkNoOverlap(net: BridgeNetwork): Promise<void> {
+  const r = await overlappingRoute(net);
+  if (r) throw new NetworkError(`the bridge subnet ${subnetOf(net).text} overlaps the host's route to ${r.dest}/${r.prefixLen} (dev ${r.dev}): set BERTH_BRIDGE_SUBNET to a free one, or run with --network none or host`);
+}
+
+/**
+ * A bridge's FORWARD rules, in the order they are inserted (each at the top): replies back in; the
+ * bridge out to the world; but not into another berth bridge (networks are isolated, as docker's);
+ * within itself, everything.
+ */
+function forwardRules(bridge: string): string[][] {
+  return [
+    ['-o', bridge, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
+    ['-i', bridge, '-j', 'ACCEPT'],
+    ['-i', bridge, '-o', 'berth+', '-j', 'DROP'],
+    ['-i', bridge, '-o', bridge, '-j', 'ACCEPT'],
+  ];
+}
+
+/** Removes a bridge with its rules and address leases (a user-defined network's, on network rm). */
+export async function removeBridge(net: BridgeNetwork): Promise<void> {
+  await withNetworkLock(async () => {
+    for (const rule of forwardRules(net.name)) while (await hasRule('filter', 'FORWARD', rule)) await iptables(['-D', 'FORWARD', ...rule]);
+    const nat = ['-s', subnetOf(net).text, '!', '-o', net.name, '-j', 'MASQUERADE'];
+    while (await hasRule('nat', 'POSTROUTING', nat)) await iptables(['-t', 'nat', '-D', 'POSTROUTING', ...nat]);
+    if (existsSync(`/sys/class/net/${net.name}`)) await ip(['link', 'delete', net.name]);
+    await rm(join(RUN_DIR, `${net.name}.ready`), { force: true });
+    await rm(join(IPAM_DIR, net.name), { recursive: true, force: true });
+  });
 }
 
 /** Makes the bridge with its address, forwarding and NAT when missing. */
@@ -138,7 +182,8 @@ export async function ensureBridge(net: BridgeNetwork): Promise<void> {
   // set up already (the marker lives in /run, emptied by a reboot with the bridge): one check that NAT is still there
   const ready = join(RUN_DIR, `${net.name}.ready`);
   const nat = ['-s', subnetOf(net).text, '!', '-o', net.name, '-j', 'MASQUERADE'];
-  const isReady = async () => existsSync(`/sys/class/net/${net.name}`) && (await readFile(ready, 'utf8').catch(() => '')) === subnetOf(net).text && await hasRule('nat', 'POSTROUTING', nat);
+  const marker = `v2 ${subnetOf(net).text}`; // v2: with the isolation rule
+  const isReady = async () => existsSync(`/sys/class/net/${net.name}`) && (await readFile(ready, 'utf8').catch(() => '')) === marker && await hasRule('nat', 'POSTROUTING', nat);
   if (await isReady()) return;
   await withNetworkLock(async () => {
     if (await isReady()) return;
@@ -156,14 +201,16 @@ export async function ensureBridge(net: BridgeNetwork): Promise<void> {
     }
     await ensureRule('nat', 'POSTROUTING', nat);
     // the bridge out, and its replies back in (a FORWARD policy of DROP, docker's or ours, lets nothing else through)
-    await ensureRule('filter', 'FORWARD', ['-o', net.name, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'], true);
-    await ensureRule('filter', 'FORWARD', ['-i', net.name, '-j', 'ACCEPT'], true);
-    await writeFile(ready, subnetOf(net).text);
+    for (const rule of forwardRules(net.name)) await ensureRule('filter', 'FORWARD', rule, true);
+    await writeFile(ready, marker);
   });
 }
 
+/** What a container's /etc/hosts is made of: its own lines, and (on a user-defined network) the names others find it by. */
+export interface Member { hosts: string; names: string[]; base: string }
+
 /** Who holds an address: the container, and the process that keeps its network (a supervisor, or a foreground run's CLI). */
-interface Lease { id: string; pid: number; start: string }
+interface Lease { id: string; pid: number; start: string; member?: Member }
 
 async function readLease(file: string): Promise<Lease | undefined> {
   try {
@@ -199,7 +246,7 @@ async function teardown(id: string): Promise<void> {
 }
 
 /** Takes the lowest free address for `id` (the caller holds the network lock); an address whose keeper died is taken back. */
-async function allocate(net: BridgeNetwork, id: string): Promise<string> {
+async function allocate(net: BridgeNetwork, id: string, member?: (ip: string) => Member): Promise<string> {
   const dir = join(IPAM_DIR, net.name);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const { base, prefixLen } = subnetOf(net);
@@ -214,7 +261,7 @@ async function allocate(net: BridgeNetwork, id: string): Promise<string> {
       await unlink(file).catch(() => undefined);
     }
     const fh = await open(file, 'wx', 0o600);
-    await fh.writeFile(JSON.stringify({ id, pid: process.pid, start: procStartTime(process.pid) ?? '' } satisfies Lease));
+    await fh.writeFile(JSON.stringify({ id, pid: process.pid, start: procStartTime(process.pid) ?? '', ...(member ? { member: member(toIp(n)) } : {}) } satisfies Lease));
     await fh.close();
     return toIp(n);
   }
@@ -230,7 +277,7 @@ function checkId(id: string): void {
 }
 
 /** Gives container `id` its namespace, attached to the bridge with an address and a default route; this process keeps it. */
-export async function connect(id: string, net: BridgeNetwork = bridgeNetwork()): Promise<NetworkAttachment> {
+export async function connect(id: string, net: BridgeNetwork = bridgeNetwork(), member?: (ip: string) => Member): Promise<NetworkAttachment> {
   checkId(id);
   await (bridgeSetUp ??= ensureBridge(net).finally(() => { bridgeSetUp = undefined; }));
   const addr = await withNetworkLock(async () => {
@@ -239,7 +286,7 @@ export async function connect(id: string, net: BridgeNetwork = bridgeNetwork()):
       await unlink(file);
     }
     await teardown(id); // what a killed keeper left behind
-    return allocate(net, id);
+    return allocate(net, id, member);
   });
   const name = netnsName(id);
   const mac = macFor(addr);
@@ -257,6 +304,7 @@ export async function connect(id: string, net: BridgeNetwork = bridgeNetwork()):
       'link set eth0 up',
       `route add default via ${net.gateway}`,
     ]);
+    await withNetworkLock(() => refreshHosts(net));
   } catch (e) {
     await disconnect(id, net).catch(() => undefined);
     throw e;
@@ -274,4 +322,34 @@ export async function disconnect(id: string, net: BridgeNetwork = bridgeNetwork(
   if (leases.some((l) => heldElsewhere(l.lease))) return;
   await teardown(id);
   for (const { file } of leases) await unlink(file).catch(() => undefined);
+  if (net.resolve && leases.length) await withNetworkLock(() => refreshHosts(net));
+}
+
+/** The containers on a bridge now: their ids, addresses and names. */
+export async function members(net: BridgeNetwork): Promise<Array<{ id: string; ip: string; names: string[] }>> {
+  const dir = join(IPAM_DIR, net.name);
+  const out = [];
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    const lease = await readLease(join(dir, f));
+    if (lease && keeperAlive(lease)) out.push({ id: lease.id, ip: f, names: lease.member?.names ?? [] });
+  }
+  return out;
+}
+
+/**
+ * Writes every member's /etc/hosts (the caller holds the network lock): its own lines, and on a
+ * user-defined network a line for each other member (docker resolves those names with its embedded
+ * DNS; berth's hosts files are rewritten in place, so running containers see the change at once).
+ */
+async function refreshHosts(net: BridgeNetwork): Promise<void> {
+  const dir = join(IPAM_DIR, net.name);
+  const all: Array<{ ip: string; lease: Lease }> = [];
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    const lease = await readLease(join(dir, f));
+    if (lease?.member && keeperAlive(lease)) all.push({ ip: f, lease });
+  }
+  for (const { lease } of all) {
+    const peers = net.resolve ? all.filter((p) => p.lease.id !== lease.id && p.lease.member!.names.length).map((p) => `${p.ip}\t${p.lease.member!.names.join(' ')}\n`).join('') : '';
+    await writeFile(lease.member!.hosts, lease.member!.base + peers).catch(() => undefined); // (a container gone meanwhile)
+  }
 }

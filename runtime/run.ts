@@ -10,14 +10,18 @@ import { runToEnd, type Executor, type RunResult } from './executors/executor.js
 import type { RuntimeImageStore } from './image-store.js';
 import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
-import { writeEtcFiles, type EtcOptions } from './etc-files.js';
-import { connect, disconnect, netnsPath, type NetworkAttachment } from './network.js';
+import { hostsMember, writeEtcFiles, type EtcOptions } from './etc-files.js';
+import { bridgeFor } from './networks.js';
+import { connect, disconnect, netnsPath, type BridgeNetwork, type NetworkAttachment } from './network.js';
 import { PortProxy, portsToPublish, type PublishOptions } from './ports.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { buildSpec, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export interface EphemeralRunOptions extends PublishOptions {
+  /** A user-defined network to join (run.network is then bridge), and the extra names others find it by there. */
+  networkName?: string;
+  aliases?: string[];
   etc?: EtcOptions;
   store: RuntimeImageStore;
   snapshots: OverlaySnapshotter;
@@ -48,6 +52,7 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
   let mounted = false;
   let prepared = false;
   let attachment: NetworkAttachment | undefined;
+  let net: BridgeNetwork | undefined;
   let proxy: PortProxy | undefined;
   try {
     const mounts = await o.snapshots.prepare(key, await containerParent(o.snapshots, chainId), { labels: { 'berth.image': img.name } });
@@ -55,15 +60,18 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
     await mountAll(mounts, rootfs);
     mounted = true;
     await copyUpVolumes(rootfs, volumes);
-    if (network === 'bridge') {
-      attachment = await connect(id).catch(async (e: Error) => { await disconnect(id).catch(() => undefined); throw e; });
+    const etcFiles = await writeEtcFiles(bundle, hostname, network, o.etc);
+    net = network === 'bridge' ? await bridgeFor(o.root, o.networkName ?? 'bridge') : undefined;
+    if (net) {
+      const member = hostsMember(etcFiles.hosts, hostname, o.networkName ? [id.slice(0, 12), ...o.aliases ?? []] : [], o.etc?.addHosts, net.gateway);
+      attachment = await connect(id, net, member).catch(async (e: Error) => { await disconnect(id, net).catch(() => undefined); throw e; });
       proxy = await PortProxy.open(ports, attachment.ip); // this process keeps the container, so it relays its ports
     }
     const spec = await buildSpec(img.config, rootfs, {
       cgroupsPath: `/berth/${id}`,
       ...run,
       hostname,
-      etcFiles: await writeEtcFiles(bundle, hostname, network, attachment?.ip, o.etc),
+      etcFiles,
       ...(attachment ? { netnsPath: netnsPath(id) } : {}),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
@@ -76,7 +84,7 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
   } finally {
     proxy?.close();
     // (whatever happens here, the rest of the clean-up must run)
-    if (attachment) await disconnect(id).catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
+    if (attachment) await disconnect(id, net).catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
     // lazily: the container's processes are gone, and a synchronous umount costs ~20 ms of cache flushing
     if (mounted) await unmount(rootfs, { lazy: true });
     if (prepared) await o.snapshots.remove(key);

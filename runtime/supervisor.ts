@@ -13,7 +13,7 @@
 // (restarts keep them), and gives them back when it has ended for good.
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -23,8 +23,9 @@ import { FRAME } from './attach-socket.js';
 import { PERL } from './executors/builtin.js';
 import { clearPaused, destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
-import { hostsFile } from './etc-files.js';
-import { connect, disconnect } from './network.js';
+import { hostsMember } from './etc-files.js';
+import { connect, disconnect, type BridgeNetwork } from './network.js';
+import { bridgeFor } from './networks.js';
 import { PortProxy } from './ports.js';
 import { OverlaySnapshotter } from './snapshotter.js';
 import { removeAnonymousVolumes } from './volumes.js';
@@ -105,10 +106,14 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   const releaseWaiting = () => { for (const go of whenStarted.splice(0)) go(); };
   // the bridge network: one namespace and address for all the runs of this start, its ports relayed from here
   let proxy: PortProxy | undefined;
+  let net: BridgeNetwork | undefined;
   if (cfg.network === 'bridge') {
     try {
-      state.network = await connect(id);
-      await writeFile(join(c.dir, 'hosts'), hostsFile((await readFile(join(c.dir, 'hostname'), 'utf8')).trim(), state.network.ip, cfg.etc?.addHosts));
+      net = await bridgeFor(root, cfg.networkName ?? 'bridge');
+      // on a user-defined network the others find it by its name, short id and aliases
+      const names = cfg.networkName ? [cfg.name, id.slice(0, 12), ...cfg.aliases ?? []] : [];
+      const hostname = (await readFile(join(c.dir, 'hostname'), 'utf8')).trim();
+      state.network = await connect(id, net, hostsMember(join(c.dir, 'hosts'), hostname, names, cfg.etc?.addHosts, net!.gateway));
       proxy = await PortProxy.open(cfg.ports ?? [], state.network.ip);
       state.ports = proxy.bound;
     } catch (e) {
@@ -179,7 +184,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   state.status = 'exited';
   releaseWaiting();
   proxy?.close();
-  if (state.network) await disconnect(id).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
+  if (state.network) await disconnect(id, net).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
   delete state.network;
   delete state.ports;
   log.close();
@@ -200,7 +205,7 @@ main(root, id, flag === '--wait-attach').then(() => process.exit(0), async (e: E
   process.stderr.write(`berth supervisor ${id}: ${e.stack ?? e.message}\n`);
   try {
     const c = await loadContainer(root, id);
-    if (c.config.network === 'bridge') await disconnect(id).catch(() => undefined);
+    if (c.config.network === 'bridge') await bridgeFor(root, c.config.networkName ?? 'bridge').then((n) => disconnect(id, n)).catch(() => undefined);
     const { network: _n, ports: _p, ...before } = c.state;
     await writeJsonAtomic(join(c.dir, 'state.json'), { ...before, status: 'exited', exitCode: c.state.exitCode ?? 255, error: e.message, supervisorPid: process.pid });
   } catch { /* nothing more to do */ }

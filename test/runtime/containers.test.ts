@@ -717,6 +717,50 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     }
   });
 
+  test('user-defined networks: containers find each other by name and alias, live; other networks cannot reach them; ls, inspect, rm', async () => {
+    const net = `net-${kind}`;
+    const db = `db-${kind}`;
+    const late = `late-${kind}`;
+    const created = await berth(['network', 'create', net]);
+    assert.equal(created.code, 0, created.stderr);
+    const netId = created.stdout.trim();
+    assert.match(netId, /^[0-9a-f]{64}$/);
+    assert.match((await berth(['network', 'ls'])).stdout, new RegExp(`${netId.slice(0, 12)}\\s+${net}\\s+bridge\\s+10\\.67\\.\\d+\\.0/24`));
+    const bridge = `/sys/class/net/berth-${netId.slice(0, 8)}`;
+    try {
+      await runD(['--name', db, '--network', net, '--network-alias', 'database', 'localhost/bb:1', 'sh', '-c', 'mkdir /www; echo "db here" > /www/index.html; exec httpd -f -p 8080 -h /www']);
+      const i = JSON.parse((await berth(['container', 'inspect', db])).stdout)[0] as { NetworkSettings: { Networks: Record<string, { IPAddress: string; Aliases: string[] }> }; HostConfig: { NetworkMode: string } };
+      const dbIp = i.NetworkSettings.Networks[net]!.IPAddress;
+      assert.match(dbIp, /^10\.67\.\d+\.\d+$/);
+      assert.equal(i.HostConfig.NetworkMode, net);
+      assert.ok(existsSync(bridge), 'its own bridge');
+      // by name and by alias, from a container on the same network
+      const client = await berth(['run', '--rm', '--network', net, 'localhost/bb:1', 'sh', '-c', `for t in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://${db}:8080/ && break; sleep 0.2; done; wget -qO- http://database:8080/`]);
+      assert.equal(client.stdout, 'db here\ndb here\n', client.stderr);
+      // not from the default bridge (nor by name there)
+      const other = await berth(['run', '--rm', 'localhost/bb:1', 'sh', '-c', `wget -T 2 -qO- http://${dbIp}:8080/ 2>/dev/null || echo isolated; grep -c ${db} /etc/hosts`]);
+      assert.equal(other.stdout, 'isolated\n0\n');
+      // a container that comes later is known to the running one at once, and forgotten when it goes
+      await runD(['--name', late, '--network', net, 'localhost/bb:1', 'sleep', '100']);
+      assert.match((await berth(['exec', db, 'cat', '/etc/hosts'])).stdout, new RegExp(`^10\\.67\\.\\d+\\.\\d+\\t${late} [0-9a-f]{12}$`, 'm'));
+      const inspected = JSON.parse((await berth(['network', 'inspect', net])).stdout)[0] as { Containers: Record<string, { Name: string; IPv4Address: string; Aliases: string[] }> };
+      assert.deepEqual(Object.values(inspected.Containers).map((c) => c.Name).sort(), [db, late].sort());
+      assert.deepEqual(Object.values(inspected.Containers).find((c) => c.Name === db)!.Aliases, ['database']);
+      assert.equal((await berth(['container', 'rm', '-f', late])).code, 0);
+      assert.doesNotMatch((await berth(['exec', db, 'cat', '/etc/hosts'])).stdout, new RegExp(late));
+      const busy = await berth(['network', 'rm', net]);
+      assert.notEqual(busy.code, 0);
+      assert.match(busy.stderr, new RegExp(`network ${net} has active endpoints \\(${db}\\)`));
+      const aliasOnBridge = await berth(['run', '--rm', '--network-alias', 'x', 'localhost/bb:1', 'true']);
+      assert.match(aliasOnBridge.stderr, /--network-alias needs a user-defined network/);
+    } finally {
+      await berth(['container', 'rm', '-f', db, late]);
+    }
+    assert.equal((await berth(['network', 'rm', net])).code, 0);
+    assert.ok(!existsSync(bridge), 'its bridge is gone');
+    assert.match((await berth(['network', 'inspect', net])).stderr, new RegExp(`network ${net} not found`));
+  });
+
   test('container cp: out and in with docker\'s rules, running (frozen meanwhile, volumes seen) or stopped; symlinks resolve inside the container', async () => {
     const name = `cp-${kind}`;
     const vol = join(tmp, `cp-vol-${kind}`);

@@ -214,7 +214,7 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
       assert.equal(badPolicy.code, 2);
       assert.match(badPolicy.stderr, /--restart sometimes: expected no, always/);
       const badNet = await berth(['run', '--rm', '--network', 'overlay', 'localhost/bb:1', 'true']);
-      assert.match(badNet.stderr, /--network overlay: only bridge, none and host/);
+      assert.match(badNet.stderr, /network overlay not found/);
       const badPort = await berth(['run', '--rm', '-p', '8080:80/sctp', 'localhost/bb:1', 'true']);
       assert.match(badPort.stderr, /-p 8080:80\/sctp: the protocol must be tcp or udp/);
       const noBridge = await berth(['run', '--rm', '--network', 'none', '-p', '8080:80', 'localhost/bb:1', 'true']);
