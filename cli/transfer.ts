@@ -8,7 +8,7 @@ import type { ClientContext } from '../client/context.js';
 import { describeLocation, localName, type Location } from '../client/location.js';
 import type { ImageSource } from '../client/image-source.js';
 import { formatBytes } from '../client/progress.js';
-import { clientContext, printJson, progressFor, transferSettings, type OutputFlags, type TransferFlags, type TransportFlags } from './client-options.js';
+import { clientContext, progressFor, transferSettings, type OutputFlags, type TransferFlags, type TransportFlags } from './client-options.js';
 
 export type TransferCommandFlags = TransportFlags & OutputFlags & TransferFlags & { unpack?: boolean };
 
@@ -28,17 +28,20 @@ function destinationTags(src: Location, dst: Location, sourceTags: string[]): st
   }
 }
 
-export async function transfer(srcLoc: Location, dstLoc: Location, flags: TransferCommandFlags, verb: string): Promise<CopyResult> {
+/** Where the report goes (stdout; `run` pulling a missing image sends it to stderr). */
+export interface ReportOutput { write(text: string): unknown }
+
+export async function transfer(srcLoc: Location, dstLoc: Location, flags: TransferCommandFlags, verb: string, out: ReportOutput = process.stdout): Promise<CopyResult> {
   const ctx = await clientContext(flags);
   const src = await ctx.openSource(srcLoc);
   try {
-    return await transferFrom(src, srcLoc, dstLoc, ctx, flags, verb);
+    return await transferFrom(src, srcLoc, dstLoc, ctx, flags, verb, out);
   } finally {
     await src.close?.();
   }
 }
 
-async function transferFrom(src: ImageSource, srcLoc: Location, dstLoc: Location, ctx: ClientContext, flags: TransferCommandFlags, verb: string): Promise<CopyResult> {
+async function transferFrom(src: ImageSource, srcLoc: Location, dstLoc: Location, ctx: ClientContext, flags: TransferCommandFlags, verb: string, out: ReportOutput): Promise<CopyResult> {
   const settings = transferSettings(flags);
   // the registry's /v2/ ping (scheme and auth challenge) runs while the destination is opened
   // (an OCI layout's files are created and fsynced meanwhile)
@@ -81,17 +84,17 @@ async function transferFrom(src: ImageSource, srcLoc: Location, dstLoc: Location
   }
   const seconds = (Date.now() - started) / 1000;
   if (flags.json) {
-    printJson({ source: describeLocation(srcLoc), destination: describeLocation(dstLoc), ...result, ...(unpacker ? { unpackedLayers: unpacked } : {}), seconds });
+    out.write(`${JSON.stringify({ source: describeLocation(srcLoc), destination: describeLocation(dstLoc), ...result, ...(unpacker ? { unpackedLayers: unpacked } : {}), seconds }, null, 2)}\n`);
   } else if (flags.quiet) {
-    process.stdout.write(`${result.digest}\n`);
+    out.write(`${result.digest}\n`);
   } else {
     const b = result.blobs;
     const parts = [`${b.copied + b.resumed} copied`, `${b.existed} already there`];
     if (b.mounted) parts.push(`${b.mounted} mounted`);
     if (b.resumed) parts.push(`${b.resumed} resumed (${formatBytes(result.resumedBytes)} not fetched again)`);
-    process.stdout.write(`${verb} ${describeLocation(srcLoc)} → ${describeLocation(dstLoc)}${result.platform ? ` (${result.platform})` : ''}\n`);
-    process.stdout.write(`Digest: ${result.digest}\n`);
-    process.stdout.write(`Blobs: ${parts.join(', ')}; ${formatBytes(result.bytes)} in ${seconds.toFixed(1)} s${result.referrers ? `; ${result.referrers} referrers` : ''}${unpacked ? `; ${unpacked} layer${unpacked === 1 ? "" : "s"} unpacked` : ''}\n`);
+    out.write(`${verb} ${describeLocation(srcLoc)} → ${describeLocation(dstLoc)}${result.platform ? ` (${result.platform})` : ''}\n`);
+    out.write(`Digest: ${result.digest}\n`);
+    out.write(`Blobs: ${parts.join(', ')}; ${formatBytes(result.bytes)} in ${seconds.toFixed(1)} s${result.referrers ? `; ${result.referrers} referrers` : ''}${unpacked ? `; ${unpacked} layer${unpacked === 1 ? "" : "s"} unpacked` : ''}\n`);
   }
   return result;
 }

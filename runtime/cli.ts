@@ -1,34 +1,19 @@
 // Runtime commands of the `berth` CLI. cli/index.ts calls registerRuntime(program).
 //   berth images [REPOSITORY] [-q] [--no-trunc] [--json]   images in the local store (shared with `berth pull`)
-//   berth run --rm [flags] IMAGE [COMMAND [ARG...]]        a foreground container, removed when it exits
-//   berth run -d [--name N] [--restart P] [flags] IMAGE …  a detached container under its own supervisor
+//   berth run · create                                     in run-cli.ts
 //   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · attach C · start [-ai] C… · stop|restart [-t S] C… · kill [-s SIG] C… · wait C… · rename C NAME · top C · rm [-f] C… · inspect C…
 //   (ps, logs, start, stop, restart and kill also at the top level; `berth rm` and `berth inspect` belong to the registry client)
-import type { StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Container } from './containers.js';
 import type { ImageSummary } from './image-store.js';
 import type { PortMapping } from './ports.js';
-import type { RunOptions, VolumeMount } from './spec.js';
 import { formatTable } from './table.js';
 
-// Every berth command loads this file, so the runtime's modules load only when a runtime command
-// runs (they cost ~50 ms of start-up otherwise).
-async function mods() {
-  const [containers, snapshotter, imageStore, executors, run, exec, volumes, spec, location, attach, stats, top, ports, etcFiles, copy, networks] = await Promise.all([
-    import('./containers.js'), import('./snapshotter.js'), import('./image-store.js'), import('./executors/index.js'),
-    import('./run.js'), import('./exec.js'), import('./volumes.js'), import('./spec.js'), import('../client/location.js'),
-    import('./attach.js'), import('./stats.js'), import('./top.js'), import('./ports.js'), import('./etc-files.js'), import('./copy.js'), import('./networks.js'),
-  ]);
-  return { ...containers, ...snapshotter, ...imageStore, ...executors, ...run, ...exec, ...volumes, ...spec, ...location, ...attach, ...stats, ...top, ...ports, ...etcFiles, ...copy, ...networks };
-}
-
-/** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
-const defaultRoot = (): string => process.env.BERTH_ROOT || '/var/lib/berth';
+import { defaultRoot, runtimeModules as mods } from './cli-modules.js';
+import { registerRunCommands } from './run-cli.js';
 
 function humanSize(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -93,120 +78,13 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
       else out.write(formatImages(images, { quiet: !!flags.quiet, noTrunc: flags.trunc === false }));
     });
 
-  const collect = (v: string, prev: string[] = []) => [...prev, v];
-  // `berth run IMAGE CMD -x` must hand "-x" to CMD: that needs options positional at the top level
-  program.enablePositionalOptions();
-  program
-    .command('run')
-    .helpOption('--help', 'display help for command') // -h is --hostname, as in Docker
-    .description('run a command in a new container: in the foreground (kept afterwards, unless --rm) or detached (-d)')
-    .argument('<image>', 'an image in the local store (berth pull it first)')
-    .argument('[command...]', 'the command and its arguments (replace the image CMD)')
-    .passThroughOptions()
-    .option('--rm', 'remove the container when it exits')
-    .option('-d, --detach', 'run in the background under a supervisor and print the container ID')
-    .option('--name <name>', 'a name for the container (not with --rm in the foreground)')
-    .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (not with --rm in the foreground)', 'no')
-    .option('--log-opt <max-size=SIZE>', 'json-file log option: max-size, e.g. 10m (one rotated file is kept)', collect)
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
-    .option('--env-file <file>', 'read environment variables from a file', collect)
-    .option('-w, --workdir <dir>', 'working directory inside the container')
-    .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
-    .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
-    .option('-h, --hostname <name>', 'container host name')
-    .option('--network <network>', "bridge (berth0, with NAT out; docker's default), a network made by berth network create (its containers find each other by name), none (only a loopback) or host", 'bridge')
-    .option('--network-alias <name>', 'another name the container has on its user-defined network', collect)
-    .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a container port (tcp or udp) on the host (bridge network)', collect)
-    .option('-P, --publish-all', 'publish every port the image EXPOSEs, each on a free host port')
-    .option('--add-host <name:ip>', 'add a line to /etc/hosts (ip may be host-gateway: the host, as the container reaches it)', collect)
-    .option('--dns <ip>', "a name server for /etc/resolv.conf (replaces the host's)", collect)
-    .option('--dns-search <domain>', 'a search domain for /etc/resolv.conf', collect)
-    .option('--dns-option <option>', 'an options entry for /etc/resolv.conf', collect)
-    .option('-v, --volume <src:ctr[:opts]>', 'a host directory (/host:/ctr[:ro]), a named volume (name:/ctr[:ro|nocopy]) or a new anonymous volume (/ctr)', collect)
-    .option('--tmpfs <path[:options]>', 'mount a tmpfs', collect)
-    .option('--read-only', 'mount the root filesystem read-only')
-    .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
-    .option('--cpus <n>', 'CPU quota, e.g. 1.5')
-    .option('--pids-limit <n>', 'maximum number of processes')
-    .option('-i, --interactive', 'keep stdin open (fed by the attached CLI; with -d by berth attach)')
-    .option('-t, --tty', 'give the container a terminal')
-    .option('--detach-keys <keys>', 'the keys that detach, e.g. ctrl-a,d (default ctrl-p,ctrl-q)')
-    .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
-    .action(async (image: string, command: string[], f: RunFlags) => {
-      const m = await mods();
-      // Without --rm the container is kept, as with Docker: under its supervisor, detached (-d) or with
-      // the CLI attached: to its log, or with -i/-t to its attach socket (keys, terminal, live output)
-      const kept = f.detach || !f.rm;
-      const socketAttached = !f.detach && !f.rm && (!!f.interactive || !!f.tty);
-      const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
-      if (!kept && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need a kept container: drop --rm, or add -d');
-      if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other');
-      let logMaxSize: number | undefined;
-      for (const o of f.logOpt ?? []) {
-        const size = /^max-size=(.+)$/.exec(o);
-        if (!size) throw new UsageError(`--log-opt ${o}: only max-size=SIZE is supported`);
-        try { logMaxSize = m.parseBytes(size[1]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
-        if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
-      }
-      if (!kept && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
-      const root = defaultRoot();
-      // a user-defined network is a bridge of its own
-      const asked = f.network === 'default' ? 'bridge' : f.network;
-      const networkName = ['none', 'host', 'bridge'].includes(asked) ? undefined : (await m.findNetwork(root, asked)).name;
-      if (f.networkAlias?.length && !networkName) throw new UsageError('--network-alias needs a user-defined network (berth network create)');
-      const userNet = networkName ? { networkName, aliases: f.networkAlias ?? [] } : {};
-      const opts = await runOptions(command, { ...f, network: networkName ? 'bridge' : asked });
-      if (f.tty) opts.tty = true;
-      const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
-      const publish = { publish: (f.publish ?? []).flatMap((p) => m.parsePublish(p)), publishAll: !!f.publishAll };
-      const etc = { addHosts: (f.addHost ?? []).map((h) => m.parseAddHost(h)), dns: f.dns ?? [], dnsSearch: f.dnsSearch ?? [], dnsOptions: f.dnsOption ?? [] };
-      m.checkDnsFlags(etc);
-      const executor = await m.pickExecutor(root, f.runtime);
-      const store = await m.RuntimeImageStore.open({ create: false });
-      const snapshots = await m.OverlaySnapshotter.open(root);
-      if (kept) {
-        const c = await m.createContainer({
-          root, store, snapshots, executor, image, ...(f.name !== undefined ? { name: f.name } : {}), run: opts, restartPolicy, ...publish, etc, ...userNet,
-          ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
-          // docker's StdinOnce: a foreground run -i ends the container's stdin with the CLI's
-          ...(f.interactive ? { interactive: true, stdinOnce: !f.detach } : {}),
-        });
-        try {
-          await m.startSupervisor(root, c, { waitAttach: socketAttached });
-        } catch (e) {
-          await m.removeContainer(root, snapshots, c, true).catch(() => undefined);
-          throw e;
-        }
-        if (f.detach) out.write(`${c.config.id}\n`);
-        else if (socketAttached) process.exitCode = await m.attachToSocket(root, c, { stdin: !!f.interactive, detachKeys });
-        else process.exitCode = await m.attachUntilExit(root, c);
-        return;
-      }
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      process.once('SIGHUP', stop); // a closed terminal: the container and its network go too
-      const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
-      if (raw) process.stdin.setRawMode(true); // keys go to the container's terminal as typed
-      try {
-        // runc and crun take the terminal from their stdin even without -i; the built-in one reads it only with -i
-        const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
-        const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
-        const r = await m.runEphemeral({ store, snapshots, executor, root, image, run: opts, ...publish, etc, ...userNet, stdio, signal: ac.signal });
-        process.exitCode = r.code;
-      } finally {
-        if (raw) process.stdin.setRawMode(false);
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        process.off('SIGHUP', stop);
-      }
-    });
+  registerRunCommands(program, out);
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, port, cp, stats, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: run, create, ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, port, cp, stats, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
+  registerRunCommands(group, out);
   registerContainerCommands(program, out, false);
 }
 
@@ -238,6 +116,14 @@ export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boo
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** stop/restart -t: seconds, or undefined for the container's own --stop-timeout. */
+function stopSeconds(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = Number(v);
+  if (!Number.isFinite(t) || t < 0) throw new UsageError(`-t ${v}: expected seconds`);
+  return t;
+}
 
 /**
  * `start --all [--filter restart-policy=P]…`: the stopped containers to bring back. This is what
@@ -272,10 +158,13 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-a, --all', 'also stopped containers')
     .option('-q, --quiet', 'only container IDs')
     .option('--no-trunc', 'full IDs and commands')
-    .action(async (f: { all?: boolean; quiet?: boolean; trunc?: boolean }) => {
+    .option('-f, --filter <key=value>', 'only containers that match: id, name (a regular expression), label (KEY or KEY=VALUE), status, exited (a code), ancestor (an image), network; repeatable', collect)
+    .action(async (f: { all?: boolean; quiet?: boolean; trunc?: boolean; filter?: string[] }) => {
       const m = await mods();
-      let cs = await m.listContainers(root());
-      if (!f.all) cs = cs.filter((c) => c.state.status === 'running' || c.state.status === 'restarting');
+      const { filterContainers, filtersIncludeStopped, parsePsFilters } = await import('./ps-filter.js');
+      const filters = parsePsFilters(f.filter ?? []);
+      let cs = filterContainers(await m.listContainers(root()), filters, m.isPaused);
+      if (!f.all && !filtersIncludeStopped(filters)) cs = cs.filter((c) => c.state.status === 'running' || c.state.status === 'restarting');
       out.write(formatPs(cs, { quiet: !!f.quiet, noTrunc: f.trunc === false }));
     });
 
@@ -306,13 +195,12 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     });
 
   add('stop')
-    ?.description('stop containers: SIGTERM, then SIGKILL after the timeout')
+    ?.description("stop containers: SIGTERM (or the container's stop signal), then SIGKILL after the timeout")
     .argument('<containers...>')
-    .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
-    .action(async (refs: string[], f: { time: string }) => {
+    .option('-t, --time <seconds>', "seconds to wait before killing (default: the container's --stop-timeout, else 10)")
+    .action(async (refs: string[], f: { time?: string }) => {
       const m = await mods();
-      const t = Number(f.time);
-      if (!Number.isFinite(t) || t < 0) throw new UsageError(`-t ${f.time}: expected seconds`);
+      const t = stopSeconds(f.time);
       for (const ref of refs) {
         await m.stopContainer(root(), await m.findContainer(root(), ref), t);
         out.write(`${ref}\n`);
@@ -411,13 +299,12 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
   }
 
   add('restart')
-    ?.description('stop (SIGTERM, then SIGKILL after the timeout) and start containers')
+    ?.description("stop (SIGTERM or the container's stop signal, then SIGKILL after the timeout) and start containers")
     .argument('<containers...>')
-    .option('-t, --time <seconds>', 'seconds to wait before killing', '10')
-    .action(async (refs: string[], f: { time: string }) => {
+    .option('-t, --time <seconds>', "seconds to wait before killing (default: the container's --stop-timeout, else 10)")
+    .action(async (refs: string[], f: { time?: string }) => {
       const m = await mods();
-      const t = Number(f.time);
-      if (!Number.isFinite(t) || t < 0) throw new UsageError(`-t ${f.time}: expected seconds`);
+      const t = stopSeconds(f.time);
       const snapshots = await m.OverlaySnapshotter.open(root());
       for (const ref of refs) {
         const stopped = await m.stopContainer(root(), await m.findContainer(root(), ref), t);
@@ -601,8 +488,12 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
           HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
+            CapAdd: c.config.capAdd ?? null, CapDrop: c.config.capDrop ?? null,
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
-          Config: { Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true },
+          Config: {
+            Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true,
+            Labels: c.config.labels ?? {}, StopSignal: `SIG${c.config.stopSignal ?? 'TERM'}`.replace(/^SIG(\d+)$/, '$1'), ...(c.config.stopTimeout !== undefined ? { StopTimeout: c.config.stopTimeout } : {}),
+          },
           NetworkSettings: networkSettings(c),
           GraphDriver: { Name: 'overlay', Data: { MergedDir: `${c.dir}/rootfs`, SnapshotKey: c.config.snapshotKey } },
         });
@@ -629,56 +520,3 @@ function networkSettings(c: Container): Record<string, unknown> {
   };
 }
 
-interface RunFlags {
-  rm?: boolean; detach?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
-  network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; detachKeys?: string; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
-}
-
-/** One -v: HOST:CTR[:ro], NAME:CTR[:ro|nocopy] (made when missing) or just CTR (a new anonymous volume). */
-async function volumeMount(root: string, v: string): Promise<VolumeMount> {
-  const m = await mods();
-  if (!v.includes(':')) {
-    if (!v.startsWith('/')) throw new UsageError(`-v ${v}: expected HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or an absolute CONTAINER path`);
-    // made with the container (volumes.ts materializeVolumes), so a run that fails before leaves none behind
-    return { source: '', destination: v, volume: { name: '', anonymous: true, copyUp: true } };
-  }
-  const r = await m.resolveVolumeFlag(root, v);
-  if (r.type === 'bind') return { source: r.source, destination: r.destination, readonly: r.readonly };
-  return { source: r.source, destination: r.destination, readonly: r.readonly, volume: { name: r.name, anonymous: false, copyUp: r.copyUp } };
-}
-
-/** Docker-style run flags → RunOptions (with clear errors for what is not supported). */
-export async function runOptions(command: string[], f: Omit<RunFlags, 'runtime'>): Promise<RunOptions> {
-  const m = await mods();
-  const env: string[] = [];
-  for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
-  env.push(...(f.env ?? []));
-  const network = f.network === 'default' ? 'bridge' : f.network;
-  if (network !== 'none' && network !== 'host' && network !== 'bridge') throw new UsageError(`network ${f.network} not found`);
-  const volumes: VolumeMount[] = [];
-  for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRoot(), v));
-  const num = (name: string, v: string | undefined, int: boolean) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) throw new UsageError(`--${name} ${v}: expected a positive ${int ? 'integer' : 'number'}`);
-    return n;
-  };
-  const memory = f.memory !== undefined ? m.parseBytes(f.memory) : undefined;
-  const cpus = num('cpus', f.cpus, false);
-  const pidsLimit = num('pids-limit', f.pidsLimit, true);
-  return {
-    ...(command.length ? { args: command } : {}),
-    ...(f.entrypoint !== undefined ? { entrypoint: f.entrypoint } : {}),
-    env,
-    ...(f.workdir !== undefined ? { workdir: f.workdir } : {}),
-    ...(f.user !== undefined ? { user: f.user } : {}),
-    ...(f.hostname !== undefined ? { hostname: f.hostname } : {}),
-    network,
-    volumes,
-    tmpfs: f.tmpfs ?? [],
-    readOnly: !!f.readOnly,
-    ...(memory !== undefined ? { memory } : {}),
-    ...(cpus !== undefined ? { cpus } : {}),
-    ...(pidsLimit !== undefined ? { pidsLimit } : {}),
-  };
-}

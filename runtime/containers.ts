@@ -8,9 +8,9 @@
 // A supervisor (supervisor.ts), one per container, runs it under the OCI runtime and owns state.json.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, fstatSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, fstatSync, openSync, renameSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Executor, ExecutorRef } from './executors/executor.js';
@@ -19,12 +19,13 @@ import type { RuntimeImageStore } from './image-store.js';
 import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
-import { pidAlive, procStartTime } from './process.js';
+import { lockHolder, takeLock } from './pid-lock.js';
+import { pidAlive, procStartTime, signalName } from './process.js';
 import { writeEtcFiles, type EtcOptions } from './etc-files.js';
 import { disconnect, netnsPath, type NetworkAttachment } from './network.js';
 import { bridgeFor } from './networks.js';
 import { portsToPublish, type PortMapping, type PublishOptions } from './ports.js';
-import { buildSpec, type RunOptions } from './spec.js';
+import { buildSpec, capabilityName, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export { pidAlive, procStartTime } from './process.js';
@@ -43,6 +44,8 @@ export interface ContainerConfig {
   name: string;
   image: string;
   imageDigest: string;
+  /** The image ID (its config's digest), as `berth images` shows it. */
+  imageId?: string;
   command: string[];
   created: string;
   restartPolicy: RestartPolicy;
@@ -68,6 +71,14 @@ export interface ContainerConfig {
   ports?: PortMapping[];
   /** --add-host and --dns… (the supervisor writes hosts again with the address of each start). */
   etc?: EtcOptions;
+  /** What stop sends first (--stop-signal, else the image's STOPSIGNAL; TERM when absent), and how long it waits before KILL (--stop-timeout; 10 s when absent, -1 for ever). */
+  stopSignal?: string;
+  stopTimeout?: number;
+  /** The image's labels with -l/--label on top. */
+  labels?: Record<string, string>;
+  /** --cap-add and --cap-drop as given (the bundle has the resulting set). */
+  capAdd?: string[];
+  capDrop?: string[];
 }
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
@@ -161,10 +172,24 @@ export interface CreateOptions extends PublishOptions {
   autoRemove?: boolean;
   interactive?: boolean;
   stdinOnce?: boolean;
+  stopSignal?: string;
+  stopTimeout?: number;
+  labels?: Record<string, string>;
+  /** run: the new container is listed already holding its start lock (releaseStartLock once started). */
+  starting?: boolean;
 }
 
 /** What docker allows in a container name. */
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** The image's STOPSIGNAL; one that is no signal is set aside with a note (docker's daemon does the same). */
+function imageStopSignal(v: unknown): string {
+  if (!v) return 'TERM';
+  try { return signalName(String(v)); } catch {
+    process.stderr.write(`berth: the image's STOPSIGNAL ${JSON.stringify(v)} is not a signal; SIGTERM stops this container\n`);
+    return 'TERM';
+  }
+}
 
 /** Prepares the snapshot, mounts the rootfs and writes the bundle and container.json (status "created"). */
 export async function createContainer(o: CreateOptions): Promise<Container> {
@@ -179,6 +204,8 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   }
   const network = o.run.network ?? 'none';
   const img = await o.store.resolve(o.image);
+  const stopSignal = o.stopSignal !== undefined ? signalName(o.stopSignal) : imageStopSignal(img.config.config?.StopSignal);
+  const labels = { ...img.config.config?.Labels, ...o.labels };
   const ports = portsToPublish(network, o, img.config.config?.ExposedPorts);
   const { chainId } = await o.store.unpack(img, o.snapshots);
   const volumes = await materializeVolumes(o.root, o.run.volumes ?? [], img.config.config?.Volumes);
@@ -209,7 +236,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     });
     await writeFile(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
     const config: ContainerConfig = {
-      id, name, image: img.name, imageDigest: img.manifest.digest, command: spec.process?.args ?? [],
+      id, name, image: img.name, imageDigest: img.manifest.digest, imageId: img.configDescriptor.digest, command: spec.process?.args ?? [],
       created: new Date().toISOString(), restartPolicy: o.restartPolicy,
       runtime: o.executor.ref, snapshotKey: key,
       log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
@@ -222,8 +249,14 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       ...(o.run.tty ? { tty: true } : {}),
       ...(o.interactive ? { interactive: true } : {}),
       ...(o.interactive && o.stdinOnce ? { stdinOnce: true } : {}),
+      ...(stopSignal !== 'TERM' ? { stopSignal } : {}),
+      ...(o.stopTimeout !== undefined ? { stopTimeout: o.stopTimeout } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(o.run.capAdd?.length ? { capAdd: o.run.capAdd.map(capabilityName) } : {}),
+      ...(o.run.capDrop?.length ? { capDrop: o.run.capDrop.map(capabilityName) } : {}),
     };
     await writeJsonAtomic(join(dir, 'state.json'), { status: 'created', restartCount: 0 } satisfies ContainerState);
+    if (o.starting) await takeStartLock(dir);
     await writeJsonAtomic(join(dir, 'container.json'), config);
     return { config, state: { status: 'created', restartCount: 0 }, dir };
   } catch (e) {
@@ -305,6 +338,8 @@ export async function renameContainer(root: string, c: Container, name: string):
 }
 
 const finished = (c: Container) => c.state.status === 'exited' && !supervisorAlive(c.state);
+/** Nothing runs and nothing is about to: ended, or created (berth create) and never started. */
+const idle = (c: Container) => (c.state.status === 'exited' || c.state.status === 'created') && !supervisorAlive(c.state) && !startingElsewhere(c);
 
 export function runtimeOf(c: Container): Executor { return executorFromRef(c.config.runtime); }
 
@@ -352,17 +387,21 @@ export async function clearPaused(dir: string): Promise<void> {
   await rm(pausedPath({ dir }), { force: true });
 }
 
-/** SIGTERM (or the given signal), then SIGKILL after `timeoutSec`; returns once the supervisor recorded the exit. */
-export async function stopContainer(root: string, c: Container, timeoutSec = 10): Promise<Container> {
+/**
+ * The container's stop signal (SIGTERM unless configured), then SIGKILL after `timeoutSec` (default: its
+ * --stop-timeout, else 10); returns once the supervisor recorded the exit.
+ */
+export async function stopContainer(root: string, c: Container, timeoutSec = c.config.stopTimeout ?? 10, signal = c.config.stopSignal ?? 'TERM'): Promise<Container> {
+  if (timeoutSec < 0) timeoutSec = Infinity; // --stop-timeout -1
   await requestStop(c);
-  if (finished(c)) return c;
+  if (idle(c)) return c;
   const rt = runtimeOf(c);
   // between restarts there is nothing to signal (the supervisor sees stop-requested); right after the
   // supervisor spawned the runtime the container may not exist yet: keep trying until it takes
-  let sent = await rt.kill(c.config.id, 'TERM').then(() => true, () => false);
+  let sent = await rt.kill(c.config.id, signal).then(() => true, () => false);
   await thaw(c); // the signal is delivered once it runs again (docker stop does the same)
   let done = await waitFor(root, c.config.id, (x) => {
-    if (!sent && x.state.status === 'running') void rt.kill(c.config.id, 'TERM').then(() => { sent = true; }, () => undefined);
+    if (!sent && x.state.status === 'running') void rt.kill(c.config.id, signal).then(() => { sent = true; }, () => undefined);
     return finished(x);
   }, timeoutSec * 1000);
   if (done) return done;
@@ -384,10 +423,33 @@ export const CP_LOCK = 'cp.lock';
 
 /** A cp is working on this container (its lock's process runs): no start meanwhile. */
 export function copyInProgress(c: Container): boolean {
-  try {
-    const l = JSON.parse(readFileSync(join(c.dir, CP_LOCK), 'utf8')) as { pid: number; start: string };
-    return pidAlive(l.pid) && procStartTime(l.pid) === l.start;
-  } catch { return false; }
+  return lockHolder(join(c.dir, CP_LOCK)) !== undefined;
+}
+
+/**
+ * Held from a start's decision to start until its supervisor has recorded itself in state.json, so
+ * that two starts (or a start and an rm or a prune) of a container that is not running cannot both act.
+ */
+const START_LOCK = 'start.lock';
+
+/** Another process is starting this container. */
+function startingElsewhere(c: Pick<Container, 'dir'>): boolean {
+  const holder = lockHolder(join(c.dir, START_LOCK));
+  return holder !== undefined && holder !== process.pid;
+}
+
+/** Takes the start lock; when this process holds it already (run, until its start), that holder releases it. */
+async function takeStartLock(dir: string): Promise<(() => Promise<void>) | undefined> {
+  if (lockHolder(join(dir, START_LOCK)) === process.pid) return async () => undefined;
+  try { return await takeLock(join(dir, START_LOCK)); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`No such container: ${basename(dir).slice(0, 12)} (removed meanwhile)`);
+    throw e;
+  }
+}
+
+/** Gives up the start lock a `starting` createContainer took. */
+export async function releaseStartLock(c: Container): Promise<void> {
+  await rm(join(c.dir, START_LOCK), { force: true });
 }
 
 /** Mounts a stopped container's rootfs again when it is not (as after a reboot). */
@@ -399,33 +461,49 @@ export async function ensureRootfsMounted(snapshots: OverlaySnapshotter, c: Cont
 
 /** Starts a stopped container again under a new supervisor (remounting its rootfs if needed, as after a reboot). */
 export async function startContainer(root: string, snapshots: OverlaySnapshotter, c: Container, o: { waitAttach?: boolean } = {}): Promise<Container> {
-  if (!finished(c)) return c; // running, restarting or being started: docker start is a no-op then
+  if (!idle(c)) return c; // running, restarting or being started: docker start is a no-op then
   if (copyInProgress(c)) throw new UsageError(`a cp into or out of ${c.config.name} is in progress: start it afterwards`);
-  await rm(join(c.dir, 'stop-requested'), { force: true });
-  await clearPaused(c.dir);
-  // runtime state left by a supervisor that died (its container may even run on): end it
-  await runtimeOf(c).delete(c.config.id).catch(() => undefined);
-  await ensureRootfsMounted(snapshots, c);
-  const state: ContainerState = { status: 'created', restartCount: 0 };
-  await writeJsonAtomic(join(c.dir, 'state.json'), state);
-  return startSupervisor(root, { ...c, state }, o);
+  const release = await takeStartLock(c.dir);
+  if (!release) return c; // another start got there first
+  try {
+    c = await loadContainer(root, c.config.id);
+    if (!idle(c)) return c;
+    await rm(join(c.dir, 'stop-requested'), { force: true });
+    await clearPaused(c.dir);
+    // runtime state left by a supervisor that died (its container may even run on): end it
+    await runtimeOf(c).delete(c.config.id).catch(() => undefined);
+    await ensureRootfsMounted(snapshots, c);
+    const state: ContainerState = { status: 'created', restartCount: 0 };
+    await writeJsonAtomic(join(c.dir, 'state.json'), state);
+    return await startSupervisor(root, { ...c, state }, o);
+  } finally { await release(); }
 }
 
 /** Sends a signal (default KILL); the restart policy no longer applies (as after docker stop). */
 export async function killContainer(c: Container, signal = 'KILL'): Promise<void> {
+  const sig = signalName(signal);
   if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running`);
   await requestStop(c);
-  await runtimeOf(c).kill(c.config.id, signal.replace(/^SIG/, ''));
+  await runtimeOf(c).kill(c.config.id, sig);
   await thaw(c);
 }
 
 /** Removes a container: stopped (or, with force, killed), unmounted, its snapshot and directory deleted; with volumes (-v), its anonymous volumes too. */
 export async function removeContainer(root: string, snapshots: OverlaySnapshotter, c: Container, force = false, volumes = false): Promise<void> {
-  if (!finished(c)) {
-    if (!force) throw new UsageError(`container ${c.config.name} is ${c.state.status}: stop it first or use rm -f`);
-    c = await stopContainer(root, c, 0);
-  }
-  await destroyContainer(snapshots, c);
+  if (!idle(c) && !force) throw new UsageError(`container ${c.config.name} is ${c.state.status}: stop it first or use rm -f`);
+  // no start may come between the check and the removal
+  const release = await takeStartLock(c.dir);
+  if (!release) throw new UsageError(`container ${c.config.name} is being started: try again, or use rm -f once it runs`);
+  try {
+    c = await loadContainer(root, c.config.id).catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' ? new NotFoundError(`No such container: ${c.config.name} (removed meanwhile)`) : e;
+    });
+    if (!idle(c)) {
+      if (!force) throw new UsageError(`container ${c.config.name} is ${c.state.status}: stop it first or use rm -f`);
+      c = await stopContainer(root, c, 0, 'KILL'); // docker rm -f: SIGKILL, not the stop signal
+    }
+    await destroyContainer(snapshots, c);
+  } finally { await release(); }
   if (volumes) await removeAnonymousVolumes(root, c.config.volumes ?? [], c.config.id);
 }
 

@@ -21,6 +21,7 @@ import { basename, dirname, join, posix, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../client/errors.js';
+import { takeLock } from './pid-lock.js';
 import { copyInProgress, CP_LOCK, ensureRootfsMounted, isPaused, pauseContainer, supervisorAlive, unpauseContainer, type Container } from './containers.js';
 import { HeldDir, walkHeld, type HeldView } from './in-root.js';
 import { procStartTime } from './process.js';
@@ -46,20 +47,9 @@ async function guarded<T>(cleanup: () => Promise<void>, fn: () => Promise<T>): P
 // ---- the container's files, held --------------------------------------------------------------------
 
 async function lock(c: Container): Promise<() => Promise<void>> {
-  const path = join(c.dir, CP_LOCK);
-  for (let i = 0; i < 2; i++) {
-    try {
-      const fh = await open(path, 'wx', 0o600);
-      await fh.writeFile(JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) ?? '' }));
-      await fh.close();
-      return () => rm(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      if (copyInProgress(c)) throw new UsageError(`another cp into or out of ${c.config.name} is in progress`);
-      await unlink(path).catch(() => undefined); // its cp was killed
-    }
-  }
-  throw new UsageError(`another cp into or out of ${c.config.name} is in progress`);
+  const release = await takeLock(join(c.dir, CP_LOCK));
+  if (!release) throw new UsageError(`another cp into or out of ${c.config.name} is in progress`);
+  return release;
 }
 
 /** The container's init (the first process of its PID namespace), as the host sees it. */

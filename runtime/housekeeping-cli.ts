@@ -1,6 +1,7 @@
 // Housekeeping commands of the `berth` CLI (the logic is in image-remove.ts and volumes.ts):
 //   berth rmi [-f] IMAGE…            also `berth image rm|remove`: untag, and delete what no image or container needs
 //   berth image prune [-a] [-f]       dangling images (-a: every image no container uses), unreferenced blobs and layers
+//   berth container prune [-f]      every stopped container
 //   berth volume create [--label K=V] [NAME] · ls|list [-q] · inspect NAME… · rm|remove [-f] NAME… · prune [-f]
 // prune asks for confirmation on a terminal; without one it needs -f.
 import { existsSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { ClientError, ExitCode, NotFoundError, UsageError } from '../client/errors.js';
 import type { Output } from './cli.js';
+import { parseLabels } from './labels.js';
 import type { RuntimeImageStore } from './image-store.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 
@@ -126,6 +128,35 @@ export function registerHousekeeping(program: Command, out: Output = process.std
       });
   }
 
+  const container = group('container', 'manage containers');
+  if (free(container, 'prune')) {
+    container.command('prune')
+      .description('remove every stopped container (created or exited): its snapshot, state and logs; volumes stay')
+      .option('-f, --force', 'do not prompt for confirmation')
+      .action(async (f: { force?: boolean }) => {
+        if (!f.force && !(await confirm('WARNING! This will remove all stopped containers.'))) throw new ClientError('container prune has been cancelled');
+        const { listContainers, removeContainer, supervisorAlive } = await import('./containers.js');
+        const { defaultRuntimeRoot, OverlaySnapshotter } = await import('./snapshotter.js');
+        const { diskUsage } = await import('./disk-usage.js');
+        const root = defaultRuntimeRoot();
+        const stopped = (await listContainers(root)).filter((c) => (c.state.status === 'exited' || c.state.status === 'created') && !supervisorAlive(c.state));
+        const deleted: string[] = [];
+        let reclaimed = 0;
+        if (stopped.length) {
+          const snapshots = await OverlaySnapshotter.open(root);
+          for (const c of stopped) {
+            const size = await snapshots.stat(c.config.snapshotKey).then((i) => diskUsage(join(snapshots.dir, i.id)), () => 0);
+            // one started meanwhile is refused by removeContainer: it stays
+            try { await removeContainer(root, snapshots, c); } catch { continue; }
+            deleted.push(c.config.id);
+            reclaimed += size;
+          }
+        }
+        if (deleted.length) out.write(`Deleted Containers:\n${deleted.map((id) => `${id}\n`).join('')}\n`);
+        out.write(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
+      });
+  }
+
   const volumes = async () => {
     const { VolumeStore } = await import('./volumes.js');
     const { defaultRuntimeRoot } = await import('./snapshotter.js');
@@ -139,14 +170,7 @@ export function registerHousekeeping(program: Command, out: Output = process.std
       .argument('[name]', 'the volume name: [a-zA-Z0-9][a-zA-Z0-9_.-]+')
       .option('--label <key=value>', 'set a label on the volume', collect)
       .action(async (name: string | undefined, f: { label?: string[] }) => {
-        const labels: Record<string, string> = {};
-        for (const l of f.label ?? []) {
-          const eq = l.indexOf('=');
-          const key = eq < 0 ? l : l.slice(0, eq);
-          if (!key) throw new UsageError(`--label ${l}: expected KEY=VALUE`);
-          labels[key] = eq < 0 ? '' : l.slice(eq + 1);
-        }
-        const { volume: v } = await (await volumes()).create(name, { labels });
+        const { volume: v } = await (await volumes()).create(name, { labels: parseLabels(f.label) });
         out.write(`${v.Name}\n`);
       });
   }

@@ -11,6 +11,7 @@ import { manifestKind, MediaType } from '../oci/media-types.js';
 import { localName } from '../client/location.js';
 import { ImageLayout, REF_NAME } from '../client/image-layout.js';
 import { localStoreDir } from '../client/location.js';
+import { ExitCode } from '../client/errors.js';
 import { formatPlatform, hostPlatform, listPlatforms, selectPlatform, type Platform } from '../client/platform.js';
 // apply-layer.js (zlib, the tar machinery) is loaded only when a layer is applied: `run` of an
 // unpacked image does without it
@@ -18,6 +19,8 @@ import type { ApplyResult } from './apply-layer.js';
 import { SnapshotError, type OverlaySnapshotter } from './snapshotter.js';
 
 export class ImageError extends Error {}
+/** The local store has no such image (run --pull missing pulls it then). */
+export class ImageNotFoundError extends ImageError { readonly exitCode = ExitCode.NotFound; }
 
 /** The parts of an image config (image-spec config.json) the runtime uses. */
 export interface ImageConfig {
@@ -113,7 +116,7 @@ export class RuntimeImageStore {
         name = `${name}@${ref.digest}`;
       } else {
         try { top = await this.layout.resolve(name); } catch {
-          throw new ImageError(`image ${name} is not in the local store (${this.layout.dir}); pull it first`);
+          throw new ImageNotFoundError(`image ${name} is not in the local store (${this.layout.dir}); pull it first`);
         }
       }
     }
@@ -125,7 +128,7 @@ export class RuntimeImageStore {
     const entry = idx.manifests.find((m) => m.digest === digest);
     if (entry) return entry;
     let size: number;
-    try { size = (await stat(this.layout.blobPath(digest))).size; } catch { throw new ImageError(`manifest ${digest} is not in the local store`); }
+    try { size = (await stat(this.layout.blobPath(digest))).size; } catch { throw new ImageNotFoundError(`manifest ${digest} is not in the local store`); }
     const bytes = await this.layout.readSmall({ digest, size });
     const mediaType = (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ?? MediaType.OciManifest;
     return { mediaType, digest, size: bytes.length };

@@ -3,6 +3,7 @@
 // default PATH, HOSTNAME and HOME, WorkingDir, User resolved against the container's own
 // /etc/passwd and /etc/group (read without following symlinks out of the rootfs), Docker's default
 // capabilities, masked and read-only /proc and /sys paths, device rules, and cgroup limits.
+import { readFileSync } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { ImageConfig } from './image-store.js';
@@ -11,6 +12,56 @@ import { resolveInView } from './in-root.js';
 export class SpecError extends Error {}
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Every capability Linux knows, in the order of their numbers (CAP_CHOWN is 0). */
+export const CAPABILITIES = [
+  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
+  'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO',
+  'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME',
+  'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG',
+  'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
+].map((c) => `CAP_${c}`);
+
+/** "net_admin", "NET_ADMIN", "CAP_NET_ADMIN" → "CAP_NET_ADMIN"; "all" → "ALL". */
+export function capabilityName(c: string): string {
+  const n = c.trim().toUpperCase();
+  if (n === 'ALL') return n;
+  const cap = n.startsWith('CAP_') ? n : `CAP_${n}`;
+  if (!CAPABILITIES.includes(cap)) throw new SpecError(`unknown capability: "${c}"`);
+  return cap;
+}
+
+/**
+ * --cap-add and --cap-drop on top of a base set, as docker does it: ALL among the adds is every
+ * capability but the dropped ones; ALL among the drops is only the added ones; otherwise the base
+ * minus the drops plus the adds (an add wins over a drop of the same one).
+ */
+export function tweakCapabilities(base: readonly string[], add: string[] = [], drop: string[] = [], available: readonly string[] = CAPABILITIES): string[] {
+  const adds = add.map(capabilityName);
+  const drops = drop.map(capabilityName);
+  for (const a of adds) {
+    if (a !== 'ALL' && !available.includes(a)) throw new SpecError(`capability ${a} cannot be given here: this kernel does not know it, or berth itself runs without it`);
+  }
+  if (adds.includes('ALL')) return available.filter((c) => !drops.includes(c));
+  const kept = drops.includes('ALL') ? [] : base.filter((c) => !drops.includes(c));
+  return [...new Set([...kept, ...adds])];
+}
+
+/**
+ * Capabilities that let a container's root reach the host when nothing else holds them back: mounts
+ * (a cgroup release_agent, a devtmpfs), kernel modules, raw I/O, open_by_handle_at. Docker leans on
+ * seccomp and AppArmor for that; berth has neither, so run and create warn about them.
+ */
+export const HOST_REACHING_CAPABILITIES = ['CAP_SYS_ADMIN', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_DAC_READ_SEARCH'];
+
+/** The capabilities a container can get here: those this kernel knows that berth's own bounding set has. */
+export function availableCapabilities(): string[] {
+  let last = CAPABILITIES.length - 1;
+  let bounding = (1n << 64n) - 1n;
+  try { last = Number(readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim()); } catch { /* keep every known one */ }
+  try { bounding = BigInt(`0x${/^CapBnd:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`); } catch { /* as above */ }
+  return CAPABILITIES.filter((_, i) => i <= last && (bounding >> BigInt(i)) & 1n);
+}
 
 /** Docker's default capability set. */
 export const DEFAULT_CAPABILITIES = [
@@ -91,6 +142,9 @@ export interface RunOptions {
   cgroupsPath?: string;
   /** Host files bind-mounted at /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   etcFiles?: { hosts?: string; hostname?: string; resolvConf?: string };
+  /** --cap-add and --cap-drop (names with or without CAP_, any case; ALL). */
+  capAdd?: string[];
+  capDrop?: string[];
   /** Docker leaves no_new_privs off; berth turns it on unless told otherwise. */
   noNewPrivileges?: boolean;
   /** The rootfs path written to config.json (default "rootfs", relative to the bundle). */
@@ -327,7 +381,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   // a user mount on a default destination (say --tmpfs /dev/shm or -v …:/etc/hosts) replaces the default
   const mounts = [...defaults.filter((m) => !taken.has(m.destination)), ...userMounts];
 
-  const caps: string[] = [...DEFAULT_CAPABILITIES];
+  const caps = opts.capAdd?.length || opts.capDrop?.length ? tweakCapabilities(DEFAULT_CAPABILITIES, opts.capAdd, opts.capDrop, availableCapabilities()) : [...DEFAULT_CAPABILITIES];
   const resources: RuntimeSpec['linux']['resources'] = { devices: DEVICE_RULES.map((d) => ({ ...d })) };
   if (opts.memory !== undefined) {
     if (!(opts.memory >= 6 * 1024 * 1024)) throw new SpecError('minimum memory limit allowed is 6MB');

@@ -12,23 +12,15 @@ import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../process.js';
-import { resolveInRoot, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
+import { CAPABILITIES, resolveInRoot, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
 import { spawnWrapped, type ExecProcess, type Executor, type ExecutorRef } from './executor.js';
-
-const CAPS = [
-  'CHOWN', 'DAC_OVERRIDE', 'DAC_READ_SEARCH', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP', 'LINUX_IMMUTABLE',
-  'NET_BIND_SERVICE', 'NET_BROADCAST', 'NET_ADMIN', 'NET_RAW', 'IPC_LOCK', 'IPC_OWNER', 'SYS_MODULE', 'SYS_RAWIO',
-  'SYS_CHROOT', 'SYS_PTRACE', 'SYS_PACCT', 'SYS_ADMIN', 'SYS_BOOT', 'SYS_NICE', 'SYS_RESOURCE', 'SYS_TIME',
-  'SYS_TTY_CONFIG', 'MKNOD', 'LEASE', 'AUDIT_WRITE', 'AUDIT_CONTROL', 'SETFCAP', 'MAC_OVERRIDE', 'MAC_ADMIN', 'SYSLOG',
-  'WAKE_ALARM', 'BLOCK_SUSPEND', 'AUDIT_READ', 'PERFMON', 'BPF', 'CHECKPOINT_RESTORE',
-];
 
 /** Capability names → the two 32-bit halves of a mask. */
 export function capabilityMask(names: string[]): { lo: number; hi: number } {
   let lo = 0;
   let hi = 0;
   for (const n of names) {
-    const i = CAPS.indexOf(n.replace(/^CAP_/, ''));
+    const i = CAPABILITIES.indexOf(n.startsWith('CAP_') ? n : `CAP_${n}`);
     if (i < 0) throw new Error(`unknown capability ${n}`);
     if (i < 32) lo = (lo | (1 << i)) >>> 0;
     else hi = (hi | (1 << (i - 32))) >>> 0;

@@ -39,7 +39,7 @@ describe('diff, commit, push, pull, run (root)', { skip }, () => {
   });
 
   after(async () => {
-    for (const root of ['root', 'root2'].map((r) => join(tmp, r))) {
+    for (const root of ['root', 'root2', 'root3'].map((r) => join(tmp, r))) {
       const snapshots = await OverlaySnapshotter.open(root).catch(() => undefined);
       for (const c of await listContainers(root)) if (snapshots) await removeContainer(root, snapshots, c, true).catch(() => undefined);
     }
@@ -73,5 +73,65 @@ describe('diff, commit, push, pull, run (root)', { skip }, () => {
     assert.equal(out.stdout, 'made\n', out.stderr);
     const check = await berth(['run', '--rm', `${server.host}/rt/made:v1`, 'sh', '-c', 'cat /etc/kept; test -e /etc/gone || echo gone; test -d /opt/new && echo dir; echo $STAGE']);
     assert.equal(check.stdout, 'v2\ngone\ndir\ncommitted\n', check.stderr);
+  });
+
+  test('run and create pull what the local store lacks (--pull missing, always, never); create makes a container start runs', async () => {
+    const first = { BERTH_ROOT: join(tmp, 'root'), BERTH_STORE: join(tmp, 'store') };
+    const ref = `${server.host}/rt/base:1`;
+    env = first;
+    assert.equal((await berth(['push', 'local:localhost/base:1', ref])).code, 0);
+    env = { BERTH_ROOT: join(tmp, 'root3'), BERTH_STORE: join(tmp, 'store3') };
+
+    const never = await berth(['run', '--rm', '--pull', 'never', ref, 'echo', 'hi']);
+    assert.equal(never.code, 3);
+    assert.match(never.stderr, /not in the local store/);
+    const bad = await berth(['run', '--rm', '--pull', 'sometimes', ref, 'echo', 'hi']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--pull sometimes: expected missing, always or never/);
+
+    // pulled first; stdout keeps only the container's output
+    const pulled = await berth(['run', '--rm', ref, 'cat', '/etc/kept']);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.equal(pulled.stdout, 'v1\n');
+    assert.match(pulled.stderr, new RegExp(`Unable to find image '${ref}' locally`));
+    assert.match(pulled.stderr, /Pulled /);
+
+    // the tag moves in the registry: missing keeps what is here, always fetches the new one
+    env = first;
+    await addImage(await ImageLayout.open(first.BERTH_STORE, {}), 'localhost/base:2', [layer([
+      { name: 'bin/', type: 'dir' },
+      { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
+      { name: 'bin/cat', type: 'symlink', linkname: 'busybox' },
+      { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+      { name: 'etc/', type: 'dir' },
+      { name: 'etc/kept', type: 'file', data: Buffer.from('v3\n') },
+    ])], { config: { Cmd: ['/bin/sh'] } });
+    assert.equal((await berth(['push', 'local:localhost/base:2', ref])).code, 0);
+    env = { BERTH_ROOT: join(tmp, 'root3'), BERTH_STORE: join(tmp, 'store3') };
+    const kept = await berth(['run', '--rm', ref, 'cat', '/etc/kept']);
+    assert.equal(kept.stdout, 'v1\n', kept.stderr);
+    assert.doesNotMatch(kept.stderr, /Unable to find|Pulled/);
+    const always = await berth(['run', '--rm', '-q', '--pull', 'always', ref, 'cat', '/etc/kept']);
+    assert.equal(always.stdout, 'v3\n', always.stderr);
+    assert.equal(always.stderr, '');
+
+    // create: a container that exists but does not run until started
+    const created = await berth(['create', '--name', 'later', ref, 'sh', '-c', 'echo ran later; exit 3']);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /^[0-9a-f]{64}\n$/);
+    assert.equal((await berth(['ps', '-q'])).stdout, '');
+    assert.match((await berth(['ps', '-a'])).stdout, /Created\s.*later/);
+    assert.equal((await berth(['logs', 'later'])).stdout, '');
+    const started = await berth(['start', '-a', 'later']);
+    assert.equal(started.stdout, 'ran later\n', started.stderr);
+    assert.equal(started.code, 3);
+    assert.match((await berth(['ps', '-a'])).stdout, /Exited \(3\).*later/);
+    // a container never started is removed without -f; one that is missing its image cannot be made
+    assert.equal((await berth(['container', 'create', '--name', 'unused', ref])).code, 0);
+    assert.equal((await berth(['container', 'rm', 'unused'])).code, 0);
+    const missing = await berth(['create', '--pull', 'never', `${server.host}/rt/nothing:1`]);
+    assert.equal(missing.code, 3);
+    assert.match(missing.stderr, /not in the local store/);
+    assert.equal((await berth(['container', 'rm', 'later'])).code, 0);
   });
 });

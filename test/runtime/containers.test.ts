@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { ImageLayout } from '../../client/image-layout.js';
 import { JsonFileLog, listContainers, parseRestartPolicy, pidAlive, removeContainer, runtimeOf, streamLogs, type Container } from '../../runtime/containers.js';
 import { formatPs } from '../../runtime/cli.js';
+import { availableCapabilities, CAPABILITIES } from '../../runtime/spec.js';
 import { unmount } from '../../runtime/mount.js';
 import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
 import { addImage, isRoot, layer, removeDir, run, tempDir } from './helpers.js';
@@ -137,11 +138,13 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     root = join(tmp, 'root');
     const layout = await ImageLayout.open(join(tmp, 'store'), { create: true });
     const applets = ['sh', 'echo', 'sleep', 'true', 'cat', 'id', 'tr', 'hostname', 'pwd', 'dd', 'tty', 'stty', 'wget', 'httpd', 'mkdir', 'ip', 'grep', 'ln', 'stat', 'mknod', 'chmod'];
-    await addImage(layout, 'localhost/bb:1', [layer([
+    const bin = layer([
       { name: 'bin/', type: 'dir' },
       { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
       ...applets.map((a) => ({ name: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
-    ])], { config: { Cmd: ['/bin/sh'] } });
+    ]);
+    await addImage(layout, 'localhost/bb:1', [bin], { config: { Cmd: ['/bin/sh'] } });
+    await addImage(layout, 'localhost/bb:quit', [bin], { config: { Cmd: ['/bin/sh'], StopSignal: 'SIGQUIT', Labels: { from: 'image', tier: 'base' } } });
   });
 
   after(async () => {
@@ -832,6 +835,90 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal(await readFile(join(out, 'from-stopped'), 'utf8'), 'from host\n');
     assert.equal(await readFile(join(vol, 'a'), 'utf8'), 'a\n');
     assert.equal((await berth(['container', 'rm', name])).code, 0);
+  });
+
+  test('stop signals (the image\'s STOPSIGNAL, --stop-signal) and --stop-timeout; --cap-add and --cap-drop; labels and ps --filter', async () => {
+    const traps = 'trap "echo got-quit; exit 7" QUIT; trap "echo got-usr1; exit 8" USR1; trap "echo got-term; exit 9" TERM; echo up; while :; do sleep 0.1; done';
+    const quitter = await runD(['--name', 'quitter', '-l', 'tier=front', '-l', 'solo', 'localhost/bb:quit', 'sh', '-c', traps]);
+    const usr1 = await runD(['--name', 'usr1', '--stop-signal', 'usr1', 'localhost/bb:quit', 'sh', '-c', traps]);
+    const slow = await runD(['--name', 'slowstop', '--stop-timeout', '1', 'localhost/bb:1', 'sh', '-c', 'trap "echo ignored" TERM; echo up; while :; do sleep 0.1; done']);
+    for (const name of ['quitter', 'usr1', 'slowstop']) {
+      for (let i = 0; i < 100 && (await berth(['logs', name])).stdout !== 'up\n'; i++) await sleep(100);
+    }
+    const full = async (ref: string) => JSON.parse((await berth(['container', 'inspect', ref])).stdout)[0] as { Config: { StopSignal: string; StopTimeout?: number; Labels: Record<string, string> } };
+    assert.deepEqual((await full('quitter')).Config.Labels, { from: 'image', tier: 'front', solo: '' });
+    assert.equal((await full('quitter')).Config.StopSignal, 'SIGQUIT');
+    assert.equal((await full('usr1')).Config.StopSignal, 'SIGUSR1');
+    assert.equal((await full('slowstop')).Config.StopTimeout, 1);
+
+    // ps --filter: values of one key are alternatives, keys all apply; a status filter shows stopped ones too
+    const ps = async (...f: string[]) => (await berth(['ps', '-q', '--no-trunc', ...f])).stdout.trim().split('\n').filter(Boolean).sort();
+    assert.deepEqual(await ps('--filter', 'label=tier=front'), [quitter]);
+    assert.deepEqual(await ps('--filter', 'label=from'), [quitter, usr1].sort());
+    assert.deepEqual(await ps('-f', 'ancestor=localhost/bb:1', '-f', 'name=^slow'), [slow]);
+    assert.deepEqual(await ps('-f', 'name=^usr1$', '-f', 'name=quit'), [quitter, usr1].sort());
+
+    assert.equal((await berth(['stop', 'quitter'])).code, 0);
+    assert.equal((await inspect('quitter')).State.ExitCode, 7);
+    assert.equal((await berth(['logs', 'quitter'])).stdout, 'up\ngot-quit\n');
+    assert.equal((await berth(['stop', 'usr1'])).code, 0);
+    assert.equal((await inspect('usr1')).State.ExitCode, 8);
+    // the default would wait 10 s before the SIGKILL
+    const s = await berth(['stop', 'slowstop']);
+    assert.equal((await inspect('slowstop')).State.ExitCode, 137);
+    assert.ok(s.ms < 9000, `stop took ${s.ms} ms`);
+    assert.deepEqual(await ps('--filter', 'status=exited', '--filter', 'exited=8'), [usr1]);
+    assert.deepEqual(await ps('--filter', 'status=exited', '--filter', 'label=tier=base'), [usr1]); // the image's label
+    const bad = await berth(['ps', '--filter', 'colour=red']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /the filters are id, name, label/);
+    assert.equal((await berth(['container', 'rm', 'quitter', 'usr1', 'slowstop'])).code, 0);
+
+    // capabilities: docker's default set (a80425fb) with NET_ADMIN added and CHOWN dropped; ALL dropped is none
+    const capEff = async (...flags: string[]) => {
+      const r = await berth(['run', '--rm', '--network', 'none', ...flags, 'localhost/bb:1', 'sh', '-c', 'grep CapEff /proc/self/status; ip link set lo mtu 1400 2>/dev/null && echo mtu-set || echo mtu-refused']);
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const plain = await capEff();
+    assert.match(plain, /CapEff:\s+00000000a80425fb\nmtu-refused\n$/);
+    const tweaked = await capEff('--cap-add', 'net_admin', '--cap-drop', 'CAP_CHOWN');
+    assert.equal(BigInt(`0x${/CapEff:\s+(\w+)/.exec(tweaked)![1]}`), (0xa80425fbn | (1n << 12n)) & ~1n);
+    assert.match(tweaked, /mtu-set\n$/);
+    assert.match(await capEff('--cap-drop', 'ALL'), /CapEff:\s+0000000000000000\nmtu-refused\n$/);
+    // ALL: everything this host can give (berth's own bounding set), with a warning about what reaches the host
+    const all = await berth(['run', '--rm', '--network', 'none', '--cap-add', 'ALL', 'localhost/bb:1', 'grep', 'CapEff', '/proc/self/status']);
+    assert.equal(all.code, 0, all.stderr);
+    const mask = availableCapabilities().reduce((m, c) => m | (1n << BigInt(CAPABILITIES.indexOf(c))), 0n);
+    const got = BigInt(`0x${/CapEff:\s+(\w+)/.exec(all.stdout)![1]}`);
+    assert.ok(got === mask || got === (mask & ~(1n << 27n)), `CapEff ${got.toString(16)} vs ${mask.toString(16)} (without MKNOD where devices cannot be limited)`);
+    assert.match(all.stderr, /warning: .*CAP_SYS_ADMIN.* can let the container's root reach the host/);
+    assert.doesNotMatch(tweaked, /warning/);
+    // a user other than root starts with none in effect, as with docker; the bounding set has the added one
+    const user = await berth(['run', '--rm', '--network', 'none', '-u', '1000', '--cap-add', 'NET_ADMIN', 'localhost/bb:1', 'grep', '-E', 'Cap(Eff|Bnd)', '/proc/self/status']);
+    assert.match(user.stdout, /CapEff:\s+0000000000000000/);
+    assert.equal(BigInt(`0x${/CapBnd:\s+(\w+)/.exec(user.stdout)![1]}`) & (1n << 12n), 1n << 12n);
+    const unknown = await berth(['run', '--rm', '--cap-add', 'FLY', 'localhost/bb:1', 'true']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown capability: "FLY"/);
+  });
+
+  test('create, then two starts at once: the container runs once; prune leaves it while it runs, takes it after', async () => {
+    const r = await berth(['create', '--runtime', kind, '--name', 'once', 'localhost/bb:1', 'sh', '-c', 'echo ran; sleep 1']);
+    assert.equal(r.code, 0, r.stderr);
+    const [a, b] = await Promise.all([berth(['start', 'once']), berth(['start', 'once'])]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    const pruned = await berth(['container', 'prune', '-f']);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.doesNotMatch(pruned.stdout, new RegExp(r.stdout.trim()));
+    assert.equal((await waitExited('once')).State.ExitCode, 0);
+    assert.equal((await berth(['logs', 'once'])).stdout, 'ran\n');
+    // now it is stopped: prune takes it
+    const again = await berth(['container', 'prune', '-f']);
+    assert.match(again.stdout, new RegExp(`^Deleted Containers:\n(.*\n)*${r.stdout.trim()}\n`));
+    assert.match(again.stdout, /Total reclaimed space: /);
+    assert.equal((await berth(['container', 'inspect', 'once'])).code, 3);
   });
 
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {

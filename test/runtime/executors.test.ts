@@ -219,8 +219,13 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
       assert.match(badPort.stderr, /-p 8080:80\/sctp: the protocol must be tcp or udp/);
       const noBridge = await berth(['run', '--rm', '--network', 'none', '-p', '8080:80', 'localhost/bb:1', 'true']);
       assert.match(noBridge.stderr, /-p and -P need the bridge network, not --network none/);
-      const absent = await berth(['run', '--rm', 'localhost/nope:1', 'true']);
-      assert.match(absent.stderr, /not in the local store/);
+      const absent = await berth(['run', '--rm', '--pull', 'never', 'localhost/nope:1', 'true']);
+      assert.equal(absent.code, 3);
+      assert.match(absent.stderr, /^berth: image localhost\/nope:1 is not in the local store/m);
+      // pulled first (port 9 of localhost: nothing listens), and that failure said as such
+      const unpullable = await berth(['run', '--rm', 'localhost:9/nope:1', 'true']);
+      assert.notEqual(unpullable.code, 0);
+      assert.match(unpullable.stderr, /^Unable to find image 'localhost:9\/nope:1' locally\nberth: image localhost:9\/nope:1 is not in the local store, and pulling it failed: cannot reach localhost:9/);
       assert.deepEqual(await readdir(join(tmp, 'cli-root', 'containers')).catch(() => []), []);
     });
   });

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ImageConfig } from '../../runtime/image-store.js';
 import {
-  buildSpec, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
-  resolveInRoot, resolveUser, SpecError,
+  availableCapabilities, buildSpec, CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
+  resolveInRoot, resolveUser, SpecError, tweakCapabilities,
 } from '../../runtime/spec.js';
 import { removeDir, tempDir } from './helpers.js';
 
@@ -156,4 +156,23 @@ describe('spec: config.json', () => {
     await assert.rejects(buildSpec(img, rootfs, { volumes: [{ source: '/a', destination: '/d' }, { source: '/b', destination: '/d' }] }), /duplicate mount point/);
     assert.throws(() => parseTmpfs('run'), /absolute/);
   });
+});
+
+test('--cap-add and --cap-drop change the default set as docker does (ALL on either side; an add wins over a drop)', () => {
+  assert.deepEqual(tweakCapabilities(DEFAULT_CAPABILITIES), [...DEFAULT_CAPABILITIES]);
+  const t = tweakCapabilities(DEFAULT_CAPABILITIES, ['net_admin', 'CAP_SYS_PTRACE'], ['chown', 'KILL']);
+  assert.ok(t.includes('CAP_NET_ADMIN') && t.includes('CAP_SYS_PTRACE'));
+  assert.ok(!t.includes('CAP_CHOWN') && !t.includes('CAP_KILL'));
+  assert.equal(t.length, DEFAULT_CAPABILITIES.length);
+  assert.deepEqual(tweakCapabilities(DEFAULT_CAPABILITIES, ['NET_RAW'], ['ALL']), ['CAP_NET_RAW']);
+  assert.deepEqual(tweakCapabilities(DEFAULT_CAPABILITIES, ['all'], ['SYS_ADMIN']), CAPABILITIES.filter((c) => c !== 'CAP_SYS_ADMIN'));
+  assert.ok(tweakCapabilities(DEFAULT_CAPABILITIES, ['CHOWN'], ['CHOWN']).includes('CAP_CHOWN'));
+  assert.throws(() => tweakCapabilities(DEFAULT_CAPABILITIES, ['CAP_FLY']), /unknown capability: "CAP_FLY"/);
+  // only what this host can give: ALL is what is available, an explicit add of anything else is refused
+  const here = ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_ADMIN'];
+  assert.deepEqual(tweakCapabilities(DEFAULT_CAPABILITIES, ['ALL'], ['KILL'], here), ['CAP_CHOWN', 'CAP_NET_ADMIN']);
+  assert.throws(() => tweakCapabilities(DEFAULT_CAPABILITIES, ['SYS_RESOURCE'], [], here), /capability CAP_SYS_RESOURCE cannot be given here/);
+  assert.ok(availableCapabilities().includes('CAP_CHOWN'));
+  assert.equal(CAPABILITIES.indexOf('CAP_NET_ADMIN'), 12);
+  assert.equal(CAPABILITIES.indexOf('CAP_CHECKPOINT_RESTORE'), 40);
 });

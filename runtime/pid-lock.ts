@@ -1,0 +1,34 @@
+// Lock files that name their holder ({pid, start time}): taken with O_EXCL, and free again when the
+// holder has died (a killed CLI leaves no lock that stays). cp.lock and start.lock of a container.
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { link, rm, unlink, writeFile } from 'node:fs/promises';
+import { pidAlive, procStartTime } from './process.js';
+
+/** The live process holding the lock at `path`, if any. */
+export function lockHolder(path: string): number | undefined {
+  try {
+    const l = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; start: string };
+    return pidAlive(l.pid) && procStartTime(l.pid) === l.start ? l.pid : undefined;
+  } catch { return undefined; }
+}
+
+/** Takes the lock, or answers undefined when a live process holds it; the result releases it. */
+export async function takeLock(path: string): Promise<(() => Promise<void>) | undefined> {
+  // the lock appears with its content at once (link), so nobody reads it empty and takes it for stale
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) ?? '' }), { mode: 0o600 });
+  try {
+    for (let i = 0; i < 2; i++) {
+      try {
+        await link(tmp, path);
+        return () => rm(path, { force: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if (lockHolder(path) !== undefined) return undefined;
+        await unlink(path).catch(() => undefined); // its holder died
+      }
+    }
+    return undefined;
+  } finally { await unlink(tmp).catch(() => undefined); }
+}

@@ -1,0 +1,274 @@
+// `berth run` and `berth create`: a container from an image and docker's run flags. As with docker,
+// an image the local store lacks is pulled first (--pull missing; also always or never), its
+// report on stderr so that stdout keeps only what the command itself prints (a container ID).
+import type { StdioOptions } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { NotFoundError, UsageError } from '../client/errors.js';
+import { transportOptions, type TransportFlags } from '../cli/client-options.js';
+import { defaultRoot, runtimeModules as mods } from './cli-modules.js';
+import { parseLabels } from './labels.js';
+import { signalName } from './process.js';
+import type { Output } from './cli.js';
+import type { RunOptions, VolumeMount } from './spec.js';
+
+/** The flags run and create share (all of docker create's that berth has). */
+interface CreateFlags extends TransportFlags {
+  rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
+  network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
+  pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
+}
+interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+function containerOptions(cmd: Command): Command {
+  cmd
+    .helpOption('--help', 'display help for command') // -h is --hostname, as in Docker
+    .argument('<image>', 'an image reference (pulled when the local store lacks it) or an image ID')
+    .argument('[command...]', 'the command and its arguments (replace the image CMD)')
+    .passThroughOptions()
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'a name for the container (not with --rm in the foreground)')
+    .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (not with --rm in the foreground)', 'no')
+    .option('--log-opt <max-size=SIZE>', 'json-file log option: max-size, e.g. 10m (one rotated file is kept)', collect)
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
+    .option('--env-file <file>', 'read environment variables from a file', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
+    .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
+    .option('-h, --hostname <name>', 'container host name')
+    .option('--network <network>', "bridge (berth0, with NAT out; docker's default), a network made by berth network create (its containers find each other by name), none (only a loopback) or host", 'bridge')
+    .option('--network-alias <name>', 'another name the container has on its user-defined network', collect)
+    .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a container port (tcp or udp) on the host (bridge network)', collect)
+    .option('-P, --publish-all', 'publish every port the image EXPOSEs, each on a free host port')
+    .option('--add-host <name:ip>', 'add a line to /etc/hosts (ip may be host-gateway: the host, as the container reaches it)', collect)
+    .option('--dns <ip>', "a name server for /etc/resolv.conf (replaces the host's)", collect)
+    .option('--dns-search <domain>', 'a search domain for /etc/resolv.conf', collect)
+    .option('--dns-option <option>', 'an options entry for /etc/resolv.conf', collect)
+    .option('-v, --volume <src:ctr[:opts]>', 'a host directory (/host:/ctr[:ro]), a named volume (name:/ctr[:ro|nocopy]) or a new anonymous volume (/ctr)', collect)
+    .option('--tmpfs <path[:options]>', 'mount a tmpfs', collect)
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
+    .option('--cpus <n>', 'CPU quota, e.g. 1.5')
+    .option('--pids-limit <n>', 'maximum number of processes')
+    .option('-i, --interactive', 'keep stdin open (fed by the attached CLI; with -d by berth attach)')
+    .option('-t, --tty', 'give the container a terminal')
+    .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (e.g. NET_ADMIN; ALL for every one)', collect)
+    .option('--cap-drop <cap>', 'drop a Linux capability (ALL: keep only those --cap-add adds)', collect)
+    .option('-l, --label <key=value>', 'set a label on the container (over the image\'s labels)', collect)
+    .option('--stop-signal <signal>', 'the signal stop sends first (default: the image\'s STOPSIGNAL, else SIGTERM)')
+    .option('--stop-timeout <seconds>', 'how long stop waits before SIGKILL (default 10; -1: no SIGKILL)')
+    .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
+    .option('--pull <policy>', 'missing (pull the image when the local store lacks it), always or never', 'missing')
+    .option('-q, --quiet', 'print nothing about pulling the image');
+  return transportOptions(cmd);
+}
+
+export function registerRunCommands(program: Command, out: Output): void {
+  // `berth run IMAGE CMD -x` must hand "-x" to CMD: that needs options positional at the top level
+  program.enablePositionalOptions();
+  const run = program.command('run')
+    .description('run a command in a new container: in the foreground (kept afterwards, unless --rm) or detached (-d)');
+  containerOptions(run)
+    .option('-d, --detach', 'run in the background under a supervisor and print the container ID')
+    .option('--detach-keys <keys>', 'the keys that detach, e.g. ctrl-a,d (default ctrl-p,ctrl-q)')
+    .action(async (image: string, command: string[], f: RunFlags) => {
+      // Without --rm the container is kept, as with Docker: under its supervisor, detached (-d) or with
+      // the CLI attached: to its log, or with -i/-t to its attach socket (keys, terminal, live output)
+      const kept = f.detach || !f.rm;
+      const socketAttached = !f.detach && !f.rm && (!!f.interactive || !!f.tty);
+      const s = await setUp(image, command, f, !!kept);
+      const { m, root, store, snapshots, executor } = s;
+      const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
+      if (kept) {
+        const c = await m.createContainer({
+          ...s.create,
+          // docker's StdinOnce: a foreground run -i ends the container's stdin with the CLI's
+          ...(f.interactive ? { interactive: true, stdinOnce: !f.detach } : {}),
+          starting: true, // no prune or start of another CLI comes between
+        });
+        try {
+          await m.startSupervisor(root, c, { waitAttach: socketAttached });
+        } catch (e) {
+          await m.removeContainer(root, snapshots, c, true).catch(() => undefined);
+          throw e;
+        } finally { await m.releaseStartLock(c); }
+        if (f.detach) out.write(`${c.config.id}\n`);
+        else if (socketAttached) process.exitCode = await m.attachToSocket(root, c, { stdin: !!f.interactive, detachKeys });
+        else process.exitCode = await m.attachUntilExit(root, c);
+        return;
+      }
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      process.once('SIGHUP', stop); // a closed terminal: the container and its network go too
+      const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
+      if (raw) process.stdin.setRawMode(true); // keys go to the container's terminal as typed
+      try {
+        // runc and crun take the terminal from their stdin even without -i; the built-in one reads it only with -i
+        const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
+        const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+        const { publish, publishAll, etc, networkName, aliases } = s.create;
+        const r = await m.runEphemeral({
+          store, snapshots, executor, root, image, run: s.create.run, publish, publishAll, etc,
+          ...(networkName ? { networkName, aliases } : {}), stdio, signal: ac.signal,
+        });
+        process.exitCode = r.code;
+      } finally {
+        if (raw) process.stdin.setRawMode(false);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        process.off('SIGHUP', stop);
+      }
+    });
+
+  const create = program.command('create')
+    .description('create a container without starting it (berth start it later, -a to attach); print its ID');
+  containerOptions(create)
+    .action(async (image: string, command: string[], f: CreateFlags) => {
+      const s = await setUp(image, command, f, true);
+      const c = await s.m.createContainer({ ...s.create, ...(f.interactive ? { interactive: true } : {}) });
+      out.write(`${c.config.id}\n`);
+    });
+}
+
+/** Checks the flags, makes sure the image is here (--pull) and opens what a new container needs. */
+async function setUp(image: string, command: string[], f: CreateFlags, kept: boolean) {
+  const m = await mods();
+  const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
+  if (!kept && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need a kept container: drop --rm, or add -d');
+  if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other');
+  let logMaxSize: number | undefined;
+  for (const o of f.logOpt ?? []) {
+    const size = /^max-size=(.+)$/.exec(o);
+    if (!size) throw new UsageError(`--log-opt ${o}: only max-size=SIZE is supported`);
+    try { logMaxSize = m.parseBytes(size[1]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
+    if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
+  }
+  if (!kept && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
+  const root = defaultRoot();
+  // a user-defined network is a bridge of its own
+  const asked = f.network === 'default' ? 'bridge' : f.network;
+  const networkName = ['none', 'host', 'bridge'].includes(asked) ? undefined : (await m.findNetwork(root, asked)).name;
+  if (f.networkAlias?.length && !networkName) throw new UsageError('--network-alias needs a user-defined network (berth network create)');
+  const publish = (f.publish ?? []).flatMap((p) => m.parsePublish(p));
+  const etc = { addHosts: (f.addHost ?? []).map((h) => m.parseAddHost(h)), dns: f.dns ?? [], dnsSearch: f.dnsSearch ?? [], dnsOptions: f.dnsOption ?? [] };
+  m.checkDnsFlags(etc);
+  const labels = parseLabels(f.label);
+  const stopSignal = f.stopSignal !== undefined ? signalName(f.stopSignal) : undefined;
+  let stopTimeout: number | undefined;
+  if (f.stopTimeout !== undefined) {
+    stopTimeout = Number(f.stopTimeout);
+    if (!Number.isInteger(stopTimeout) || stopTimeout < -1) throw new UsageError(`--stop-timeout ${f.stopTimeout}: expected whole seconds (-1: wait for as long as it takes)`);
+  }
+  let caps: string[];
+  try { caps = m.tweakCapabilities(m.DEFAULT_CAPABILITIES, f.capAdd, f.capDrop, m.availableCapabilities()); } catch (e) { throw new UsageError((e as Error).message); }
+  const risky = caps.filter((c) => m.HOST_REACHING_CAPABILITIES.includes(c));
+  if (risky.length) process.stderr.write(`berth: warning: ${risky.join(', ')} can let the container's root reach the host: berth confines it with namespaces, capabilities and cgroups, but has no seccomp or AppArmor profile\n`);
+  const executor = await m.pickExecutor(root, f.runtime);
+  // every flag checked before a pull that may take long (-v NAME:/path makes the volume NAME already)
+  const run = await runOptions(command, { ...f, network: networkName ? 'bridge' : asked });
+  if (f.tty) run.tty = true;
+  await ensureImage(image, f);
+  const store = await m.RuntimeImageStore.open({ create: false }).catch((e: Error) => {
+    throw e instanceof NotFoundError ? new m.ImageNotFoundError(`image ${image} is not in the local store: there is none yet at ${m.localStoreDir()}; pull it first`) : e;
+  });
+  const snapshots = await m.OverlaySnapshotter.open(root);
+  return {
+    m, root, store, snapshots, executor,
+    create: {
+      root, store, snapshots, executor, image, run, restartPolicy, publish, publishAll: !!f.publishAll, etc,
+      ...(networkName ? { networkName, aliases: f.networkAlias ?? [] } : {}),
+      ...(f.name !== undefined ? { name: f.name } : {}),
+      ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
+      ...(stopSignal !== undefined ? { stopSignal } : {}), ...(stopTimeout !== undefined ? { stopTimeout } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
+    },
+  };
+}
+
+/**
+ * docker run's --pull: "missing" pulls when the local store has no such image, "always" every time
+ * (only what changed is fetched), "never" leaves the store alone. Image IDs (sha256:…) are never pulled.
+ */
+async function ensureImage(image: string, f: CreateFlags): Promise<void> {
+  const m = await mods();
+  if (!['missing', 'always', 'never'].includes(f.pull)) throw new UsageError(`--pull ${f.pull}: expected missing, always or never`);
+  if (f.pull === 'never' || /^sha(256|512):/.test(image)) return;
+  if (f.pull === 'missing') {
+    try {
+      await (await m.RuntimeImageStore.open({ create: false })).resolve(image);
+      return;
+    } catch (e) {
+      // no store yet (NotFoundError), or no such image in it; anything else is the image's own problem
+      if (!(e instanceof m.ImageNotFoundError) && !(e instanceof NotFoundError)) throw e;
+    }
+  }
+  let src;
+  try { src = m.parseLocation(image); } catch { return; } // not a reference: resolve() says what is wrong
+  if (src.kind !== 'registry') return;
+  const report = f.quiet ? { write: () => true } : process.stderr;
+  if (f.pull === 'missing') report.write(`Unable to find image '${m.localName(src.ref)}' locally\n`);
+  const { transfer } = await import('../cli/transfer.js');
+  try {
+    await transfer(src, { kind: 'local', ref: src.ref }, f, 'Pulled', report);
+  } catch (e) {
+    if (f.pull !== 'missing') throw e;
+    const err = e as Error & { exitCode?: number };
+    err.message = `image ${m.localName(src.ref)} is not in the local store, and pulling it failed: ${err.message}`;
+    throw err;
+  }
+}
+
+/** One -v: HOST:CTR[:ro], NAME:CTR[:ro|nocopy] (made when missing) or just CTR (a new anonymous volume). */
+async function volumeMount(root: string, v: string): Promise<VolumeMount> {
+  const m = await mods();
+  if (!v.includes(':')) {
+    if (!v.startsWith('/')) throw new UsageError(`-v ${v}: expected HOST:CONTAINER[:ro], NAME:CONTAINER[:ro] or an absolute CONTAINER path`);
+    // made with the container (volumes.ts materializeVolumes), so a run that fails before leaves none behind
+    return { source: '', destination: v, volume: { name: '', anonymous: true, copyUp: true } };
+  }
+  const r = await m.resolveVolumeFlag(root, v);
+  if (r.type === 'bind') return { source: r.source, destination: r.destination, readonly: r.readonly };
+  return { source: r.source, destination: r.destination, readonly: r.readonly, volume: { name: r.name, anonymous: false, copyUp: r.copyUp } };
+}
+
+/** Docker-style run flags → RunOptions (with clear errors for what is not supported). */
+export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtime' | 'pull'>): Promise<RunOptions> {
+  const m = await mods();
+  const env: string[] = [];
+  for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
+  env.push(...(f.env ?? []));
+  const network = f.network === 'default' ? 'bridge' : f.network;
+  if (network !== 'none' && network !== 'host' && network !== 'bridge') throw new UsageError(`network ${f.network} not found`);
+  const volumes: VolumeMount[] = [];
+  for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRoot(), v));
+  const num = (name: string, v: string | undefined, int: boolean) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) throw new UsageError(`--${name} ${v}: expected a positive ${int ? 'integer' : 'number'}`);
+    return n;
+  };
+  const memory = f.memory !== undefined ? m.parseBytes(f.memory) : undefined;
+  const cpus = num('cpus', f.cpus, false);
+  const pidsLimit = num('pids-limit', f.pidsLimit, true);
+  return {
+    ...(command.length ? { args: command } : {}),
+    ...(f.entrypoint !== undefined ? { entrypoint: f.entrypoint } : {}),
+    env,
+    ...(f.workdir !== undefined ? { workdir: f.workdir } : {}),
+    ...(f.user !== undefined ? { user: f.user } : {}),
+    ...(f.hostname !== undefined ? { hostname: f.hostname } : {}),
+    network,
+    volumes,
+    tmpfs: f.tmpfs ?? [],
+    readOnly: !!f.readOnly,
+    ...(memory !== undefined ? { memory } : {}),
+    ...(cpus !== undefined ? { cpus } : {}),
+    ...(pidsLimit !== undefined ? { pidsLimit } : {}),
+    ...(f.capAdd?.length ? { capAdd: f.capAdd } : {}),
+    ...(f.capDrop?.length ? { capDrop: f.capDrop } : {}),
+  };
+}
