@@ -2,7 +2,7 @@
 //   berth images [REPOSITORY] [-q] [--no-trunc] [--json]   images in the local store (shared with `berth pull`)
 //   berth run · create                                     in run-cli.ts
 //   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · attach C · start [-ai] C… · stop|restart [-t S] C… · kill [-s SIG] C… · wait C… · rename C NAME · top C · rm [-f] C… · inspect C…
-//   (ps, logs, start, stop, restart and kill also at the top level; `berth rm` and `berth inspect` belong to the registry client)
+//   (ps, logs, start, stop, restart, kill, export… also at the top level; `berth rm` and `berth inspect` belong to the registry client)
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -82,7 +82,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: run, create, ls|ps, logs, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, port, cp, stats, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: run, create, ls|ps, logs, export, prune, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, port, cp, stats, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerRunCommands(group, out);
   registerContainerCommands(program, out, false);
@@ -357,6 +357,18 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       } finally {
         for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, interrupted);
       }
+    });
+
+  add('export')
+    ?.description("a container's filesystem as a tar archive (its image's files and its changes; not its volumes)")
+    .argument('<container>')
+    .option('-o, --output <file>', 'write it to this file (default: standard output, which must not be a terminal)')
+    .action(async (ref: string, f: { output?: string }) => {
+      const m = await mods();
+      if (!f.output && process.stdout.isTTY) throw new UsageError('refusing to write a tar archive to a terminal: use -o FILE or redirect the output');
+      const c = await m.findContainer(root(), ref);
+      const { exportContainer } = await import('./export.js');
+      await exportContainer(c, await m.OverlaySnapshotter.open(root()), f.output ? { file: f.output } : process.stdout);
     });
 
   add('port')

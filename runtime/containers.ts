@@ -25,7 +25,7 @@ import { writeEtcFiles, type EtcOptions } from './etc-files.js';
 import { disconnect, netnsPath, type NetworkAttachment } from './network.js';
 import { bridgeFor } from './networks.js';
 import { portsToPublish, type PortMapping, type PublishOptions } from './ports.js';
-import { buildSpec, capabilityName, type RunOptions } from './spec.js';
+import { buildSpec, capabilityName, specJson, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export { pidAlive, procStartTime } from './process.js';
@@ -234,7 +234,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       etcFiles,
       ...(network === 'bridge' ? { netnsPath: netnsPath(id) } : {}),
     });
-    await writeFile(join(dir, 'config.json'), JSON.stringify(spec, null, 2));
+    await writeFile(join(dir, 'config.json'), specJson(spec));
     const config: ContainerConfig = {
       id, name, image: img.name, imageDigest: img.manifest.digest, imageId: img.configDescriptor.digest, command: spec.process?.args ?? [],
       created: new Date().toISOString(), restartPolicy: o.restartPolicy,

@@ -17,6 +17,7 @@ interface CreateFlags extends TransportFlags {
   rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
   network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
   pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
+  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean;
 }
 interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
 
@@ -54,6 +55,10 @@ function containerOptions(cmd: Command): Command {
     .option('--pids-limit <n>', 'maximum number of processes')
     .option('-i, --interactive', 'keep stdin open (fed by the attached CLI; with -d by berth attach)')
     .option('-t, --tty', 'give the container a terminal')
+    .option('--shm-size <bytes>', 'size of /dev/shm, e.g. 256m (default 64m)')
+    .option('--ulimit <type=soft[:hard]>', 'a resource limit, e.g. nofile=1024:2048 (-1: unlimited)', collect)
+    .option('--group-add <group>', 'another group for the process: a gid, or a name from the container\'s /etc/group', collect)
+    .option('--init', 'run a small init (tini) as PID 1: it forwards signals to the command and reaps zombies')
     .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (e.g. NET_ADMIN; ALL for every one)', collect)
     .option('--cap-drop <cap>', 'drop a Linux capability (ALL: keep only those --cap-add adds)', collect)
     .option('-l, --label <key=value>', 'set a label on the container (over the image\'s labels)', collect)
@@ -169,7 +174,9 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   if (risky.length) process.stderr.write(`berth: warning: ${risky.join(', ')} can let the container's root reach the host: berth confines it with namespaces, capabilities and cgroups, but has no seccomp or AppArmor profile\n`);
   const executor = await m.pickExecutor(root, f.runtime);
   // every flag checked before a pull that may take long (-v NAME:/path makes the volume NAME already)
-  const run = await runOptions(command, { ...f, network: networkName ? 'bridge' : asked });
+  const run = await runOptions(command, { ...f, network: networkName ? 'bridge' : asked }).catch((e: Error) => {
+    throw e instanceof m.SpecError ? new UsageError(e.message) : e;
+  });
   if (f.tty) run.tty = true;
   await ensureImage(image, f);
   const store = await m.RuntimeImageStore.open({ create: false }).catch((e: Error) => {
@@ -268,6 +275,10 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     ...(memory !== undefined ? { memory } : {}),
     ...(cpus !== undefined ? { cpus } : {}),
     ...(pidsLimit !== undefined ? { pidsLimit } : {}),
+    ...(f.shmSize !== undefined ? { shmSize: m.parseBytes(f.shmSize) } : {}),
+    ...(f.ulimit?.length ? { ulimits: f.ulimit.map((u) => m.parseUlimit(u)) } : {}),
+    ...(f.groupAdd?.length ? { groupAdd: f.groupAdd } : {}),
+    ...(f.init ? { init: m.findInit() } : {}),
     ...(f.capAdd?.length ? { capAdd: f.capAdd } : {}),
     ...(f.capDrop?.length ? { capDrop: f.capDrop } : {}),
   };

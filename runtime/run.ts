@@ -15,7 +15,7 @@ import { bridgeFor } from './networks.js';
 import { connect, disconnect, netnsPath, type BridgeNetwork, type NetworkAttachment } from './network.js';
 import { PortProxy, portsToPublish, type PublishOptions } from './ports.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
-import { buildSpec, type RunOptions } from './spec.js';
+import { buildSpec, specJson, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
 
 export interface EphemeralRunOptions extends PublishOptions {
@@ -74,7 +74,7 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
       etcFiles,
       ...(attachment ? { netnsPath: netnsPath(id) } : {}),
     });
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
+    await writeFile(join(bundle, 'config.json'), specJson(spec));
     try {
       const r = await runToEnd(o.executor, id, bundle, { ...(o.capture ? { capture: true } : {}), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.signal ? { signal: o.signal } : {}) });
       return { ...r, id };

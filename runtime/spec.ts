@@ -3,7 +3,7 @@
 // default PATH, HOSTNAME and HOME, WorkingDir, User resolved against the container's own
 // /etc/passwd and /etc/group (read without following symlinks out of the rootfs), Docker's default
 // capabilities, masked and read-only /proc and /sys paths, device rules, and cgroup limits.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { ImageConfig } from './image-store.js';
@@ -89,7 +89,7 @@ export interface RuntimeSpec {
     cwd: string;
     capabilities: { bounding: string[]; effective: string[]; permitted: string[]; inheritable: string[]; ambient: string[] };
     noNewPrivileges: boolean;
-    rlimits?: Array<{ type: string; hard: number; soft: number }>;
+    rlimits?: Rlimit[];
   };
   root: { path: string; readonly: boolean };
   hostname: string;
@@ -142,6 +142,14 @@ export interface RunOptions {
   cgroupsPath?: string;
   /** Host files bind-mounted at /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   etcFiles?: { hosts?: string; hostname?: string; resolvConf?: string };
+  /** --shm-size in bytes (default 64 MiB). */
+  shmSize?: number;
+  /** --ulimit, parsed (parseUlimit); UNLIMITED for -1. */
+  ulimits?: Rlimit[];
+  /** --group-add: more groups, by gid or by a name in the container's /etc/group. */
+  groupAdd?: string[];
+  /** --init: this host program (a static tini) runs as PID 1 at /dev/init and starts the command. */
+  init?: string;
   /** --cap-add and --cap-drop (names with or without CAP_, any case; ALL). */
   capAdd?: string[];
   capDrop?: string[];
@@ -293,6 +301,53 @@ export async function resolveUser(rootfs: string, user: string | undefined): Pro
   };
 }
 
+// ---- --init and --ulimit ------------------------------------------------------------------------
+
+/** Where --init's program appears: in the container's /dev tmpfs, so it leaves nothing in its files (podman uses /run). */
+export const INIT_PATH = '/dev/init';
+
+/** docker's docker-init is tini, linked statically so that it runs in any image; Debian's tini package has it. */
+export function findInit(): string {
+  const found = ['/usr/bin/tini-static', '/usr/libexec/docker/docker-init', '/usr/bin/docker-init'].find((p) => existsSync(p));
+  if (!found) throw new SpecError('--init needs a static tini: install Debian\'s tini package (it has /usr/bin/tini-static)');
+  return found;
+}
+
+export interface Rlimit { type: string; soft: number; hard: number }
+
+/** RLIM_INFINITY. config.json must carry it as 2^64-1, which a JS number cannot hold: specJson writes it. */
+export const UNLIMITED = -1;
+
+const RLIMITS = ['cpu', 'fsize', 'data', 'stack', 'core', 'rss', 'nproc', 'nofile', 'memlock', 'as', 'locks', 'sigpending', 'msgqueue', 'nice', 'rtprio', 'rttime'];
+
+/** The Linux number of an RLIMIT_* type (the order of RLIMITS). */
+export function rlimitNumber(type: string): number {
+  return RLIMITS.indexOf(type.replace(/^RLIMIT_/, '').toLowerCase());
+}
+
+/** docker's --ulimit TYPE=SOFT[:HARD] (-1: unlimited). */
+export function parseUlimit(text: string): Rlimit {
+  const m = /^([a-z]+)=(-?[0-9]+)(?::(-?[0-9]+))?$/.exec(text.trim());
+  if (!m) throw new SpecError(`--ulimit ${text}: expected TYPE=SOFT[:HARD], e.g. nofile=1024:2048`);
+  if (!RLIMITS.includes(m[1]!)) throw new SpecError(`--ulimit ${text}: unknown type ${m[1]} (one of ${RLIMITS.join(', ')})`);
+  const value = (v: string) => {
+    const n = Number(v);
+    if (n === -1) return UNLIMITED;
+    if (n < 0 || !Number.isSafeInteger(n)) throw new SpecError(`--ulimit ${text}: ${v} is not a limit (-1 for unlimited)`);
+    return n;
+  };
+  const soft = value(m[2]!);
+  const hard = m[3] === undefined ? soft : value(m[3]);
+  const rank = (n: number) => (n === UNLIMITED ? Infinity : n);
+  if (rank(soft) > rank(hard)) throw new SpecError(`--ulimit ${text}: the soft limit must not be above the hard one`);
+  return { type: `RLIMIT_${m[1]!.toUpperCase()}`, soft, hard };
+}
+
+/** config.json's text: rlimits that are UNLIMITED become 18446744073709551615, as runc and crun read them. */
+export function specJson(spec: RuntimeSpec): string {
+  return JSON.stringify(spec, null, 2).replace(/^(\s*"(?:soft|hard)": )-1(,?)$/gm, '$118446744073709551615$2');
+}
+
 // ---- mounts ------------------------------------------------------------------------------------
 
 /** --tmpfs PATH[:OPTIONS] → a mount (Docker's defaults: noexec, nosuid, nodev). */
@@ -310,12 +365,12 @@ export function parseTmpfs(text: string): SpecMount {
   return { destination: containerPath(destination), type: 'tmpfs', source: 'tmpfs', options: [...new Set(options)] };
 }
 
-function defaultMounts(network: RunOptions['network']): SpecMount[] {
+function defaultMounts(network: RunOptions['network'], shmSize = 64 * 1024 * 1024): SpecMount[] {
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${shmSize}`] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     // a new net namespace may mount its own sysfs; with the host's network it is bind-mounted read-only
     network === 'host'
@@ -345,6 +400,16 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   const hostname = opts.hostname ?? 'berth';
   if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(hostname)) throw new SpecError(`invalid hostname "${hostname}"`);
   const user = await resolveUser(rootfs, opts.user ?? cfg.User);
+  if (opts.groupAdd?.length) {
+    const groups = parseGroup(await readInRoot(rootfs, '/etc/group'));
+    const extra = opts.groupAdd.map((g) => {
+      if (ID.test(g) && Number(g) <= 0xfffffffe) return Number(g);
+      const found = groups.find((x) => x.name === g);
+      if (!found) throw new SpecError(`--group-add ${g}: no such group in the container's /etc/group`);
+      return found.gid;
+    });
+    user.additionalGids = [...new Set([...(user.additionalGids ?? []), ...extra])];
+  }
   let cwd = opts.workdir ?? cfg.WorkingDir ?? '/';
   if (cwd === '') cwd = '/';
   if (opts.workdir !== undefined && !opts.workdir.startsWith('/')) throw new SpecError(`the working directory "${opts.workdir}" is not absolute`);
@@ -359,7 +424,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   );
   const withHome = env.some((e) => envKey(e) === 'HOME') ? env : [...env, `HOME=${user.home}`];
 
-  const defaults = defaultMounts(opts.network);
+  const defaults = defaultMounts(opts.network, opts.shmSize);
   const etc = opts.etcFiles ?? {};
   const etcMount = (destination: string, source: string | undefined) => {
     if (source) defaults.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(opts.readOnly ? ['ro'] : [])] });
@@ -380,6 +445,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   }
   // a user mount on a default destination (say --tmpfs /dev/shm or -v …:/etc/hosts) replaces the default
   const mounts = [...defaults.filter((m) => !taken.has(m.destination)), ...userMounts];
+  if (opts.init) mounts.push({ destination: INIT_PATH, type: 'bind', source: opts.init, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
 
   const caps = opts.capAdd?.length || opts.capDrop?.length ? tweakCapabilities(DEFAULT_CAPABILITIES, opts.capAdd, opts.capDrop, availableCapabilities()) : [...DEFAULT_CAPABILITIES];
   const resources: RuntimeSpec['linux']['resources'] = { devices: DEVICE_RULES.map((d) => ({ ...d })) };
@@ -402,7 +468,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
     process: {
       terminal: !!opts.tty,
       user: { uid: user.uid, gid: user.gid, ...(user.additionalGids ? { additionalGids: user.additionalGids } : {}), umask: 0o022 },
-      args,
+      args: opts.init ? [INIT_PATH, '--', ...args] : args,
       env: withHome,
       cwd,
       capabilities: {
@@ -414,6 +480,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
         ambient: [],
       },
       noNewPrivileges: opts.noNewPrivileges ?? true,
+      ...(opts.ulimits?.length ? { rlimits: opts.ulimits } : {}),
     },
     root: { path: opts.rootPath ?? 'rootfs', readonly: !!opts.readOnly },
     hostname,

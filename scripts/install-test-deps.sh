@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian peers the tests run against (skopeo, podman, umoci, docker-registry,
-# busybox for test images, runc and crun, Ceph RGW for real S3, iproute2 and iptables for the bridge network). Only what is missing; needs root.
+# busybox for test images, runc and crun, tini for --init, Ceph RGW for real S3, iproute2 and iptables for the bridge network). Only what is missing; needs root.
 set -euo pipefail
 
 declare -A need=(
@@ -8,6 +8,7 @@ declare -A need=(
   [busybox]=busybox-static [runc]=runc [crun]=crun [radosgw]=radosgw [ceph-mon]=ceph-mon [ceph-osd]=ceph-osd [ceph]=ceph-common
 )
 need[ip]=iproute2 need[iptables]=iptables # the runtime's bridge network (runtime/network.ts)
+need[tini-static]=tini # run --init (a static tini at /dev/init), as docker's docker-init
 need[zstd]=zstd # zstd layers: test/runtime/zstd.test.ts makes its blobs with it, and the runtime prefers it to its pure-JS decoder
 missing=()
 for cmd in "${!need[@]}"; do

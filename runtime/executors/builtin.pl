@@ -18,10 +18,10 @@ use warnings;
 my %NR = (
   x64   => { unshare => 272, setns => 308, pivot_root => 155, mount => 165, umount2 => 166, sethostname => 170,
              prctl => 157, capset => 126, mknodat => 259, setgroups => 116, setresuid => 117, setresgid => 119,
-             setsid => 112, dup3 => 292, exit_group => 231 },
+             setsid => 112, dup3 => 292, exit_group => 231, prlimit64 => 302 },
   arm64 => { unshare => 97, setns => 268, pivot_root => 41, mount => 40, umount2 => 39, sethostname => 161,
              prctl => 167, capset => 91, mknodat => 33, setgroups => 159, setresuid => 147, setresgid => 149,
-             setsid => 157, dup3 => 24, exit_group => 94 },
+             setsid => 157, dup3 => 24, exit_group => 94, prlimit64 => 261 },
 );
 my $nr;
 
@@ -62,7 +62,7 @@ sub must {
 my ($mode, $planFile, $pidFile, $arch) = @ARGV;
 fail('usage: builtin.pl run|exec PLAN PIDFILE ARCH') unless $mode && $planFile && $pidFile && $arch && ($mode eq 'run' || $mode eq 'exec');
 $nr = $NR{$arch} or fail("unsupported architecture $arch");
-my %plan = (arg => [], env => [], mount => [], device => [], symlink => [], mask => [], ropath => [], cgroup => [], group => []);
+my %plan = (arg => [], env => [], mount => [], device => [], symlink => [], mask => [], ropath => [], cgroup => [], group => [], rlimit => []);
 {
   open(my $fh, '<', $planFile) or fail("cannot read $planFile: $!");
   local $/;
@@ -70,7 +70,7 @@ my %plan = (arg => [], env => [], mount => [], device => [], symlink => [], mask
   close $fh;
   my @f = split /\0/, $text, -1;
   pop @f; # after the last NUL
-  my %arity = (arg => 1, env => 1, mount => 7, device => 5, symlink => 2, mask => 1, ropath => 1, cgroup => 1, group => 1);
+  my %arity = (arg => 1, env => 1, mount => 7, device => 5, symlink => 2, mask => 1, ropath => 1, cgroup => 1, group => 1, rlimit => 3);
   while (@f) {
     my $k = shift @f;
     if (exists $arity{$k}) { push @{ $plan{$k} }, [splice(@f, 0, $arity{$k})]; }
@@ -158,7 +158,17 @@ sub attach_tty {
   close $tty if fileno($tty) > 2;
 }
 
+# --ulimit: before the capabilities go (raising a hard limit needs CAP_SYS_RESOURCE)
+sub set_rlimits {
+  for my $r (@{ $plan{rlimit} }) {
+    my ($res, @v) = @$r;
+    my @lim = map { $_ eq 'unlimited' ? ~0 : $_ + 0 } @v;
+    must("setting rlimit $res to $v[0]:$v[1]", 'prlimit64', 0, $res + 0, pack('QQ', @lim), 0);
+  }
+}
+
 sub drop_privileges {
+  set_rlimits();
   my $last = 40;
   if (open(my $fh, '<', '/proc/sys/kernel/cap_last_cap')) { $last = <$fh> + 0; close $fh; }
   my ($blo, $bhi) = ($plan{bounding_lo} + 0, $plan{bounding_hi} + 0);

@@ -12,7 +12,7 @@ import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../process.js';
-import { CAPABILITIES, resolveInRoot, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
+import { CAPABILITIES, resolveInRoot, rlimitNumber, type Rlimit, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
 import { spawnWrapped, type ExecProcess, type Executor, type ExecutorRef } from './executor.js';
 
 /** Capability names → the two 32-bit halves of a mask. */
@@ -145,8 +145,11 @@ function cgroupProcsOf(pid: number): string[] {
 
 // ---- the plan ----------------------------------------------------------------------------------
 
-function addProcess(plan: Plan, p: { args: string[]; env: string[]; cwd: string; user: UserSpec; caps: string[]; effective: string[]; nnp: boolean; tty: boolean; interactive: boolean }): void {
+function addProcess(plan: Plan, p: { args: string[]; env: string[]; cwd: string; user: UserSpec; caps: string[]; effective: string[]; nnp: boolean; tty: boolean; interactive: boolean; rlimits?: Rlimit[] }): void {
   for (const a of p.args) plan.add('arg', a);
+  // config.json's RLIM_INFINITY (2^64-1) reads back as a float above 2^63
+  const limit = (n: number) => (n < 0 || n >= 2 ** 63 ? 'unlimited' : String(n));
+  for (const r of p.rlimits ?? []) plan.add('rlimit', rlimitNumber(r.type), limit(r.soft), limit(r.hard));
   for (const e of p.env) plan.add('env', e);
   plan.add('cwd', p.cwd).add('uid', p.user.uid).add('gid', p.user.gid).add('umask', (p.user.umask ?? 0o022).toString(8));
   for (const g of p.user.additionalGids ?? []) plan.add('group', g);
@@ -208,6 +211,7 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
   addProcess(plan, {
     args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, user: spec.process.user, caps,
     effective: spec.process.capabilities.effective, nnp: spec.process.noNewPrivileges, tty: spec.process.terminal, interactive,
+    ...(spec.process.rlimits ? { rlimits: spec.process.rlimits } : {}),
   });
   return plan.text();
 }
@@ -267,7 +271,7 @@ export class BuiltinExecutor implements Executor {
     for (const p of cgroupProcsOf(target)) plan.add('cgroup', p);
     const devicesLimited = cgDirs.some((d) => d.includes('/devices/'));
     const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || c !== 'CAP_MKNOD');
-    addProcess(plan, { ...proc, caps, effective: proc.user.uid === 0 ? caps : [], nnp: spec.process.noNewPrivileges });
+    addProcess(plan, { ...proc, caps, effective: proc.user.uid === 0 ? caps : [], nnp: spec.process.noNewPrivileges, ...(spec.process.rlimits ? { rlimits: spec.process.rlimits } : {}) });
     const n = `exec-${process.pid}-${Date.now()}`;
     const planFile = join(this.dir(id), `${n}.plan`);
     await writeFile(planFile, plan.text(), { mode: 0o600 });

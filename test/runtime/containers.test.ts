@@ -921,6 +921,53 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'inspect', 'once'])).code, 3);
   });
 
+  test('--init (tini as PID 1 passes the stop signal on), --ulimit, --shm-size, --group-add', async () => {
+    const r = await berth(['run', '--rm', '--network', 'none', '--init', '--ulimit', 'nofile=100:200', '--ulimit', 'core=-1', '--shm-size', '1m', '--group-add', '1234',
+      'localhost/bb:1', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; ulimit -n; ulimit -Hn; ulimit -c; grep -o "/dev/shm tmpfs [^ ]*" /proc/mounts; id -G']);
+    assert.equal(r.code, 0, r.stderr);
+    const [cmdline, soft, hard, core, shm, groups] = r.stdout.trimEnd().split('\n');
+    assert.match(cmdline!, /^\/dev\/init -- sh -c /);
+    assert.deepEqual([soft, hard, core], ['100', '200', 'unlimited']);
+    assert.match(shm!, /size=1024k/);
+    assert.deepEqual(groups!.split(' ').sort(), ['0', '1234']);
+    // sleep is not PID 1 under --init: the SIGTERM of stop reaches it (as PID 1 it would ignore it and be killed after -t)
+    await runD(['--name', 'inited', '--init', 'localhost/bb:1', 'sleep', '100']);
+    await sleep(300);
+    assert.equal((await berth(['stop', '-t', '30', 'inited'])).code, 0);
+    assert.equal((await inspect('inited')).State.ExitCode, 143);
+    assert.equal((await berth(['container', 'rm', 'inited'])).code, 0);
+    const cases: Array<[string[], RegExp]> = [
+      [['--ulimit', 'nofile=200:100'], /the soft limit must not be above the hard one/],
+      [['--ulimit', 'files=1'], /unknown type files/],
+      [['--group-add', 'wheel'], /--group-add wheel: no such group/],
+      [['--shm-size', 'lots'], /invalid size "lots"/],
+    ];
+    for (const [flags, re] of cases) {
+      const bad = await berth(['run', '--rm', ...flags, 'localhost/bb:1', 'true']);
+      assert.notEqual(bad.code, 0, flags.join(' '));
+      assert.match(bad.stderr, re);
+    }
+  });
+
+  test('export writes the container\'s files (the image\'s and its own changes, with owners) as one tar archive', async () => {
+    const run = await berth(['run', '--name', 'exported', 'localhost/bb:1', 'sh', '-c', 'echo made > /made; mkdir /owned; chown 123:456 /owned']);
+    assert.equal(run.code, 0, run.stderr);
+    const file = join(tmp, 'exported.tar');
+    const r = await berth(['export', '-o', file, 'exported']);
+    assert.equal(r.code, 0, r.stderr);
+    const list = execFileSync('tar', ['-tvf', file, '--numeric-owner'], { encoding: 'utf8' });
+    assert.match(list, / 123\/456 .* \.\/owned\/\n/);
+    assert.match(list, / \.\/bin\/busybox\n/);
+    assert.equal(execFileSync('tar', ['-xOf', file, './made'], { encoding: 'utf8' }), 'made\n');
+    const piped = await berth(['container', 'export', 'exported']); // to stdout (a pipe here)
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.ok(piped.stdout.length > 1000);
+    const missing = await berth(['export', '-o', join(tmp, 'none.tar'), 'no-such-container']);
+    assert.equal(missing.code, 3);
+    assert.ok(!existsSync(join(tmp, 'none.tar')));
+    assert.equal((await berth(['container', 'rm', 'exported'])).code, 0);
+  });
+
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', '--rm', '--name', 'x', 'localhost/bb:1', 'true'], /--name and --restart need a kept container/],

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ImageConfig } from '../../runtime/image-store.js';
 import {
   availableCapabilities, buildSpec, CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
-  resolveInRoot, resolveUser, SpecError, tweakCapabilities,
+  parseUlimit, resolveInRoot, resolveUser, rlimitNumber, SpecError, specJson, tweakCapabilities, UNLIMITED,
 } from '../../runtime/spec.js';
 import { removeDir, tempDir } from './helpers.js';
 
@@ -175,4 +175,19 @@ test('--cap-add and --cap-drop change the default set as docker does (ALL on eit
   assert.ok(availableCapabilities().includes('CAP_CHOWN'));
   assert.equal(CAPABILITIES.indexOf('CAP_NET_ADMIN'), 12);
   assert.equal(CAPABILITIES.indexOf('CAP_CHECKPOINT_RESTORE'), 40);
+});
+
+test('--ulimit parses as docker\'s, and config.json carries unlimited as 2^64-1', () => {
+  assert.deepEqual(parseUlimit('nofile=1024:2048'), { type: 'RLIMIT_NOFILE', soft: 1024, hard: 2048 });
+  assert.deepEqual(parseUlimit('core=0'), { type: 'RLIMIT_CORE', soft: 0, hard: 0 });
+  assert.deepEqual(parseUlimit('memlock=-1:-1'), { type: 'RLIMIT_MEMLOCK', soft: UNLIMITED, hard: UNLIMITED });
+  assert.deepEqual(parseUlimit('stack=8192:-1'), { type: 'RLIMIT_STACK', soft: 8192, hard: UNLIMITED });
+  assert.throws(() => parseUlimit('stack=-1:8192'), /soft limit must not be above the hard one/);
+  assert.throws(() => parseUlimit('nofile'), /expected TYPE=SOFT\[:HARD\]/);
+  assert.throws(() => parseUlimit('nofile=-2'), /-2 is not a limit/);
+  assert.equal(rlimitNumber('RLIMIT_NOFILE'), 7);
+  assert.equal(rlimitNumber('RLIMIT_RTTIME'), 15);
+  const text = specJson({ process: { rlimits: [parseUlimit('memlock=-1'), parseUlimit('nofile=5:6')] } } as unknown as Parameters<typeof specJson>[0]);
+  assert.match(text, /"soft": 18446744073709551615,\n\s*"hard": 18446744073709551615\n/);
+  assert.match(text, /"soft": 5,\n\s*"hard": 6\n/);
 });
