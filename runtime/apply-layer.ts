@@ -183,6 +183,9 @@ function runTar(bin: string, args: string[]): TarRun {
       else reject(new LayerError(`tar failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n').slice(0, 5).join('; ')}`));
     });
   });
+  // tar may fail while the pipeline still feeds it (tarSink swallows the EPIPE): whoever awaits `done`
+  // later still sees the rejection, but it must not count as unhandled meanwhile
+  done.catch(() => undefined);
   return { done, stdin: child.stdin!, kill: () => { child.kill('SIGKILL'); } };
 }
 

@@ -1,7 +1,8 @@
 // Housekeeping commands of the `berth` CLI (the logic is in image-remove.ts and volumes.ts):
 //   berth rmi [-f] IMAGE…            also `berth image rm|remove`: untag, and delete what no image or container needs
 //   berth image prune [-a] [-f]       dangling images (-a: every image no container uses), unreferenced blobs and layers
-//   berth container prune [-f]      every stopped container
+//   berth container prune [-f]      every stopped container · network prune [-f]  unused user-defined networks
+//   berth system prune [-a] [--volumes] [-f] · system df
 //   berth volume create [--label K=V] [NAME] · ls|list [-q] · inspect NAME… · rm|remove [-f] NAME… · prune [-f]
 // prune asks for confirmation on a terminal; without one it needs -f.
 import { existsSync } from 'node:fs';
@@ -73,12 +74,60 @@ async function imageContext(): Promise<ImageContext> {
   return { root, ...(store ? { store } : {}), ...(snapshots ? { snapshots } : {}) };
 }
 
+/** Dangling images (all: every image no container uses), their unreferenced blobs and layer snapshots. */
+async function pruneUnusedImages(all: boolean): Promise<{ untagged: string[]; deleted: string[]; reclaimed: number }> {
+  const ctx = await imageContext();
+  if (!ctx.store) return { untagged: [], deleted: [], reclaimed: 0 };
+  const { pruneImages } = await import('./image-remove.js');
+  return pruneImages({ store: ctx.store, root: ctx.root, ...(ctx.snapshots ? { snapshots: ctx.snapshots } : {}), all });
+}
+
+/** Every stopped (created or exited) container, removed with its snapshot; one started meanwhile stays. */
+async function pruneContainers(): Promise<{ deleted: string[]; reclaimed: number }> {
+  const { listContainers, removeContainer, supervisorAlive } = await import('./containers.js');
+  const { defaultRuntimeRoot, OverlaySnapshotter } = await import('./snapshotter.js');
+  const { diskUsage } = await import('./disk-usage.js');
+  const root = defaultRuntimeRoot();
+  const stopped = (await listContainers(root)).filter((c) => (c.state.status === 'exited' || c.state.status === 'created') && !supervisorAlive(c.state));
+  const deleted: string[] = [];
+  let reclaimed = 0;
+  if (!stopped.length) return { deleted, reclaimed };
+  const snapshots = await OverlaySnapshotter.open(root);
+  for (const c of stopped) {
+    const size = await snapshots.stat(c.config.snapshotKey).then((i) => diskUsage(join(snapshots.dir, i.id)), () => 0);
+    try { await removeContainer(root, snapshots, c); } catch { continue; } // removeContainer refuses one started meanwhile
+    deleted.push(c.config.id);
+    reclaimed += size;
+  }
+  return { deleted, reclaimed };
+}
+
+/** User-defined networks no container (running or not) is on. */
+async function pruneNetworks(): Promise<string[]> {
+  const { listNetworks, removeNetwork } = await import('./networks.js');
+  const { listContainers } = await import('./containers.js');
+  const { defaultRuntimeRoot } = await import('./snapshotter.js');
+  const root = defaultRuntimeRoot();
+  const used = new Set((await listContainers(root)).map((c) => c.config.networkName));
+  const removed: string[] = [];
+  for (const n of await listNetworks(root)) {
+    if (used.has(n.name)) continue;
+    try { await removeNetwork(root, n); removed.push(n.name); } catch { /* joined meanwhile */ }
+  }
+  return removed;
+}
+
 /** Adds rmi, the `image` group's rm and prune, and the `volume` group; `out` is where they print. */
 export function registerHousekeeping(program: Command, out: Output = process.stdout, io: HousekeepingIo = {}): void {
   const err: Output = io.err ?? (out === process.stdout ? process.stderr : out);
   const confirm = io.confirm ?? confirmOnTerminal;
   const group = (name: string, description: string): Command => program.commands.find((c) => c.name() === name) ?? program.command(name).description(description);
   const free = (parent: Command, name: string) => !parent.commands.some((c) => c.name() === name || c.aliases().includes(name));
+
+  const printList = (title: string, items: string[]) => { if (items.length) out.write(`${title}:\n${items.map((i) => `${i}\n`).join('')}\n`); };
+  const printImagePrune = (r: { untagged: string[]; deleted: string[] }) => {
+    printList('Deleted Images', [...r.untagged.map((u) => `untagged: ${u}`), ...r.deleted.map((d) => `deleted: ${d}`)]);
+  };
 
   const rmi = (cmd: Command) => cmd
     .description('remove images from the local store: untag them, and delete what no other image or container needs')
@@ -112,18 +161,8 @@ export function registerHousekeeping(program: Command, out: Output = process.std
           const warning = f.all ? 'WARNING! This will remove all images without at least one container associated to them.' : 'WARNING! This will remove all dangling images.';
           if (!(await confirm(warning))) throw new ClientError('image prune has been cancelled');
         }
-        const ctx = await imageContext();
-        let r = { untagged: [] as string[], deleted: [] as string[], reclaimed: 0 };
-        if (ctx.store) {
-          const { pruneImages } = await import('./image-remove.js');
-          r = await pruneImages({ store: ctx.store, root: ctx.root, ...(ctx.snapshots ? { snapshots: ctx.snapshots } : {}), all: !!f.all });
-        }
-        if (r.untagged.length || r.deleted.length) {
-          out.write('Deleted Images:\n');
-          for (const u of r.untagged) out.write(`untagged: ${u}\n`);
-          for (const d of r.deleted) out.write(`deleted: ${d}\n`);
-          out.write('\n');
-        }
+        const r = await pruneUnusedImages(!!f.all);
+        printImagePrune(r);
         out.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
       });
   }
@@ -135,25 +174,57 @@ export function registerHousekeeping(program: Command, out: Output = process.std
       .option('-f, --force', 'do not prompt for confirmation')
       .action(async (f: { force?: boolean }) => {
         if (!f.force && !(await confirm('WARNING! This will remove all stopped containers.'))) throw new ClientError('container prune has been cancelled');
-        const { listContainers, removeContainer, supervisorAlive } = await import('./containers.js');
-        const { defaultRuntimeRoot, OverlaySnapshotter } = await import('./snapshotter.js');
-        const { diskUsage } = await import('./disk-usage.js');
-        const root = defaultRuntimeRoot();
-        const stopped = (await listContainers(root)).filter((c) => (c.state.status === 'exited' || c.state.status === 'created') && !supervisorAlive(c.state));
-        const deleted: string[] = [];
-        let reclaimed = 0;
-        if (stopped.length) {
-          const snapshots = await OverlaySnapshotter.open(root);
-          for (const c of stopped) {
-            const size = await snapshots.stat(c.config.snapshotKey).then((i) => diskUsage(join(snapshots.dir, i.id)), () => 0);
-            // one started meanwhile is refused by removeContainer: it stays
-            try { await removeContainer(root, snapshots, c); } catch { continue; }
-            deleted.push(c.config.id);
-            reclaimed += size;
-          }
-        }
-        if (deleted.length) out.write(`Deleted Containers:\n${deleted.map((id) => `${id}\n`).join('')}\n`);
+        const { deleted, reclaimed } = await pruneContainers();
+        printList('Deleted Containers', deleted);
         out.write(`Total reclaimed space: ${humanSize(reclaimed)}\n`);
+      });
+  }
+
+  const network = group('network', 'manage networks');
+  if (free(network, 'prune')) {
+    network.command('prune')
+      .description('remove every user-defined network no container (running or not) is on')
+      .option('-f, --force', 'do not prompt for confirmation')
+      .action(async (f: { force?: boolean }) => {
+        if (!f.force && !(await confirm('WARNING! This will remove all custom networks not used by at least one container.'))) throw new ClientError('network prune has been cancelled');
+        printList('Deleted Networks', await pruneNetworks());
+      });
+  }
+
+  const system = group('system', 'the runtime\'s disk use, and pruning it all at once');
+  if (free(system, 'prune')) {
+    system.command('prune')
+      .description('remove stopped containers, unused networks, dangling images (-a: every image no container uses) and with --volumes unused volumes')
+      .option('-a, --all', 'every image without a container, not only dangling ones')
+      .option('--volumes', 'also volumes no container uses')
+      .option('-f, --force', 'do not prompt for confirmation')
+      .action(async (f: { all?: boolean; volumes?: boolean; force?: boolean }) => {
+        const what = ['all stopped containers', 'all networks not used by at least one container', f.volumes ? 'all volumes not used by at least one container' : '', f.all ? 'all images without at least one container associated to them' : 'all dangling images'].filter(Boolean);
+        if (!f.force && !(await confirm(`WARNING! This will remove:\n${what.map((w) => `  - ${w}`).join('\n')}`))) throw new ClientError('system prune has been cancelled');
+        const c = await pruneContainers();
+        printList('Deleted Containers', c.deleted);
+        printList('Deleted Networks', await pruneNetworks());
+        let reclaimed = c.reclaimed;
+        if (f.volumes) {
+          const v = await (await volumes()).prune();
+          printList('Deleted Volumes', v.removed);
+          reclaimed += v.reclaimed;
+        }
+        const i = await pruneUnusedImages(!!f.all);
+        printImagePrune(i);
+        out.write(`Total reclaimed space: ${humanSize(reclaimed + i.reclaimed)}\n`);
+      });
+  }
+  if (free(system, 'df')) {
+    system.command('df')
+      .description('disk use of images, containers and volumes, and how much of it a prune would give back')
+      .action(async () => {
+        const { systemDiskUsage } = await import('./system-df.js');
+        const ctx = await imageContext();
+        const rows = await systemDiskUsage({ root: ctx.root, ...(ctx.store ? { store: ctx.store } : {}), ...(ctx.snapshots ? { snapshots: ctx.snapshots } : {}), volumes: await volumes() });
+        const { formatTable } = await import('./table.js');
+        const pct = (part: number, whole: number) => (whole ? ` (${Math.round((100 * part) / whole)}%)` : '');
+        out.write(formatTable([['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], ...rows.map((r) => [r.type, String(r.total), String(r.active), humanSize(r.size), `${humanSize(r.reclaimable)}${pct(r.reclaimable, r.size)}`])]));
       });
   }
 
@@ -224,7 +295,7 @@ export function registerHousekeeping(program: Command, out: Output = process.std
           throw new ClientError('volume prune has been cancelled');
         }
         const r = await (await volumes()).prune();
-        if (r.removed.length) out.write(`Deleted Volumes:\n${r.removed.map((n) => `${n}\n`).join('')}\n`);
+        printList('Deleted Volumes', r.removed);
         out.write(`Total reclaimed space: ${humanSize(r.reclaimed)}\n`);
       });
   }

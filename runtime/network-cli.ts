@@ -8,7 +8,8 @@ interface Output { write(s: string): unknown }
 export function registerNetworkCommands(program: Command, out: Output = process.stdout): void {
   const root = (): string => process.env.BERTH_ROOT || '/var/lib/berth';
   const mods = async () => ({ ...(await import('./networks.js')), ...(await import('./network.js')) });
-  const network = program.command('network').description('manage networks: create, ls, inspect, rm');
+  // (housekeeping-cli adds prune to the same group)
+  const network = (program.commands.find((c) => c.name() === 'network') ?? program.command('network')).description('manage networks: create, ls, inspect, rm, prune');
 
   network.command('create')
     .description('create a network: its own bridge and subnet, where containers find each other by name')

@@ -1030,5 +1030,42 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.notEqual(bad.code, 0);
     for (const id of [always, unless, unlessStopped, no]) assert.equal((await berth(['container', 'rm', '-f', id])).code, 0);
   });
+
+  test('system df counts images, containers and volumes; system prune takes stopped containers, unused networks and (--volumes) volumes, nothing in use', async () => {
+    assert.equal((await berth(['network', 'create', 'prunable'])).code, 0);
+    assert.equal((await berth(['volume', 'create', 'dfunused'])).code, 0);
+    const stopped = (await berth(['run', '--name', 'dfstop', 'localhost/bb:1', 'true'])).code === 0 ? (await inspect('dfstop')).Id : assert.fail('run');
+    const live = await runD(['--name', 'dfrun', '-v', 'dfvol:/data', 'localhost/bb:1', 'sh', '-c', 'dd if=/dev/zero of=/data/f bs=1k count=300 2>/dev/null; sleep 100']);
+    await writeFile(join(root, 'volumes', 'dfunused', '_data', 'f'), Buffer.alloc(200_000));
+    for (let i = 0; i < 50 && !existsSync(join(root, 'volumes', 'dfvol', '_data', 'f')); i++) await sleep(100);
+
+    const df = await berth(['system', 'df']);
+    assert.equal(df.code, 0, df.stderr);
+    const rows = Object.fromEntries(df.stdout.trimEnd().split('\n').slice(1).map((l) => {
+      const f = l.split(/\s{2,}/);
+      return [f[0], { total: Number(f[1]), active: Number(f[2]), size: f[3], reclaimable: f[4] }];
+    }));
+    assert.match(df.stdout, /^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\n/);
+    assert.ok(rows.Images!.total >= 2 && rows.Images!.active >= 1, df.stdout);
+    assert.ok(rows.Containers!.total >= 2 && rows.Containers!.active >= 1, df.stdout);
+    assert.ok(rows['Local Volumes']!.total >= 2 && rows['Local Volumes']!.active >= 1, df.stdout);
+    assert.match(rows['Local Volumes']!.reclaimable, /^(2\d\d|[1-9][\d.]*M)/, df.stdout); // at least dfunused's 200 kB
+
+    const asked = await berth(['system', 'prune']); // no terminal to confirm on
+    assert.equal(asked.code, 2);
+    assert.match(asked.stderr, /add -f/);
+    const pruned = await berth(['system', 'prune', '-f', '--volumes']);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.match(pruned.stdout, new RegExp(`Deleted Containers:\n(.*\n)*${stopped}\n`));
+    assert.match(pruned.stdout, /Deleted Networks:\n(.*\n)*prunable\n/);
+    assert.match(pruned.stdout, /Deleted Volumes:\n(.*\n)*dfunused\n/);
+    assert.doesNotMatch(pruned.stdout, new RegExp(`${live}|dfvol`));
+    assert.match(pruned.stdout, /Total reclaimed space: \d/);
+    assert.equal((await inspect('dfrun')).State.Status, 'running');
+    assert.deepEqual((await berth(['volume', 'ls', '-q'])).stdout.split('\n').filter((v) => v.startsWith('df')), ['dfvol']);
+    assert.doesNotMatch((await berth(['network', 'ls', '-q'])).stdout, /prunable/);
+    assert.equal((await berth(['container', 'rm', '-f', 'dfrun'])).code, 0);
+    assert.equal((await berth(['volume', 'rm', 'dfvol'])).code, 0);
+  });
 });
 }
