@@ -91,7 +91,8 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 function statusText(c: Container, now = Date.now()): string {
   const s = c.state;
   const ago = (t?: string) => humanAge(t, now).replace(/ ago$/, '');
-  if (s.status === 'running') return `Up ${ago(s.startedAt).replace(/^Less than a second$/, 'Less than a second')}${existsSync(join(c.dir, 'paused')) ? ' (Paused)' : ''}`;
+  const health = s.health ? ` (${s.health.status === 'starting' ? 'health: starting' : s.health.status})` : '';
+  if (s.status === 'running') return `Up ${ago(s.startedAt).replace(/^Less than a second$/, 'Less than a second')}${existsSync(join(c.dir, 'paused')) ? ' (Paused)' : health}`;
   if (s.status === 'restarting') return `Restarting (${s.exitCode ?? 0}) ${humanAge(s.finishedAt, now)}`;
   if (s.status === 'created') return 'Created';
   return `Exited (${s.exitCode ?? 0}) ${humanAge(s.finishedAt, now)}`;
@@ -158,7 +159,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-a, --all', 'also stopped containers')
     .option('-q, --quiet', 'only container IDs')
     .option('--no-trunc', 'full IDs and commands')
-    .option('-f, --filter <key=value>', 'only containers that match: id, name (a regular expression), label (KEY or KEY=VALUE), status, exited (a code), ancestor (an image), network; repeatable', collect)
+    .option('-f, --filter <key=value>', 'only containers that match: id, name (a regular expression), label (KEY or KEY=VALUE), status, exited (a code), ancestor (an image), network, health; repeatable', collect)
     .action(async (f: { all?: boolean; quiet?: boolean; trunc?: boolean; filter?: string[] }) => {
       const m = await mods();
       const { filterContainers, filtersIncludeStopped, parsePsFilters } = await import('./ps-filter.js');
@@ -494,6 +495,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
             Status: m.isPaused(c) ? 'paused' : s.status, Running: s.status === 'running', Paused: m.isPaused(c), Restarting: s.status === 'restarting',
             Pid: s.status === 'running' ? s.pid ?? 0 : 0, ExitCode: s.exitCode ?? 0, Error: s.error ?? '',
             StartedAt: s.startedAt ?? '', FinishedAt: s.finishedAt ?? '', SupervisorPid: s.supervisorPid ?? 0,
+            ...(s.health ? { Health: { Status: s.health.status, FailingStreak: s.health.failingStreak, Log: s.health.log.map((l) => ({ Start: l.start, End: l.end, ExitCode: l.exitCode, Output: l.output })) } } : {}),
           },
           Image: c.config.imageDigest,
           Name: `/${c.config.name}`,
@@ -504,7 +506,8 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
           Config: {
             Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true,
-            Labels: c.config.labels ?? {}, StopSignal: `SIG${c.config.stopSignal ?? 'TERM'}`.replace(/^SIG(\d+)$/, '$1'), ...(c.config.stopTimeout !== undefined ? { StopTimeout: c.config.stopTimeout } : {}),
+            Labels: c.config.labels ?? {},
+            ...(c.config.healthcheck ? { Healthcheck: { Test: c.config.healthcheck.test, Interval: c.config.healthcheck.intervalMs * 1e6, Timeout: c.config.healthcheck.timeoutMs * 1e6, Retries: c.config.healthcheck.retries, StartPeriod: c.config.healthcheck.startPeriodMs * 1e6 } } : {}), StopSignal: `SIG${c.config.stopSignal ?? 'TERM'}`.replace(/^SIG(\d+)$/, '$1'), ...(c.config.stopTimeout !== undefined ? { StopTimeout: c.config.stopTimeout } : {}),
           },
           NetworkSettings: networkSettings(c),
           GraphDriver: { Name: 'overlay', Data: { MergedDir: `${c.dir}/rootfs`, SnapshotKey: c.config.snapshotKey } },

@@ -19,6 +19,7 @@ import type { RuntimeImageStore } from './image-store.js';
 import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
+import { healthConfig, type HealthConfig, type HealthFlags, type HealthState } from './health.js';
 import { lockHolder, takeLock } from './pid-lock.js';
 import { pidAlive, procStartTime, signalName } from './process.js';
 import { writeEtcFiles, type EtcOptions } from './etc-files.js';
@@ -79,6 +80,8 @@ export interface ContainerConfig {
   /** --cap-add and --cap-drop as given (the bundle has the resulting set). */
   capAdd?: string[];
   capDrop?: string[];
+  /** The image's HEALTHCHECK with the --health-* flags on top (none: no checks). */
+  healthcheck?: HealthConfig;
 }
 
 export type ContainerStatus = 'created' | 'running' | 'restarting' | 'exited';
@@ -96,6 +99,8 @@ export interface ContainerState {
   /** On the bridge network while its supervisor runs: its address, and the host ports its -p got. */
   network?: NetworkAttachment;
   ports?: PortMapping[];
+  /** With a health check, while it runs (health.ts). */
+  health?: HealthState;
 }
 
 export interface Container { config: ContainerConfig; state: ContainerState; dir: string }
@@ -177,6 +182,8 @@ export interface CreateOptions extends PublishOptions {
   labels?: Record<string, string>;
   /** run: the new container is listed already holding its start lock (releaseStartLock once started). */
   starting?: boolean;
+  /** --health-cmd and the like (over the image's HEALTHCHECK). */
+  health?: HealthFlags;
 }
 
 /** What docker allows in a container name. */
@@ -206,6 +213,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   const img = await o.store.resolve(o.image);
   const stopSignal = o.stopSignal !== undefined ? signalName(o.stopSignal) : imageStopSignal(img.config.config?.StopSignal);
   const labels = { ...img.config.config?.Labels, ...o.labels };
+  const healthcheck = healthConfig(img.config.config?.Healthcheck, o.health ?? {});
   const ports = portsToPublish(network, o, img.config.config?.ExposedPorts);
   const { chainId } = await o.store.unpack(img, o.snapshots);
   const volumes = await materializeVolumes(o.root, o.run.volumes ?? [], img.config.config?.Volumes);
@@ -254,6 +262,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       ...(Object.keys(labels).length ? { labels } : {}),
       ...(o.run.capAdd?.length ? { capAdd: o.run.capAdd.map(capabilityName) } : {}),
       ...(o.run.capDrop?.length ? { capDrop: o.run.capDrop.map(capabilityName) } : {}),
+      ...(healthcheck ? { healthcheck } : {}),
     };
     await writeJsonAtomic(join(dir, 'state.json'), { status: 'created', restartCount: 0 } satisfies ContainerState);
     if (o.starting) await takeStartLock(dir);

@@ -12,6 +12,7 @@ import { localName } from '../client/location.js';
 import { ImageLayout, REF_NAME } from '../client/image-layout.js';
 import { localStoreDir } from '../client/location.js';
 import { ExitCode } from '../client/errors.js';
+import type { ImageHealthcheck } from './health.js';
 import { formatPlatform, hostPlatform, listPlatforms, selectPlatform, type Platform } from '../client/platform.js';
 // apply-layer.js (zlib, the tar machinery) is loaded only when a layer is applied: `run` of an
 // unpacked image does without it
@@ -38,6 +39,7 @@ export interface ImageConfig {
     Volumes?: Record<string, object>;
     Labels?: Record<string, string>;
     StopSignal?: string;
+    Healthcheck?: ImageHealthcheck;
   };
   rootfs: { type: string; diff_ids: Digest[] };
 }

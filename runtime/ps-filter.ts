@@ -3,7 +3,7 @@
 import { UsageError } from '../client/errors.js';
 import type { Container } from './containers.js';
 
-const KEYS = ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network'] as const;
+const KEYS = ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network', 'health'] as const;
 type Key = typeof KEYS[number];
 const STATUSES = ['created', 'restarting', 'running', 'paused', 'exited', 'removing', 'dead']; // the last two never match here
 
@@ -19,6 +19,7 @@ export function parsePsFilters(flags: string[]): PsFilters {
     if (!KEYS.includes(key)) throw new UsageError(`--filter ${f}: the filters are ${KEYS.join(', ')}`);
     if (i < 0 || value === '') throw new UsageError(`--filter ${f}: expected ${key}=VALUE`);
     if (key === 'status' && !STATUSES.includes(value)) throw new UsageError(`--filter ${f}: a status is one of ${STATUSES.join(', ')}`);
+    if (key === 'health' && !['starting', 'healthy', 'unhealthy', 'none'].includes(value)) throw new UsageError(`--filter ${f}: health is one of starting, healthy, unhealthy, none`);
     if (key === 'exited' && !/^-?\d+$/.test(value)) throw new UsageError(`--filter ${f}: expected an exit code`);
     if (key === 'name') {
       try { new RegExp(value); } catch { throw new UsageError(`--filter ${f}: not a valid regular expression`); }
@@ -57,6 +58,7 @@ function matches(c: Container, key: Key, value: string, paused: boolean): boolea
       return imageNames(c.config.image).includes(value) || byDigest(c.config.imageId) || byDigest(c.config.imageDigest);
     }
     case 'network': return (c.config.networkName ?? c.config.network ?? 'none') === value;
+    case 'health': return (c.state.status === 'running' && c.state.health ? c.state.health.status : 'none') === value;
   }
 }
 

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import { transportOptions, type TransportFlags } from '../cli/client-options.js';
 import { defaultRoot, runtimeModules as mods } from './cli-modules.js';
+import { healthConfig } from './health.js';
 import { parseLabels } from './labels.js';
 import { signalName } from './process.js';
 import type { Output } from './cli.js';
@@ -18,6 +19,7 @@ interface CreateFlags extends TransportFlags {
   network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
   pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
   shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean;
+  healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; healthcheck?: boolean;
 }
 interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
 
@@ -59,6 +61,12 @@ function containerOptions(cmd: Command): Command {
     .option('--ulimit <type=soft[:hard]>', 'a resource limit, e.g. nofile=1024:2048 (-1: unlimited)', collect)
     .option('--group-add <group>', 'another group for the process: a gid, or a name from the container\'s /etc/group', collect)
     .option('--init', 'run a small init (tini) as PID 1: it forwards signals to the command and reaps zombies')
+    .option('--health-cmd <command>', 'a health check: a shell command run in the container every interval (exit 0: healthy)')
+    .option('--health-interval <duration>', 'time between checks, e.g. 30s (default: the image\'s, else 30s)')
+    .option('--health-timeout <duration>', 'a check running longer fails (default 30s)')
+    .option('--health-retries <n>', 'failures in a row that make it unhealthy (default 3)')
+    .option('--health-start-period <duration>', 'failures this soon after the start do not count (default 0s)')
+    .option('--no-healthcheck', 'no health check, not even the image\'s')
     .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (e.g. NET_ADMIN; ALL for every one)', collect)
     .option('--cap-drop <cap>', 'drop a Linux capability (ALL: keep only those --cap-add adds)', collect)
     .option('-l, --label <key=value>', 'set a label on the container (over the image\'s labels)', collect)
@@ -172,6 +180,10 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   try { caps = m.tweakCapabilities(m.DEFAULT_CAPABILITIES, f.capAdd, f.capDrop, m.availableCapabilities()); } catch (e) { throw new UsageError((e as Error).message); }
   const risky = caps.filter((c) => m.HOST_REACHING_CAPABILITIES.includes(c));
   if (risky.length) process.stderr.write(`berth: warning: ${risky.join(', ')} can let the container's root reach the host: berth confines it with namespaces, capabilities and cgroups, but has no seccomp or AppArmor profile\n`);
+  const health = { ...(f.healthCmd !== undefined ? { healthCmd: f.healthCmd } : {}), ...(f.healthInterval !== undefined ? { healthInterval: f.healthInterval } : {}),
+    ...(f.healthTimeout !== undefined ? { healthTimeout: f.healthTimeout } : {}), ...(f.healthRetries !== undefined ? { healthRetries: f.healthRetries } : {}),
+    ...(f.healthStartPeriod !== undefined ? { healthStartPeriod: f.healthStartPeriod } : {}), ...(f.healthcheck === false ? { healthcheck: false } : {}) };
+  healthConfig({ Test: ['CMD', 'checked'] }, health); // the flags' own errors before any pull
   const executor = await m.pickExecutor(root, f.runtime);
   // every flag checked before a pull that may take long (-v NAME:/path makes the volume NAME already)
   const run = await runOptions(command, { ...f, network: networkName ? 'bridge' : asked }).catch((e: Error) => {
@@ -191,7 +203,7 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
       ...(f.name !== undefined ? { name: f.name } : {}),
       ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
       ...(stopSignal !== undefined ? { stopSignal } : {}), ...(stopTimeout !== undefined ? { stopTimeout } : {}),
-      ...(Object.keys(labels).length ? { labels } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}), health,
     },
   };
 }

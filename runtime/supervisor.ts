@@ -23,6 +23,8 @@ import { FRAME } from './attach-socket.js';
 import { PERL } from './executors/builtin.js';
 import { clearPaused, destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
+import { execProcess } from './exec.js';
+import { HealthMonitor } from './health.js';
 import { hostsMember } from './etc-files.js';
 import { connect, disconnect, type BridgeNetwork } from './network.js';
 import { bridgeFor } from './networks.js';
@@ -127,6 +129,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   }
   const stdio: StdioOptions = [interactive ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(tty ? ['pipe' as const] : [])];
 
+  let health: HealthMonitor | undefined;
   let backoff = 100;
   // (stopped while it waited for its attach: it never starts)
   while (!existsSync(stopPath)) {
@@ -156,12 +159,20 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
       }
       Object.assign(state, { status: 'running', pid: child.pid, startedAt: new Date().toISOString() });
       delete state.exitCode;
+      // each run starts its health checks afresh ("starting")
+      health = cfg.healthcheck ? new HealthMonitor(cfg.healthcheck, async (args) => executor.spawnExec(id, c.dir, await execProcess(c, { args }), ['ignore', 'pipe', 'pipe']), async (h) => {
+        state.health = h;
+        if (state.status === 'running') await writeJsonAtomic(statePath, state);
+      }) : undefined;
+      if (health) state.health = health.start();
       await writeJsonAtomic(statePath, state);
       code = await waitExit(child).catch((e: Error) => { log.write('stderr', `berth: cannot run the ${executor.name} executor: ${e.message}\n`); return 127; });
     } catch (e) {
       log.write('stderr', `berth: cannot start the container: ${(e as Error).message}\n`);
       code = 125;
     }
+    health?.stop();
+    health = undefined;
     current = undefined;
     stdin = undefined;
     sizes = undefined;
@@ -182,6 +193,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
     if (existsSync(stopPath)) break;
   }
   state.status = 'exited';
+  if (state.health?.status === 'starting') delete state.health; // never checked: nothing to report
   releaseWaiting();
   proxy?.close();
   if (state.network) await disconnect(id, net).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));

@@ -144,6 +144,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       ...applets.map((a) => ({ name: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
     ]);
     await addImage(layout, 'localhost/bb:1', [bin], { config: { Cmd: ['/bin/sh'] } });
+    await addImage(layout, 'localhost/bb:healthy', [bin], { config: { Cmd: ['/bin/sh'], Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 200e6, Retries: 1 } } });
     await addImage(layout, 'localhost/bb:quit', [bin], { config: { Cmd: ['/bin/sh'], StopSignal: 'SIGQUIT', Labels: { from: 'image', tier: 'base' } } });
   });
 
@@ -966,6 +967,38 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal(missing.code, 3);
     assert.ok(!existsSync(join(tmp, 'none.tar')));
     assert.equal((await berth(['container', 'rm', 'exported'])).code, 0);
+  });
+
+  test('health checks: the image\'s HEALTHCHECK or --health-cmd run in the container; ps and inspect show starting, healthy, unhealthy', async () => {
+    const state = async (ref: string) => JSON.parse((await berth(['container', 'inspect', ref])).stdout)[0].State as { Health?: { Status: string; FailingStreak: number; Log: Array<{ ExitCode: number; Output: string }> } };
+    const until = async (ref: string, status: string) => {
+      for (let i = 0; i < 150; i++) {
+        const h = (await state(ref)).Health;
+        if (h?.Status === status) return h;
+        await sleep(100);
+      }
+      assert.fail(`${ref} never became ${status}: ${JSON.stringify((await state(ref)).Health)}`);
+    };
+    await runD(['--name', 'checked', '--health-cmd', 'cat /ok', '--health-interval', '200ms', '--health-retries', '2', 'localhost/bb:1', 'sleep', '100']);
+    const sick = await until('checked', 'unhealthy');
+    assert.ok(sick.FailingStreak >= 2);
+    assert.match(sick.Log.at(-1)!.Output, /No such file/);
+    assert.match((await berth(['ps'])).stdout, /Up .* \(unhealthy\)\s+checked\n/);
+    assert.equal((await berth(['exec', 'checked', 'sh', '-c', 'echo fine > /ok'])).code, 0);
+    const well = await until('checked', 'healthy');
+    assert.equal(well.Log.at(-1)!.Output, 'fine\n');
+    assert.equal(well.Log.at(-1)!.ExitCode, 0);
+    assert.deepEqual((await berth(['ps', '-q', '--filter', 'health=healthy'])).stdout.trim().split('\n'), [(await inspect('checked')).Id.slice(0, 12)]);
+    // the image's own HEALTHCHECK, and --no-healthcheck
+    await runD(['--name', 'imagecheck', 'localhost/bb:healthy', 'sleep', '100']);
+    await until('imagecheck', 'healthy');
+    await runD(['--name', 'nocheck', '--no-healthcheck', 'localhost/bb:healthy', 'sleep', '100']);
+    await sleep(600);
+    assert.equal((await state('nocheck')).Health, undefined);
+    const bad = await berth(['run', '-d', '--health-interval', '1s', 'localhost/bb:1', 'true']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /need a health check/);
+    assert.equal((await berth(['container', 'rm', '-f', 'checked', 'imagecheck', 'nocheck'])).code, 0);
   });
 
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {

@@ -12,7 +12,7 @@ const c = (id: string, name: string, status: string, extra: Record<string, unkno
 }) as unknown as Container;
 
 const cs = [
-  c('a', 'web', 'running', { labels: { tier: 'front', solo: '' } }),
+  { ...c('a', 'web', 'running', { labels: { tier: 'front', solo: '' } }), state: { status: 'running', restartCount: 0, health: { status: 'healthy', failingStreak: 0, log: [] } } } as unknown as Container,
   c('b', 'worker', 'exited', { labels: { tier: 'back' }, image: 'localhost:5000/app:v1', networkName: 'mynet' }, 1),
   c('c', 'web-2', 'created'),
 ];
@@ -41,6 +41,8 @@ test('ps --filter: one key\'s values are alternatives, different keys all apply'
   assert.deepEqual(names(['status=dead']), []);
   assert.deepEqual(names(['network=mynet']), ['worker']);
   assert.deepEqual(names(['network=bridge']), ['web', 'web-2']);
+  assert.deepEqual(names(['health=healthy']), ['web']);
+  assert.deepEqual(names(['health=none']), ['worker', 'web-2']);
   assert.equal(filtersIncludeStopped(parsePsFilters(['status=running'])), true);
   assert.equal(filtersIncludeStopped(parsePsFilters(['name=x'])), false);
   assert.equal(filtersIncludeStopped(parsePsFilters(['exited=0'])), false);
@@ -51,6 +53,7 @@ test('ps --filter refuses what it does not know, clearly', () => {
   assert.throws(() => parsePsFilters(['name']), /expected name=VALUE/);
   assert.throws(() => parsePsFilters(['status=sleeping']), /a status is one of/);
   assert.throws(() => parsePsFilters(['exited=x']), /expected an exit code/);
+  assert.throws(() => parsePsFilters(['health=ok']), /health is one of/);
   assert.throws(() => parsePsFilters(['name=(']), /not a valid regular expression/);
 });
 
