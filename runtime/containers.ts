@@ -244,7 +244,8 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     });
     await writeFile(join(dir, 'config.json'), specJson(spec));
     const config: ContainerConfig = {
-      id, name, image: img.name, imageDigest: img.manifest.digest, imageId: img.configDescriptor.digest, command: spec.process?.args ?? [],
+      id, name, image: img.name, imageDigest: img.manifest.digest, imageId: img.configDescriptor.digest,
+      command: (spec.process?.args ?? []).slice(o.run.init ? 2 : 0), // (not /dev/init --, as docker shows it)
       created: new Date().toISOString(), restartPolicy: o.restartPolicy,
       runtime: o.executor.ref, snapshotKey: key,
       log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
@@ -454,6 +455,13 @@ async function takeStartLock(dir: string): Promise<(() => Promise<void>) | undef
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`No such container: ${basename(dir).slice(0, 12)} (removed meanwhile)`);
     throw e;
   }
+}
+
+/** Runs `fn` with the start lock held: no start, rm or prune of the container meanwhile. */
+export async function withStartLock<T>(c: Container, fn: () => Promise<T>): Promise<T> {
+  const release = await takeStartLock(c.dir);
+  if (!release) throw new UsageError(`container ${c.config.name} is being started: try again`);
+  try { return await fn(); } finally { await release(); }
 }
 
 /** Gives up the start lock a `starting` createContainer took. */

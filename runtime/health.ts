@@ -3,7 +3,9 @@
 // `retries` failures in a row make it unhealthy, except failures within the start period, which do not
 // count. The state (starting, healthy, unhealthy; the last five results) lives in state.json.
 import type { ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { UsageError } from '../client/errors.js';
+import { allProcs } from './stats.js';
 
 /** What docker keeps in the image config and in a container's config (durations in nanoseconds there, ms here). */
 export interface HealthConfig {
@@ -50,33 +52,34 @@ export interface HealthFlags { healthCmd?: string; healthInterval?: string; heal
  */
 export function healthConfig(image: ImageHealthcheck | undefined, f: HealthFlags): HealthConfig | undefined {
   const timing = [f.healthInterval, f.healthTimeout, f.healthRetries, f.healthStartPeriod].some((v) => v !== undefined);
+  // durations and counts of 0 mean "the image's, else the default", as docker reads them
   if (f.healthcheck === false) {
     if (f.healthCmd !== undefined || timing) throw new UsageError('--no-healthcheck conflicts with the --health-* options');
     return undefined;
   }
   const test = f.healthCmd !== undefined ? ['CMD-SHELL', f.healthCmd] : image?.Test;
-  if (!test?.length || test[0] === 'NONE') {
-    if (timing) throw new UsageError('--health-* options need a health check: --health-cmd, or an image with a HEALTHCHECK');
-    return undefined;
-  }
+  if (!test?.length || test[0] === 'NONE') return undefined; // (timing flags alone change nothing then, as with docker)
   if (test[0] !== 'CMD' && test[0] !== 'CMD-SHELL') throw new UsageError(`the health check ${JSON.stringify(test)} is neither CMD nor CMD-SHELL`);
   if (test.length < 2 || (test[0] === 'CMD-SHELL' && !test[1])) throw new UsageError('the health check has no command');
-  const ns = (v: number | undefined) => (v && v > 0 ? Math.round(v / 1e6) : undefined);
-  const positive = (ms: number, flag: string) => {
-    if (ms < 1) throw new UsageError(`${flag} must be at least 1ms`);
-    return ms;
+  // nanoseconds in the image config; a timer cannot wait longer than 2^31-1 ms, nor usefully less than 1
+  const clamp = (ms: number) => Math.min(Math.max(Math.round(ms), 1), 2 ** 31 - 1);
+  const ns = (v: number | undefined) => (typeof v === 'number' && v > 0 ? clamp(v / 1e6) : undefined);
+  const flag = (v: string | undefined, name: string) => {
+    const ms = v === undefined ? 0 : parseDuration(v, name);
+    return ms > 0 ? clamp(ms) : undefined;
   };
-  let retries = image?.Retries && image.Retries > 0 ? image.Retries : DEFAULTS.retries;
+  let retries = typeof image?.Retries === 'number' && image.Retries > 0 ? image.Retries : DEFAULTS.retries;
   if (f.healthRetries !== undefined) {
-    retries = Number(f.healthRetries);
-    if (!Number.isInteger(retries) || retries < 1) throw new UsageError(`--health-retries ${f.healthRetries}: expected a whole number of at least 1`);
+    const n = Number(f.healthRetries);
+    if (!Number.isInteger(n) || n < 0) throw new UsageError(`--health-retries ${f.healthRetries}: expected a whole number`);
+    if (n > 0) retries = n;
   }
   return {
     test,
-    intervalMs: f.healthInterval !== undefined ? positive(parseDuration(f.healthInterval, '--health-interval'), '--health-interval') : ns(image?.Interval) ?? DEFAULTS.intervalMs,
-    timeoutMs: f.healthTimeout !== undefined ? positive(parseDuration(f.healthTimeout, '--health-timeout'), '--health-timeout') : ns(image?.Timeout) ?? DEFAULTS.timeoutMs,
+    intervalMs: flag(f.healthInterval, '--health-interval') ?? ns(image?.Interval) ?? DEFAULTS.intervalMs,
+    timeoutMs: flag(f.healthTimeout, '--health-timeout') ?? ns(image?.Timeout) ?? DEFAULTS.timeoutMs,
     retries,
-    startPeriodMs: f.healthStartPeriod !== undefined ? parseDuration(f.healthStartPeriod, '--health-start-period') : ns(image?.StartPeriod) ?? DEFAULTS.startPeriodMs,
+    startPeriodMs: flag(f.healthStartPeriod, '--health-start-period') ?? ns(image?.StartPeriod) ?? DEFAULTS.startPeriodMs,
   };
 }
 
@@ -103,19 +106,25 @@ export class HealthMonitor {
   private timer: NodeJS.Timeout | undefined;
   private current: ChildProcess | undefined;
   private stopped = false;
-  private state: HealthState = { status: 'starting', failingStreak: 0, log: [] };
+  private state: HealthState;
 
+  /** `paused`: no checks while it says so (docker's too); `previous`: the last run's state, whose log goes on. */
   constructor(
     private readonly h: HealthConfig,
     private readonly exec: (args: string[]) => Promise<ChildProcess>,
     private readonly update: (s: HealthState) => Promise<void>,
-  ) {}
+    private readonly paused: () => boolean = () => false,
+    previous?: HealthState,
+  ) {
+    this.state = { status: 'starting', failingStreak: 0, log: previous?.log ?? [] };
+  }
 
   /** Starts checking, the first check one interval after the run began (docker's schedule). */
   start(): HealthState {
     const runStarted = Date.now();
     const tick = async () => {
       if (this.stopped) return;
+      if (this.paused()) { this.timer = setTimeout(() => void tick(), this.h.intervalMs); return; }
       const r = await this.check();
       if (this.stopped) return;
       this.state = nextHealth(this.state, r, this.h, runStarted);
@@ -129,7 +138,7 @@ export class HealthMonitor {
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    this.current?.kill('SIGKILL');
+    if (this.current) void killTree(this.current);
   }
 
   private async check(): Promise<HealthResult> {
@@ -144,14 +153,33 @@ export class HealthMonitor {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     let timedOut = false;
-    const killer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, this.h.timeoutMs);
+    const killer = setTimeout(() => { timedOut = true; void killTree(child); }, this.h.timeoutMs);
+    // 'exit', not 'close': a process the check left behind may hold its pipes open
     const code = await new Promise<number>((resolve) => {
       child.once('error', () => resolve(-1));
-      child.once('close', (c, sig) => resolve(c ?? (sig ? 128 : -1)));
+      child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 + (osConstants.signals[sig] ?? 0) : -1)));
     });
     clearTimeout(killer);
+    await new Promise((r) => setImmediate(r)); // output already read
+    child.stdout?.destroy();
+    child.stderr?.destroy();
     this.current = undefined;
     if (timedOut) return { start, end: new Date().toISOString(), exitCode: -1, output: `Health check exceeded timeout (${this.h.timeoutMs}ms)` };
     return { start, end: new Date().toISOString(), exitCode: code, output };
   }
+}
+
+/**
+ * Ends a check and what it started: its executor's process (runc exec, builtin.pl) and every process
+ * below it, which are the check's own inside the container (killing only the first leaves those).
+ */
+async function killTree(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined) return;
+  const procs = await allProcs().catch(() => []);
+  const below = new Set<number>([child.pid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of procs) if (!below.has(p.pid) && below.has(p.ppid)) { below.add(p.pid); grew = true; }
+  }
+  for (const pid of below) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
 }

@@ -365,7 +365,8 @@ export function parseTmpfs(text: string): SpecMount {
   return { destination: containerPath(destination), type: 'tmpfs', source: 'tmpfs', options: [...new Set(options)] };
 }
 
-function defaultMounts(network: RunOptions['network'], shmSize = 64 * 1024 * 1024): SpecMount[] {
+function defaultMounts(network: RunOptions['network'], shmSize?: number): SpecMount[] {
+  if (!shmSize) shmSize = 64 * 1024 * 1024; // docker's default, also for --shm-size 0
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },

@@ -62,6 +62,10 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   delete state.error;
   delete state.network;
   delete state.ports;
+  // every write of state.json goes through one queue, each writing the state as it is by then: a health
+  // result written late can never land after (and undo) the run's end
+  let writing: Promise<void> = Promise.resolve();
+  const save = (): Promise<void> => (writing = writing.catch(() => undefined).then(() => writeJsonAtomic(statePath, state)));
   let current: ChildProcess | undefined;
   const stopWaiting = new AbortController();
   const forward = (sig: NodeJS.Signals) => () => {
@@ -124,7 +128,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
     }
   }
   if (attach && waitAttach) {
-    await writeJsonAtomic(statePath, state); // the supervisor is there (status still "created"): clients may come
+    await save(); // the supervisor is there (status still "created"): clients may come
     await attach.firstClient(10_000, stopWaiting.signal);
   }
   const stdio: StdioOptions = [interactive ? 'pipe' : 'ignore', 'pipe', 'pipe', ...(tty ? ['pipe' as const] : [])];
@@ -161,11 +165,12 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
       delete state.exitCode;
       // each run starts its health checks afresh ("starting")
       health = cfg.healthcheck ? new HealthMonitor(cfg.healthcheck, async (args) => executor.spawnExec(id, c.dir, await execProcess(c, { args }), ['ignore', 'pipe', 'pipe']), async (h) => {
+        if (state.status !== 'running' || current !== child) return; // that run is over
         state.health = h;
-        if (state.status === 'running') await writeJsonAtomic(statePath, state);
-      }) : undefined;
+        await save();
+      }, () => existsSync(join(c.dir, 'paused')), state.health) : undefined;
       if (health) state.health = health.start();
-      await writeJsonAtomic(statePath, state);
+      await save();
       code = await waitExit(child).catch((e: Error) => { log.write('stderr', `berth: cannot run the ${executor.name} executor: ${e.message}\n`); return 127; });
     } catch (e) {
       log.write('stderr', `berth: cannot start the container: ${(e as Error).message}\n`);
@@ -186,21 +191,20 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
     if (Date.now() - started >= 10_000) backoff = 100;
     state.restartCount += 1;
     state.status = 'restarting';
-    await writeJsonAtomic(statePath, state);
+    await save();
     const until = Date.now() + backoff;
     while (Date.now() < until && !existsSync(stopPath)) await sleep(Math.min(50, until - Date.now()));
     backoff = Math.min(backoff * 2, 60_000);
     if (existsSync(stopPath)) break;
   }
   state.status = 'exited';
-  if (state.health?.status === 'starting') delete state.health; // never checked: nothing to report
   releaseWaiting();
   proxy?.close();
   if (state.network) await disconnect(id, net).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
   delete state.network;
   delete state.ports;
   log.close();
-  await writeJsonAtomic(statePath, state);
+  await save();
   await attach?.close(state.exitCode ?? 125);
   if (cfg.autoRemove) {
     await destroyContainer(await OverlaySnapshotter.open(root), { config: cfg, state, dir: c.dir });

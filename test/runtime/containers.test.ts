@@ -995,10 +995,22 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     await runD(['--name', 'nocheck', '--no-healthcheck', 'localhost/bb:healthy', 'sleep', '100']);
     await sleep(600);
     assert.equal((await state('nocheck')).Health, undefined);
-    const bad = await berth(['run', '-d', '--health-interval', '1s', 'localhost/bb:1', 'true']);
+    const bad = await berth(['run', '-d', '--health-cmd', 'true', '--health-timeout', 'soon', 'localhost/bb:1', 'true']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /need a health check/);
-    assert.equal((await berth(['container', 'rm', '-f', 'checked', 'imagecheck', 'nocheck'])).code, 0);
+    assert.match(bad.stderr, /--health-timeout soon: expected a duration/);
+    // a check that hangs is ended at its timeout (with what it started inside), and the checks go on
+    await runD(['--name', 'hung', '--health-cmd', 'sleep 1000', '--health-timeout', '300ms', '--health-interval', '100ms', '--health-retries', '2', 'localhost/bb:1', 'sleep', '100']);
+    const timedOut = await until('hung', 'unhealthy');
+    assert.match(timedOut.Log.at(-1)!.Output, /Health check exceeded timeout/);
+    await sleep(500);
+    const sleepers = (await berth(['top', 'hung'])).stdout.split('\n').filter((l) => /sleep 1000/.test(l));
+    assert.ok(sleepers.length <= 1, `checks left behind: ${sleepers.join(' | ')}`); // at most the one running now
+    // paused: no checks (none could run: runc refuses to exec), so it does not turn unhealthy meanwhile
+    assert.equal((await berth(['pause', 'checked'])).code, 0);
+    await sleep(800);
+    assert.equal((await state('checked')).Health!.Status, 'healthy');
+    assert.equal((await berth(['unpause', 'checked'])).code, 0);
+    assert.equal((await berth(['container', 'rm', '-f', 'checked', 'imagecheck', 'nocheck', 'hung'])).code, 0);
   });
 
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {

@@ -20,9 +20,13 @@ test('the image\'s HEALTHCHECK, with the flags on top; NONE and --no-healthcheck
   assert.equal(healthConfig(image, { healthcheck: false }), undefined);
   assert.equal(healthConfig({ Test: ['NONE'] }, {}), undefined);
   assert.equal(healthConfig(undefined, {}), undefined);
-  assert.throws(() => healthConfig(undefined, { healthInterval: '1s' }), /need a health check/);
+  assert.equal(healthConfig(undefined, { healthInterval: '1s' }), undefined); // nothing to time: ignored, as docker does
   assert.throws(() => healthConfig(image, { healthcheck: false, healthCmd: 'x' }), /conflicts/);
-  assert.throws(() => healthConfig(undefined, { healthCmd: 'x', healthRetries: '0' }), /--health-retries 0/);
+  assert.throws(() => healthConfig(undefined, { healthCmd: 'x', healthRetries: 'x' }), /--health-retries x/);
+  // 0 means the image's value, else the default; timers are kept within what setTimeout can wait
+  assert.deepEqual(healthConfig(image, { healthRetries: '0', healthInterval: '0s' }), healthConfig(image, {}));
+  assert.equal(healthConfig(undefined, { healthCmd: 'x', healthInterval: '1000h' })!.intervalMs, 2 ** 31 - 1);
+  assert.equal(healthConfig({ Test: ['CMD', 'x'], Interval: 10 }, {})!.intervalMs, 1);
   assert.throws(() => healthConfig({ Test: ['RUN', 'x'] }, {}), /neither CMD nor CMD-SHELL/);
   assert.deepEqual(healthArgs(healthConfig(undefined, { healthCmd: 'test -e /ok' })!), ['/bin/sh', '-c', 'test -e /ok']);
   assert.deepEqual(healthArgs(healthConfig(image, {})!), ['/bin/check', '--fast']);
