@@ -18,7 +18,7 @@ interface CreateFlags extends TransportFlags {
   rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
   network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
   pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
-  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean;
+  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[];
   healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; healthcheck?: boolean;
 }
 interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
@@ -60,6 +60,7 @@ function containerOptions(cmd: Command): Command {
     .option('--shm-size <bytes>', 'size of /dev/shm, e.g. 256m (default 64m)')
     .option('--ulimit <type=soft[:hard]>', 'a resource limit, e.g. nofile=1024:2048 (-1: unlimited)', collect)
     .option('--group-add <group>', 'another group for the process: a gid, or a name from the container\'s /etc/group', collect)
+    .option('--device <host[:container][:rwm]>', 'a host device in the container, e.g. /dev/fuse (permissions: r, w, m; default rwm)', collect)
     .option('--init', 'run a small init (tini) as PID 1: it forwards signals to the command and reaps zombies')
     .option('--health-cmd <command>', 'a health check: a shell command run in the container every interval (exit 0: healthy)')
     .option('--health-interval <duration>', 'time between checks, e.g. 30s (default: the image\'s, else 30s)')
@@ -291,6 +292,7 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     ...(f.ulimit?.length ? { ulimits: f.ulimit.map((u) => m.parseUlimit(u)) } : {}),
     ...(f.groupAdd?.length ? { groupAdd: f.groupAdd } : {}),
     ...(f.init ? { init: m.findInit() } : {}),
+    ...(f.device?.length ? { devices: f.device.map((d) => m.parseDevice(d).device), deviceRules: f.device.map((d) => m.parseDevice(d).rule) } : {}),
     ...(f.capAdd?.length ? { capAdd: f.capAdd } : {}),
     ...(f.capDrop?.length ? { capDrop: f.capDrop } : {}),
   };

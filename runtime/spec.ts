@@ -3,7 +3,7 @@
 // default PATH, HOSTNAME and HOME, WorkingDir, User resolved against the container's own
 // /etc/passwd and /etc/group (read without following symlinks out of the rootfs), Docker's default
 // capabilities, masked and read-only /proc and /sys paths, device rules, and cgroup limits.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { ImageConfig } from './image-store.js';
@@ -96,6 +96,7 @@ export interface RuntimeSpec {
   mounts: SpecMount[];
   linux: {
     namespaces: Array<{ type: string; path?: string }>;
+    devices?: SpecDevice[];
     maskedPaths: string[];
     readonlyPaths: string[];
     cgroupsPath?: string;
@@ -150,6 +151,9 @@ export interface RunOptions {
   groupAdd?: string[];
   /** --init: this host program (a static tini) runs as PID 1 at /dev/init and starts the command. */
   init?: string;
+  /** --device: host devices made in the container, and allowed by its devices cgroup. */
+  devices?: SpecDevice[];
+  deviceRules?: Array<{ allow: boolean; type: string; major: number; minor: number; access: string }>;
   /** --cap-add and --cap-drop (names with or without CAP_, any case; ALL). */
   capAdd?: string[];
   capDrop?: string[];
@@ -301,6 +305,36 @@ export async function resolveUser(rootfs: string, user: string | undefined): Pro
   };
 }
 
+// ---- --device -----------------------------------------------------------------------------------
+
+export interface SpecDevice { path: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number }
+
+/**
+ * docker's --device HOST[:CONTAINER][:PERMISSIONS] (permissions of r, w, m; default rwm): the host
+ * device's type and numbers, the node to make in the container, and the devices cgroup rule.
+ */
+export function parseDevice(text: string): { device: SpecDevice; rule: { allow: boolean; type: string; major: number; minor: number; access: string } } {
+  const parts = text.split(':');
+  let perms = 'rwm';
+  if (parts.length > 1 && /^[rwm]+$/.test(parts.at(-1)!)) perms = parts.pop()!;
+  if (parts.length > 2 || !parts[0]) throw new SpecError(`--device ${text}: expected HOST[:CONTAINER][:PERMISSIONS]`);
+  const host = parts[0];
+  const inside = parts[1] ?? host;
+  if (!host.startsWith('/') || !inside.startsWith('/')) throw new SpecError(`--device ${text}: the paths must be absolute`);
+  let st;
+  try { st = statSync(host); } catch (e) { throw new SpecError(`--device ${text}: ${(e as Error).message}`); }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new SpecError(`--device ${text}: ${host} is not a device`);
+  // glibc's major()/minor() of st_rdev
+  const rdev = BigInt(st.rdev);
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
+  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+  const type = st.isCharacterDevice() ? 'c' : 'b';
+  return {
+    device: { path: containerPath(inside), type, major, minor, fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid },
+    rule: { allow: true, type, major, minor, access: [...new Set(perms)].join('') },
+  };
+}
+
 // ---- --init and --ulimit ------------------------------------------------------------------------
 
 /** Where --init's program appears: in the container's /dev tmpfs, so it leaves nothing in its files (podman uses /run). */
@@ -449,7 +483,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   if (opts.init) mounts.push({ destination: INIT_PATH, type: 'bind', source: opts.init, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
 
   const caps = opts.capAdd?.length || opts.capDrop?.length ? tweakCapabilities(DEFAULT_CAPABILITIES, opts.capAdd, opts.capDrop, availableCapabilities()) : [...DEFAULT_CAPABILITIES];
-  const resources: RuntimeSpec['linux']['resources'] = { devices: DEVICE_RULES.map((d) => ({ ...d })) };
+  const resources: RuntimeSpec['linux']['resources'] = { devices: [...DEVICE_RULES.map((d) => ({ ...d })), ...(opts.deviceRules ?? [])] };
   if (opts.memory !== undefined) {
     if (!(opts.memory >= 6 * 1024 * 1024)) throw new SpecError('minimum memory limit allowed is 6MB');
     resources.memory = { limit: opts.memory };
@@ -488,6 +522,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
     mounts,
     linux: {
       namespaces,
+      ...(opts.devices?.length ? { devices: opts.devices } : {}),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),

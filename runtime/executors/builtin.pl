@@ -116,6 +116,8 @@ sub do_mounts {
     my ($path, $type, $major, $minor, $perm) = @$d;
     my $dev = (($major & 0xfff) << 8) | ($minor & 0xff) | (($minor & ~0xff) << 12);
     my $ifmt = $type eq 'c' ? 0020000 : 0060000;
+    my ($parent) = $path =~ m{^(.*)/[^/]+$};
+    mkdir_p($parent) if length $parent;
     unlink $path;
     must("mknod $path", 'mknodat', AT_FDCWD, $path, $ifmt | oct($perm), $dev);
     chmod(oct($perm), $path);

@@ -9,7 +9,7 @@
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../process.js';
 import { CAPABILITIES, resolveInRoot, rlimitNumber, type Rlimit, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
@@ -203,6 +203,12 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
     for (const [target, link] of [['/proc/self/fd', 'fd'], ['/proc/self/fd/0', 'stdin'], ['/proc/self/fd/1', 'stdout'], ['/proc/self/fd/2', 'stderr'], ['pts/ptmx', 'ptmx'], ['/proc/kcore', 'core']]) {
       plan.add('symlink', target!, join(dev, link!));
     }
+  }
+  // --device: made after the mounts, so a node under /dev lands in the container's /dev tmpfs
+  for (const d of spec.linux.devices ?? []) {
+    const rel = posix.relative('/dev', d.path);
+    const at = !rel.startsWith('..') && rel !== '' ? join(dev, rel) : await resolveInRoot(rootfs, d.path);
+    plan.add('device', at, d.type, d.major, d.minor, (d.fileMode & 0o777).toString(8).padStart(4, '0'));
   }
   for (const p of spec.linux.maskedPaths) plan.add('mask', p);
   for (const p of spec.linux.readonlyPaths) plan.add('ropath', p);

@@ -922,7 +922,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'inspect', 'once'])).code, 3);
   });
 
-  test('--init (tini as PID 1 passes the stop signal on), --ulimit, --shm-size, --group-add', async () => {
+  test('--init (tini as PID 1 passes the stop signal on), --ulimit, --shm-size, --group-add, --device', async () => {
     const r = await berth(['run', '--rm', '--network', 'none', '--init', '--ulimit', 'nofile=100:200', '--ulimit', 'core=-1', '--shm-size', '1m', '--group-add', '1234',
       'localhost/bb:1', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; ulimit -n; ulimit -Hn; ulimit -c; grep -o "/dev/shm tmpfs [^ ]*" /proc/mounts; id -G']);
     assert.equal(r.code, 0, r.stderr);
@@ -937,7 +937,15 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['stop', '-t', '30', 'inited'])).code, 0);
     assert.equal((await inspect('inited')).State.ExitCode, 143);
     assert.equal((await berth(['container', 'rm', 'inited'])).code, 0);
+    // --device: the node, and the devices cgroup letting it be opened (a node made by hand is refused)
+    if (existsSync('/dev/fuse')) {
+      const dev = await berth(['run', '--rm', '--network', 'none', '--device', '/dev/fuse:/dev/sub/myfuse', 'localhost/bb:1', 'sh', '-c', 'test -c /dev/sub/myfuse && echo node; (exec 3<>/dev/sub/myfuse) 2>/dev/null && echo opened']);
+      assert.equal(dev.stdout, 'node\nopened\n', dev.stderr);
+      const own = await berth(['run', '--rm', '--network', 'none', 'localhost/bb:1', 'sh', '-c', 'mknod /dev/f c 10 229 2>/dev/null; test -c /dev/f && (exec 3<>/dev/f) 2>/dev/null && echo opened || echo refused']);
+      assert.equal(own.stdout, 'refused\n', own.stderr);
+    }
     const cases: Array<[string[], RegExp]> = [
+      [['--device', '/etc/passwd'], /\/etc\/passwd is not a device/],
       [['--ulimit', 'nofile=200:100'], /the soft limit must not be above the hard one/],
       [['--ulimit', 'files=1'], /unknown type files/],
       [['--group-add', 'wheel'], /--group-add wheel: no such group/],

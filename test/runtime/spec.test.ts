@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ImageConfig } from '../../runtime/image-store.js';
 import {
   availableCapabilities, buildSpec, CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
-  parseUlimit, resolveInRoot, resolveUser, rlimitNumber, SpecError, specJson, tweakCapabilities, UNLIMITED,
+  parseDevice, parseUlimit, resolveInRoot, resolveUser, rlimitNumber, SpecError, specJson, tweakCapabilities, UNLIMITED,
 } from '../../runtime/spec.js';
 import { removeDir, tempDir } from './helpers.js';
 
@@ -190,4 +190,15 @@ test('--ulimit parses as docker\'s, and config.json carries unlimited as 2^64-1'
   const text = specJson({ process: { rlimits: [parseUlimit('memlock=-1'), parseUlimit('nofile=5:6')] } } as unknown as Parameters<typeof specJson>[0]);
   assert.match(text, /"soft": 18446744073709551615,\n\s*"hard": 18446744073709551615\n/);
   assert.match(text, /"soft": 5,\n\s*"hard": 6\n/);
+});
+
+test('--device reads the host device\'s type and numbers; the rule allows what the permissions say', () => {
+  const d = parseDevice('/dev/null:/dev/other:rw');
+  assert.deepEqual({ ...d.device, fileMode: 0, uid: 0, gid: 0 }, { path: '/dev/other', type: 'c', major: 1, minor: 3, fileMode: 0, uid: 0, gid: 0 });
+  assert.deepEqual(d.rule, { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' });
+  assert.equal(parseDevice('/dev/zero').device.path, '/dev/zero');
+  assert.equal(parseDevice('/dev/zero:r').rule.access, 'r');
+  assert.throws(() => parseDevice('/etc/hostname'), /is not a device/);
+  assert.throws(() => parseDevice('/dev/nothing-here'), /ENOENT/);
+  assert.throws(() => parseDevice('dev/null'), /must be absolute/);
 });
