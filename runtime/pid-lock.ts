@@ -2,7 +2,7 @@
 // holder has died (a killed CLI leaves no lock that stays). cp.lock and start.lock of a container.
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { link, rm, unlink, writeFile } from 'node:fs/promises';
+import { link, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { pidAlive, procStartTime } from './process.js';
 
 /** The live process holding the lock at `path`, if any. */
@@ -11,6 +11,18 @@ export function lockHolder(path: string): number | undefined {
     const l = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; start: string };
     return pidAlive(l.pid) && procStartTime(l.pid) === l.start ? l.pid : undefined;
   } catch { return undefined; }
+}
+
+/**
+ * Takes away a lock whose holder died. It is renamed aside first and looked at there: when two
+ * processes break it at once, the second one finds the first one's new lock in its hands, alive,
+ * and puts it back, instead of removing it.
+ */
+export async function breakStale(path: string): Promise<void> {
+  const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+  try { await rename(path, aside); } catch { return; } // gone already
+  if (lockHolder(aside) !== undefined) await link(aside, path).catch(() => undefined);
+  await unlink(aside).catch(() => undefined);
 }
 
 /** Takes the lock, or answers undefined when a live process holds it; the result releases it. */
@@ -26,7 +38,7 @@ export async function takeLock(path: string): Promise<(() => Promise<void>) | un
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
         if (lockHolder(path) !== undefined) return undefined;
-        await unlink(path).catch(() => undefined); // its holder died
+        await breakStale(path); // its holder died
       }
     }
     return undefined;
