@@ -349,7 +349,7 @@ export async function renameContainer(root: string, c: Container, name: string):
 
 const finished = (c: Container) => c.state.status === 'exited' && !supervisorAlive(c.state);
 /** Nothing runs and nothing is about to: ended, or created (berth create) and never started. */
-const idle = (c: Container) => (c.state.status === 'exited' || c.state.status === 'created') && !supervisorAlive(c.state) && !startingElsewhere(c);
+export const idle = (c: Container): boolean => (c.state.status === 'exited' || c.state.status === 'created') && !supervisorAlive(c.state) && !startingElsewhere(c);
 
 export function runtimeOf(c: Container): Executor { return executorFromRef(c.config.runtime); }
 

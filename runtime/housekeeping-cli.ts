@@ -84,11 +84,11 @@ async function pruneUnusedImages(all: boolean): Promise<{ untagged: string[]; de
 
 /** Every stopped (created or exited) container, removed with its snapshot; one started meanwhile stays. */
 async function pruneContainers(): Promise<{ deleted: string[]; reclaimed: number }> {
-  const { listContainers, removeContainer, supervisorAlive } = await import('./containers.js');
+  const { idle, listContainers, removeContainer } = await import('./containers.js');
   const { defaultRuntimeRoot, OverlaySnapshotter } = await import('./snapshotter.js');
   const { diskUsage } = await import('./disk-usage.js');
   const root = defaultRuntimeRoot();
-  const stopped = (await listContainers(root)).filter((c) => (c.state.status === 'exited' || c.state.status === 'created') && !supervisorAlive(c.state));
+  const stopped = (await listContainers(root)).filter(idle);
   const deleted: string[] = [];
   let reclaimed = 0;
   if (!stopped.length) return { deleted, reclaimed };

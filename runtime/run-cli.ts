@@ -7,11 +7,11 @@ import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import { transportOptions, type TransportFlags } from '../cli/client-options.js';
 import { defaultRoot, runtimeModules as mods } from './cli-modules.js';
-import { healthConfig } from './health.js';
+import { healthConfig, type HealthFlags } from './health.js';
 import { parseLabels } from './labels.js';
 import { signalName } from './process.js';
 import type { Output } from './cli.js';
-import type { RunOptions, VolumeMount } from './spec.js';
+import type { RunOptions, SpecDevice, VolumeMount } from './spec.js';
 
 /** The flags run and create share (all of docker create's that berth has). */
 interface CreateFlags extends TransportFlags {
@@ -181,9 +181,10 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   try { caps = m.tweakCapabilities(m.DEFAULT_CAPABILITIES, f.capAdd, f.capDrop, m.availableCapabilities()); } catch (e) { throw new UsageError((e as Error).message); }
   const risky = caps.filter((c) => m.HOST_REACHING_CAPABILITIES.includes(c));
   if (risky.length) process.stderr.write(`berth: warning: ${risky.join(', ')} can let the container's root reach the host: berth confines it with namespaces, capabilities and cgroups, but has no seccomp or AppArmor profile\n`);
-  const health = { ...(f.healthCmd !== undefined ? { healthCmd: f.healthCmd } : {}), ...(f.healthInterval !== undefined ? { healthInterval: f.healthInterval } : {}),
-    ...(f.healthTimeout !== undefined ? { healthTimeout: f.healthTimeout } : {}), ...(f.healthRetries !== undefined ? { healthRetries: f.healthRetries } : {}),
-    ...(f.healthStartPeriod !== undefined ? { healthStartPeriod: f.healthStartPeriod } : {}), ...(f.healthcheck === false ? { healthcheck: false } : {}) };
+  const health: HealthFlags = {
+    healthCmd: f.healthCmd, healthInterval: f.healthInterval, healthTimeout: f.healthTimeout, healthRetries: f.healthRetries,
+    healthStartPeriod: f.healthStartPeriod, healthcheck: f.healthcheck,
+  };
   healthConfig({ Test: ['CMD', 'checked'] }, health); // the flags' own errors before any pull
   const executor = await m.pickExecutor(root, f.runtime);
   // every flag checked before a pull that may take long (-v NAME:/path makes the volume NAME already)
@@ -255,6 +256,10 @@ async function volumeMount(root: string, v: string): Promise<VolumeMount> {
   return { source: r.source, destination: r.destination, readonly: r.readonly, volume: { name: r.name, anonymous: false, copyUp: r.copyUp } };
 }
 
+function devicesOf(parsed: Array<{ device: SpecDevice; rule: NonNullable<RunOptions['deviceRules']>[number] }>): Pick<RunOptions, 'devices' | 'deviceRules'> {
+  return parsed.length ? { devices: parsed.map((p) => p.device), deviceRules: parsed.map((p) => p.rule) } : {};
+}
+
 /** Docker-style run flags → RunOptions (with clear errors for what is not supported). */
 export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtime' | 'pull'>): Promise<RunOptions> {
   const m = await mods();
@@ -292,7 +297,7 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     ...(f.ulimit?.length ? { ulimits: f.ulimit.map((u) => m.parseUlimit(u)) } : {}),
     ...(f.groupAdd?.length ? { groupAdd: f.groupAdd } : {}),
     ...(f.init ? { init: m.findInit() } : {}),
-    ...(f.device?.length ? { devices: f.device.map((d) => m.parseDevice(d).device), deviceRules: f.device.map((d) => m.parseDevice(d).rule) } : {}),
+    ...devicesOf((f.device ?? []).map((d) => m.parseDevice(d))),
     ...(f.capAdd?.length ? { capAdd: f.capAdd } : {}),
     ...(f.capDrop?.length ? { capDrop: f.capDrop } : {}),
   };
