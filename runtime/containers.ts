@@ -80,6 +80,9 @@ export interface ContainerConfig {
   /** --cap-add and --cap-drop as given (the bundle has the resulting set). */
   capAdd?: string[];
   capDrop?: string[];
+  /** --privileged, and --security-opt as given. */
+  privileged?: boolean;
+  securityOpt?: string[];
   /** The image's HEALTHCHECK with the --health-* flags on top (none: no checks). */
   healthcheck?: HealthConfig;
 }
@@ -263,6 +266,8 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       ...(Object.keys(labels).length ? { labels } : {}),
       ...(o.run.capAdd?.length ? { capAdd: o.run.capAdd.map(capabilityName) } : {}),
       ...(o.run.capDrop?.length ? { capDrop: o.run.capDrop.map(capabilityName) } : {}),
+      ...(o.run.privileged ? { privileged: true } : {}),
+      ...(o.run.securityOpt?.length ? { securityOpt: o.run.securityOpt } : {}),
       ...(healthcheck ? { healthcheck } : {}),
     };
     await writeJsonAtomic(join(dir, 'state.json'), { status: 'created', restartCount: 0 } satisfies ContainerState);

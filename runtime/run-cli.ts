@@ -9,6 +9,7 @@ import { transportOptions, type TransportFlags } from '../cli/client-options.js'
 import { defaultRoot, runtimeModules as mods } from './cli-modules.js';
 import { healthConfig, type HealthFlags } from './health.js';
 import { parseLabels } from './labels.js';
+import { parseSecurityOpts, SecurityOptError } from './security-opts.js';
 import { signalName } from './process.js';
 import type { Output } from './cli.js';
 import type { RunOptions, SpecDevice, VolumeMount } from './spec.js';
@@ -18,7 +19,7 @@ interface CreateFlags extends TransportFlags {
   rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
   network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
   pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
-  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[];
+  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[]; privileged?: boolean; securityOpt?: string[];
   healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; healthcheck?: boolean;
 }
 interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
@@ -70,6 +71,8 @@ function containerOptions(cmd: Command): Command {
     .option('--no-healthcheck', 'no health check, not even the image\'s')
     .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (e.g. NET_ADMIN; ALL for every one)', collect)
     .option('--cap-drop <cap>', 'drop a Linux capability (ALL: keep only those --cap-add adds)', collect)
+    .option('--privileged', 'every capability, every host device, /sys writable, nothing masked, no no_new_privs (the container\'s root is the host\'s)')
+    .option('--security-opt <option>', 'no-new-privileges[=true|false] (on by default in berth), systempaths=unconfined; seccomp=unconfined, apparmor=unconfined, label=disable (berth loads no such profile)', collect)
     .option('-l, --label <key=value>', 'set a label on the container (over the image\'s labels)', collect)
     .option('--stop-signal <signal>', 'the signal stop sends first (default: the image\'s STOPSIGNAL, else SIGTERM)')
     .option('--stop-timeout <seconds>', 'how long stop waits before SIGKILL (default 10; -1: no SIGKILL)')
@@ -179,7 +182,8 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   }
   let caps: string[];
   try { caps = m.tweakCapabilities(m.DEFAULT_CAPABILITIES, f.capAdd, f.capDrop, m.availableCapabilities()); } catch (e) { throw new UsageError((e as Error).message); }
-  const risky = caps.filter((c) => m.HOST_REACHING_CAPABILITIES.includes(c));
+  // (docker ignores --cap-add/--cap-drop with --privileged, which has them all and no seccomp or AppArmor either)
+  const risky = f.privileged ? [] : caps.filter((c) => m.HOST_REACHING_CAPABILITIES.includes(c));
   if (risky.length) process.stderr.write(`berth: warning: ${risky.join(', ')} can let the container's root reach the host: berth confines it with namespaces, capabilities and cgroups, but has no seccomp or AppArmor profile\n`);
   const health: HealthFlags = {
     healthCmd: f.healthCmd, healthInterval: f.healthInterval, healthTimeout: f.healthTimeout, healthRetries: f.healthRetries,
@@ -300,5 +304,19 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     ...devicesOf((f.device ?? []).map((d) => m.parseDevice(d))),
     ...(f.capAdd?.length ? { capAdd: f.capAdd } : {}),
     ...(f.capDrop?.length ? { capDrop: f.capDrop } : {}),
+    ...securityOf(f),
+  };
+}
+
+/** --privileged and --security-opt. A privileged container has no no_new_privs unless asked for (docker has it off anyway). */
+function securityOf(f: Pick<CreateFlags, 'privileged' | 'securityOpt'>): Pick<RunOptions, 'privileged' | 'noNewPrivileges' | 'unmaskPaths' | 'securityOpt'> {
+  let s;
+  try { s = parseSecurityOpts(f.securityOpt); } catch (e) { throw e instanceof SecurityOptError ? new UsageError(e.message) : e; }
+  const noNewPrivileges = s.noNewPrivileges ?? (f.privileged ? false : undefined);
+  return {
+    ...(f.privileged ? { privileged: true } : {}),
+    ...(noNewPrivileges !== undefined ? { noNewPrivileges } : {}),
+    ...(s.unmaskPaths ? { unmaskPaths: true } : {}),
+    ...(f.securityOpt?.length ? { securityOpt: f.securityOpt } : {}),
   };
 }

@@ -3,7 +3,7 @@
 // default PATH, HOSTNAME and HOME, WorkingDir, User resolved against the container's own
 // /etc/passwd and /etc/group (read without following symlinks out of the rootfs), Docker's default
 // capabilities, masked and read-only /proc and /sys paths, device rules, and cgroup limits.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { lstat, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { ImageConfig } from './image-store.js';
@@ -157,8 +157,17 @@ export interface RunOptions {
   /** --cap-add and --cap-drop (names with or without CAP_, any case; ALL). */
   capAdd?: string[];
   capDrop?: string[];
-  /** Docker leaves no_new_privs off; berth turns it on unless told otherwise. */
+  /** Docker leaves no_new_privs off; berth turns it on unless told otherwise (--security-opt no-new-privileges=false). */
   noNewPrivileges?: boolean;
+  /**
+   * --privileged: every capability this host can give, every host device (and the devices cgroup
+   * open), /sys and /sys/fs/cgroup writable, nothing masked. --cap-add/--cap-drop are ignored, as docker does.
+   */
+  privileged?: boolean;
+  /** --security-opt systempaths=unconfined: /proc and /sys paths neither masked nor read-only. */
+  unmaskPaths?: boolean;
+  /** --security-opt as given (inspect shows them; security-opts.ts reads them into the fields above). */
+  securityOpt?: string[];
   /** The rootfs path written to config.json (default "rootfs", relative to the bundle). */
   rootPath?: string;
   annotations?: Record<string, string>;
@@ -325,14 +334,42 @@ export function parseDevice(text: string): { device: SpecDevice; rule: { allow: 
   try { st = statSync(host); } catch (e) { throw new SpecError(`--device ${text}: ${(e as Error).message}`); }
   if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new SpecError(`--device ${text}: ${host} is not a device`);
   // glibc's major()/minor() of st_rdev
-  const rdev = BigInt(st.rdev);
-  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
+  const { major, minor } = deviceNumbers(st.rdev);
   const type = st.isCharacterDevice() ? 'c' : 'b';
   return {
     device: { path: containerPath(inside), type, major, minor, fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid },
     rule: { allow: true, type, major, minor, access: [...new Set(perms)].join('') },
   };
+}
+
+/** glibc's major()/minor() of an st_rdev. */
+function deviceNumbers(rdev: number): { major: number; minor: number } {
+  const r = BigInt(rdev);
+  return { major: Number(((r >> 8n) & 0xfffn) | ((r >> 32n) & ~0xfffn)), minor: Number((r & 0xffn) | ((r >> 12n) & ~0xffn)) };
+}
+
+/** What every container's /dev has anyway (made by the executor, or a symlink into its own devpts). */
+const STANDARD_DEVICES = new Set(['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/ptmx', '/dev/console']);
+/** Directories of /dev that are the container's own mounts, or never hold devices to pass on (containerd's list). */
+const SKIPPED_DEV_DIRS = new Set(['pts', 'shm', 'fd', 'mqueue', '.lxc', '.lxd-mounts', '.udev']);
+
+/** --privileged: the host's device nodes under /dev, as docker passes them (symlinks and the standard ones left out). */
+export function hostDevices(dir = '/dev'): SpecDevice[] {
+  const out: SpecDevice[] = [];
+  let names: string[];
+  try { names = readdirSync(dir); } catch { return out; } // (a directory gone meanwhile)
+  for (const name of names.sort()) {
+    const path = `${dir}/${name}`;
+    let st;
+    try { st = lstatSync(path); } catch { continue; }
+    if (st.isDirectory()) {
+      if (!(dir === '/dev' && SKIPPED_DEV_DIRS.has(name))) out.push(...hostDevices(path));
+      continue;
+    }
+    if ((!st.isCharacterDevice() && !st.isBlockDevice()) || STANDARD_DEVICES.has(path)) continue;
+    out.push({ path, type: st.isCharacterDevice() ? 'c' : 'b', ...deviceNumbers(st.rdev), fileMode: st.mode & 0o777, uid: st.uid, gid: st.gid });
+  }
+  return out;
 }
 
 // ---- --init and --ulimit ------------------------------------------------------------------------
@@ -399,8 +436,9 @@ export function parseTmpfs(text: string): SpecMount {
   return { destination: containerPath(destination), type: 'tmpfs', source: 'tmpfs', options: [...new Set(options)] };
 }
 
-function defaultMounts(network: RunOptions['network'], shmSize?: number): SpecMount[] {
+function defaultMounts(network: RunOptions['network'], shmSize?: number, privileged = false): SpecMount[] {
   if (!shmSize) shmSize = 64 * 1024 * 1024; // docker's default, also for --shm-size 0
+  const ro = privileged ? [] : ['ro']; // a privileged container may write to /sys and its cgroups, as with docker
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -409,9 +447,9 @@ function defaultMounts(network: RunOptions['network'], shmSize?: number): SpecMo
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     // a new net namespace may mount its own sysfs; with the host's network it is bind-mounted read-only
     network === 'host'
-      ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
-      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+      ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', ...ro] }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', ...ro] },
   ];
 }
 
@@ -459,7 +497,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   );
   const withHome = env.some((e) => envKey(e) === 'HOME') ? env : [...env, `HOME=${user.home}`];
 
-  const defaults = defaultMounts(opts.network, opts.shmSize);
+  const defaults = defaultMounts(opts.network, opts.shmSize, opts.privileged);
   const etc = opts.etcFiles ?? {};
   const etcMount = (destination: string, source: string | undefined) => {
     if (source) defaults.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(opts.readOnly ? ['ro'] : [])] });
@@ -482,8 +520,15 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   const mounts = [...defaults.filter((m) => !taken.has(m.destination)), ...userMounts];
   if (opts.init) mounts.push({ destination: INIT_PATH, type: 'bind', source: opts.init, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
 
-  const caps = opts.capAdd?.length || opts.capDrop?.length ? tweakCapabilities(DEFAULT_CAPABILITIES, opts.capAdd, opts.capDrop, availableCapabilities()) : [...DEFAULT_CAPABILITIES];
-  const resources: RuntimeSpec['linux']['resources'] = { devices: [...DEVICE_RULES.map((d) => ({ ...d })), ...(opts.deviceRules ?? [])] };
+  const caps = opts.privileged ? availableCapabilities()
+    : opts.capAdd?.length || opts.capDrop?.length ? tweakCapabilities(DEFAULT_CAPABILITIES, opts.capAdd, opts.capDrop, availableCapabilities())
+      : [...DEFAULT_CAPABILITIES];
+  const resources: RuntimeSpec['linux']['resources'] = {
+    devices: opts.privileged ? [{ allow: true, access: 'rwm' }] : [...DEVICE_RULES.map((d) => ({ ...d })), ...(opts.deviceRules ?? [])],
+  };
+  // --device on top of --privileged puts the node where asked (the host's ones stay where they are)
+  const devices = opts.privileged ? [...hostDevices().filter((h) => !opts.devices?.some((d) => d.path === h.path)), ...(opts.devices ?? [])] : opts.devices ?? [];
+  const unmasked = opts.privileged || opts.unmaskPaths;
   if (opts.memory !== undefined) {
     if (!(opts.memory >= 6 * 1024 * 1024)) throw new SpecError('minimum memory limit allowed is 6MB');
     resources.memory = { limit: opts.memory };
@@ -522,9 +567,9 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
     mounts,
     linux: {
       namespaces,
-      ...(opts.devices?.length ? { devices: opts.devices } : {}),
-      maskedPaths: [...MASKED_PATHS],
-      readonlyPaths: [...READONLY_PATHS],
+      ...(devices.length ? { devices } : {}),
+      maskedPaths: unmasked ? [] : [...MASKED_PATHS],
+      readonlyPaths: unmasked ? [] : [...READONLY_PATHS],
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
       resources,
     },

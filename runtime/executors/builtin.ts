@@ -213,7 +213,9 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
   for (const p of spec.linux.maskedPaths) plan.add('mask', p);
   for (const p of spec.linux.readonlyPaths) plan.add('ropath', p);
   for (const p of procs) plan.add('cgroup', p);
-  const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || c !== 'CAP_MKNOD');
+  // where the devices cgroup cannot hold mknod back, CAP_MKNOD goes, unless every device is allowed anyway (--privileged)
+  const allDevices = spec.linux.resources.devices.some((d) => d.allow && d.type === undefined && d.major === undefined && d.minor === undefined);
+  const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || allDevices || c !== 'CAP_MKNOD');
   addProcess(plan, {
     args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, user: spec.process.user, caps,
     effective: spec.process.capabilities.effective, nnp: spec.process.noNewPrivileges, tty: spec.process.terminal, interactive,
@@ -276,7 +278,9 @@ export class BuiltinExecutor implements Executor {
     const plan = new Plan().add('target', target);
     for (const p of cgroupProcsOf(target)) plan.add('cgroup', p);
     const devicesLimited = cgDirs.some((d) => d.includes('/devices/'));
-    const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || c !== 'CAP_MKNOD');
+    // where the devices cgroup cannot hold mknod back, CAP_MKNOD goes, unless every device is allowed anyway (--privileged)
+  const allDevices = spec.linux.resources.devices.some((d) => d.allow && d.type === undefined && d.major === undefined && d.minor === undefined);
+  const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || allDevices || c !== 'CAP_MKNOD');
     addProcess(plan, { ...proc, caps, effective: proc.user.uid === 0 ? caps : [], nnp: spec.process.noNewPrivileges, ...(spec.process.rlimits ? { rlimits: spec.process.rlimits } : {}) });
     const n = `exec-${process.pid}-${Date.now()}`;
     const planFile = join(this.dir(id), `${n}.plan`);

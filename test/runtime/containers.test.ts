@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { ImageLayout } from '../../client/image-layout.js';
 import { JsonFileLog, listContainers, parseRestartPolicy, pidAlive, removeContainer, runtimeOf, streamLogs, type Container } from '../../runtime/containers.js';
 import { formatPs } from '../../runtime/cli.js';
-import { availableCapabilities, CAPABILITIES } from '../../runtime/spec.js';
+import { availableCapabilities, CAPABILITIES, hostDevices } from '../../runtime/spec.js';
 import { unmount } from '../../runtime/mount.js';
 import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
 import { addImage, isRoot, layer, removeDir, run, tempDir } from './helpers.js';
@@ -902,6 +902,47 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     const unknown = await berth(['run', '--rm', '--cap-add', 'FLY', 'localhost/bb:1', 'true']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown capability: "FLY"/);
+  });
+
+  test('--privileged: every capability, the host\'s devices, /sys writable, nothing masked, no no_new_privs; --security-opt', async () => {
+    // one that is harmless to open (not, say, a watchdog)
+    const device = hostDevices().find((d) => ['/dev/fuse', '/dev/loop-control', '/dev/btrfs-control'].includes(d.path));
+    assert.ok(device, 'the host has /dev/fuse, /dev/loop-control or /dev/btrfs-control');
+    const hex = (n: number) => n.toString(16);
+    const probe = async (...flags: string[]) => {
+      const r = await berth(['run', '--rm', '--network', 'none', ...flags, 'localhost/bb:1', 'sh', '-c',
+        `grep -E "CapEff|NoNewPrivs" /proc/self/status; echo timer-list $(grep -c "Timer List" /proc/timer_list); grep " /sys " /proc/mounts; stat -c "dev %t:%T" ${device.path} 2>&1; mknod /dev/made c ${device.major} ${device.minor} 2>/dev/null; test -c /dev/made && (exec 3<>/dev/made) 2>/dev/null && echo opened; true`]);
+      assert.equal(r.code, 0, r.stderr);
+      const out = r.stdout;
+      return {
+        capEff: BigInt(`0x${/CapEff:\s+(\w+)/.exec(out)![1]}`), nnp: /NoNewPrivs:\s+(\d)/.exec(out)![1], timerList: /timer-list (\d+)/.exec(out)![1],
+        sys: / \/sys \S+ (r[ow]),/.exec(out)![1], device: /^dev (\w+:\w+)$/m.exec(out)?.[1], opened: /^opened$/m.test(out), stderr: r.stderr,
+      };
+    };
+    const plain = await probe();
+    assert.deepEqual({ ...plain, stderr: undefined }, { capEff: 0xa80425fbn, nnp: '1', timerList: '0', sys: 'ro', device: undefined, opened: false, stderr: undefined });
+    const all = availableCapabilities().reduce((m, c) => m | (1n << BigInt(CAPABILITIES.indexOf(c))), 0n);
+    // --cap-drop is ignored with --privileged, as docker does
+    const priv = await probe('--privileged', '--cap-drop', 'ALL');
+    assert.deepEqual({ ...priv, stderr: undefined }, { capEff: all, nnp: '0', timerList: '1', sys: 'rw', device: `${hex(device.major)}:${hex(device.minor)}`, opened: true, stderr: undefined });
+    assert.doesNotMatch(priv.stderr, /warning/);
+    assert.equal((await probe('--privileged', '--security-opt', 'no-new-privileges')).nnp, '1');
+    assert.equal((await probe('--security-opt', 'no-new-privileges=false')).nnp, '0');
+    const unmasked = await probe('--security-opt', 'systempaths=unconfined', '--security-opt', 'seccomp=unconfined');
+    assert.deepEqual([unmasked.timerList, unmasked.sys, unmasked.capEff, unmasked.device], ['1', 'ro', 0xa80425fbn, undefined]);
+
+    const id = await runD(['--privileged', '--security-opt', 'label=disable', 'localhost/bb:1', 'true']);
+    const hostConfig = JSON.parse((await berth(['container', 'inspect', id])).stdout)[0].HostConfig;
+    assert.deepEqual([hostConfig.Privileged, hostConfig.SecurityOpt], [true, ['label=disable']]);
+    await waitExited(id);
+    assert.equal((await berth(['container', 'rm', id])).code, 0);
+    // a profile berth would not apply is refused, not ignored
+    const profile = await berth(['run', '--rm', '--security-opt', 'seccomp=/etc/profile.json', 'localhost/bb:1', 'true']);
+    assert.equal(profile.code, 2);
+    assert.match(profile.stderr, /berth applies no seccomp profile; only seccomp=unconfined/);
+    const unknown = await berth(['run', '--rm', '--security-opt', 'turbo', 'localhost/bb:1', 'true']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /--security-opt turbo: expected no-new-privileges/);
   });
 
   test('create, then two starts at once: the container runs once; prune leaves it while it runs, takes it after', async () => {

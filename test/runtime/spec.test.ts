@@ -6,8 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import type { ImageConfig } from '../../runtime/image-store.js';
 import {
   availableCapabilities, buildSpec, CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
-  parseDevice, parseUlimit, resolveInRoot, resolveUser, rlimitNumber, SpecError, specJson, tweakCapabilities, UNLIMITED,
+  hostDevices, parseDevice, parseUlimit, resolveInRoot, resolveUser, rlimitNumber, SpecError, specJson, tweakCapabilities, UNLIMITED,
 } from '../../runtime/spec.js';
+import { parseSecurityOpts, SecurityOptError } from '../../runtime/security-opts.js';
 import { removeDir, tempDir } from './helpers.js';
 
 const image = (config: ImageConfig['config']): ImageConfig => ({ os: 'linux', architecture: 'amd64', config, rootfs: { type: 'layers', diff_ids: [] } });
@@ -116,6 +117,40 @@ describe('spec: config.json', () => {
     assert.deepEqual(s.linux.namespaces.at(-1), { type: 'network', path: '/run/netns/berth-0123' });
     assert.equal(s.mounts.find((m) => m.destination === '/sys')?.type, 'sysfs');
     await assert.rejects(buildSpec(image({ Cmd: ['/bin/sh'] }), rootfs, { network: 'bridge' }), /needs the namespace path/);
+  });
+
+  test('--privileged: every available capability, the host\'s devices, every device allowed, /sys writable, nothing masked', async () => {
+    const fuse = { path: '/dev/sub/fuse', type: 'c' as const, major: 10, minor: 229, fileMode: 0o666, uid: 0, gid: 0 };
+    const s = await buildSpec(image({ Cmd: ['/bin/sh'] }), rootfs, { privileged: true, capDrop: ['ALL'], devices: [fuse], noNewPrivileges: false });
+    assert.deepEqual(s.process.capabilities.bounding, availableCapabilities());
+    assert.equal(s.process.noNewPrivileges, false);
+    assert.deepEqual([s.linux.maskedPaths, s.linux.readonlyPaths], [[], []]);
+    assert.deepEqual(s.linux.resources.devices, [{ allow: true, access: 'rwm' }]);
+    for (const d of ['/sys', '/sys/fs/cgroup']) assert.ok(!s.mounts.find((m) => m.destination === d)!.options!.includes('ro'), d);
+    const host = hostDevices();
+    assert.deepEqual(s.linux.devices, [...host, fuse]);
+    // the host's nodes, without symlinks, the container's own pts/shm/mqueue or what every container has
+    assert.ok(host.every((d) => d.path.startsWith('/dev/') && !/^\/dev\/(pts|shm|mqueue)\//.test(d.path) && d.path !== '/dev/null' && d.path !== '/dev/console'));
+    if (host.length) assert.ok(host.some((d) => d.path === '/dev/loop-control' || d.path === '/dev/fuse' || d.type === 'b'));
+
+    const unmasked = await buildSpec(image({ Cmd: ['/bin/sh'] }), rootfs, { unmaskPaths: true });
+    assert.deepEqual([unmasked.linux.maskedPaths, unmasked.linux.readonlyPaths], [[], []]);
+    assert.deepEqual(unmasked.process.capabilities.bounding, [...DEFAULT_CAPABILITIES]);
+    assert.ok(unmasked.mounts.find((m) => m.destination === '/sys')!.options!.includes('ro'));
+    assert.equal(unmasked.linux.devices, undefined);
+  });
+
+  test('--security-opt: no-new-privileges, systempaths=unconfined; unconfined profiles accepted, real ones refused', () => {
+    assert.deepEqual(parseSecurityOpts(['no-new-privileges']), { noNewPrivileges: true });
+    assert.deepEqual(parseSecurityOpts(['no-new-privileges:false']), { noNewPrivileges: false });
+    assert.deepEqual(parseSecurityOpts(['no-new-privileges=true', 'systempaths=unconfined']), { noNewPrivileges: true, unmaskPaths: true });
+    assert.deepEqual(parseSecurityOpts(['seccomp=unconfined', 'apparmor:unconfined', 'label=disable']), {});
+    assert.throws(() => parseSecurityOpts(['no-new-privileges=maybe']), /takes true or false/);
+    assert.throws(() => parseSecurityOpts(['seccomp=/etc/docker/seccomp.json']), /berth applies no seccomp profile/);
+    assert.throws(() => parseSecurityOpts(['apparmor=docker-default']), /berth applies no apparmor profile/);
+    assert.throws(() => parseSecurityOpts(['label=user:USER']), /berth applies no SELinux label/);
+    assert.throws(() => parseSecurityOpts(['systempaths=strict']), /systempaths takes only unconfined/);
+    assert.throws(() => parseSecurityOpts(['mask=/proc/x']), SecurityOptError);
   });
 
   test('flags: user, workdir, env, tty, read-only, tmpfs, volumes, host network, limits', async () => {
