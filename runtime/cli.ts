@@ -183,6 +183,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
         if (!Number.isInteger(tail)) throw new UsageError(`--tail ${f.tail}: expected a number or "all"`);
       }
       const c = await m.findContainer(root(), ref);
+      m.assertLogged(c, 'read');
       const ac = new AbortController();
       const onSig = () => ac.abort();
       process.once('SIGINT', onSig);
@@ -258,6 +259,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
       const c = await m.findContainer(root(), ref);
       if (c.state.status !== 'running' && c.state.status !== 'restarting') throw new UsageError(`container ${c.config.name} is not running: berth start -a ${c.config.name}`);
+      m.assertLogged(c, 'attach to');
       if (m.hasAttachSocket(c)) process.exitCode = await m.attachToSocket(root(), c, { stdin: c.config.interactive === true && f.stdin !== false, detachKeys });
       else process.exitCode = await m.attachUntilExit(root(), c, process, await m.logEnd(c));
     });
@@ -502,7 +504,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
           HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
-            CapAdd: c.config.capAdd ?? null, CapDrop: c.config.capDrop ?? null, Privileged: c.config.privileged === true, SecurityOpt: c.config.securityOpt ?? null,
+            AutoRemove: c.config.autoRemove === true, CapAdd: c.config.capAdd ?? null, CapDrop: c.config.capDrop ?? null, Privileged: c.config.privileged === true, SecurityOpt: c.config.securityOpt ?? null,
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
           Config: {
             Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true,

@@ -51,8 +51,13 @@ export interface ContainerConfig {
   created: string;
   restartPolicy: RestartPolicy;
   runtime: ExecutorRef;
-  /** Remove the container when it ends for good (run -d --rm). */
+  /** Remove the container when it ends for good (run --rm). */
   autoRemove?: boolean;
+  /**
+   * Kept by the CLI of a foreground `run --rm` (run.ts), not by a supervisor: its output goes to that
+   * terminal, with no log file or attach socket, and that CLI removes it at its end.
+   */
+  foreground?: boolean;
   /** Its anonymous volumes (rm -v and --rm remove those no other container uses). */
   volumes?: string[];
   snapshotKey: string;
@@ -106,7 +111,13 @@ export interface ContainerState {
   health?: HealthState;
 }
 
-export interface Container { config: ContainerConfig; state: ContainerState; dir: string }
+export interface Container {
+  config: ContainerConfig;
+  state: ContainerState;
+  dir: string;
+  /** Its keeper removed it (--rm) while this process waited on it; state is the last one seen. */
+  removed?: boolean;
+}
 
 export const DEFAULT_LOG_MAX_SIZE = 10 * 1024 * 1024;
 
@@ -185,6 +196,8 @@ export interface CreateOptions extends PublishOptions {
   labels?: Record<string, string>;
   /** run: the new container is listed already holding its start lock (releaseStartLock once started). */
   starting?: boolean;
+  /** Kept by this process, a foreground run --rm (see ContainerConfig.foreground). */
+  foreground?: boolean;
   /** --health-cmd and the like (over the image's HEALTHCHECK). */
   health?: HealthFlags;
 }
@@ -253,6 +266,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       runtime: o.executor.ref, snapshotKey: key,
       log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
       ...(o.autoRemove ? { autoRemove: true } : {}),
+      ...(o.foreground ? { foreground: true } : {}),
       ...(anonymous.length ? { volumes: anonymous } : {}),
       network,
       ...(o.networkName ? { networkName: o.networkName, ...(o.aliases?.length ? { aliases: o.aliases } : {}) } : {}),
@@ -281,6 +295,11 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
     await removeAnonymousVolumes(o.root, anonymous).catch(() => undefined);
     throw e;
   }
+}
+
+/** logs and attach read what a supervisor keeps; the CLI keeping a foreground run --rm passes the output straight on. */
+export function assertLogged(c: Container, what: string): void {
+  if (c.config.foreground) throw new UsageError(`container ${c.config.name} runs in the foreground of a berth run --rm: its output goes to that terminal, and there is no log to ${what}`);
 }
 
 /** A container run with -i or -t: its supervisor listens on attach.sock, and clients attach there (not to the log). */
@@ -321,25 +340,28 @@ export async function startSupervisor(root: string, c: Container, o: { waitAttac
 
 export function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }
 
+/** Polls until `done`; a container its keeper removed (--rm) meanwhile is done too, marked `removed`. */
 async function waitFor(root: string, id: string, done: (c: Container) => boolean, timeoutMs: number, pollMs = 25): Promise<Container | undefined> {
   const deadline = Date.now() + timeoutMs;
+  let last: Container | undefined;
   for (;;) {
-    const c = await loadContainer(root, id);
+    let c: Container;
+    try { c = await loadContainer(root, id); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !last) throw e;
+      return { ...last, removed: true };
+    }
     if (done(c)) return c;
     if (Date.now() >= deadline) return undefined;
+    last = c;
     await sleep(pollMs);
   }
 }
 
 /** docker wait: blocks until the container has ended for good (restarts included); answers its exit code. */
 export async function waitContainer(root: string, c: Container): Promise<number> {
-  let end: Container | undefined;
-  try {
-    end = await waitFor(root, c.config.id, (x) => finished(x), Infinity, 100);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`container ${c.config.name} was removed before its end was seen`);
-    throw e;
-  }
+  // with --rm the exited state is the last one, though its keeper is still busy removing it
+  const end = await waitFor(root, c.config.id, (x) => finished(x) || (x.state.status === 'exited' && x.config.autoRemove === true), Infinity, 50);
+  if (end?.removed && end.state.status !== 'exited') throw new Error(`container ${c.config.name} was removed before its end was seen`);
   return end?.state.exitCode ?? 0;
 }
 
@@ -484,6 +506,7 @@ export async function ensureRootfsMounted(snapshots: OverlaySnapshotter, c: Cont
 /** Starts a stopped container again under a new supervisor (remounting its rootfs if needed, as after a reboot). */
 export async function startContainer(root: string, snapshots: OverlaySnapshotter, c: Container, o: { waitAttach?: boolean } = {}): Promise<Container> {
   if (!idle(c)) return c; // running, restarting or being started: docker start is a no-op then
+  if (c.config.foreground) throw new UsageError(`container ${c.config.name} was a foreground run --rm whose berth run ended before it could remove it: berth rm it`);
   if (copyInProgress(c)) throw new UsageError(`a cp into or out of ${c.config.name} is in progress: start it afterwards`);
   const release = await takeStartLock(c.dir);
   if (!release) return c; // another start got there first
@@ -523,6 +546,7 @@ export async function removeContainer(root: string, snapshots: OverlaySnapshotte
     if (!idle(c)) {
       if (!force) throw new UsageError(`container ${c.config.name} is ${c.state.status}: stop it first or use rm -f`);
       c = await stopContainer(root, c, 0, 'KILL'); // docker rm -f: SIGKILL, not the stop signal
+      if (c.removed) return; // (--rm: its keeper removed it)
     }
     await destroyContainer(snapshots, c);
   } finally { await release(); }
@@ -530,7 +554,7 @@ export async function removeContainer(root: string, snapshots: OverlaySnapshotte
 }
 
 /** Tears down an ended container: executor state, rootfs mount, snapshot, directory. */
-export async function destroyContainer(snapshots: OverlaySnapshotter, c: Container): Promise<void> {
+export async function destroyContainer(snapshots: OverlaySnapshotter, c: Container, o: { lazyUnmount?: boolean } = {}): Promise<void> {
   await runtimeOf(c).delete(c.config.id).catch(() => undefined);
   // what a supervisor that was killed left (a failure here must not keep the container from going)
   if (c.config.network === 'bridge') {
@@ -538,7 +562,9 @@ export async function destroyContainer(snapshots: OverlaySnapshotter, c: Contain
       .catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
   }
   const rootfs = join(c.dir, 'rootfs');
-  await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));
+  // lazily when its processes are surely gone: a synchronous umount costs ~20 ms of cache flushing
+  if (o.lazyUnmount) await unmount(rootfs, { lazy: true }).catch(() => undefined);
+  else await unmount(rootfs).catch(() => unmount(rootfs, { lazy: true }).catch(() => undefined));
   if (await snapshots.exists(c.config.snapshotKey)) await snapshots.remove(c.config.snapshotKey);
   await rm(c.dir, { recursive: true, force: true });
 }

@@ -33,7 +33,7 @@ function containerOptions(cmd: Command): Command {
     .argument('[command...]', 'the command and its arguments (replace the image CMD)')
     .passThroughOptions()
     .option('--rm', 'remove the container when it exits')
-    .option('--name <name>', 'a name for the container (not with --rm in the foreground)')
+    .option('--name <name>', 'a name for the container')
     .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (not with --rm in the foreground)', 'no')
     .option('--log-opt <max-size=SIZE>', 'json-file log option: max-size, e.g. 10m (one rotated file is kept)', collect)
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
@@ -127,11 +127,9 @@ export function registerRunCommands(program: Command, out: Output): void {
         // runc and crun take the terminal from their stdin even without -i; the built-in one reads it only with -i
         const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
         const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
-        const { publish, publishAll, etc, networkName, aliases } = s.create;
-        const r = await m.runEphemeral({
-          store, snapshots, executor, root, image, run: s.create.run, publish, publishAll, etc,
-          ...(networkName ? { networkName, aliases } : {}), stdio, signal: ac.signal,
-        });
+        // (this CLI keeps the container: ps, exec, stop… see it meanwhile)
+        const { restartPolicy: _policy, autoRemove: _rm, logMaxSize: _log, ...create } = s.create;
+        const r = await m.runEphemeral({ ...create, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
         if (raw) process.stdin.setRawMode(false);
@@ -155,8 +153,7 @@ export function registerRunCommands(program: Command, out: Output): void {
 async function setUp(image: string, command: string[], f: CreateFlags, kept: boolean) {
   const m = await mods();
   const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
-  if (!kept && (f.name !== undefined || restartPolicy.name !== 'no')) throw new UsageError('--name and --restart need a kept container: drop --rm, or add -d');
-  if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other');
+  if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other'); // (only --rm runs are not kept)
   let logMaxSize: number | undefined;
   for (const o of f.logOpt ?? []) {
     const size = /^max-size=(.+)$/.exec(o);

@@ -1,35 +1,18 @@
-// One container run from start to removal (what `berth run --rm` does): resolve and unpack the
-// image, prepare a snapshot on its top layer, mount it as the bundle's rootfs, write config.json
-// (and the /etc/hostname, /etc/hosts, /etc/resolv.conf it bind-mounts), run it in the foreground
-// with the executor, then unmount and remove everything, whatever happened.
-import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+// A foreground `berth run --rm`: this CLI keeps the container itself, without a supervisor (that
+// costs a process start). The container is made as any other (createContainer), so ps, inspect, exec,
+// stop, kill, pause, top and stats see it while it runs and prune leaves it alone; this process does
+// the supervisor's part: the bridge network and published ports, the health checks and state.json.
+// The container's stdio is this process's (or captured); at the end everything is removed, whatever happened.
+import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { join } from 'node:path';
-import type { StdioOptions } from 'node:child_process';
-import { runToEnd, type Executor, type RunResult } from './executors/executor.js';
-import type { RuntimeImageStore } from './image-store.js';
-import { containerParent } from './init-layer.js';
-import { mountAll, unmount } from './mount.js';
-import { hostsMember, writeEtcFiles, type EtcOptions } from './etc-files.js';
-import { bridgeFor } from './networks.js';
-import { connect, disconnect, netnsPath, type BridgeNetwork, type NetworkAttachment } from './network.js';
-import { PortProxy, portsToPublish, type PublishOptions } from './ports.js';
-import type { OverlaySnapshotter } from './snapshotter.js';
-import { buildSpec, specJson, type RunOptions } from './spec.js';
-import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
+import { healthMonitor, joinNetwork, type NetworkPlace } from './container-run.js';
+import { createContainer, destroyContainer, procStartTime, releaseStartLock, writeJsonAtomic, type Container, type ContainerState, type CreateOptions } from './containers.js';
+import { runToEnd, type RunResult } from './executors/executor.js';
+import type { HealthMonitor } from './health.js';
+import { removeAnonymousVolumes } from './volumes.js';
 
-export interface EphemeralRunOptions extends PublishOptions {
-  /** A user-defined network to join (run.network is then bridge), and the extra names others find it by there. */
-  networkName?: string;
-  aliases?: string[];
-  etc?: EtcOptions;
-  store: RuntimeImageStore;
-  snapshots: OverlaySnapshotter;
-  executor: Executor;
-  /** Where bundles live (a "containers" directory is made in it). */
-  root: string;
-  image: string;
-  run?: RunOptions;
+export interface EphemeralRunOptions extends Omit<CreateOptions, 'run' | 'restartPolicy' | 'autoRemove' | 'foreground' | 'starting' | 'logMaxSize' | 'interactive' | 'stdinOnce'> {
+  run?: CreateOptions['run'];
   capture?: boolean;
   /** The container's stdio (default: inherited); ignored with capture. */
   stdio?: StdioOptions;
@@ -37,59 +20,53 @@ export interface EphemeralRunOptions extends PublishOptions {
 }
 
 export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & { id: string }> {
-  const network = o.run?.network ?? 'none';
-  const img = await o.store.resolve(o.image);
-  const ports = portsToPublish(network, o, img.config.config?.ExposedPorts);
-  const { chainId } = await o.store.unpack(img, o.snapshots, o.signal ? { signal: o.signal } : {});
-  const volumes = await materializeVolumes(o.root, o.run?.volumes ?? [], img.config.config?.Volumes);
-  const run = { ...o.run, volumes };
-  const id = randomBytes(32).toString('hex');
-  const key = `container-${id}`;
-  const bundle = join(o.root, 'containers', id);
-  const rootfs = join(bundle, 'rootfs');
-  const hostname = o.run?.hostname ?? id.slice(0, 12);
-  await mkdir(rootfs, { recursive: true, mode: 0o700 });
-  let mounted = false;
-  let prepared = false;
-  let attachment: NetworkAttachment | undefined;
-  let net: BridgeNetwork | undefined;
-  let proxy: PortProxy | undefined;
+  const c = await createContainer({ ...o, run: o.run ?? {}, restartPolicy: { name: 'no' }, autoRemove: true, foreground: true, starting: true });
+  const id = c.config.id;
+  const state: ContainerState = { status: 'running', restartCount: 0, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid), startedAt: new Date().toISOString() };
+  // one queue of state.json writes, as in the supervisor: a late health result never undoes the end
+  let writing: Promise<void> = Promise.resolve();
+  const save = (): Promise<void> => (writing = writing.catch(() => undefined).then(() => writeJsonAtomic(join(c.dir, 'state.json'), state)));
+  let place: NetworkPlace | undefined;
+  let health: HealthMonitor | undefined;
   try {
-    const mounts = await o.snapshots.prepare(key, await containerParent(o.snapshots, chainId), { labels: { 'berth.image': img.name } });
-    prepared = true;
-    await mountAll(mounts, rootfs);
-    mounted = true;
-    await copyUpVolumes(rootfs, volumes);
-    const etcFiles = await writeEtcFiles(bundle, hostname, network, o.etc);
-    net = network === 'bridge' ? await bridgeFor(o.root, o.networkName ?? 'bridge') : undefined;
-    if (net) {
-      const member = hostsMember(etcFiles.hosts, hostname, o.networkName ? [id.slice(0, 12), ...o.aliases ?? []] : [], o.etc?.addHosts, net.gateway);
-      attachment = await connect(id, net, member).catch(async (e: Error) => { await disconnect(id, net).catch(() => undefined); throw e; });
-      proxy = await PortProxy.open(ports, attachment.ip); // this process keeps the container, so it relays its ports
-    }
-    const spec = await buildSpec(img.config, rootfs, {
-      cgroupsPath: `/berth/${id}`,
-      ...run,
-      hostname,
-      etcFiles,
-      ...(attachment ? { netnsPath: netnsPath(id) } : {}),
-    });
-    await writeFile(join(bundle, 'config.json'), specJson(spec));
+    place = await joinNetwork(o.root, c);
+    if (place) Object.assign(state, { network: place.attachment, ports: place.ports });
     try {
-      const r = await runToEnd(o.executor, id, bundle, { ...(o.capture ? { capture: true } : {}), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+      const r = await runToEnd(o.executor, id, c.dir, {
+        ...(o.capture ? { capture: true } : {}), ...(o.stdio ? { stdio: o.stdio } : {}), ...(o.signal ? { signal: o.signal } : {}),
+        started: async (child: ChildProcess) => {
+          state.pid = child.pid;
+          health = healthMonitor(c, o.executor, async (h) => {
+            if (state.status !== 'running') return;
+            state.health = h;
+            await save();
+          });
+          if (health) state.health = health.start();
+          await save();
+          await releaseStartLock(c);
+        },
+      });
+      Object.assign(state, { exitCode: r.code, finishedAt: new Date().toISOString() });
       return { ...r, id };
     } finally {
+      health?.stop();
       await o.executor.delete(id);
     }
   } finally {
-    proxy?.close();
-    // (whatever happens here, the rest of the clean-up must run)
-    if (attachment) await disconnect(id, net).catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
-    // lazily: the container's processes are gone, and a synchronous umount costs ~20 ms of cache flushing
-    if (mounted) await unmount(rootfs, { lazy: true });
-    if (prepared) await o.snapshots.remove(key);
-    await rm(bundle, { recursive: true, force: true }); // unmount threw above if rootfs is still mounted
-    // like docker run --rm: the anonymous volumes go with the container
-    await removeAnonymousVolumes(o.root, volumes.filter((v) => v.volume?.anonymous).map((v) => v.volume!.name));
+    await end(o, c, state, save, place);
   }
+}
+
+/** The run's end: recorded (a docker wait sees the code), off the network, and the container removed. */
+async function end(o: EphemeralRunOptions, c: Container, state: ContainerState, save: () => Promise<void>, place: NetworkPlace | undefined): Promise<void> {
+  state.status = 'exited';
+  delete state.pid;
+  delete state.network;
+  delete state.ports;
+  await save().catch(() => undefined);
+  // (whatever happens here, the rest of the clean-up must run)
+  await place?.leave().catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
+  await destroyContainer(o.snapshots, { ...c, state }, { lazyUnmount: true });
+  // like docker run --rm: the anonymous volumes go with the container
+  await removeAnonymousVolumes(o.root, c.config.volumes ?? [], c.config.id);
 }

@@ -23,12 +23,10 @@ import { FRAME } from './attach-socket.js';
 import { PERL } from './executors/builtin.js';
 import { clearPaused, destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
-import { execProcess } from './exec.js';
-import { HealthMonitor } from './health.js';
-import { hostsMember } from './etc-files.js';
-import { connect, disconnect, type BridgeNetwork } from './network.js';
+import { healthMonitor, joinNetwork, type NetworkPlace } from './container-run.js';
+import type { HealthMonitor } from './health.js';
+import { disconnect } from './network.js';
 import { bridgeFor } from './networks.js';
-import { PortProxy } from './ports.js';
 import { OverlaySnapshotter } from './snapshotter.js';
 import { removeAnonymousVolumes } from './volumes.js';
 
@@ -111,22 +109,12 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   }) : undefined;
   const releaseWaiting = () => { for (const go of whenStarted.splice(0)) go(); };
   // the bridge network: one namespace and address for all the runs of this start, its ports relayed from here
-  let proxy: PortProxy | undefined;
-  let net: BridgeNetwork | undefined;
-  if (cfg.network === 'bridge') {
-    try {
-      net = await bridgeFor(root, cfg.networkName ?? 'bridge');
-      // on a user-defined network the others find it by its name, short id and aliases
-      const names = cfg.networkName ? [cfg.name, id.slice(0, 12), ...cfg.aliases ?? []] : [];
-      const hostname = (await readFile(join(c.dir, 'hostname'), 'utf8')).trim();
-      state.network = await connect(id, net, hostsMember(join(c.dir, 'hosts'), hostname, names, cfg.etc?.addHosts, net!.gateway));
-      proxy = await PortProxy.open(cfg.ports ?? [], state.network.ip);
-      state.ports = proxy.bound;
-    } catch (e) {
-      await attach?.close(125);
-      throw e;
-    }
+  let place: NetworkPlace | undefined;
+  try { place = await joinNetwork(root, c); } catch (e) {
+    await attach?.close(125);
+    throw e;
   }
+  if (place) Object.assign(state, { network: place.attachment, ports: place.ports });
   if (attach && waitAttach) {
     await save(); // the supervisor is there (status still "created"): clients may come
     await attach.firstClient(10_000, stopWaiting.signal);
@@ -164,11 +152,11 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
       Object.assign(state, { status: 'running', pid: child.pid, startedAt: new Date().toISOString() });
       delete state.exitCode;
       // each run starts its health checks afresh ("starting")
-      health = cfg.healthcheck ? new HealthMonitor(cfg.healthcheck, async (args) => executor.spawnExec(id, c.dir, await execProcess(c, { args }), ['ignore', 'pipe', 'pipe']), async (h) => {
+      health = healthMonitor(c, executor, async (h) => {
         if (state.status !== 'running' || current !== child) return; // that run is over
         state.health = h;
         await save();
-      }, () => existsSync(join(c.dir, 'paused')), state.health) : undefined;
+      }, state.health);
       if (health) state.health = health.start();
       await save();
       code = await waitExit(child).catch((e: Error) => { log.write('stderr', `berth: cannot run the ${executor.name} executor: ${e.message}\n`); return 127; });
@@ -199,8 +187,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   }
   state.status = 'exited';
   releaseWaiting();
-  proxy?.close();
-  if (state.network) await disconnect(id, net).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
+  await place?.leave().catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
   delete state.network;
   delete state.ports;
   log.close();

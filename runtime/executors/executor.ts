@@ -49,8 +49,9 @@ export function exitStatus(code: number | null, signal: NodeJS.Signals | null): 
 }
 
 /** Runs the container to its end; with `capture` its stdout/stderr are collected (stdin is empty). */
-export async function runToEnd(ex: Executor, id: string, bundle: string, opts: { capture?: boolean; signal?: AbortSignal; stdio?: StdioOptions } = {}): Promise<RunResult> {
+export async function runToEnd(ex: Executor, id: string, bundle: string, opts: { capture?: boolean; signal?: AbortSignal; stdio?: StdioOptions; started?: (child: ChildProcess) => Promise<void> } = {}): Promise<RunResult> {
   const child = await ex.spawnRun(id, bundle, opts.capture ? ['ignore', 'pipe', 'pipe'] : opts.stdio ?? 'inherit');
+  if (opts.started) await opts.started(child).catch((e: Error) => { void ex.kill(id, 'KILL').catch(() => undefined); throw e; });
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';

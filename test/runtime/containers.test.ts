@@ -356,6 +356,65 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(id), 'its rootfs is unmounted');
     assert.doesNotMatch((await berth(['ps', '-a', '-q', '--no-trunc'])).stdout, new RegExp(id));
   });
+
+  test('a foreground run --rm is a container while it runs (ps, inspect, exec, health, prune leaves it, stop), kept by its CLI and gone after', async () => {
+    const name = `fgrm-${kind}`;
+    const cli = spawn(process.execPath, [fileURLToPath(new URL('../../cli/index.js', import.meta.url)), 'run', '--runtime', kind, '--rm', '--name', name, '--network', 'none',
+      '--health-cmd', 'test -e /proc/1', '--health-interval', '200ms', 'localhost/bb:1', 'sh', '-c', 'trap "echo got-term; exit 3" TERM; echo started; while :; do sleep 0.1; done'],
+    { env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    cli.stdout!.on('data', (d) => { out += d; });
+    const exited = new Promise<number | null>((resolve) => cli.on('exit', (code) => resolve(code)));
+    for (let i = 0; i < 100 && !out.includes('started'); i++) await sleep(100);
+    assert.equal(out, 'started\n');
+
+    const i = JSON.parse((await berth(['container', 'inspect', name])).stdout)[0];
+    assert.equal(i.State.Status, 'running');
+    assert.equal(i.State.SupervisorPid, cli.pid, 'the CLI keeps it');
+    assert.ok(i.State.Pid > 0);
+    assert.equal(i.HostConfig.AutoRemove, true);
+    assert.match((await berth(['ps', '--filter', `name=^${name}$`])).stdout, new RegExp(`Up .*${name}`));
+    assert.equal((await berth(['exec', name, 'cat', '/proc/1/cmdline'])).stdout.split('\0')[0], 'sh');
+    for (let n = 0; n < 50 && !(await berth(['ps', '--filter', `name=^${name}$`])).stdout.includes('(healthy)'); n++) await sleep(200);
+    assert.match((await berth(['ps', '--filter', `name=^${name}$`])).stdout, /\(healthy\)/);
+    const logs = await berth(['logs', name]);
+    assert.equal(logs.code, 2);
+    assert.match(logs.stderr, /runs in the foreground of a berth run --rm: its output goes to that terminal/);
+    const taken = await berth(['run', '--rm', '--name', name, 'localhost/bb:1', 'true']);
+    assert.match(taken.stderr, /the container name .* is already in use/);
+    assert.equal((await berth(['container', 'prune', '-f'])).code, 0);
+    assert.equal((await inspect(name)).State.Status, 'running');
+
+    const stop = await berth(['stop', name]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(await exited, 3);
+    assert.equal(out, 'started\ngot-term\n');
+    assert.ok(!existsSync(join(root, 'containers', i.Id)), 'its CLI removed it');
+    assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(i.Id), 'its rootfs is unmounted');
+    assert.doesNotMatch((await berth(['ps', '-a'])).stdout, new RegExp(name));
+
+    // a CLI killed outright leaves it behind: seen as exited, start refuses it, rm ends what is left of it
+    const orphanCli = spawn(process.execPath, [fileURLToPath(new URL('../../cli/index.js', import.meta.url)), 'run', '--runtime', kind, '--rm', '--name', `orphan-${kind}`, '--network', 'none', 'localhost/bb:1', 'sh', '-c', 'echo started; exec sleep 100'],
+      { env: { ...process.env, BERTH_ROOT: root, BERTH_STORE: join(tmp, 'store') }, stdio: ['ignore', 'pipe', 'ignore'] });
+    await new Promise<void>((resolve) => orphanCli.stdout!.once('data', () => resolve()));
+    const orphan = await inspect(`orphan-${kind}`);
+    orphanCli.kill('SIGKILL');
+    for (let n = 0; n < 50 && (await inspect(`orphan-${kind}`)).State.Status !== 'exited'; n++) await sleep(100);
+    assert.equal((await inspect(`orphan-${kind}`)).State.Status, 'exited');
+    const start = await berth(['start', `orphan-${kind}`]);
+    assert.equal(start.code, 2);
+    assert.match(start.stderr, /was a foreground run --rm whose berth run ended before it could remove it: berth rm it/);
+    assert.equal((await berth(['container', 'rm', `orphan-${kind}`])).code, 0);
+    assert.ok(!pidAlive(orphan.State.Pid) || !existsSync(`/proc/${orphan.State.Pid}`), 'its container is ended');
+    assert.ok(!existsSync(join(root, 'containers', orphan.Id)));
+
+    // stop of a detached --rm container: its supervisor removes it meanwhile, and stop is content
+    const detached = await runD(['--rm', 'localhost/bb:1', 'sleep', '100']);
+    const stopped = await berth(['stop', '-t', '1', detached]);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    for (let n = 0; n < 50 && existsSync(join(root, 'containers', detached)); n++) await sleep(100);
+    assert.ok(!existsSync(join(root, 'containers', detached)));
+  });
   test('run in the foreground without --rm (Docker\'s default): attached output, its exit code, and the container is kept', async () => {
     const name = `fg-${kind}`;
     const r = await berth(['run', '--name', name, 'localhost/bb:1', 'sh', '-c', 'echo out1; echo err1 >&2; sleep 0.3; echo out2; echo changed > /f; exit 3']);
@@ -1064,7 +1123,8 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
 
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['run', '--rm', '--name', 'x', 'localhost/bb:1', 'true'], /--name and --restart need a kept container/],
+      [['run', '--rm', '--log-opt', 'max-size=1m', 'localhost/bb:1', 'true'], /--log-opt needs a kept container/],
+      [['run', '--rm', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart and --rm exclude each other/],
       [['run', '-d', '--rm', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart and --rm exclude each other/],
     ];
     for (const [args, re] of cases) {

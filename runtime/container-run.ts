@@ -1,0 +1,59 @@
+// What both keepers of a running container do: the detached supervisor (supervisor.ts), and the CLI
+// of a foreground `run --rm`, which keeps its container itself (run.ts). The container's place on its
+// bridge network with its published ports, and its health checks.
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Container } from './containers.js';
+import { hostsMember } from './etc-files.js';
+import type { Executor } from './executors/executor.js';
+import { execProcess } from './exec.js';
+import { HealthMonitor, type HealthState } from './health.js';
+import { connect, disconnect, type BridgeNetwork, type NetworkAttachment } from './network.js';
+import { bridgeFor } from './networks.js';
+import { PortProxy, type PortMapping } from './ports.js';
+
+export interface NetworkPlace {
+  net: BridgeNetwork;
+  attachment: NetworkAttachment;
+  proxy: PortProxy;
+  /** The host ports the published ones got. */
+  ports: PortMapping[];
+  /** Ends the relays and takes the container off its network. */
+  leave(): Promise<void>;
+}
+
+/**
+ * Puts a bridge container (berth0 or a user-defined network) on its network: an address, its names in
+ * the members' /etc/hosts (on a user-defined network: its name, short id and aliases), and its -p ports
+ * relayed by this process. Undefined for none and host.
+ */
+export async function joinNetwork(root: string, c: Container): Promise<NetworkPlace | undefined> {
+  const cfg = c.config;
+  if (cfg.network !== 'bridge') return undefined;
+  const net = (await bridgeFor(root, cfg.networkName ?? 'bridge'))!; // (a bridge name always gives one)
+  const names = cfg.networkName ? [cfg.name, cfg.id.slice(0, 12), ...cfg.aliases ?? []] : [];
+  const hostname = (await readFile(join(c.dir, 'hostname'), 'utf8')).trim();
+  const attachment = await connect(cfg.id, net, hostsMember(join(c.dir, 'hosts'), hostname, names, cfg.etc?.addHosts, net.gateway))
+    .catch(async (e: Error) => { await disconnect(cfg.id, net).catch(() => undefined); throw e; });
+  let proxy: PortProxy;
+  try { proxy = await PortProxy.open(cfg.ports ?? [], attachment.ip); } catch (e) {
+    await disconnect(cfg.id, net).catch(() => undefined);
+    throw e;
+  }
+  return {
+    net, attachment, proxy, ports: proxy.bound,
+    leave: async () => { proxy.close(); await disconnect(cfg.id, net); },
+  };
+}
+
+/**
+ * The container's health checks (its HEALTHCHECK with the --health-* flags), each run inside it beside
+ * PID 1; none are run while it is paused. Undefined when it has none.
+ */
+export function healthMonitor(c: Container, executor: Executor, onChange: (h: HealthState) => Promise<void>, initial?: HealthState): HealthMonitor | undefined {
+  const check = c.config.healthcheck;
+  if (!check) return undefined;
+  return new HealthMonitor(check, async (args) => executor.spawnExec(c.config.id, c.dir, await execProcess(c, { args }), ['ignore', 'pipe', 'pipe']),
+    onChange, () => existsSync(join(c.dir, 'paused')), initial);
+}
