@@ -8,7 +8,7 @@ import { NotFoundError } from '../client/errors.js';
 import type { ImageSource, ManifestBlob } from '../client/image-source.js';
 import { clientContext, printJson, transportOptions, type TransportFlags } from './client-options.js';
 
-interface InspectFlags extends TransportFlags { raw?: boolean; config?: boolean; platform?: string }
+interface InspectFlags extends TransportFlags { raw?: boolean; config?: boolean; platform?: string; format?: string }
 
 async function readConfig(src: ImageSource, d: Descriptor): Promise<Buffer> {
   const { stream } = await src.openBlob(d, 0);
@@ -34,9 +34,15 @@ export function registerInspect(program: Command): void {
     .argument('<image>', 'registry reference, oci:<dir>[:tag], docker-archive:<file> or local:<reference>')
     .option('--raw', 'print the manifest (or index) exactly as stored, byte for byte')
     .option('--config', 'print the image configuration (of --platform\'s manifest for an index)')
-    .option('--platform <os/arch[/variant]>', 'the platform to describe for a multi-platform image');
+    .option('--platform <os/arch[/variant]>', 'the platform to describe for a multi-platform image')
+    .option('-f, --format <template>', 'a Go template over the summary, as skopeo\'s: e.g. \'{{.Digest}}\' or \'{{range .Layers}}{{.Digest}} {{end}}\'');
   transportOptions(cmd);
   cmd.action(async (image: string, flags: InspectFlags) => {
+    const show = async (summary: Record<string, unknown>) => {
+      if (flags.format === undefined) printJson(summary);
+      else process.stdout.write((await import('./list-format.js')).formatEach(flags.format, [summary]));
+    };
+    if (flags.format !== undefined) await import('./list-format.js').then((f) => f.formatEach(flags.format!, [])); // a broken template fails before any request
     const ctx = await clientContext(flags);
     const src = await ctx.openSource(parseLocation(image));
     const root = await src.root();
@@ -59,7 +65,7 @@ export function registerInspect(program: Command): void {
     };
     if (parsedRoot.kind === 'index' && !platform) {
       summary.Manifests = parsedRoot.manifests.map((d) => ({ Digest: d.digest, MediaType: d.mediaType, Size: d.size, Platform: formatPlatform(d.platform as Partial<Platform>) }));
-      printJson(summary);
+      await show(summary);
       return;
     }
     const m = await platformManifest(src, root, platform);
@@ -78,6 +84,6 @@ export function registerInspect(program: Command): void {
       Labels: cfg.config?.Labels ?? {},
       ...(parsed.annotations ? { Annotations: parsed.annotations } : {}),
     });
-    printJson(summary);
+    await show(summary);
   });
 }

@@ -12,3 +12,6 @@ export async function runtimeModules() {
 
 /** $BERTH_ROOT (snapshotter.ts's defaultRuntimeRoot, without loading it). */
 export const defaultRoot = (): string => process.env.BERTH_ROOT || '/var/lib/berth';
+
+/** --format's Go templates (cli/list-format.ts), loaded only when a command is given one. */
+export const listFormat = () => import('../cli/list-format.js');

@@ -4,16 +4,19 @@
 //   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · attach C · start [-ai] C… · stop|restart [-t S] C… · kill [-s SIG] C… · wait C… · rename C NAME · top C · rm [-f] C… · inspect C…
 //   (ps, logs, start, stop, restart, kill, export… also at the top level; `berth rm` and `berth inspect` belong to the registry client)
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Container } from './containers.js';
+import type { RuntimeSpec } from './spec.js';
 import type { ImageSummary } from './image-store.js';
 import type { PortMapping } from './ports.js';
 import { formatTable } from './table.js';
 
-import { defaultRoot, runtimeModules as mods } from './cli-modules.js';
+import { defaultRoot, listFormat, runtimeModules as mods } from './cli-modules.js';
 import { registerRunCommands } from './run-cli.js';
+
 
 function humanSize(n: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
@@ -62,7 +65,9 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
     .option('-q, --quiet', 'only image IDs')
     .option('--no-trunc', 'full image IDs')
     .option('--json', 'print the list as JSON')
-    .action(async (repository: string | undefined, flags: { quiet?: boolean; trunc?: boolean; json?: boolean }) => {
+    .option('--format <format>', `${FORMAT_HELP}; fields ID, Repository, Tag, Digest, CreatedSince, CreatedAt, Size`)
+    .option('-f, --filter <key=value>', 'only images that match: dangling=true|false, reference (a pattern such as \'app:v*\'), label (KEY or KEY=VALUE), before or since (an image); repeatable', collect)
+    .action(async (repository: string | undefined, flags: { quiet?: boolean; trunc?: boolean; json?: boolean; format?: string; filter?: string[] }) => {
       const m = await mods();
       let images: ImageSummary[] = [];
       try {
@@ -74,8 +79,19 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
         const want = repository.replace(/:[^/:]*$/, '');
         images = images.filter((i) => i.repository === want || i.name.startsWith(`${want}:`) || i.name === want);
       }
+      if (flags.filter?.length) {
+        const { filterImages, parseImageFilters } = await import('./image-filter.js');
+        images = filterImages(images, parseImageFilters(flags.filter));
+      }
       if (flags.json) out.write(`${JSON.stringify({ store: m.localStoreDir(), images }, null, 2)}\n`);
-      else out.write(formatImages(images, { quiet: !!flags.quiet, noTrunc: flags.trunc === false }));
+      else if (flags.quiet || flags.format === undefined) out.write(formatImages(images, { quiet: !!flags.quiet, noTrunc: flags.trunc === false }));
+      else {
+        const rows = images.map((i) => ({
+          ID: shortId(i.id, flags.trunc === false), Repository: i.repository, Tag: i.tag, Digest: i.digest ?? '<none>',
+          CreatedSince: i.error ? 'unreadable' : humanAge(i.created), CreatedAt: i.created ? goTime(i.created) : '', Size: i.error ? '-' : humanSize(i.size),
+        }));
+        out.write((await listFormat()).formatList(flags.format, rows, { ID: 'IMAGE ID', CreatedSince: 'CREATED' }, () => formatImages(images, { noTrunc: flags.trunc === false })));
+      }
     });
 
   registerRunCommands(program, out);
@@ -117,6 +133,37 @@ export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boo
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Go's time.Time as docker prints CreatedAt: "2026-12-07 14:00:00 +0000 UTC". */
+function goTime(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : `${d.toISOString().slice(0, 19).replace('T', ' ')} +0000 UTC`;
+}
+
+const FORMAT_HELP = 'table, table TEMPLATE, json, or a Go template (e.g. \'{{.Names}}\\t{{.Status}}\')';
+
+/** logs --since/--until: Unix seconds, a date or RFC 3339 time, or a Go duration ago; ms since the epoch. */
+async function logTime(text: string, flag: string, now: number): Promise<number> {
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(text)) return now - (await import('./health.js')).parseDuration(text, flag);
+  const t = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(t)) throw new UsageError(`${flag} ${text}: expected a timestamp (2026-12-07T14:00:00Z, Unix seconds) or a duration ago (10m, 1h30m)`);
+  return t;
+}
+
+/** A container as `ps --format` names its fields (docker's). */
+function psRow(c: Container, noTrunc: boolean, now = Date.now()): Record<string, unknown> {
+  let cmd = c.config.command.join(' ');
+  if (!noTrunc && cmd.length > 20) cmd = `${cmd.slice(0, 19)}…`;
+  const paused = existsSync(join(c.dir, 'paused')) && c.state.status === 'running';
+  return {
+    ID: noTrunc ? c.config.id : c.config.id.slice(0, 12), Image: c.config.image, Command: `"${cmd}"`, CreatedAt: goTime(c.config.created),
+    RunningFor: humanAge(c.config.created, now), Ports: portsText(c), State: paused ? 'paused' : c.state.status, Status: statusText(c, now),
+    Names: c.config.name, Labels: Object.entries(c.config.labels ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(','),
+    Networks: c.config.networkName ?? c.config.network ?? '',
+  };
+}
+const PS_HEADERS = { ID: 'CONTAINER ID', RunningFor: 'CREATED' };
 
 /** stop/restart -t: seconds, or undefined for the container's own --stop-timeout. */
 function stopSeconds(v: string | undefined): number | undefined {
@@ -160,13 +207,16 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-q, --quiet', 'only container IDs')
     .option('--no-trunc', 'full IDs and commands')
     .option('-f, --filter <key=value>', 'only containers that match: id, name (a regular expression), label (KEY or KEY=VALUE), status, exited (a code), ancestor (an image), network, health; repeatable', collect)
-    .action(async (f: { all?: boolean; quiet?: boolean; trunc?: boolean; filter?: string[] }) => {
+    .option('--format <format>', `${FORMAT_HELP}; fields ID, Image, Command, CreatedAt, RunningFor, Ports, State, Status, Names, Labels, Networks`)
+    .action(async (f: { all?: boolean; quiet?: boolean; trunc?: boolean; filter?: string[]; format?: string }) => {
       const m = await mods();
       const { filterContainers, filtersIncludeStopped, parsePsFilters } = await import('./ps-filter.js');
       const filters = parsePsFilters(f.filter ?? []);
       let cs = filterContainers(await m.listContainers(root()), filters, m.isPaused);
       if (!f.all && !filtersIncludeStopped(filters)) cs = cs.filter((c) => c.state.status === 'running' || c.state.status === 'restarting');
-      out.write(formatPs(cs, { quiet: !!f.quiet, noTrunc: f.trunc === false }));
+      const noTrunc = f.trunc === false;
+      if (f.quiet || f.format === undefined) out.write(formatPs(cs, { quiet: !!f.quiet, noTrunc }));
+      else out.write((await listFormat()).formatList(f.format, cs.map((c) => psRow(c, noTrunc)), PS_HEADERS, () => formatPs(cs, { noTrunc })));
     });
 
   add('logs')
@@ -175,8 +225,13 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .option('-f, --follow', 'keep printing until the container stops')
     .option('-t, --timestamps', 'prefix each line with its time')
     .option('-n, --tail <n>', 'only the last N lines ("all" for every line)', 'all')
-    .action(async (ref: string, f: { follow?: boolean; timestamps?: boolean; tail: string }) => {
+    .option('--since <time>', 'only lines from then on: a timestamp (2026-12-07T14:00:00Z, Unix seconds) or a time ago (10m, 1h30m)')
+    .option('--until <time>', 'only lines up to then (the same forms); with -f, stop following then')
+    .action(async (ref: string, f: { follow?: boolean; timestamps?: boolean; tail: string; since?: string; until?: string }) => {
       const m = await mods();
+      const now = Date.now();
+      const since = f.since !== undefined ? await logTime(f.since, '--since', now) : undefined;
+      const until = f.until !== undefined ? await logTime(f.until, '--until', now) : undefined;
       let tail: number | undefined;
       if (f.tail !== 'all') {
         tail = Number(f.tail);
@@ -190,6 +245,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       try {
         await m.streamLogs(root(), c, {
           ...(f.follow ? { follow: true } : {}), ...(f.timestamps ? { timestamps: true } : {}), ...(tail !== undefined ? { tail } : {}),
+          ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}),
           signal: ac.signal,
           write: (s, stream) => (stream === 'stderr' && out === process.stdout ? process.stderr.write(s) : out.write(s)),
         });
@@ -428,18 +484,28 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .passThroughOptions()
     .option('-i, --interactive', 'keep stdin open')
     .option('-t, --tty', 'give the process a terminal')
+    .option('-d, --detach', 'run the command in the background (nothing is printed)')
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
+    .option('--env-file <file>', 'read environment variables from a file', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
-    .action(async (ref: string, command: string[], f: { interactive?: boolean; tty?: boolean; env?: string[]; workdir?: string; user?: string }) => {
+    .action(async (ref: string, command: string[], f: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; envFile?: string[]; workdir?: string; user?: string }) => {
       const m = await mods();
+      if (f.detach && (f.interactive || f.tty)) throw new UsageError('-d runs the command in the background: it takes no -i or -t');
+      const env: string[] = [];
+      for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
+      env.push(...f.env ?? []);
       const c = await m.findContainer(root(), ref);
       if (m.isPaused(c)) throw new UsageError(`container ${c.config.name} is paused: berth unpause ${c.config.name} first`);
+      if (f.detach) {
+        await m.execDetached(c, { args: command, env, ...(f.workdir !== undefined ? { workdir: f.workdir } : {}), ...(f.user !== undefined ? { user: f.user } : {}) });
+        return;
+      }
       const raw = !!f.tty && !!f.interactive && process.stdin.isTTY;
       if (raw) process.stdin.setRawMode(true);
       try {
         process.exitCode = await m.execInContainer(c, {
-          args: command, ...(f.env ? { env: f.env } : {}), ...(f.workdir !== undefined ? { workdir: f.workdir } : {}),
+          args: command, env, ...(f.workdir !== undefined ? { workdir: f.workdir } : {}),
           ...(f.user !== undefined ? { user: f.user } : {}), tty: !!f.tty, interactive: !!f.interactive,
         });
       } finally { if (raw) process.stdin.setRawMode(false); }
@@ -482,12 +548,14 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
   add('inspect')
     ?.description("containers' configuration and state as JSON")
     .argument('<containers...>')
-    .action(async (refs: string[]) => {
+    .option('-f, --format <template>', 'a Go template for each, e.g. \'{{.State.Pid}}\' or \'{{json .Config}}\'')
+    .action(async (refs: string[], f: { format?: string }) => {
       const m = await mods();
       const res = [];
       for (const ref of refs) {
         const c = await m.findContainer(root(), ref);
         const s = c.state;
+        const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8').catch(() => '{}')) as Partial<RuntimeSpec>;
         res.push({
           Id: c.config.id,
           Created: c.config.created,
@@ -506,7 +574,9 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
             AutoRemove: c.config.autoRemove === true, CapAdd: c.config.capAdd ?? null, CapDrop: c.config.capDrop ?? null, Privileged: c.config.privileged === true, SecurityOpt: c.config.securityOpt ?? null,
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
+          Mounts: inspectMounts(c, spec, join(root(), 'volumes')),
           Config: {
+            Hostname: spec.hostname ?? '', Env: spec.process?.env ?? [], WorkingDir: spec.process?.cwd ?? '',
             Image: c.config.image, Cmd: c.config.command, Tty: c.config.tty === true, OpenStdin: c.config.interactive === true, StdinOnce: c.config.stdinOnce === true,
             Labels: c.config.labels ?? {},
             ...(c.config.healthcheck ? { Healthcheck: { Test: c.config.healthcheck.test, Interval: c.config.healthcheck.intervalMs * 1e6, Timeout: c.config.healthcheck.timeoutMs * 1e6, Retries: c.config.healthcheck.retries, StartPeriod: c.config.healthcheck.startPeriodMs * 1e6 } } : {}), StopSignal: `SIG${c.config.stopSignal ?? 'TERM'}`.replace(/^SIG(\d+)$/, '$1'), ...(c.config.stopTimeout !== undefined ? { StopTimeout: c.config.stopTimeout } : {}),
@@ -515,8 +585,25 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           GraphDriver: { Name: 'overlay', Data: { MergedDir: `${c.dir}/rootfs`, SnapshotKey: c.config.snapshotKey } },
         });
       }
-      out.write(`${JSON.stringify(res, null, 2)}\n`);
+      out.write(f.format !== undefined ? (await listFormat()).formatEach(f.format, res) : `${JSON.stringify(res, null, 2)}\n`);
     });
+}
+
+/** docker inspect's Mounts: the container's volumes, bind mounts and --tmpfs (not what every container has). */
+function inspectMounts(c: Container, spec: Partial<RuntimeSpec>, volumesDir: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const m of spec.mounts ?? []) {
+    const rw = !m.options?.includes('ro');
+    if (m.type === 'tmpfs' && m.source === 'tmpfs' && m.destination !== '/dev') {
+      out.push({ Type: 'tmpfs', Source: '', Destination: m.destination, Mode: '', RW: rw, Propagation: '' });
+    } else if (m.type === 'bind' && m.source && !m.source.startsWith(`${c.dir}/`) && m.destination !== '/dev/init' && m.destination !== '/sys') {
+      const volume = m.source.startsWith(`${volumesDir}/`) ? m.source.slice(volumesDir.length + 1).split('/')[0] : undefined;
+      out.push(volume
+        ? { Type: 'volume', Name: volume, Source: m.source, Destination: m.destination, Driver: 'local', Mode: '', RW: rw, Propagation: '' }
+        : { Type: 'bind', Source: m.source, Destination: m.destination, Mode: '', RW: rw, Propagation: 'rprivate' });
+    }
+  }
+  return out;
 }
 
 /** docker's {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} */

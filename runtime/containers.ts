@@ -641,12 +641,17 @@ export async function logEnd(c: Container): Promise<{ ino: number; bytes: number
  * Prints the log (rotated file first); with follow, keeps printing until the container ends. With
  * `after` (a logEnd() taken earlier), nothing from before it is printed: only what was written since.
  */
-export async function streamLogs(root: string, c: Container, o: { follow?: boolean; timestamps?: boolean; tail?: number; after?: { ino: number; bytes: number }; write: (s: string, stream: 'stdout' | 'stderr') => void; signal?: AbortSignal; pollMs?: number }): Promise<void> {
+export async function streamLogs(root: string, c: Container, o: { follow?: boolean; timestamps?: boolean; tail?: number; since?: number; until?: number; after?: { ino: number; bytes: number }; write: (s: string, stream: 'stdout' | 'stderr') => void; signal?: AbortSignal; pollMs?: number }): Promise<void> {
   const path = logPath(c.dir, c.config.id);
+  // --since and --until (ms since the epoch): lines outside are left out; a follow ends once until has passed
+  const inWindow = (l: LogLine) => {
+    const t = Date.parse(l.time);
+    return (o.since === undefined || t >= o.since) && (o.until === undefined || t <= o.until);
+  };
   // the inode first: a rotation after it is noticed below, and then the new file is read from 0
   let ino = o.after ? o.after.ino : (await stat(path).catch(() => ({ ino: 0 }))).ino;
   const current = o.after ? { lines: [], bytes: o.after.bytes } : await readLines(path);
-  let lines = o.after ? [] : [...(await readLines(`${path}.1`)).lines, ...current.lines];
+  let lines = (o.after ? [] : [...(await readLines(`${path}.1`)).lines, ...current.lines]).filter(inWindow);
   if (o.tail !== undefined && o.tail >= 0) lines = o.tail === 0 ? [] : lines.slice(-o.tail);
   for (const l of lines) o.write(formatLogLine(l, !!o.timestamps), l.stream);
   if (!o.follow) return;
@@ -663,7 +668,9 @@ export async function streamLogs(root: string, c: Container, o: { follow?: boole
     partial = parts.pop()!;
     for (const p of parts) {
       if (!p) continue;
-      try { const l = JSON.parse(p) as LogLine; o.write(formatLogLine(l, !!o.timestamps), l.stream); } catch { /* skip */ }
+      let l: LogLine;
+      try { l = JSON.parse(p) as LogLine; } catch { continue; }
+      if (inWindow(l)) o.write(formatLogLine(l, !!o.timestamps), l.stream);
     }
   };
   for (;;) {
@@ -682,7 +689,7 @@ export async function streamLogs(root: string, c: Container, o: { follow?: boole
       offset = st.size;
       continue;
     }
-    if (!now || finished(now)) return;
+    if (!now || finished(now) || (o.until !== undefined && Date.now() > o.until)) return;
     await sleep(o.pollMs ?? 100);
   }
 }

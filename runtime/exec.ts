@@ -2,12 +2,12 @@
 // env, working directory and user unless -e/-w/-u say otherwise, stdin only with -i, a terminal
 // with -t, and the process's exit status as the command's.
 import type { StdioOptions } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { UsageError } from '../client/errors.js';
 import { runtimeOf, type Container } from './containers.js';
 import { waitExit, type ExecProcess } from './executors/executor.js';
-import { mergeEnv, resolveEnvFlags, resolveUser, type RuntimeSpec } from './spec.js';
+import { DEFAULT_PATH, mergeEnv, resolveEnvFlags, resolveInRoot, resolveUser, type RuntimeSpec } from './spec.js';
 
 export interface ExecOptions {
   args: string[];
@@ -42,4 +42,29 @@ export async function execInContainer(c: Container, o: ExecOptions, stdio?: Stdi
   const stdinFlows = o.interactive || (o.tty && executor.name !== 'builtin');
   const child = await executor.spawnExec(c.config.id, c.dir, proc, stdio ?? [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit']);
   return waitExit(child);
+}
+
+/**
+ * exec -d: the process starts in the background and this returns. What docker reports at once is
+ * reported here too: a command the container's PATH does not have, before anything starts.
+ */
+export async function execDetached(c: Container, o: ExecOptions): Promise<void> {
+  if (c.state.status !== 'running') throw new UsageError(`container ${c.config.name} is not running`);
+  const proc = await execProcess(c, o);
+  await findExecutable(join(c.dir, 'rootfs'), proc.args[0]!, proc.env);
+  const child = await runtimeOf(c).spawnExec(c.config.id, c.dir, proc, ['ignore', 'ignore', 'ignore']);
+  await new Promise<void>((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
+  child.unref();
+}
+
+/** The command as the container would find it: a path, or a name looked up in its PATH (inside its rootfs). */
+async function findExecutable(rootfs: string, cmd: string, env: string[]): Promise<void> {
+  const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  const candidates = cmd.includes('/') ? [cmd.startsWith('/') ? cmd : `/${cmd}`] : path.split(':').filter(Boolean).map((d) => posix.join(d, cmd));
+  for (const p of candidates) {
+    try {
+      if ((await stat(await resolveInRoot(rootfs, p))).isFile()) return;
+    } catch { /* not there */ }
+  }
+  throw new UsageError(`exec: "${cmd}": ${cmd.includes('/') ? 'no such file or directory' : 'executable file not found in $PATH'}`);
 }

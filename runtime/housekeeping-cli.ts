@@ -14,6 +14,8 @@ import type { Output } from './cli.js';
 import { parseLabels } from './labels.js';
 import type { RuntimeImageStore } from './image-store.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
+import { listFormat } from './cli-modules.js';
+
 
 export interface HousekeepingIo {
   /**
@@ -249,17 +251,21 @@ export function registerHousekeeping(program: Command, out: Output = process.std
     volume.command('ls').alias('list')
       .description('list volumes')
       .option('-q, --quiet', 'only volume names')
-      .action(async (f: { quiet?: boolean }) => {
+      .option('--format <format>', 'table, table TEMPLATE, json, or a Go template; fields Name, Driver, Scope, Mountpoint, Labels')
+      .action(async (f: { quiet?: boolean; format?: string }) => {
         const all = await (await volumes()).list();
         if (f.quiet) { out.write(all.map((v) => `${v.Name}\n`).join('')); return; }
-        out.write(`${'DRIVER'.padEnd(10)}VOLUME NAME\n${all.map((v) => `${v.Driver.padEnd(10)}${v.Name}\n`).join('')}`);
+        const table = () => `${'DRIVER'.padEnd(10)}VOLUME NAME\n${all.map((v) => `${v.Driver.padEnd(10)}${v.Name}\n`).join('')}`;
+        const rows = all.map((v) => ({ Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, Labels: Object.entries(v.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(',') }));
+        out.write((await listFormat()).formatList(f.format, rows, { Name: 'VOLUME NAME' }, table));
       });
   }
   if (free(volume, 'inspect')) {
     volume.command('inspect')
       .description("volumes' details as JSON (Docker's fields)")
       .argument('<names...>')
-      .action(async (names: string[]) => {
+      .option('-f, --format <template>', 'a Go template for each, e.g. \'{{.Mountpoint}}\'')
+      .action(async (names: string[], f: { format?: string }) => {
         const store = await volumes();
         const found = [];
         const errors: string[] = [];
@@ -269,7 +275,8 @@ export function registerHousekeeping(program: Command, out: Output = process.std
             errors.push(e.message);
           }
         }
-        out.write(`${JSON.stringify(found.map((v) => ({ CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: v.Labels, Mountpoint: v.Mountpoint, Name: v.Name, Options: v.Options, Scope: v.Scope })), null, 4)}\n`);
+        const docs = found.map((v) => ({ CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: v.Labels, Mountpoint: v.Mountpoint, Name: v.Name, Options: v.Options, Scope: v.Scope }));
+        out.write(f.format !== undefined ? (await listFormat()).formatEach(f.format, docs) : `${JSON.stringify(docs, null, 4)}\n`);
         if (errors.length) throw new NotFoundError(errors.join('\n'));
       });
   }

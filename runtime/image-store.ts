@@ -57,6 +57,8 @@ export interface ImageSummary {
   /** Compressed bytes: config + layers. */
   size: number;
   created?: string;
+  /** The image config's Labels. */
+  labels?: Record<string, string>;
   /** Why the image could not be read (for example, no manifest for this platform). */
   error?: string;
 }
@@ -192,6 +194,7 @@ export class RuntimeImageStore {
         summary.id = img.configDescriptor.digest;
         summary.size = img.configDescriptor.size + img.layers.reduce((n, l) => n + l.size, 0);
         if (img.config.created) summary.created = img.config.created;
+        if (img.config.config?.Labels) summary.labels = img.config.config.Labels;
       } catch (e) {
         summary.error = (e as Error).message;
       }

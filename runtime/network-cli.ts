@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { eachArg } from './housekeeping-cli.js';
 import { formatTable } from './table.js';
+import { listFormat } from './cli-modules.js';
+
 
 interface Output { write(s: string): unknown }
 
@@ -23,7 +25,8 @@ export function registerNetworkCommands(program: Command, out: Output = process.
   network.command('ls').alias('list')
     .description('list networks (the built-in bridge, host and none too)')
     .option('-q, --quiet', 'only network names')
-    .action(async (f: { quiet?: boolean }) => {
+    .option('--format <format>', 'table, table TEMPLATE, json, or a Go template; fields ID, Name, Driver, Subnet, Scope')
+    .action(async (f: { quiet?: boolean; format?: string }) => {
       const m = await mods();
       const rows = [
         { id: '', name: 'bridge', driver: 'bridge', subnet: `${m.bridgeNetwork().gateway.replace(/\.1$/, '.0')}/${m.bridgeNetwork().prefixLen}` },
@@ -32,13 +35,15 @@ export function registerNetworkCommands(program: Command, out: Output = process.
         ...(await m.listNetworks(root())).map((n) => ({ id: n.id.slice(0, 12), name: n.name, driver: 'bridge', subnet: n.subnet })),
       ];
       if (f.quiet) { out.write(rows.map((r) => `${r.name}\n`).join('')); return; }
-      out.write(formatTable([['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET'], ...rows.map((r) => [r.id || '-', r.name, r.driver, r.subnet])]));
+      const table = () => formatTable([['NETWORK ID', 'NAME', 'DRIVER', 'SUBNET'], ...rows.map((r) => [r.id || '-', r.name, r.driver, r.subnet])]);
+      out.write((await listFormat()).formatList(f.format, rows.map((r) => ({ ID: r.id, Name: r.name, Driver: r.driver, Subnet: r.subnet, Scope: 'local' })), { ID: 'NETWORK ID' }, table));
     });
 
   network.command('inspect')
     .description("networks' details as JSON, with the containers on them now")
     .argument('<networks...>')
-    .action(async (refs: string[]) => {
+    .option('-f, --format <template>', 'a Go template for each, e.g. \'{{range .IPAM.Config}}{{.Subnet}}{{end}}\'')
+    .action(async (refs: string[], f: { format?: string }) => {
       const m = await mods();
       const res = [];
       for (const ref of refs) {
@@ -47,7 +52,7 @@ export function registerNetworkCommands(program: Command, out: Output = process.
         const containers = Object.fromEntries((await m.members(bridge)).map((c) => [c.id, { Name: c.names[0] ?? '', IPv4Address: `${c.ip}/${bridge.prefixLen}`, Aliases: c.names.slice(2) }]));
         res.push({ Name: def.name, Id: def.id, Created: def.created, Driver: 'bridge', Options: { 'com.docker.network.bridge.name': bridge.name }, IPAM: { Config: [{ Subnet: def.subnet, Gateway: bridge.gateway }] }, Containers: containers });
       }
-      out.write(`${JSON.stringify(res, null, 2)}\n`);
+      out.write(f.format !== undefined ? (await listFormat()).formatEach(f.format, res) : `${JSON.stringify(res, null, 2)}\n`);
     });
 
   network.command('rm').alias('remove')

@@ -2,6 +2,7 @@
 // different keys must all match.
 import { UsageError } from '../client/errors.js';
 import type { Container } from './containers.js';
+import { parseFilterFlags } from './filter-flags.js';
 
 const KEYS = ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network', 'health'] as const;
 type Key = typeof KEYS[number];
@@ -11,22 +12,14 @@ export type PsFilters = Map<Key, string[]>;
 
 /** Parses the --filter flags; an unknown key or a bad value is a usage error. */
 export function parsePsFilters(flags: string[]): PsFilters {
-  const out: PsFilters = new Map();
-  for (const f of flags) {
-    const i = f.indexOf('=');
-    const key = (i < 0 ? f : f.slice(0, i)) as Key;
-    const value = i < 0 ? '' : f.slice(i + 1);
-    if (!KEYS.includes(key)) throw new UsageError(`--filter ${f}: the filters are ${KEYS.join(', ')}`);
-    if (i < 0 || value === '') throw new UsageError(`--filter ${f}: expected ${key}=VALUE`);
+  return parseFilterFlags(flags, KEYS, (key, value, f) => {
     if (key === 'status' && !STATUSES.includes(value)) throw new UsageError(`--filter ${f}: a status is one of ${STATUSES.join(', ')}`);
     if (key === 'health' && !['starting', 'healthy', 'unhealthy', 'none'].includes(value)) throw new UsageError(`--filter ${f}: health is one of starting, healthy, unhealthy, none`);
     if (key === 'exited' && !/^-?\d+$/.test(value)) throw new UsageError(`--filter ${f}: expected an exit code`);
     if (key === 'name') {
       try { new RegExp(value); } catch { throw new UsageError(`--filter ${f}: not a valid regular expression`); }
     }
-    out.set(key, [...(out.get(key) ?? []), value]);
-  }
-  return out;
+  });
 }
 
 /** A status filter lists stopped containers too, as docker's does without -a. */

@@ -176,6 +176,12 @@ function mountRecord(m: SpecMount): { type: string; source: string; flags: numbe
   return { type: m.type ?? 'none', source: m.source ?? 'none', flags, data: data.join(','), remount: 0 };
 }
 
+/** The container's capabilities: where the devices cgroup cannot hold mknod back, CAP_MKNOD goes, unless every device is allowed anyway (--privileged). */
+function boundingCaps(spec: RuntimeSpec, devicesLimited: boolean): string[] {
+  const allDevices = spec.linux.resources.devices.some((d) => d.allow && d.type === undefined && d.major === undefined && d.minor === undefined);
+  return spec.process.capabilities.bounding.filter((c) => devicesLimited || allDevices || c !== 'CAP_MKNOD');
+}
+
 export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLimited: boolean, procs: string[], interactive: boolean): Promise<string> {
   const plan = new Plan();
   plan.add('rootfs', rootfs).add('hostname', spec.hostname);
@@ -213,9 +219,7 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
   for (const p of spec.linux.maskedPaths) plan.add('mask', p);
   for (const p of spec.linux.readonlyPaths) plan.add('ropath', p);
   for (const p of procs) plan.add('cgroup', p);
-  // where the devices cgroup cannot hold mknod back, CAP_MKNOD goes, unless every device is allowed anyway (--privileged)
-  const allDevices = spec.linux.resources.devices.some((d) => d.allow && d.type === undefined && d.major === undefined && d.minor === undefined);
-  const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || allDevices || c !== 'CAP_MKNOD');
+  const caps = boundingCaps(spec, devicesLimited);
   addProcess(plan, {
     args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, user: spec.process.user, caps,
     effective: spec.process.capabilities.effective, nnp: spec.process.noNewPrivileges, tty: spec.process.terminal, interactive,
@@ -278,9 +282,7 @@ export class BuiltinExecutor implements Executor {
     const plan = new Plan().add('target', target);
     for (const p of cgroupProcsOf(target)) plan.add('cgroup', p);
     const devicesLimited = cgDirs.some((d) => d.includes('/devices/'));
-    // where the devices cgroup cannot hold mknod back, CAP_MKNOD goes, unless every device is allowed anyway (--privileged)
-  const allDevices = spec.linux.resources.devices.some((d) => d.allow && d.type === undefined && d.major === undefined && d.minor === undefined);
-  const caps = spec.process.capabilities.bounding.filter((c) => devicesLimited || allDevices || c !== 'CAP_MKNOD');
+    const caps = boundingCaps(spec, devicesLimited);
     addProcess(plan, { ...proc, caps, effective: proc.user.uid === 0 ? caps : [], nnp: spec.process.noNewPrivileges, ...(spec.process.rlimits ? { rlimits: spec.process.rlimits } : {}) });
     const n = `exec-${process.pid}-${Date.now()}`;
     const planFile = join(this.dir(id), `${n}.plan`);

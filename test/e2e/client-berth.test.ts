@@ -141,6 +141,11 @@ describe('berth client CLI against berth', () => {
     assert.equal(ins.Digest, single.manifest.descriptor.digest);
     assert.equal(ins.Labels['org.example'], 'berth');
     assert.deepEqual(ins.Cmd, ['/bin/app']);
+    const formatted = await cli(['inspect', '--format', '{{.Digest}} {{index .Labels "org.example"}} {{len .Layers}}', `${server.host}/org/team/app:a`]);
+    assert.equal(formatted.stdout, `${single.manifest.descriptor.digest} berth ${ins.Layers.length}\n`);
+    const broken = await cli(['inspect', '--format', '{{.Digest', `${server.host}/org/team/app:a`]);
+    assert.deepEqual([broken.code, broken.stdout], [2, '']);
+    assert.match(broken.stderr, /^berth: template parsing error: unclosed action\n$/);
 
     const del = await cli(['delete', `${server.host}/other/app:v1`]);
     assert.equal(del.code, 0, del.stderr);

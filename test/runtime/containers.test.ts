@@ -56,6 +56,23 @@ test('the json-file log rotates by size and is read back across the rotated file
   } finally { await removeDir(dir); }
 });
 
+test('logs --since/--until select lines by their time, before --tail counts them', async () => {
+  const dir = await tempDir();
+  try {
+    const at = (h: number) => `2026-12-07T${String(h).padStart(2, '0')}:00:00.000000000Z`;
+    await writeFile(join(dir, 'c-json.log'), [10, 11, 12, 13].map((h) => `${JSON.stringify({ log: `at ${h}\n`, stream: 'stdout', time: at(h) })}\n`).join(''));
+    const c = { config: { id: 'c', created: '' }, state: { status: 'exited', restartCount: 0 }, dir } as unknown as Container;
+    const read = async (o: { since?: number; until?: number; tail?: number }) => {
+      let text = '';
+      await streamLogs(dir, c, { ...o, write: (s) => { text += s; } });
+      return text;
+    };
+    assert.equal(await read({ since: Date.parse(at(11)), until: Date.parse(at(12)) }), 'at 11\nat 12\n');
+    assert.equal(await read({ since: Date.parse(at(11)), tail: 1 }), 'at 13\n');
+    assert.equal(await read({ until: Date.parse(at(11)), tail: 5 }), 'at 10\nat 11\n');
+  } finally { await removeDir(dir); }
+});
+
 test('logs -f across rotations: every line once, in order, including what the old file got after the last read', async () => {
   const root = await tempDir();
   try {
@@ -182,6 +199,14 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.match(ts.stdout + ts.stderr, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z (hello|oops)\n$/);
     const raw = (await readFile(join(root, 'containers', id, `${id}-json.log`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     assert.deepEqual(raw.map((l: { log: string; stream: string }) => [l.log, l.stream]).sort(), [['hello\n', 'stdout'], ['oops\n', 'stderr']]);
+    // --since / --until: a time ago, Unix seconds or a timestamp
+    assert.equal((await berth(['logs', '--since', '10m', 'web'])).stdout, 'hello\n');
+    assert.equal((await berth(['logs', '--since', String(Math.floor(t0 / 1000) - 1), '--until', new Date(Date.now() + 60_000).toISOString(), 'web'])).stdout, 'hello\n');
+    assert.equal((await berth(['logs', '--until', '2000-01-01', 'web'])).stdout, '');
+    assert.equal((await berth(['logs', '--since', new Date(Date.now() + 60_000).toISOString(), 'web'])).stdout, '');
+    const badSince = await berth(['logs', '--since', 'yesterday', 'web']);
+    assert.equal(badSince.code, 2);
+    assert.match(badSince.stderr, /--since yesterday: expected a timestamp/);
     const dup = await berth(['run', '-d', '--name', 'web', 'localhost/bb:1', 'true']);
     assert.notEqual(dup.code, 0);
     assert.match(dup.stderr, /already in use/);
@@ -339,6 +364,21 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       child.on('exit', () => setImmediate(() => resolve(out)));
     });
     assert.match(tty, /^on-a-tty\r*\n$/);
+    // --env-file, and -d: in the background, nothing printed; a command the container lacks is reported at once
+    const envFile = join(tmp, `exec-${kind}.env`);
+    await writeFile(envFile, '# comment\nFROM_FILE=yes\nFOO=file\n');
+    assert.equal((await berth(['exec', '--env-file', envFile, '-e', 'FOO=flag', 'ex', 'sh', '-c', 'echo $FROM_FILE $FOO'])).stdout, 'yes flag\n');
+    // (the background command waits for /go, which only comes after exec -d has returned)
+    const bg = await berth(['exec', '-d', 'ex', 'sh', '-c', 'while [ ! -e /go ]; do sleep 0.05; done; echo done > /bg-marker']);
+    assert.deepEqual([bg.code, bg.stdout, bg.stderr], [0, '', '']);
+    assert.equal((await berth(['exec', 'ex', 'sh', '-c', 'echo > /go'])).code, 0);
+    let marker = '';
+    for (let i = 0; i < 50 && marker !== 'done\n'; i++) { await sleep(100); marker = (await berth(['exec', 'ex', 'cat', '/bg-marker'])).stdout; }
+    assert.equal(marker, 'done\n');
+    const missing = await berth(['exec', '-d', 'ex', 'no-such-command']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /exec: "no-such-command": executable file not found in \$PATH/);
+    assert.match((await berth(['exec', '-d', '-i', 'ex', 'true'])).stderr, /-d runs the command in the background: it takes no -i or -t/);
     assert.equal(await berth(['kill', 'ex']).then((k) => k.code), 0);
     await waitExited(id);
     const stopped = await berth(['exec', 'ex', 'true']);
@@ -415,6 +455,36 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     for (let n = 0; n < 50 && existsSync(join(root, 'containers', detached)); n++) await sleep(100);
     assert.ok(!existsSync(join(root, 'containers', detached)));
   });
+  test('--format: Go templates, table TEMPLATE and json for ps, images, network ls and volume ls; -f for the inspects', async () => {
+    const name = `fmt-${kind}`;
+    const id = await runD(['--name', name, '-l', 'tier=back', '-v', `fmtvol-${kind}:/data`, '--network', 'none', 'localhost/bb:quit', 'sleep', '100']);
+    const only = ['--filter', `name=^${name}$`];
+    assert.equal((await berth(['ps', ...only, '--format', '{{.Names}} {{.State}} {{.Networks}} {{.Labels}}'])).stdout, `${name} running none from=image,tier=back\n`);
+    const table = (await berth(['ps', ...only, '--format', 'table {{.ID}}\\t{{.Names}}\\t{{.Image}}'])).stdout.split('\n');
+    assert.match(table[0]!, /^CONTAINER ID {3}NAMES {3,}IMAGE$/);
+    assert.match(table[1]!, new RegExp(`^${id.slice(0, 12)} {3}${name} +localhost/bb:quit$`));
+    const json = (await berth(['ps', ...only, '--format', 'json'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(json.map((j) => [j.ID, j.Names, j.State, j.Command]), [[id.slice(0, 12), name, 'running', '"sleep 100"']]);
+    const pid = (await inspect(name)).State.Pid;
+    assert.equal((await berth(['container', 'inspect', '-f', '{{.State.Pid}} {{index .Config.Labels "tier"}} {{range .Mounts}}{{.Type}}:{{.Name}}:{{.Destination}}:{{.RW}}{{end}}', name])).stdout,
+      `${pid} back volume:fmtvol-${kind}:/data:true\n`);
+    assert.equal((await berth(['container', 'inspect', '--format', '{{json .State.Running}}', name, id])).stdout, 'true\ntrue\n');
+    assert.match((await berth(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout, /^localhost\/bb:quit$/m);
+    assert.equal((await berth(['images', '--filter', 'reference=localhost/bb:q*', '--format', '{{.Tag}}'])).stdout, 'quit\n');
+    assert.equal((await berth(['images', '-f', 'label=from=image', '-f', 'dangling=false', '--format', '{{.Tag}}'])).stdout, 'quit\n');
+    assert.match((await berth(['network', 'ls', '--format', '{{.Name}}/{{.Driver}}'])).stdout, /^bridge\/bridge\nhost\/host\nnone\/null\n/);
+    assert.match((await berth(['volume', 'ls', '--format', '{{.Name}} {{.Driver}}'])).stdout, new RegExp(`^fmtvol-${kind} local$`, 'm'));
+    assert.equal((await berth(['volume', 'inspect', '-f', '{{.Mountpoint}}', `fmtvol-${kind}`])).stdout, `${join(root, 'volumes', `fmtvol-${kind}`, '_data')}\n`);
+    // a broken template is a one-line usage error, nothing half printed
+    const bad = await berth(['ps', '--format', '{{.Names']);
+    assert.deepEqual([bad.code, bad.stdout], [2, '']);
+    assert.match(bad.stderr, /template parsing error: unclosed action/);
+    const unknown = await berth(['container', 'inspect', '-f', '{{shout .Name}}', name]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /function "shout" not defined/);
+    assert.equal((await berth(['container', 'rm', '-f', name])).code, 0);
+  });
+
   test('run in the foreground without --rm (Docker\'s default): attached output, its exit code, and the container is kept', async () => {
     const name = `fg-${kind}`;
     const r = await berth(['run', '--name', name, 'localhost/bb:1', 'sh', '-c', 'echo out1; echo err1 >&2; sleep 0.3; echo out2; echo changed > /f; exit 3']);
