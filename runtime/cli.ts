@@ -325,14 +325,16 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
     .argument('[containers...]')
     .option('--no-stream', 'print one sample and exit (default: a new sample every second until interrupted)')
     .option('--json', 'print the samples as JSON')
-    .action(async (refs: string[], f: { stream?: boolean; json?: boolean }) => {
+    .option('--format <format>', `${FORMAT_HELP}; fields Container, ID, Name, CPUPerc, MemUsage, MemPerc, NetIO, BlockIO, PIDs`)
+    .action(async (refs: string[], f: { stream?: boolean; json?: boolean; format?: string }) => {
+      const format = f.format !== undefined ? (await listFormat()).formatList : undefined;
       const m = await mods();
       const pick = async () => refs.length
         ? Promise.all(refs.map((r) => m.findContainer(root(), r)))
         : (await m.listContainers(root())).filter((c) => c.state.status === 'running');
       for (;;) {
         const rows = await m.sampleStats(await pick());
-        const text = f.json ? `${JSON.stringify(rows)}\n` : m.formatStats(rows);
+        const text = f.json ? `${JSON.stringify(rows)}\n` : format ? format(f.format, rows.map(m.statsRow), m.STATS_HEADERS, () => m.formatStats(rows)) : m.formatStats(rows);
         // streaming on a terminal redraws in place, as docker stats does
         out.write(f.stream !== false && process.stdout.isTTY ? `\x1b[2J\x1b[H${text}` : text);
         if (f.stream === false) return;
@@ -571,7 +573,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           Name: `/${c.config.name}`,
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
-          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
+          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize), 'max-file': String(c.config.log.maxFiles ?? 2) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
             AutoRemove: c.config.autoRemove === true, CapAdd: c.config.capAdd ?? null, CapDrop: c.config.capDrop ?? null, Privileged: c.config.privileged === true, SecurityOpt: c.config.securityOpt ?? null,
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
           Mounts: inspectMounts(c, spec, join(root(), 'volumes')),

@@ -3,7 +3,7 @@
 //   container.json  what it was created from (image, name, runtime, restart policy) — written once
 //   state.json      what it is doing (status, pids, exit code, restart count) — the supervisor writes it
 //   config.json     the OCI bundle's spec; rootfs/ its mounted overlay; hostname, hosts, resolv.conf
-//   <id>-json.log   stdout/stderr as docker json-file lines ({"log","stream","time"}), rotated to .1
+//   <id>-json.log   stdout/stderr as docker json-file lines ({"log","stream","time"}), rotated to .1, .2 … (max-file)
 //   stop-requested  made by stop/kill/rm: the restart policy no longer applies
 // A supervisor (supervisor.ts), one per container, runs it under the OCI runtime and owns state.json.
 import { spawn } from 'node:child_process';
@@ -61,7 +61,8 @@ export interface ContainerConfig {
   /** Its anonymous volumes (rm -v and --rm remove those no other container uses). */
   volumes?: string[];
   snapshotKey: string;
-  log: { maxSize: number };
+  /** json-file's max-size, and max-file: how many files in all, the one written included (absent: 2). */
+  log: { maxSize: number; maxFiles?: number };
   /** -t: a terminal, which the supervisor's pty host provides. */
   tty?: boolean;
   /** -i: stdin stays open, fed by attached clients. */
@@ -188,6 +189,7 @@ export interface CreateOptions extends PublishOptions {
   run: RunOptions;
   restartPolicy: RestartPolicy;
   logMaxSize?: number;
+  logMaxFiles?: number;
   autoRemove?: boolean;
   interactive?: boolean;
   stdinOnce?: boolean;
@@ -264,7 +266,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       command: (spec.process?.args ?? []).slice(o.run.init ? 2 : 0), // (not /dev/init --, as docker shows it)
       created: new Date().toISOString(), restartPolicy: o.restartPolicy,
       runtime: o.executor.ref, snapshotKey: key,
-      log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE },
+      log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE, ...(o.logMaxFiles !== undefined ? { maxFiles: o.logMaxFiles } : {}) },
       ...(o.autoRemove ? { autoRemove: true } : {}),
       ...(o.foreground ? { foreground: true } : {}),
       ...(anonymous.length ? { volumes: anonymous } : {}),
@@ -571,13 +573,25 @@ export async function destroyContainer(snapshots: OverlaySnapshotter, c: Contain
 
 // ---- logs ----
 
-/** Docker's json-file log driver: one JSON object per line, rotated to PATH.1 when it would pass maxSize. */
+/** The files of a container's log, oldest first: PATH.N-1 … PATH.1, then PATH (maxFiles in all). */
+function logFiles(path: string, maxFiles = DEFAULT_LOG_FILES): string[] {
+  return [...Array.from({ length: maxFiles - 1 }, (_, i) => `${path}.${maxFiles - 1 - i}`), path];
+}
+
+/** Two files: the one written and the one rotated out before it. */
+export const DEFAULT_LOG_FILES = 2;
+
+/**
+ * Docker's json-file log driver: one JSON object per line. When a line would take the file past
+ * maxSize, PATH.1 becomes PATH.2 and so on, PATH becomes PATH.1, and the oldest beyond maxFiles goes
+ * (with maxFiles 1, PATH starts again empty).
+ */
 export class JsonFileLog {
   private fd: number;
   private size: number;
   private partial: Record<'stdout' | 'stderr', string> = { stdout: '', stderr: '' };
 
-  constructor(private readonly path: string, private readonly maxSize: number) {
+  constructor(private readonly path: string, private readonly maxSize: number, private readonly maxFiles = DEFAULT_LOG_FILES) {
     this.fd = openSync(path, 'a');
     this.size = fstatSync(this.fd).size;
   }
@@ -603,8 +617,11 @@ export class JsonFileLog {
 
   private rotate(): void {
     closeSync(this.fd);
-    renameSync(this.path, `${this.path}.1`);
-    this.fd = openSync(this.path, 'a');
+    const files = logFiles(this.path, this.maxFiles); // oldest first
+    for (let i = 1; i < files.length; i++) {
+      try { renameSync(files[i]!, files[i - 1]!); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    }
+    this.fd = openSync(this.path, this.maxFiles === 1 ? 'w' : 'a');
     this.size = 0;
   }
 
@@ -651,7 +668,8 @@ export async function streamLogs(root: string, c: Container, o: { follow?: boole
   // the inode first: a rotation after it is noticed below, and then the new file is read from 0
   let ino = o.after ? o.after.ino : (await stat(path).catch(() => ({ ino: 0 }))).ino;
   const current = o.after ? { lines: [], bytes: o.after.bytes } : await readLines(path);
-  let lines = (o.after ? [] : [...(await readLines(`${path}.1`)).lines, ...current.lines]).filter(inWindow);
+  const older = logFiles(path, c.config.log?.maxFiles).slice(0, -1);
+  let lines = (o.after ? [] : [...(await Promise.all(older.map(readLines))).flatMap((f) => f.lines), ...current.lines]).filter(inWindow);
   if (o.tail !== undefined && o.tail >= 0) lines = o.tail === 0 ? [] : lines.slice(-o.tail);
   for (const l of lines) o.write(formatLogLine(l, !!o.timestamps), l.stream);
   if (!o.follow) return;

@@ -15,3 +15,10 @@ export function parseFilterFlags<K extends string>(flags: string[], keys: readon
   }
   return out;
 }
+
+/** label=KEY (the label is there) or label=KEY=VALUE (with that value). */
+export function labelMatches(labels: Record<string, string> | null | undefined, value: string): boolean {
+  const eq = value.indexOf('=');
+  const all = labels ?? {};
+  return eq < 0 ? value in all : all[value.slice(0, eq)] === value.slice(eq + 1);
+}

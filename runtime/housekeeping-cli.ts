@@ -252,8 +252,14 @@ export function registerHousekeeping(program: Command, out: Output = process.std
       .description('list volumes')
       .option('-q, --quiet', 'only volume names')
       .option('--format <format>', 'table, table TEMPLATE, json, or a Go template; fields Name, Driver, Scope, Mountpoint, Labels')
-      .action(async (f: { quiet?: boolean; format?: string }) => {
-        const all = await (await volumes()).list();
+      .option('-f, --filter <key=value>', 'only volumes that match: dangling=true|false (used by no container), name (a part of it), label (KEY or KEY=VALUE), driver; repeatable', collect)
+      .action(async (f: { quiet?: boolean; format?: string; filter?: string[] }) => {
+        const store = await volumes();
+        let all = await store.list();
+        if (f.filter?.length) {
+          const { filterVolumes, parseVolumeFilters } = await import('./volume-filter.js');
+          all = await filterVolumes(all, parseVolumeFilters(f.filter), async (name) => (await store.usedBy(name)).length > 0);
+        }
         if (f.quiet) { out.write(all.map((v) => `${v.Name}\n`).join('')); return; }
         const table = () => `${'DRIVER'.padEnd(10)}VOLUME NAME\n${all.map((v) => `${v.Driver.padEnd(10)}${v.Name}\n`).join('')}`;
         const rows = all.map((v) => ({ Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint, Labels: Object.entries(v.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(',') }));

@@ -2,7 +2,7 @@
 // different keys must all match.
 import { UsageError } from '../client/errors.js';
 import type { ImageSummary } from './image-store.js';
-import { parseFilterFlags } from './filter-flags.js';
+import { labelMatches, parseFilterFlags } from './filter-flags.js';
 
 const KEYS = ['dangling', 'reference', 'label', 'before', 'since'] as const;
 type Key = typeof KEYS[number];
@@ -39,11 +39,7 @@ export function filterImages(images: ImageSummary[], filters: ImageFilters): Ima
         const re = globRegExp(value);
         return i.repository !== '<none>' && (re.test(`${i.repository}:${i.tag}`) || re.test(i.repository));
       }
-      case 'label': {
-        const eq = value.indexOf('=');
-        const labels = i.labels ?? {};
-        return eq < 0 ? value in labels : labels[value.slice(0, eq)] === value.slice(eq + 1);
-      }
+      case 'label': return labelMatches(i.labels, value);
       case 'before': return bounds.before!.some((t) => created < t);
       case 'since': return bounds.since!.some((t) => created > t);
     }

@@ -2,7 +2,7 @@
 // different keys must all match.
 import { UsageError } from '../client/errors.js';
 import type { Container } from './containers.js';
-import { parseFilterFlags } from './filter-flags.js';
+import { labelMatches, parseFilterFlags } from './filter-flags.js';
 
 const KEYS = ['id', 'name', 'label', 'status', 'exited', 'ancestor', 'network', 'health'] as const;
 type Key = typeof KEYS[number];
@@ -37,11 +37,7 @@ function matches(c: Container, key: Key, value: string, paused: boolean): boolea
   switch (key) {
     case 'id': return c.config.id.startsWith(value.toLowerCase());
     case 'name': return new RegExp(value).test(c.config.name) || new RegExp(value).test(`/${c.config.name}`); // docker's names begin with /
-    case 'label': {
-      const i = value.indexOf('=');
-      const labels = c.config.labels ?? {};
-      return i < 0 ? value in labels : labels[value.slice(0, i)] === value.slice(i + 1);
-    }
+    case 'label': return labelMatches(c.config.labels, value);
     case 'status': return (paused ? 'paused' : c.state.status) === value;
     case 'exited': return c.state.status === 'exited' && (c.state.exitCode ?? 0) === Number(value);
     case 'ancestor': {

@@ -13,13 +13,15 @@ import { parseSecurityOpts, SecurityOptError } from './security-opts.js';
 import { signalName } from './process.js';
 import type { Output } from './cli.js';
 import type { RunOptions, SpecDevice, VolumeMount } from './spec.js';
+import type { VolumeFlag } from './volumes.js';
 
 /** The flags run and create share (all of docker create's that berth has). */
 interface CreateFlags extends TransportFlags {
   rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
   network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
   pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
-  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[]; privileged?: boolean; securityOpt?: string[];
+  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[]; privileged?: boolean; securityOpt?: string[]; mount?: string[];
+  memorySwap?: string; memoryReservation?: string; cpuShares?: string; cpusetCpus?: string; cpusetMems?: string;
   healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; healthcheck?: boolean;
 }
 interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
@@ -35,7 +37,7 @@ function containerOptions(cmd: Command): Command {
     .option('--rm', 'remove the container when it exits')
     .option('--name <name>', 'a name for the container')
     .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (not with --rm in the foreground)', 'no')
-    .option('--log-opt <max-size=SIZE>', 'json-file log option: max-size, e.g. 10m (one rotated file is kept)', collect)
+    .option('--log-opt <option>', 'json-file log options: max-size=SIZE (default 10m), max-file=N (files in all, default 2)', collect)
     .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
     .option('--env-file <file>', 'read environment variables from a file', collect)
     .option('-w, --workdir <dir>', 'working directory inside the container')
@@ -52,9 +54,15 @@ function containerOptions(cmd: Command): Command {
     .option('--dns-option <option>', 'an options entry for /etc/resolv.conf', collect)
     .option('-v, --volume <src:ctr[:opts]>', 'a host directory (/host:/ctr[:ro]), a named volume (name:/ctr[:ro|nocopy]) or a new anonymous volume (/ctr)', collect)
     .option('--tmpfs <path[:options]>', 'mount a tmpfs', collect)
+    .option('--mount <type=…,source=…,target=…>', 'a mount in docker\'s long form: type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode', collect)
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
+    .option('--memory-swap <bytes>', 'memory and swap together, e.g. 128m (-1: unlimited swap; default: no swap)')
+    .option('--memory-reservation <bytes>', 'a soft memory limit the kernel reclaims towards under pressure')
     .option('--cpus <n>', 'CPU quota, e.g. 1.5')
+    .option('-c, --cpu-shares <n>', 'relative CPU weight (the default is 1024)')
+    .option('--cpuset-cpus <list>', 'the CPUs it may run on, e.g. 0-1 or 0,2')
+    .option('--cpuset-mems <list>', 'the memory nodes it may use (NUMA), e.g. 0')
     .option('--pids-limit <n>', 'maximum number of processes')
     .option('-i, --interactive', 'keep stdin open (fed by the attached CLI; with -d by berth attach)')
     .option('-t, --tty', 'give the container a terminal')
@@ -128,7 +136,7 @@ export function registerRunCommands(program: Command, out: Output): void {
         const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
         const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
         // (this CLI keeps the container: ps, exec, stop… see it meanwhile)
-        const { restartPolicy: _policy, autoRemove: _rm, logMaxSize: _log, ...create } = s.create;
+        const { restartPolicy: _policy, autoRemove: _rm, logMaxSize: _log, logMaxFiles: _files, ...create } = s.create;
         const r = await m.runEphemeral({ ...create, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
@@ -155,13 +163,19 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
   if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other'); // (only --rm runs are not kept)
   let logMaxSize: number | undefined;
+  let logMaxFiles: number | undefined;
   for (const o of f.logOpt ?? []) {
-    const size = /^max-size=(.+)$/.exec(o);
-    if (!size) throw new UsageError(`--log-opt ${o}: only max-size=SIZE is supported`);
-    try { logMaxSize = m.parseBytes(size[1]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
+    const opt = /^(max-size|max-file)=(.+)$/.exec(o);
+    if (!opt) throw new UsageError(`--log-opt ${o}: the json-file options are max-size=SIZE and max-file=N`);
+    if (opt[1] === 'max-file') {
+      logMaxFiles = Number(opt[2]);
+      if (!Number.isInteger(logMaxFiles) || logMaxFiles < 1) throw new UsageError(`--log-opt ${o}: max-file is a whole number of files, at least 1`);
+      continue;
+    }
+    try { logMaxSize = m.parseBytes(opt[2]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
     if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
   }
-  if (!kept && logMaxSize !== undefined) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
+  if (!kept && (logMaxSize !== undefined || logMaxFiles !== undefined)) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
   const root = defaultRoot();
   // a user-defined network is a bridge of its own
   const asked = f.network === 'default' ? 'bridge' : f.network;
@@ -204,7 +218,7 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
       root, store, snapshots, executor, image, run, restartPolicy, publish, publishAll: !!f.publishAll, etc,
       ...(networkName ? { networkName, aliases: f.networkAlias ?? [] } : {}),
       ...(f.name !== undefined ? { name: f.name } : {}),
-      ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(f.rm ? { autoRemove: true } : {}),
+      ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(logMaxFiles !== undefined ? { logMaxFiles } : {}), ...(f.rm ? { autoRemove: true } : {}),
       ...(stopSignal !== undefined ? { stopSignal } : {}), ...(stopTimeout !== undefined ? { stopTimeout } : {}),
       ...(Object.keys(labels).length ? { labels } : {}), health,
     },
@@ -244,6 +258,21 @@ async function ensureImage(image: string, f: CreateFlags): Promise<void> {
   }
 }
 
+/** One --mount: a bind, a named or anonymous volume (as -v), or a tmpfs (as --tmpfs, returned as its text). */
+async function mountFlag(root: string, text: string): Promise<VolumeMount | string> {
+  const m = await mods();
+  const p = (await import('./mount-flag.js')).parseMountFlag(text);
+  if (p.type === 'tmpfs') return p.tmpfs;
+  if (p.type === 'anonymous') return { source: '', destination: p.destination, readonly: p.readonly, volume: { name: '', anonymous: true, copyUp: !p.nocopy } };
+  return asVolumeMount(await m.resolveVolume(root, p));
+}
+
+/** A resolved -v or --mount as the spec takes it. */
+function asVolumeMount(r: VolumeFlag): VolumeMount {
+  if (r.type === 'bind') return { source: r.source, destination: r.destination, readonly: r.readonly };
+  return { source: r.source, destination: r.destination, readonly: r.readonly, volume: { name: r.name, anonymous: false, copyUp: r.copyUp } };
+}
+
 /** One -v: HOST:CTR[:ro], NAME:CTR[:ro|nocopy] (made when missing) or just CTR (a new anonymous volume). */
 async function volumeMount(root: string, v: string): Promise<VolumeMount> {
   const m = await mods();
@@ -252,9 +281,7 @@ async function volumeMount(root: string, v: string): Promise<VolumeMount> {
     // made with the container (volumes.ts materializeVolumes), so a run that fails before leaves none behind
     return { source: '', destination: v, volume: { name: '', anonymous: true, copyUp: true } };
   }
-  const r = await m.resolveVolumeFlag(root, v);
-  if (r.type === 'bind') return { source: r.source, destination: r.destination, readonly: r.readonly };
-  return { source: r.source, destination: r.destination, readonly: r.readonly, volume: { name: r.name, anonymous: false, copyUp: r.copyUp } };
+  return asVolumeMount(await m.resolveVolumeFlag(root, v));
 }
 
 function devicesOf(parsed: Array<{ device: SpecDevice; rule: NonNullable<RunOptions['deviceRules']>[number] }>): Pick<RunOptions, 'devices' | 'deviceRules'> {
@@ -271,6 +298,11 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
   if (network !== 'none' && network !== 'host' && network !== 'bridge') throw new UsageError(`network ${f.network} not found`);
   const volumes: VolumeMount[] = [];
   for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRoot(), v));
+  const tmpfs = [...f.tmpfs ?? []];
+  for (const text of f.mount ?? []) {
+    const mount = await mountFlag(defaultRoot(), text);
+    if (typeof mount === 'string') tmpfs.push(mount); else volumes.push(mount);
+  }
   const num = (name: string, v: string | undefined, int: boolean) => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -278,9 +310,13 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     return n;
   };
   const memory = f.memory !== undefined ? m.parseBytes(f.memory) : undefined;
+  const memorySwap = f.memorySwap === undefined ? undefined : f.memorySwap.trim() === '-1' ? -1 : m.parseBytes(f.memorySwap);
+  const memoryReservation = f.memoryReservation !== undefined ? m.parseBytes(f.memoryReservation) : undefined;
   const cpus = num('cpus', f.cpus, false);
+  const cpuShares = f.cpuShares === undefined ? undefined : Number(f.cpuShares);
+  if (cpuShares !== undefined && !Number.isInteger(cpuShares)) throw new UsageError(`--cpu-shares ${f.cpuShares}: expected a whole number`);
   const pidsLimit = num('pids-limit', f.pidsLimit, true);
-  return {
+  const run: RunOptions = {
     ...(command.length ? { args: command } : {}),
     ...(f.entrypoint !== undefined ? { entrypoint: f.entrypoint } : {}),
     env,
@@ -289,10 +325,15 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     ...(f.hostname !== undefined ? { hostname: f.hostname } : {}),
     network,
     volumes,
-    tmpfs: f.tmpfs ?? [],
+    tmpfs,
     readOnly: !!f.readOnly,
     ...(memory !== undefined ? { memory } : {}),
+    ...(memorySwap !== undefined ? { memorySwap } : {}),
+    ...(memoryReservation !== undefined ? { memoryReservation } : {}),
     ...(cpus !== undefined ? { cpus } : {}),
+    ...(cpuShares !== undefined ? { cpuShares } : {}),
+    ...(f.cpusetCpus !== undefined ? { cpusetCpus: f.cpusetCpus } : {}),
+    ...(f.cpusetMems !== undefined ? { cpusetMems: f.cpusetMems } : {}),
     ...(pidsLimit !== undefined ? { pidsLimit } : {}),
     ...(f.shmSize !== undefined ? { shmSize: m.parseBytes(f.shmSize) } : {}),
     ...(f.ulimit?.length ? { ulimits: f.ulimit.map((u) => m.parseUlimit(u)) } : {}),
@@ -303,6 +344,8 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     ...(f.capDrop?.length ? { capDrop: f.capDrop } : {}),
     ...securityOf(f),
   };
+  m.checkResources(run);
+  return run;
 }
 
 /** --privileged and --security-opt. A privileged container has no no_new_privs unless asked for (docker has it off anyway). */

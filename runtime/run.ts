@@ -11,7 +11,7 @@ import { runToEnd, type RunResult } from './executors/executor.js';
 import type { HealthMonitor } from './health.js';
 import { removeAnonymousVolumes } from './volumes.js';
 
-export interface EphemeralRunOptions extends Omit<CreateOptions, 'run' | 'restartPolicy' | 'autoRemove' | 'foreground' | 'starting' | 'logMaxSize' | 'interactive' | 'stdinOnce'> {
+export interface EphemeralRunOptions extends Omit<CreateOptions, 'run' | 'restartPolicy' | 'autoRemove' | 'foreground' | 'starting' | 'logMaxSize' | 'logMaxFiles' | 'interactive' | 'stdinOnce'> {
   run?: CreateOptions['run'];
   capture?: boolean;
   /** The container's stdio (default: inherited); ignored with capture. */

@@ -102,8 +102,10 @@ export interface RuntimeSpec {
     cgroupsPath?: string;
     resources: {
       devices: Array<{ allow: boolean; type?: string; major?: number; minor?: number; access: string }>;
-      memory?: { limit: number; swap?: number };
-      cpu?: { quota: number; period: number };
+      /** swap is memory + swap, as docker's --memory-swap (-1: unlimited); reservation a soft limit. */
+      memory?: { limit?: number; swap?: number; reservation?: number };
+      /** quota/period: --cpus; shares: --cpu-shares; cpus/mems: --cpuset-cpus/--cpuset-mems ("0-2,4"). */
+      cpu?: { quota?: number; period?: number; shares?: number; cpus?: string; mems?: string };
       pids?: { limit: number };
     };
   };
@@ -138,7 +140,16 @@ export interface RunOptions {
   network?: 'none' | 'host' | 'bridge';
   netnsPath?: string;
   memory?: number;
+  /** --memory-swap: memory plus swap in bytes, -1 for unlimited (needs --memory). */
+  memorySwap?: number;
+  /** --memory-reservation: a soft limit the kernel reclaims towards under pressure. */
+  memoryReservation?: number;
   cpus?: number;
+  /** --cpu-shares: the relative CPU weight (1024 is everyone's default). */
+  cpuShares?: number;
+  /** --cpuset-cpus / --cpuset-mems: "0-2,4". */
+  cpusetCpus?: string;
+  cpusetMems?: string;
   pidsLimit?: number;
   cgroupsPath?: string;
   /** Host files bind-mounted at /etc/hosts, /etc/hostname, /etc/resolv.conf. */
@@ -466,6 +477,65 @@ const DEVICE_RULES: RuntimeSpec['linux']['resources']['devices'] = [
   { allow: true, type: 'c', major: 136, access: 'rwm' }, // pts/*
 ];
 
+/** --memory, --memory-swap and --memory-reservation, with docker's checks. */
+function memoryResources(opts: RunOptions): RuntimeSpec['linux']['resources']['memory'] {
+  const { memory: limit, memorySwap: swap, memoryReservation: reservation } = opts;
+  if (limit !== undefined && !(limit >= 6 * 1024 * 1024)) throw new SpecError('minimum memory limit allowed is 6MB');
+  if (swap !== undefined) {
+    if (limit === undefined) throw new SpecError('--memory-swap needs --memory: it is the limit of memory and swap together');
+    if (swap !== -1 && swap < limit) throw new SpecError('--memory-swap must be at least --memory (it counts memory and swap together; -1: unlimited swap)');
+  }
+  if (reservation !== undefined && limit !== undefined && reservation > limit) throw new SpecError('--memory-reservation must be below --memory');
+  if (limit === undefined && reservation === undefined) return undefined;
+  return { ...(limit !== undefined ? { limit } : {}), ...(swap !== undefined ? { swap } : {}), ...(reservation !== undefined ? { reservation } : {}) };
+}
+
+/** The resource flags' own errors, before anything is pulled or made (buildSpec checks them again). */
+export function checkResources(opts: RunOptions): void {
+  memoryResources(opts);
+  cpuResources(opts);
+}
+
+/** "0-2,4" as the kernel takes a cpu or memory-node list; every one of them must be on this host. */
+function checkCpuList(flag: string, list: string, available: number | undefined): void {
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(list)) throw new SpecError(`${flag} ${list}: expected a list such as 0-2,4`);
+  for (const part of list.split(',')) {
+    const [a, b = a] = part.split('-').map(Number) as [number, number?];
+    if (b! < a) throw new SpecError(`${flag} ${list}: ${part} is not a range`);
+    if (available !== undefined && b! >= available) throw new SpecError(`${flag} ${list}: requested ${part}, but this host has ${flag === '--cpuset-cpus' ? 'CPUs' : 'memory nodes'} 0-${available - 1}`);
+  }
+}
+
+/** --cpus, --cpu-shares, --cpuset-cpus and --cpuset-mems. */
+function cpuResources(opts: RunOptions): RuntimeSpec['linux']['resources']['cpu'] {
+  const cpu: NonNullable<RuntimeSpec['linux']['resources']['cpu']> = {};
+  if (opts.cpus !== undefined) {
+    if (!(opts.cpus > 0)) throw new SpecError(`invalid --cpus ${opts.cpus}`);
+    Object.assign(cpu, { quota: Math.round(opts.cpus * 100_000), period: 100_000 });
+  }
+  if (opts.cpuShares !== undefined && opts.cpuShares !== 0) { // (0: the default weight, as docker takes it)
+    if (!Number.isInteger(opts.cpuShares) || opts.cpuShares < 2 || opts.cpuShares > 262_144) throw new SpecError(`--cpu-shares ${opts.cpuShares}: expected 2 to 262144 (1024 is the default)`);
+    cpu.shares = opts.cpuShares;
+  }
+  if (opts.cpusetCpus !== undefined) {
+    checkCpuList('--cpuset-cpus', opts.cpusetCpus, cpuCount());
+    cpu.cpus = opts.cpusetCpus;
+  }
+  if (opts.cpusetMems !== undefined) {
+    checkCpuList('--cpuset-mems', opts.cpusetMems, nodeCount());
+    cpu.mems = opts.cpusetMems;
+  }
+  return Object.keys(cpu).length ? cpu : undefined;
+}
+
+/** The highest number in a kernel list ("0-3,8") plus one. */
+function listSize(text: string): number | undefined {
+  const ends = text.trim().split(',').filter(Boolean).map((p) => Number(p.split('-').at(-1)));
+  return ends.length && ends.every(Number.isInteger) ? Math.max(...ends) + 1 : undefined;
+}
+const cpuCount = (): number | undefined => { try { return listSize(readFileSync('/sys/devices/system/cpu/online', 'utf8')); } catch { return undefined; } };
+const nodeCount = (): number | undefined => { try { return listSize(readFileSync('/sys/devices/system/node/online', 'utf8')); } catch { return 1; } };
+
 /** Builds config.json for a container whose root filesystem is mounted at `rootfs`. */
 export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOptions = {}): Promise<RuntimeSpec> {
   const cfg = image.config ?? {};
@@ -529,14 +599,10 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   // --device on top of --privileged puts the node where asked (the host's ones stay where they are)
   const devices = opts.privileged ? [...hostDevices().filter((h) => !opts.devices?.some((d) => d.path === h.path)), ...(opts.devices ?? [])] : opts.devices ?? [];
   const unmasked = opts.privileged || opts.unmaskPaths;
-  if (opts.memory !== undefined) {
-    if (!(opts.memory >= 6 * 1024 * 1024)) throw new SpecError('minimum memory limit allowed is 6MB');
-    resources.memory = { limit: opts.memory };
-  }
-  if (opts.cpus !== undefined) {
-    if (!(opts.cpus > 0)) throw new SpecError(`invalid --cpus ${opts.cpus}`);
-    resources.cpu = { quota: Math.round(opts.cpus * 100_000), period: 100_000 };
-  }
+  const memory = memoryResources(opts);
+  if (memory) resources.memory = memory;
+  const cpu = cpuResources(opts);
+  if (cpu) resources.cpu = cpu;
   if (opts.pidsLimit !== undefined && opts.pidsLimit > 0) resources.pids = { limit: opts.pidsLimit };
 
   const namespaces: RuntimeSpec['linux']['namespaces'] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];

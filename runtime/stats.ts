@@ -178,14 +178,20 @@ function decimal(n: number): string {
 }
 
 /** Docker's `stats` table. */
+/** A sample as docker stats --format names its fields. */
+export function statsRow(r: ContainerStats): Record<string, string> {
+  return {
+    Container: r.id.slice(0, 12), ID: r.id.slice(0, 12), Name: r.name, CPUPerc: `${r.cpuPercent.toFixed(2)}%`,
+    MemUsage: `${binary(r.memory)} / ${binary(r.memoryLimit)}`, MemPerc: `${(r.memory / r.memoryLimit * 100).toFixed(2)}%`,
+    NetIO: `${decimal(r.netRx)} / ${decimal(r.netTx)}`, BlockIO: `${decimal(r.blockRead)} / ${decimal(r.blockWrite)}`, PIDs: String(r.pids),
+  };
+}
+
+/** docker stats --format's column titles. */
+export const STATS_HEADERS = { Container: 'CONTAINER', ID: 'CONTAINER ID', Name: 'NAME', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS' };
+
 export function formatStats(rows: ContainerStats[]): string {
   const table = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS']];
-  for (const r of rows) {
-    table.push([
-      r.id.slice(0, 12), r.name, `${r.cpuPercent.toFixed(2)}%`, `${binary(r.memory)} / ${binary(r.memoryLimit)}`,
-      `${(r.memory / r.memoryLimit * 100).toFixed(2)}%`, `${decimal(r.netRx)} / ${decimal(r.netTx)}`,
-      `${decimal(r.blockRead)} / ${decimal(r.blockWrite)}`, String(r.pids),
-    ]);
-  }
+  for (const s of rows.map(statsRow)) table.push([s.ID!, s.Name!, s.CPUPerc!, s.MemUsage!, s.MemPerc!, s.NetIO!, s.BlockIO!, s.PIDs!]);
   return formatTable(table);
 }

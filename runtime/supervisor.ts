@@ -55,7 +55,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   const executor = runtimeOf(c);
   const statePath = join(c.dir, 'state.json');
   const stopPath = join(c.dir, 'stop-requested');
-  const log = new JsonFileLog(logPath(c.dir, id), cfg.log.maxSize);
+  const log = new JsonFileLog(logPath(c.dir, id), cfg.log.maxSize, cfg.log.maxFiles);
   const state: ContainerState = { ...c.state, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid), restartCount: c.state.restartCount ?? 0 };
   delete state.error;
   delete state.network;

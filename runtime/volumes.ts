@@ -291,7 +291,11 @@ export function parseVolumeFlag(value: string, opts: { cwd?: string } = {}): { t
  * volume being created when missing (Docker's behaviour). The result fits spec.ts's VolumeMount.
  */
 export async function resolveVolumeFlag(root: string, value: string, opts: { cwd?: string } = {}): Promise<VolumeFlag> {
-  const p = parseVolumeFlag(value, opts);
+  return resolveVolume(root, parseVolumeFlag(value, opts));
+}
+
+/** A parsed -v (or --mount of type bind or volume): the named volume is created when missing. */
+export async function resolveVolume(root: string, p: ReturnType<typeof parseVolumeFlag>): Promise<VolumeFlag> {
   if (p.type === 'bind') return { type: 'bind', source: p.source, destination: p.destination, readonly: p.readonly };
   const { volume, created } = await new VolumeStore(root).create(p.source);
   return { type: 'volume', name: volume.Name, source: volume.Mountpoint, destination: p.destination, readonly: p.readonly, created, copyUp: !p.nocopy };

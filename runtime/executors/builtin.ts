@@ -62,6 +62,11 @@ async function writeCg(dir: string, file: string, value: string | number): Promi
   }
 }
 
+/** cgroup v2's cpu.weight for v1's cpu.shares (runc's conversion: 2…262144 onto 1…10000). */
+export function cpuWeight(shares: number): number {
+  return 1 + Math.floor(((shares - 2) * 9999) / 262_142);
+}
+
 /** Creates the container's cgroups (v1 controllers, or the v2 tree) and writes the spec's limits. */
 async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']): Promise<CgroupSetup> {
   const out: CgroupSetup = { dirs: [], procs: [], devicesLimited: false };
@@ -69,16 +74,26 @@ async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']):
     const parent = join(CGROUP_ROOT, 'berth');
     await mkdir(parent, { recursive: true });
     const available = (await readFile(join(CGROUP_ROOT, 'cgroup.controllers'), 'utf8')).split(/\s+/);
-    const want = ['memory', 'pids', 'cpu'].filter((c) => available.includes(c));
+    const want = ['memory', 'pids', 'cpu', ...(res.cpu?.cpus || res.cpu?.mems ? ['cpuset'] : [])].filter((c) => available.includes(c));
     for (const c of want) await writeFile(join(CGROUP_ROOT, 'cgroup.subtree_control'), `+${c}`).catch(() => undefined);
     for (const c of want) await writeFile(join(parent, 'cgroup.subtree_control'), `+${c}`).catch(() => undefined);
     const dir = join(parent, id);
     await mkdir(dir, { recursive: true });
     out.dirs.push(dir);
     out.procs.push(join(dir, 'cgroup.procs'));
-    if (res.memory) { await writeCg(dir, 'memory.max', res.memory.limit); await writeCg(dir, 'memory.swap.max', 0).catch(() => undefined); }
+    const mem = res.memory;
+    if (mem?.limit !== undefined) {
+      await writeCg(dir, 'memory.max', mem.limit);
+      // v2 counts swap apart: --memory-swap's total minus the memory (no swap unless asked)
+      await writeCg(dir, 'memory.swap.max', mem.swap === -1 ? 'max' : (mem.swap ?? mem.limit) - mem.limit).catch(() => undefined);
+    }
+    if (mem?.reservation !== undefined) await writeCg(dir, 'memory.low', mem.reservation);
     if (res.pids) await writeCg(dir, 'pids.max', res.pids.limit);
-    if (res.cpu) await writeCg(dir, 'cpu.max', `${res.cpu.quota} ${res.cpu.period}`);
+    const cpu = res.cpu;
+    if (cpu?.quota !== undefined) await writeCg(dir, 'cpu.max', `${cpu.quota} ${cpu.period ?? 100_000}`);
+    if (cpu?.shares !== undefined) await writeCg(dir, 'cpu.weight', cpuWeight(cpu.shares));
+    if (cpu?.cpus) await writeCg(dir, 'cpuset.cpus', cpu.cpus);
+    if (cpu?.mems) await writeCg(dir, 'cpuset.mems', cpu.mems);
     return out; // v2 restricts devices only with eBPF: the caller drops CAP_MKNOD instead
   }
   // a cgroup only where it does something: devices always (CAP_MKNOD needs it), the others for
@@ -93,17 +108,33 @@ async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']):
     out.procs.push(join(dir, 'cgroup.procs'));
     return true;
   };
-  if (res.memory) await ctl('memory', async (dir) => {
-    if (!res.memory) return;
-    await writeCg(dir, 'memory.limit_in_bytes', res.memory.limit);
-    // no swap beyond the limit (unless asked): the limit means what it says
-    if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) await writeCg(dir, 'memory.memsw.limit_in_bytes', res.memory.swap ?? res.memory.limit);
+  const mem = res.memory;
+  if (mem) await ctl('memory', async (dir) => {
+    if (mem.limit !== undefined) {
+      await writeCg(dir, 'memory.limit_in_bytes', mem.limit);
+      // no swap beyond the limit (unless asked): the limit means what it says
+      if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) await writeCg(dir, 'memory.memsw.limit_in_bytes', mem.swap ?? mem.limit);
+    }
+    if (mem.reservation !== undefined) await writeCg(dir, 'memory.soft_limit_in_bytes', mem.reservation);
   });
   if (res.pids) await ctl('pids', async (dir) => { if (res.pids) await writeCg(dir, 'pids.max', res.pids.limit); });
-  if (res.cpu) await ctl('cpu', async (dir) => {
-    if (!res.cpu) return;
-    await writeCg(dir, 'cpu.cfs_period_us', res.cpu.period);
-    await writeCg(dir, 'cpu.cfs_quota_us', res.cpu.quota);
+  const cpu = res.cpu;
+  if (cpu?.quota !== undefined || cpu?.shares !== undefined) await ctl('cpu', async (dir) => {
+    if (cpu.quota !== undefined) {
+      await writeCg(dir, 'cpu.cfs_period_us', cpu.period ?? 100_000);
+      await writeCg(dir, 'cpu.cfs_quota_us', cpu.quota);
+    }
+    if (cpu.shares !== undefined) await writeCg(dir, 'cpu.shares', cpu.shares);
+  });
+  if (cpu?.cpus || cpu?.mems) await ctl('cpuset', async (dir) => {
+    // a v1 cpuset starts empty, and its parent too: berth/ takes the whole machine's sets first
+    const base = join(CGROUP_ROOT, 'cpuset');
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+      const parent = join(base, 'berth', f);
+      if (!(await readFile(parent, 'utf8')).trim()) await writeFile(parent, await readFile(join(base, f), 'utf8'));
+    }
+    await writeCg(dir, 'cpuset.cpus', cpu.cpus || (await readFile(join(base, 'berth', 'cpuset.cpus'), 'utf8')).trim());
+    await writeCg(dir, 'cpuset.mems', cpu.mems || (await readFile(join(base, 'berth', 'cpuset.mems'), 'utf8')).trim());
   });
   out.devicesLimited = await ctl('devices', async (dir) => {
     await writeCg(dir, 'devices.deny', 'a');

@@ -56,6 +56,29 @@ test('the json-file log rotates by size and is read back across the rotated file
   } finally { await removeDir(dir); }
 });
 
+test('--log-opt max-file: that many files in all, read back oldest first; max-file=1 starts the file again', async () => {
+  const dir = await tempDir();
+  try {
+    const path = join(dir, 'c-json.log');
+    const log = new JsonFileLog(path, 150, 4); // about two lines per file
+    for (let i = 0; i < 20; i++) log.write('stdout', `line ${String(i).padStart(2, '0')}\n`);
+    log.close();
+    assert.deepEqual((await readdir(dir)).sort(), ['c-json.log', 'c-json.log.1', 'c-json.log.2', 'c-json.log.3']);
+    const c = { config: { id: 'c', created: '', log: { maxSize: 150, maxFiles: 4 } }, state: { status: 'exited', restartCount: 0 }, dir } as unknown as Container;
+    let text = '';
+    await streamLogs(dir, c, { write: (s) => { text += s; } });
+    const lines = text.trim().split('\n');
+    assert.ok(lines.length >= 6 && lines.length < 20, `${lines.length} lines kept`);
+    assert.deepEqual(lines, Array.from({ length: lines.length }, (_, i) => `line ${String(20 - lines.length + i).padStart(2, '0')}`), 'the newest lines, in order');
+
+    const one = new JsonFileLog(join(dir, 'one-json.log'), 150, 1);
+    for (let i = 0; i < 20; i++) one.write('stdout', `line ${i}\n`);
+    one.close();
+    assert.ok(!existsSync(join(dir, 'one-json.log.1')));
+    assert.match(await readFile(join(dir, 'one-json.log'), 'utf8'), /"line 19\\n"/);
+  } finally { await removeDir(dir); }
+});
+
 test('logs --since/--until select lines by their time, before --tail counts them', async () => {
   const dir = await tempDir();
   try {
@@ -772,6 +795,8 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       const table = (await berth(['stats', '--no-stream', busy])).stdout;
       assert.match(table, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/m);
       assert.match(table, new RegExp(`${busy}\\s+[\\d.]+%\\s+[\\d.]+[KMG]?i?B / [\\d.]+[KMG]iB\\s+[\\d.]+%\\s+0B / 0B\\s+[\\d.]+[kMG]?B / [\\d.]+[kMG]?B\\s+1$`, 'm'));
+      assert.match((await berth(['stats', '--no-stream', '--format', '{{.Name}}: {{.MemUsage}}', idle])).stdout, new RegExp(`^${idle}: [\\d.]+[KMG]?i?B / 64.00MiB\\n$`));
+      assert.match((await berth(['stats', '--no-stream', '--format', 'table {{.Name}}\\t{{.PIDs}}', busy])).stdout, new RegExp(`^NAME {3,}PIDS\\n${busy} +1\\n$`));
     } finally {
       await berth(['container', 'rm', '-f', busy, idle, writer]);
     }
@@ -1194,6 +1219,8 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
   test('run flags that need a kept container, or a terminal, are refused clearly', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', '--rm', '--log-opt', 'max-size=1m', 'localhost/bb:1', 'true'], /--log-opt needs a kept container/],
+      [['run', '-d', '--log-opt', 'max-file=0', 'localhost/bb:1', 'true'], /max-file is a whole number of files, at least 1/],
+      [['run', '-d', '--log-opt', 'compress=true', 'localhost/bb:1', 'true'], /the json-file options are max-size=SIZE and max-file=N/],
       [['run', '--rm', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart and --rm exclude each other/],
       [['run', '-d', '--rm', '--restart', 'always', 'localhost/bb:1', 'true'], /--restart and --rm exclude each other/],
     ];
@@ -1202,6 +1229,50 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, re);
     }
+  });
+
+  test('resource flags: --cpuset-cpus, --cpu-shares, --memory-swap and --memory-reservation reach the container\'s cgroups', async () => {
+    const id = await runD(['--network', 'none', '--cpuset-cpus', '0', '--cpu-shares', '512', '-m', '32m', '--memory-swap', '64m', '--memory-reservation', '16m',
+      'localhost/bb:1', 'sh', '-c', 'grep Cpus_allowed_list /proc/self/status; exec sleep 100']);
+    try {
+      for (let i = 0; i < 50 && !(await berth(['logs', id])).stdout; i++) await sleep(100);
+      assert.match((await berth(['logs', id])).stdout, /^Cpus_allowed_list:\s+0\n$/);
+      const mib = 1024 * 1024;
+      const read = (path: string) => readFile(path, 'utf8').then((t) => t.trim());
+      if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+        const dir = (await readFile(`/proc/${(await inspect(id)).State.Pid}/cgroup`, 'utf8')).match(/^0::(\S+)$/m)![1]!;
+        const cg = (f: string) => read(join('/sys/fs/cgroup', dir, f));
+        assert.deepEqual([await cg('cpu.weight'), await cg('memory.max'), await cg('memory.swap.max'), await cg('memory.low')], ['20', String(32 * mib), String(32 * mib), String(16 * mib)]);
+      } else {
+        const cg = (ctl: string, f: string) => read(join('/sys/fs/cgroup', ctl, 'berth', id, f));
+        assert.deepEqual([await cg('cpuset', 'cpuset.cpus'), await cg('cpu', 'cpu.shares'), await cg('memory', 'memory.limit_in_bytes'), await cg('memory', 'memory.soft_limit_in_bytes')],
+          ['0', '512', String(32 * mib), String(16 * mib)]);
+        if (existsSync(join('/sys/fs/cgroup/memory/berth', id, 'memory.memsw.limit_in_bytes'))) assert.equal(await cg('memory', 'memory.memsw.limit_in_bytes'), String(64 * mib));
+      }
+    } finally { await berth(['container', 'rm', '-f', id]); }
+    const bad = await berth(['run', '--rm', '--memory-swap', '64m', 'localhost/bb:1', 'true']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--memory-swap needs --memory/);
+  });
+
+  test('--mount: binds, named volumes and tmpfs in docker\'s long form, as -v and --tmpfs give them', async () => {
+    const host = join(tmp, `mnt-${kind}`);
+    await mkdir(host);
+    await writeFile(join(host, 'f'), 'from host\n');
+    const r = await berth(['run', '--rm', '--network', 'none', '--mount', `type=bind,source=${host},target=/b,readonly`, '--mount', `source=mvol-${kind},target=/v`,
+      '--mount', 'type=tmpfs,target=/t,tmpfs-size=1m', 'localhost/bb:1', 'sh', '-c',
+      'cat /b/f; (echo x > /b/g) 2>/dev/null || echo b-is-ro; echo in-volume > /v/file; grep -E "^[^ ]+ /[bvt] " /proc/mounts | while read dev at fs opts rest; do echo "$at $fs ${opts%%,*}"; done']);
+    assert.equal(r.code, 0, r.stderr);
+    const [cat, ro, ...mounts] = r.stdout.trim().split('\n');
+    assert.deepEqual([cat, ro], ['from host', 'b-is-ro']);
+    assert.deepEqual(mounts.map((l) => l.replace(/ (ext4|xfs|btrfs|overlay) /, ' disk ')).sort(), ['/b disk ro', '/t tmpfs rw', '/v disk rw']);
+    const vol = (await berth(['volume', 'inspect', '-f', '{{.Mountpoint}}', `mvol-${kind}`])).stdout.trim();
+    assert.equal(await readFile(join(vol, 'file'), 'utf8'), 'in-volume\n');
+    assert.match((await berth(['volume', 'ls', '-q', '--filter', 'dangling=true', '--filter', `name=mvol-${kind}`])).stdout, new RegExp(`^mvol-${kind}$`, 'm'));
+    const missing = await berth(['run', '--rm', '--mount', 'type=bind,source=/no/such/place,target=/x', 'localhost/bb:1', 'true']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--mount type=bind,source=\/no\/such\/place,target=\/x: bind source path does not exist/);
+    assert.equal((await berth(['volume', 'rm', `mvol-${kind}`])).code, 0);
   });
 
   test('rm -v removes the container\'s anonymous volumes; named volumes and plain rm keep theirs', async () => {

@@ -6,8 +6,9 @@ import { after, before, describe, test } from 'node:test';
 import type { ImageConfig } from '../../runtime/image-store.js';
 import {
   availableCapabilities, buildSpec, CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
-  hostDevices, parseDevice, parseUlimit, resolveInRoot, resolveUser, rlimitNumber, SpecError, specJson, tweakCapabilities, UNLIMITED,
+  checkResources, hostDevices, parseDevice, parseUlimit, resolveInRoot, resolveUser, rlimitNumber, SpecError, specJson, tweakCapabilities, UNLIMITED,
 } from '../../runtime/spec.js';
+import { cpuWeight } from '../../runtime/executors/builtin.js';
 import { parseSecurityOpts, SecurityOptError } from '../../runtime/security-opts.js';
 import { removeDir, tempDir } from './helpers.js';
 
@@ -117,6 +118,24 @@ describe('spec: config.json', () => {
     assert.deepEqual(s.linux.namespaces.at(-1), { type: 'network', path: '/run/netns/berth-0123' });
     assert.equal(s.mounts.find((m) => m.destination === '/sys')?.type, 'sysfs');
     await assert.rejects(buildSpec(image({ Cmd: ['/bin/sh'] }), rootfs, { network: 'bridge' }), /needs the namespace path/);
+  });
+
+  test('resources: --memory-swap, --memory-reservation, --cpu-shares, --cpuset-cpus/-mems with docker\'s checks', async () => {
+    const mib = 1024 * 1024;
+    const s = await buildSpec(image({ Cmd: ['/bin/sh'] }), rootfs, { memory: 32 * mib, memorySwap: 64 * mib, memoryReservation: 16 * mib, cpus: 0.5, cpuShares: 512, cpusetCpus: '0', cpusetMems: '0' });
+    assert.deepEqual(s.linux.resources.memory, { limit: 32 * mib, swap: 64 * mib, reservation: 16 * mib });
+    assert.deepEqual(s.linux.resources.cpu, { quota: 50_000, period: 100_000, shares: 512, cpus: '0', mems: '0' });
+    assert.deepEqual((await buildSpec(image({ Cmd: ['x'] }), rootfs, { memory: 32 * mib, memorySwap: -1 })).linux.resources.memory, { limit: 32 * mib, swap: -1 });
+    assert.deepEqual((await buildSpec(image({ Cmd: ['x'] }), rootfs, { memoryReservation: 16 * mib })).linux.resources.memory, { reservation: 16 * mib });
+    assert.equal((await buildSpec(image({ Cmd: ['x'] }), rootfs, { cpuShares: 0 })).linux.resources.cpu, undefined, '0 is the default weight');
+    assert.throws(() => checkResources({ memorySwap: 64 * mib }), /--memory-swap needs --memory/);
+    assert.throws(() => checkResources({ memory: 64 * mib, memorySwap: 32 * mib }), /--memory-swap must be at least --memory/);
+    assert.throws(() => checkResources({ memory: 16 * mib, memoryReservation: 32 * mib }), /--memory-reservation must be below --memory/);
+    assert.throws(() => checkResources({ cpuShares: 1 }), /--cpu-shares 1: expected 2 to 262144/);
+    assert.throws(() => checkResources({ cpusetCpus: 'all' }), /--cpuset-cpus all: expected a list such as 0-2,4/);
+    assert.throws(() => checkResources({ cpusetCpus: '3-1' }), /3-1 is not a range/);
+    assert.throws(() => checkResources({ cpusetCpus: '0-4095' }), /requested 0-4095, but this host has CPUs 0-/);
+    assert.deepEqual([cpuWeight(2), cpuWeight(1024), cpuWeight(262_144)], [1, 39, 10_000]);
   });
 
   test('--privileged: every available capability, the host\'s devices, every device allowed, /sys writable, nothing masked', async () => {
