@@ -13,7 +13,8 @@ type Node =
   | { kind: 'action'; pipe: Pipeline }
   | { kind: 'if' | 'with'; pipe: Pipeline; then: Node[]; else: Node[] }
   | { kind: 'range'; pipe: Pipeline; then: Node[]; else: Node[] };
-interface Pipeline { decl: string[]; cmds: Operand[][] }
+/** decl: the variables it declares ($x := …), or with assign the one it sets again ($x = …). */
+interface Pipeline { decl: string[]; assign?: boolean; cmds: Operand[][] }
 type Operand =
   | { kind: 'field'; base: 'dot' | string; path: string[] } // base: dot, or a variable name ($, $x)
   | { kind: 'literal'; value: Value }
@@ -96,7 +97,9 @@ const FUNCS: Record<string, (...args: Value[]) => Value> = {
     for (const k of keys) {
       if (x === undefined || x === null) return undefined;
       if (typeof x !== 'object') throw new TemplateError(`can't index item of type ${typeName(x)}`);
-      x = (x as Record<string, Value>)[String(k)];
+      const map = x as Record<string, Value>;
+      // a map of strings (labels, options) gives Go's zero value for a missing key: ""
+      x = k !== undefined && String(k) in map ? map[String(k)] : !Array.isArray(map) && Object.values(map).every((e) => typeof e === 'string') ? '' : undefined;
     }
     return x;
   },
@@ -104,8 +107,8 @@ const FUNCS: Record<string, (...args: Value[]) => Value> = {
   println: (...args) => `${args.map((a) => show(a)).join(' ')}\n`,
   printf: (f, ...args) => printf(String(f), args),
   not: (v) => !truth(v),
-  and: (...args) => args.find((a) => !truth(a)) ?? args.at(-1),
-  or: (...args) => args.find((a) => truth(a)) ?? args.at(-1),
+  and: (...args) => { const i = args.findIndex((a) => !truth(a)); return i < 0 ? args.at(-1) : args[i]; },
+  or: (...args) => { const i = args.findIndex((a) => truth(a)); return i < 0 ? args.at(-1) : args[i]; },
   eq: (a, ...bs) => bs.some((b) => a === b),
   ne: (a, b) => a !== b,
   lt: (a, b) => compare(a, b) < 0,
@@ -117,6 +120,20 @@ const FUNCS: Record<string, (...args: Value[]) => Value> = {
 function compare(a: Value, b: Value): number {
   if (typeof a !== typeof b || (typeof a !== 'number' && typeof a !== 'string')) throw new TemplateError(`incompatible types for comparison: ${typeName(a)} and ${typeName(b)}`);
   return a < (b as typeof a) ? -1 : a > (b as typeof a) ? 1 : 0;
+}
+
+/** Where an action's }} is: the first one outside a "quoted" or `raw` string. */
+function actionEnd(src: string, from: number): number {
+  let quote: string | undefined;
+  for (let i = from; i < src.length; i++) {
+    const c = src[i]!;
+    if (quote) {
+      if (c === '\\' && quote === '"') i++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === '`') quote = c;
+    else if (c === '}' && src[i + 1] === '}') return i;
+  }
+  return -1;
 }
 
 class Parser {
@@ -140,7 +157,7 @@ class Parser {
         return [nodes, undefined];
       }
       const trimLeft = /^\{\{-\s/.test(this.src.slice(open, open + 4));
-      const close = this.src.indexOf('}}', open + 2);
+      const close = actionEnd(this.src, open + 2);
       if (close < 0) throw new TemplateError('unclosed action');
       const trimRight = /\s-$/.test(this.src.slice(Math.max(open + 2, close - 2), close));
       let body = this.src.slice(open + (trimLeft ? 3 : 2), trimRight ? close - 2 : close).trim();
@@ -189,8 +206,10 @@ class Parser {
     const decl: string[] = [];
     // $x := …  or  $i, $v := …
     const declEnd = tokens.findIndex((t) => t.t === ':=' || t.t === '=');
+    let assign = false;
     if (declEnd > 0 && tokens.slice(0, declEnd).every((t) => t.t === 'var' || t.t === ',')) {
       for (const t of tokens.slice(0, declEnd)) if (t.t === 'var') decl.push(t.v);
+      assign = tokens[declEnd]!.t === '=';
       i = declEnd + 1;
     }
     const cmds: Operand[][] = [];
@@ -221,7 +240,7 @@ class Parser {
     }
     if (cmd.length) cmds.push(cmd);
     if (!cmds.length) throw new TemplateError('missing value for command');
-    return { decl, cmds };
+    return { decl, ...(assign ? { assign } : {}), cmds };
   }
 }
 
@@ -260,7 +279,7 @@ function typeName(v: Value): string {
 function show(v: Value, inner = false): string {
   if (v === undefined || v === null) return inner ? '<nil>' : '<no value>';
   if (typeof v === 'string') return v;
-  if (typeof v === 'number') return Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(v).replace(/e\+?(-?)(\d)$/, 'e$1+0$2');
+  if (typeof v === 'number') return Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(v).replace(/e([+-])(\d)$/, 'e$10$2');
   if (typeof v === 'boolean') return String(v);
   if (Array.isArray(v)) return `[${v.map((x) => show(x, true)).join(' ')}]`;
   if (typeof v === 'object') return `map[${Object.keys(v).sort().map((k) => `${k}:${show((v as Record<string, Value>)[k], true)}`).join(' ')}]`;
@@ -295,6 +314,12 @@ class Scope {
     throw new TemplateError(`undefined variable: ${name}`);
   }
   set(name: string, v: Value): void { this.vars.set(name, v); }
+  /** $x = v: the nearest existing $x. */
+  assign(name: string, v: Value): void {
+    if (this.vars.has(name)) this.vars.set(name, v);
+    else if (this.parent) this.parent.assign(name, v);
+    else throw new TemplateError(`undefined variable: ${name}`);
+  }
   child(): Scope { return new Scope(new Map(), this); }
 }
 
@@ -315,7 +340,9 @@ function evalPipeline(p: Pipeline, dot: Value, scope: Scope): Value {
     value = evalCommand(cmd, dot, scope, piped ? [value] : []);
     piped = true;
   }
-  if (p.decl.length === 1) scope.set(p.decl[0]!, value);
+  if (p.decl.length === 1) {
+    if (p.assign) scope.assign(p.decl[0]!, value); else scope.set(p.decl[0]!, value);
+  }
   return value;
 }
 

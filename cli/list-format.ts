@@ -37,10 +37,8 @@ export function formatList(format: string | undefined, rows: Array<Record<string
   const t = template(source);
   const lines = rows.map((r) => render(t, r));
   if (!isTable) return lines.map((l) => `${l}\n`).join('');
-  const titles: Record<string, string> = {};
-  for (const key of new Set([...Object.keys(rows[0] ?? {}), ...Object.keys(headers)])) {
-    titles[key] = headers[key] ?? key.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
-  }
+  // every field's title, those of an empty listing too: a field named in the template is its title
+  const titles = new Proxy({}, { get: (_t, key) => (typeof key === 'string' ? headers[key] ?? key.replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase() : undefined) });
   return alignColumns([render(t, titles), ...lines].join('\n').split('\n'));
 }
 

@@ -15,7 +15,7 @@ import type { PortMapping } from './ports.js';
 import { formatTable } from './table.js';
 
 import { defaultRoot, listFormat, runtimeModules as mods } from './cli-modules.js';
-import { registerRunCommands } from './run-cli.js';
+import { limitFlagOptions, limitOptions, registerRunCommands, type LimitFlags } from './run-cli.js';
 
 
 function humanSize(n: number): string {
@@ -98,7 +98,7 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
 
   // Docker's `container` group has them all; at the top level only the names the registry client
   // has not taken (`berth rm` is `berth delete`, `berth inspect` inspects images)
-  const group = program.command('container').description('manage containers: run, create, ls|ps, logs, export, prune, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, top, port, cp, stats, diff, commit, rm, inspect').enablePositionalOptions();
+  const group = program.command('container').description('manage containers: run, create, ls|ps, logs, export, prune, attach, exec, start, stop, restart, pause, unpause, kill, wait, rename, update, top, port, cp, stats, diff, commit, rm, inspect').enablePositionalOptions();
   registerContainerCommands(group, out, true);
   registerRunCommands(group, out);
   registerContainerCommands(program, out, false);
@@ -189,6 +189,7 @@ export async function bootCandidates(root: string, filters: string[]): Promise<C
   const out: Container[] = [];
   for (const c of await m.listContainers(root)) {
     if (c.state.status === 'running' || c.state.status === 'restarting') continue;
+    if (c.config.foreground) continue; // (a run --rm whose CLI was killed: rm, not start, is for it)
     const p = c.config.restartPolicy.name;
     if (policies.size && !policies.has(p)) continue;
     if (p === 'unless-stopped' && existsSync(join(c.dir, 'stop-requested'))) continue;
@@ -369,6 +370,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       const snapshots = await m.OverlaySnapshotter.open(root());
       for (const ref of refs) {
         const stopped = await m.stopContainer(root(), await m.findContainer(root(), ref), t);
+        if (stopped.config.autoRemove) throw new UsageError(`container ${stopped.config.name} was run with --rm: it is removed now that it stopped`);
         await m.startContainer(root(), snapshots, stopped);
         out.write(`${ref}\n`);
       }
@@ -464,6 +466,24 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       const m = await mods();
       await m.renameContainer(root(), await m.findContainer(root(), ref), name);
     });
+
+  const update = add('update')
+    ?.description('change containers\' restart policy and limits; a running one gets the new limits at once')
+    .argument('<containers...>')
+    .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped');
+  if (update) {
+    limitFlagOptions(update).action(async (refs: string[], f: LimitFlags & { restart?: string }) => {
+      const m = await mods();
+      const limits = await limitOptions(f);
+      const restartPolicy = f.restart !== undefined ? m.parseRestartPolicy(f.restart) : undefined;
+      if (!restartPolicy && !Object.keys(limits).length) throw new UsageError('berth update needs at least one flag: --restart, --memory, --cpus…');
+      const { updateContainer } = await import('./update.js');
+      for (const ref of refs) {
+        await updateContainer(await m.findContainer(root(), ref), { ...(restartPolicy ? { restartPolicy } : {}), limits });
+        out.write(`${ref}\n`);
+      }
+    });
+  }
 
   add('rm')
     ?.description('remove containers (unmount, delete the snapshot and state)')
@@ -574,6 +594,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
           HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize), 'max-file': String(c.config.log.maxFiles ?? 2) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
+            ...hostConfigLimits(spec.linux?.resources),
             AutoRemove: c.config.autoRemove === true, CapAdd: c.config.capAdd ?? null, CapDrop: c.config.capDrop ?? null, Privileged: c.config.privileged === true, SecurityOpt: c.config.securityOpt ?? null,
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
           Mounts: inspectMounts(c, spec, join(root(), 'volumes')),
@@ -589,6 +610,17 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       }
       out.write(f.format !== undefined ? (await listFormat()).formatEach(f.format, res) : `${JSON.stringify(res, null, 2)}\n`);
     });
+}
+
+/** docker inspect's HostConfig limits (0 or "": none). */
+function hostConfigLimits(res: Partial<RuntimeSpec['linux']['resources']> | undefined): Record<string, number | string> {
+  const m = res?.memory;
+  const c = res?.cpu;
+  return {
+    Memory: m?.limit ?? 0, MemorySwap: m?.swap ?? 0, MemoryReservation: m?.reservation ?? 0,
+    NanoCpus: c?.quota !== undefined ? Math.round((c.quota / (c.period ?? 100_000)) * 1e9) : 0, CpuShares: c?.shares ?? 0,
+    CpusetCpus: c?.cpus ?? '', CpusetMems: c?.mems ?? '', PidsLimit: res?.pids?.limit ?? 0,
+  };
 }
 
 /** docker inspect's Mounts: the container's volumes, bind mounts and --tmpfs (not what every container has). */

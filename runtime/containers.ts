@@ -200,6 +200,8 @@ export interface CreateOptions extends PublishOptions {
   starting?: boolean;
   /** Kept by this process, a foreground run --rm (see ContainerConfig.foreground). */
   foreground?: boolean;
+  /** Stops the unpack of the image's layers (a foreground run's Ctrl-C). */
+  signal?: AbortSignal;
   /** --health-cmd and the like (over the image's HEALTHCHECK). */
   health?: HealthFlags;
 }
@@ -233,7 +235,7 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   const labels = { ...img.config.config?.Labels, ...o.labels };
   const healthcheck = healthConfig(img.config.config?.Healthcheck, o.health ?? {});
   const ports = portsToPublish(network, o, img.config.config?.ExposedPorts);
-  const { chainId } = await o.store.unpack(img, o.snapshots);
+  const { chainId } = await o.store.unpack(img, o.snapshots, o.signal ? { signal: o.signal } : {});
   const volumes = await materializeVolumes(o.root, o.run.volumes ?? [], img.config.config?.Volumes);
   const anonymous = volumes.filter((v) => v.volume?.anonymous).map((v) => v.volume!.name);
   const id = randomBytes(32).toString('hex');
@@ -359,11 +361,30 @@ async function waitFor(root: string, id: string, done: (c: Container) => boolean
   }
 }
 
+/** Where a --rm container's exit code outlives it for a while: its keeper writes it before the removal. */
+const exitRecord = (root: string, id: string) => join(root, 'exits', id);
+const EXIT_RECORD_MS = 5 * 60_000;
+
+/** Records a --rm container's exit code for `wait` (and forgets records older than a few minutes). */
+export async function recordExit(root: string, id: string, code: number): Promise<void> {
+  const dir = join(root, 'exits');
+  await mkdir(dir, { recursive: true });
+  await writeFile(exitRecord(root, id), String(code));
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    const st = await stat(join(dir, f)).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > EXIT_RECORD_MS) await rm(join(dir, f), { force: true });
+  }
+}
+
 /** docker wait: blocks until the container has ended for good (restarts included); answers its exit code. */
 export async function waitContainer(root: string, c: Container): Promise<number> {
   // with --rm the exited state is the last one, though its keeper is still busy removing it
   const end = await waitFor(root, c.config.id, (x) => finished(x) || (x.state.status === 'exited' && x.config.autoRemove === true), Infinity, 50);
-  if (end?.removed && end.state.status !== 'exited') throw new Error(`container ${c.config.name} was removed before its end was seen`);
+  if (end?.removed && end.state.status !== 'exited') {
+    const recorded = Number(await readFile(exitRecord(root, c.config.id), 'utf8').catch(() => 'NaN'));
+    if (Number.isInteger(recorded)) return recorded;
+    throw new Error(`container ${c.config.name} was removed before its end was seen`);
+  }
   return end?.state.exitCode ?? 0;
 }
 
@@ -432,25 +453,34 @@ export async function clearPaused(dir: string): Promise<void> {
  */
 export async function stopContainer(root: string, c: Container, timeoutSec = c.config.stopTimeout ?? 10, signal = c.config.stopSignal ?? 'TERM'): Promise<Container> {
   if (timeoutSec < 0) timeoutSec = Infinity; // --stop-timeout -1
-  await requestStop(c);
+  try { await requestStop(c); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...c, removed: true }; // (--rm: its keeper removed it already)
+    throw e;
+  }
   if (idle(c)) return c;
   const rt = runtimeOf(c);
   // between restarts there is nothing to signal (the supervisor sees stop-requested); right after the
   // supervisor spawned the runtime the container may not exist yet: keep trying until it takes
   let sent = await rt.kill(c.config.id, signal).then(() => true, () => false);
   await thaw(c); // the signal is delivered once it runs again (docker stop does the same)
+  // (a --rm container that has exited is done, though its keeper is still removing it)
+  const over = (x: Container) => finished(x) || (x.state.status === 'exited' && x.config.autoRemove === true);
   let done = await waitFor(root, c.config.id, (x) => {
     if (!sent && x.state.status === 'running') void rt.kill(c.config.id, signal).then(() => { sent = true; }, () => undefined);
-    return finished(x);
+    return over(x);
   }, timeoutSec * 1000);
   if (done) return done;
   // a pause that raced this stop may have frozen it after the thaw above: a frozen process takes no SIGKILL
   await rt.resume(c.config.id).catch(() => undefined);
   await rt.kill(c.config.id, 'KILL').catch(() => undefined);
-  done = await waitFor(root, c.config.id, finished, 10_000);
+  done = await waitFor(root, c.config.id, over, 10_000);
   if (done) return done;
-  // the supervisor did not record it: end the supervisor itself
-  const now = await loadContainer(root, c.config.id);
+  // the supervisor did not record it: end the supervisor itself (not a keeper that has recorded the end)
+  const now = await loadContainer(root, c.config.id).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return { ...c, removed: true };
+    throw e;
+  });
+  if (now.removed || now.state.status === 'exited') return now;
   if (supervisorAlive(now.state)) process.kill(now.state.supervisorPid!, 'SIGKILL');
   await rt.resume(c.config.id).catch(() => undefined);
   await rt.kill(c.config.id, 'KILL').catch(() => undefined);
@@ -549,6 +579,13 @@ export async function removeContainer(root: string, snapshots: OverlaySnapshotte
       if (!force) throw new UsageError(`container ${c.config.name} is ${c.state.status}: stop it first or use rm -f`);
       c = await stopContainer(root, c, 0, 'KILL'); // docker rm -f: SIGKILL, not the stop signal
       if (c.removed) return; // (--rm: its keeper removed it)
+      if (c.config.autoRemove && supervisorAlive(c.state)) {
+        // its keeper is removing it: wait for that (or take over if the keeper dies first)
+        const after = await waitFor(root, c.config.id, (x) => !supervisorAlive(x.state), 60_000);
+        if (!after) throw new UsageError(`container ${c.config.name} is still being removed by its --rm`);
+        if (after.removed) return;
+        c = after;
+      }
     }
     await destroyContainer(snapshots, c);
   } finally { await release(); }

@@ -51,17 +51,22 @@ export async function execInContainer(c: Container, o: ExecOptions, stdio?: Stdi
 export async function execDetached(c: Container, o: ExecOptions): Promise<void> {
   if (c.state.status !== 'running') throw new UsageError(`container ${c.config.name} is not running`);
   const proc = await execProcess(c, o);
-  await findExecutable(join(c.dir, 'rootfs'), proc.args[0]!, proc.env);
-  const child = await runtimeOf(c).spawnExec(c.config.id, c.dir, proc, ['ignore', 'ignore', 'ignore']);
+  const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8')) as RuntimeSpec;
+  // what lies on a volume, bind mount or tmpfs cannot be looked at from here: that is taken on trust
+  const mounted = spec.mounts.filter((m) => m.type === 'bind' || (m.type === 'tmpfs' && m.source === 'tmpfs' && m.destination !== '/dev')).map((m) => m.destination);
+  await findExecutable(join(c.dir, 'rootfs'), proc.args[0]!, proc.env, proc.cwd, mounted);
+  const child = await runtimeOf(c).spawnExec(c.config.id, c.dir, proc, ['ignore', 'ignore', 'ignore'], { detached: true });
   await new Promise<void>((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
   child.unref();
 }
 
-/** The command as the container would find it: a path, or a name looked up in its PATH (inside its rootfs). */
-async function findExecutable(rootfs: string, cmd: string, env: string[]): Promise<void> {
+/** The command as the container would find it: a path (from its working directory), or a name looked up in its PATH (inside its rootfs). */
+async function findExecutable(rootfs: string, cmd: string, env: string[], cwd: string, mounted: string[]): Promise<void> {
   const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
-  const candidates = cmd.includes('/') ? [cmd.startsWith('/') ? cmd : `/${cmd}`] : path.split(':').filter(Boolean).map((d) => posix.join(d, cmd));
+  const candidates = cmd.includes('/') ? [posix.resolve(cwd, cmd)] : path.split(':').filter(Boolean).map((d) => posix.resolve(cwd, d, cmd));
+  const onMount = (p: string) => mounted.some((m) => p === m || p.startsWith(m.endsWith('/') ? m : `${m}/`));
   for (const p of candidates) {
+    if (onMount(p)) return;
     try {
       if ((await stat(await resolveInRoot(rootfs, p))).isFile()) return;
     } catch { /* not there */ }

@@ -16,7 +16,7 @@ export function parseImageFilters(flags: string[]): ImageFilters {
 
 /** docker's reference patterns (Go's path.Match): * and ? stop at a slash. */
 function globRegExp(pattern: string): RegExp {
-  const re = pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
+  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]');
   return new RegExp(`^${re}$`);
 }
 

@@ -16,12 +16,11 @@ import type { RunOptions, SpecDevice, VolumeMount } from './spec.js';
 import type { VolumeFlag } from './volumes.js';
 
 /** The flags run and create share (all of docker create's that berth has). */
-interface CreateFlags extends TransportFlags {
+interface CreateFlags extends TransportFlags, LimitFlags {
   rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
-  network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; memory?: string; cpus?: string; pidsLimit?: string; runtime: string;
+  network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; runtime: string;
   pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
   shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[]; privileged?: boolean; securityOpt?: string[]; mount?: string[];
-  memorySwap?: string; memoryReservation?: string; cpuShares?: string; cpusetCpus?: string; cpusetMems?: string;
   healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; healthcheck?: boolean;
 }
 interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
@@ -56,14 +55,6 @@ function containerOptions(cmd: Command): Command {
     .option('--tmpfs <path[:options]>', 'mount a tmpfs', collect)
     .option('--mount <type=…,source=…,target=…>', 'a mount in docker\'s long form: type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode', collect)
     .option('--read-only', 'mount the root filesystem read-only')
-    .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
-    .option('--memory-swap <bytes>', 'memory and swap together, e.g. 128m (-1: unlimited swap; default: no swap)')
-    .option('--memory-reservation <bytes>', 'a soft memory limit the kernel reclaims towards under pressure')
-    .option('--cpus <n>', 'CPU quota, e.g. 1.5')
-    .option('-c, --cpu-shares <n>', 'relative CPU weight (the default is 1024)')
-    .option('--cpuset-cpus <list>', 'the CPUs it may run on, e.g. 0-1 or 0,2')
-    .option('--cpuset-mems <list>', 'the memory nodes it may use (NUMA), e.g. 0')
-    .option('--pids-limit <n>', 'maximum number of processes')
     .option('-i, --interactive', 'keep stdin open (fed by the attached CLI; with -d by berth attach)')
     .option('-t, --tty', 'give the container a terminal')
     .option('--shm-size <bytes>', 'size of /dev/shm, e.g. 256m (default 64m)')
@@ -87,7 +78,7 @@ function containerOptions(cmd: Command): Command {
     .option('--runtime <name>', 'executor: builtin, runc, crun or auto (runc or crun when installed, else builtin)', 'auto')
     .option('--pull <policy>', 'missing (pull the image when the local store lacks it), always or never', 'missing')
     .option('-q, --quiet', 'print nothing about pulling the image');
-  return transportOptions(cmd);
+  return transportOptions(limitFlagOptions(cmd));
 }
 
 export function registerRunCommands(program: Command, out: Output): void {
@@ -196,6 +187,9 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   // (docker ignores --cap-add/--cap-drop with --privileged, which has them all and no seccomp or AppArmor either)
   const risky = f.privileged ? [] : caps.filter((c) => m.HOST_REACHING_CAPABILITIES.includes(c));
   if (risky.length) process.stderr.write(`berth: warning: ${risky.join(', ')} can let the container's root reach the host: berth confines it with namespaces, capabilities and cgroups, but has no seccomp or AppArmor profile\n`);
+  if (!f.privileged && f.securityOpt?.some((o) => /^systempaths[=:]unconfined$/.test(o.trim()))) {
+    process.stderr.write('berth: warning: systempaths=unconfined lets the container\'s root write /proc/sys and /proc/sysrq-trigger, which are the host\'s (no user namespace, no AppArmor profile)\n');
+  }
   const health: HealthFlags = {
     healthCmd: f.healthCmd, healthInterval: f.healthInterval, healthTimeout: f.healthTimeout, healthRetries: f.healthRetries,
     healthStartPeriod: f.healthStartPeriod, healthcheck: f.healthcheck,
@@ -288,6 +282,45 @@ function devicesOf(parsed: Array<{ device: SpecDevice; rule: NonNullable<RunOpti
   return parsed.length ? { devices: parsed.map((p) => p.device), deviceRules: parsed.map((p) => p.rule) } : {};
 }
 
+/** The limit flags run, create and update share (docker's names). */
+export interface LimitFlags { memory?: string; memorySwap?: string; memoryReservation?: string; cpus?: string; cpuShares?: string; cpusetCpus?: string; cpusetMems?: string; pidsLimit?: string }
+
+/** Adds the limit flags to a command. */
+export function limitFlagOptions(cmd: Command): Command {
+  return cmd
+    .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
+    .option('--memory-swap <bytes>', 'memory and swap together, e.g. 128m (-1: unlimited swap; default: no swap)')
+    .option('--memory-reservation <bytes>', 'a soft memory limit the kernel reclaims towards under pressure')
+    .option('--cpus <n>', 'CPU quota, e.g. 1.5')
+    .option('-c, --cpu-shares <n>', 'relative CPU weight (the default is 1024)')
+    .option('--cpuset-cpus <list>', 'the CPUs it may run on, e.g. 0-1 or 0,2')
+    .option('--cpuset-mems <list>', 'the memory nodes it may use (NUMA), e.g. 0')
+    .option('--pids-limit <n>', 'maximum number of processes');
+}
+
+/** The limit flags, parsed (each only when given). */
+export async function limitOptions(f: LimitFlags): Promise<Pick<RunOptions, 'memory' | 'memorySwap' | 'memoryReservation' | 'cpus' | 'cpuShares' | 'cpusetCpus' | 'cpusetMems' | 'pidsLimit'>> {
+  const m = await mods();
+  const num = (name: string, v: string | undefined, int: boolean) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) throw new UsageError(`--${name} ${v}: expected a positive ${int ? 'integer' : 'number'}`);
+    return n;
+  };
+  const bytes = (name: string, v: string | undefined) => {
+    if (v === undefined) return undefined;
+    try { return m.parseBytes(v); } catch (e) { throw new UsageError(`--${name} ${v}: ${(e as Error).message}`); }
+  };
+  const cpuShares = f.cpuShares === undefined ? undefined : Number(f.cpuShares);
+  if (cpuShares !== undefined && !Number.isInteger(cpuShares)) throw new UsageError(`--cpu-shares ${f.cpuShares}: expected a whole number`);
+  const out = {
+    memory: bytes('memory', f.memory), memorySwap: f.memorySwap?.trim() === '-1' ? -1 : bytes('memory-swap', f.memorySwap),
+    memoryReservation: bytes('memory-reservation', f.memoryReservation), cpus: num('cpus', f.cpus, false), cpuShares,
+    cpusetCpus: f.cpusetCpus, cpusetMems: f.cpusetMems, pidsLimit: num('pids-limit', f.pidsLimit, true),
+  };
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
+}
+
 /** Docker-style run flags → RunOptions (with clear errors for what is not supported). */
 export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtime' | 'pull'>): Promise<RunOptions> {
   const m = await mods();
@@ -303,19 +336,7 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     const mount = await mountFlag(defaultRoot(), text);
     if (typeof mount === 'string') tmpfs.push(mount); else volumes.push(mount);
   }
-  const num = (name: string, v: string | undefined, int: boolean) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0 || (int && !Number.isInteger(n))) throw new UsageError(`--${name} ${v}: expected a positive ${int ? 'integer' : 'number'}`);
-    return n;
-  };
-  const memory = f.memory !== undefined ? m.parseBytes(f.memory) : undefined;
-  const memorySwap = f.memorySwap === undefined ? undefined : f.memorySwap.trim() === '-1' ? -1 : m.parseBytes(f.memorySwap);
-  const memoryReservation = f.memoryReservation !== undefined ? m.parseBytes(f.memoryReservation) : undefined;
-  const cpus = num('cpus', f.cpus, false);
-  const cpuShares = f.cpuShares === undefined ? undefined : Number(f.cpuShares);
-  if (cpuShares !== undefined && !Number.isInteger(cpuShares)) throw new UsageError(`--cpu-shares ${f.cpuShares}: expected a whole number`);
-  const pidsLimit = num('pids-limit', f.pidsLimit, true);
+  const limits = await limitOptions(f);
   const run: RunOptions = {
     ...(command.length ? { args: command } : {}),
     ...(f.entrypoint !== undefined ? { entrypoint: f.entrypoint } : {}),
@@ -327,14 +348,7 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     volumes,
     tmpfs,
     readOnly: !!f.readOnly,
-    ...(memory !== undefined ? { memory } : {}),
-    ...(memorySwap !== undefined ? { memorySwap } : {}),
-    ...(memoryReservation !== undefined ? { memoryReservation } : {}),
-    ...(cpus !== undefined ? { cpus } : {}),
-    ...(cpuShares !== undefined ? { cpuShares } : {}),
-    ...(f.cpusetCpus !== undefined ? { cpusetCpus: f.cpusetCpus } : {}),
-    ...(f.cpusetMems !== undefined ? { cpusetMems: f.cpusetMems } : {}),
-    ...(pidsLimit !== undefined ? { pidsLimit } : {}),
+    ...limits,
     ...(f.shmSize !== undefined ? { shmSize: m.parseBytes(f.shmSize) } : {}),
     ...(f.ulimit?.length ? { ulimits: f.ulimit.map((u) => m.parseUlimit(u)) } : {}),
     ...(f.groupAdd?.length ? { groupAdd: f.groupAdd } : {}),

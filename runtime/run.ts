@@ -6,7 +6,7 @@
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { join } from 'node:path';
 import { healthMonitor, joinNetwork, type NetworkPlace } from './container-run.js';
-import { createContainer, destroyContainer, procStartTime, releaseStartLock, writeJsonAtomic, type Container, type ContainerState, type CreateOptions } from './containers.js';
+import { createContainer, destroyContainer, procStartTime, recordExit, releaseStartLock, writeJsonAtomic, type Container, type ContainerState, type CreateOptions } from './containers.js';
 import { runToEnd, type RunResult } from './executors/executor.js';
 import type { HealthMonitor } from './health.js';
 import { removeAnonymousVolumes } from './volumes.js';
@@ -66,6 +66,7 @@ async function end(o: EphemeralRunOptions, c: Container, state: ContainerState, 
   await save().catch(() => undefined);
   // (whatever happens here, the rest of the clean-up must run)
   await place?.leave().catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
+  if (state.exitCode !== undefined) await recordExit(o.root, c.config.id, state.exitCode).catch(() => undefined);
   await destroyContainer(o.snapshots, { ...c, state }, { lazyUnmount: true });
   // like docker run --rm: the anonymous volumes go with the container
   await removeAnonymousVolumes(o.root, c.config.volumes ?? [], c.config.id);

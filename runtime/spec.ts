@@ -490,10 +490,27 @@ function memoryResources(opts: RunOptions): RuntimeSpec['linux']['resources']['m
   return { ...(limit !== undefined ? { limit } : {}), ...(swap !== undefined ? { swap } : {}), ...(reservation !== undefined ? { reservation } : {}) };
 }
 
+/** The limits part of config.json's resources (memory, cpu, pids) for these flags, with docker's checks. */
+export function limitsFor(opts: RunOptions): Pick<RuntimeSpec['linux']['resources'], 'memory' | 'cpu' | 'pids'> {
+  const memory = memoryResources(opts);
+  const cpu = cpuResources(opts);
+  return { ...(memory ? { memory } : {}), ...(cpu ? { cpu } : {}), ...(opts.pidsLimit !== undefined && opts.pidsLimit > 0 ? { pids: { limit: opts.pidsLimit } } : {}) };
+}
+
+/** The flags that would give these limits back (what `update` starts from). */
+export function limitFlags(res: RuntimeSpec['linux']['resources']): Pick<RunOptions, 'memory' | 'memorySwap' | 'memoryReservation' | 'cpus' | 'cpuShares' | 'cpusetCpus' | 'cpusetMems' | 'pidsLimit'> {
+  const { memory: m, cpu: c, pids: p } = res;
+  return {
+    ...(m?.limit !== undefined ? { memory: m.limit } : {}), ...(m?.swap !== undefined ? { memorySwap: m.swap } : {}),
+    ...(m?.reservation !== undefined ? { memoryReservation: m.reservation } : {}),
+    ...(c?.quota !== undefined ? { cpus: c.quota / (c.period ?? 100_000) } : {}), ...(c?.shares !== undefined ? { cpuShares: c.shares } : {}),
+    ...(c?.cpus ? { cpusetCpus: c.cpus } : {}), ...(c?.mems ? { cpusetMems: c.mems } : {}), ...(p ? { pidsLimit: p.limit } : {}),
+  };
+}
+
 /** The resource flags' own errors, before anything is pulled or made (buildSpec checks them again). */
 export function checkResources(opts: RunOptions): void {
-  memoryResources(opts);
-  cpuResources(opts);
+  limitsFor(opts);
 }
 
 /** "0-2,4" as the kernel takes a cpu or memory-node list; every one of them must be on this host. */
@@ -599,11 +616,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   // --device on top of --privileged puts the node where asked (the host's ones stay where they are)
   const devices = opts.privileged ? [...hostDevices().filter((h) => !opts.devices?.some((d) => d.path === h.path)), ...(opts.devices ?? [])] : opts.devices ?? [];
   const unmasked = opts.privileged || opts.unmaskPaths;
-  const memory = memoryResources(opts);
-  if (memory) resources.memory = memory;
-  const cpu = cpuResources(opts);
-  if (cpu) resources.cpu = cpu;
-  if (opts.pidsLimit !== undefined && opts.pidsLimit > 0) resources.pids = { limit: opts.pidsLimit };
+  Object.assign(resources, limitsFor(opts));
 
   const namespaces: RuntimeSpec['linux']['namespaces'] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (opts.network === 'bridge' && !opts.netnsPath) throw new SpecError('the bridge network needs the namespace path to join');

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { AttachServer } from './attach-server.js';
 import { FRAME } from './attach-socket.js';
 import { PERL } from './executors/builtin.js';
-import { clearPaused, destroyContainer, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
+import { clearPaused, destroyContainer, recordExit, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
 import { healthMonitor, joinNetwork, type NetworkPlace } from './container-run.js';
 import type { HealthMonitor } from './health.js';
@@ -174,7 +174,9 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
     await executor.delete(id).catch((e: Error) => log.write('stderr', `berth: ${e.message}\n`));
     delete state.pid;
     Object.assign(state, { exitCode: code, finishedAt: new Date().toISOString() });
-    if (!shouldRestart(cfg, code, state.restartCount, existsSync(stopPath))) break;
+    // (berth update may have changed the restart policy meanwhile)
+    const policy = (await loadContainer(root, id).catch(() => undefined))?.config ?? cfg;
+    if (!shouldRestart(policy, code, state.restartCount, existsSync(stopPath))) break;
     // Docker's back-off: 100 ms doubling, reset after a run of 10 s or more
     if (Date.now() - started >= 10_000) backoff = 100;
     state.restartCount += 1;
@@ -194,6 +196,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   await save();
   await attach?.close(state.exitCode ?? 125);
   if (cfg.autoRemove) {
+    if (state.exitCode !== undefined) await recordExit(root, id, state.exitCode).catch(() => undefined);
     await destroyContainer(await OverlaySnapshotter.open(root), { config: cfg, state, dir: c.dir });
     await removeAnonymousVolumes(root, cfg.volumes ?? [], id);
   }

@@ -78,6 +78,7 @@ my %plan = (arg => [], env => [], mount => [], device => [], symlink => [], mask
   }
 }
 fail('the plan has no command') unless @{ $plan{arg} };
+unlink $planFile if $mode eq 'exec'; # read: an exec's plan is its own (one left in the background has no caller to remove it)
 
 # ---- the container process (after fork; inside the new pid namespace for `run`) -----------------
 
@@ -292,7 +293,9 @@ sub keep {
   } else {
     close $toChildW;
   }
-  hard_exit(wait_child($pid));
+  my $status = wait_child($pid);
+  unlink $pidFile if $mode eq 'exec';
+  hard_exit($status);
 }
 
 if ($mode eq 'run') {

@@ -13,7 +13,7 @@ import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../process.js';
 import { CAPABILITIES, resolveInRoot, rlimitNumber, type Rlimit, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
-import { spawnWrapped, type ExecProcess, type Executor, type ExecutorRef } from './executor.js';
+import { spawnWrapped, type ExecProcess, type Executor, type ExecutorRef, type Limits } from './executor.js';
 
 /** Capability names → the two 32-bit halves of a mask. */
 export function capabilityMask(names: string[]): { lo: number; hi: number } {
@@ -67,8 +67,11 @@ export function cpuWeight(shares: number): number {
   return 1 + Math.floor(((shares - 2) * 9999) / 262_142);
 }
 
-/** Creates the container's cgroups (v1 controllers, or the v2 tree) and writes the spec's limits. */
-async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']): Promise<CgroupSetup> {
+/**
+ * Creates the container's cgroups (v1 controllers, or the v2 tree) and writes the spec's limits.
+ * With limitsOnly (update of a running container) the devices cgroup is left as it is.
+ */
+async function setupCgroups(id: string, res: Limits & Partial<Pick<RuntimeSpec['linux']['resources'], 'devices'>>, limitsOnly = false): Promise<CgroupSetup> {
   const out: CgroupSetup = { dirs: [], procs: [], devicesLimited: false };
   if (unified()) {
     const parent = join(CGROUP_ROOT, 'berth');
@@ -111,9 +114,14 @@ async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']):
   const mem = res.memory;
   if (mem) await ctl('memory', async (dir) => {
     if (mem.limit !== undefined) {
+      // no swap beyond the limit (unless asked): the limit means what it says. The kernel wants
+      // memory ≤ memory+swap at every step, so a limit above the current memsw goes in after it.
+      const memsw = join(dir, 'memory.memsw.limit_in_bytes');
+      const total = mem.swap === -1 ? -1 : mem.swap ?? mem.limit;
+      const raising = existsSync(memsw) && (total === -1 || Number(await readFile(memsw, 'utf8')) < mem.limit);
+      if (raising) await writeCg(dir, 'memory.memsw.limit_in_bytes', total);
       await writeCg(dir, 'memory.limit_in_bytes', mem.limit);
-      // no swap beyond the limit (unless asked): the limit means what it says
-      if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) await writeCg(dir, 'memory.memsw.limit_in_bytes', mem.swap ?? mem.limit);
+      if (existsSync(memsw) && !raising) await writeCg(dir, 'memory.memsw.limit_in_bytes', total);
     }
     if (mem.reservation !== undefined) await writeCg(dir, 'memory.soft_limit_in_bytes', mem.reservation);
   });
@@ -136,9 +144,10 @@ async function setupCgroups(id: string, res: RuntimeSpec['linux']['resources']):
     await writeCg(dir, 'cpuset.cpus', cpu.cpus || (await readFile(join(base, 'berth', 'cpuset.cpus'), 'utf8')).trim());
     await writeCg(dir, 'cpuset.mems', cpu.mems || (await readFile(join(base, 'berth', 'cpuset.mems'), 'utf8')).trim());
   });
+  if (limitsOnly) return out;
   out.devicesLimited = await ctl('devices', async (dir) => {
     await writeCg(dir, 'devices.deny', 'a');
-    for (const d of res.devices) {
+    for (const d of res.devices ?? []) {
       if (!d.allow) continue;
       await writeCg(dir, 'devices.allow', `${d.type ?? 'a'} ${d.major ?? '*'}:${d.minor ?? '*'} ${d.access}`);
     }
@@ -279,8 +288,8 @@ export class BuiltinExecutor implements Executor {
     return join(this.stateRoot, id);
   }
 
-  private spawnPerl(mode: 'run' | 'exec', plan: string, pidFile: string, stdio: StdioOptions, wrapper?: readonly string[]): ChildProcess {
-    return spawnWrapped([PERL, builtinScript(), mode, plan, pidFile, process.arch], stdio, wrapper);
+  private spawnPerl(mode: 'run' | 'exec', plan: string, pidFile: string, stdio: StdioOptions, wrapper?: readonly string[], detached = false): ChildProcess {
+    return spawnWrapped([PERL, builtinScript(), mode, plan, pidFile, process.arch], stdio, wrapper, detached);
   }
 
   async spawnRun(id: string, bundle: string, stdio: StdioOptions, wrapper?: readonly string[]): Promise<ChildProcess> {
@@ -305,7 +314,7 @@ export class BuiltinExecutor implements Executor {
     } catch { return undefined; }
   }
 
-  async spawnExec(id: string, bundle: string, proc: ExecProcess, stdio: StdioOptions): Promise<ChildProcess> {
+  async spawnExec(id: string, bundle: string, proc: ExecProcess, stdio: StdioOptions, opts: { detached?: boolean } = {}): Promise<ChildProcess> {
     const target = this.initPid(id);
     if (!target) throw new Error(`container ${id.slice(0, 12)} is not running`);
     const spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as RuntimeSpec;
@@ -318,7 +327,7 @@ export class BuiltinExecutor implements Executor {
     const n = `exec-${process.pid}-${Date.now()}`;
     const planFile = join(this.dir(id), `${n}.plan`);
     await writeFile(planFile, plan.text(), { mode: 0o600 });
-    const child = this.spawnPerl('exec', planFile, join(this.dir(id), `${n}.pid`), stdio);
+    const child = this.spawnPerl('exec', planFile, join(this.dir(id), `${n}.pid`), stdio, undefined, opts.detached);
     child.on('close', () => { void rm(planFile, { force: true }); void rm(join(this.dir(id), `${n}.pid`), { force: true }); });
     return child;
   }
@@ -359,6 +368,20 @@ export class BuiltinExecutor implements Executor {
       if (round >= 50) throw new Error(`cannot gather the processes of ${id.slice(0, 12)} into its freezer`);
       for (const p of outside) await writeFile(join(freezer, 'cgroup.procs'), p).catch(() => undefined); // it may have exited
     }
+  }
+
+  /** New limits into the container's cgroups; a v1 controller it had no cgroup in gets one, and its processes. */
+  async update(id: string, limits: Limits): Promise<void> {
+    if (!this.initPid(id)) throw new Error(`container ${id.slice(0, 12)} is not running`);
+    const cgFile = join(this.dir(id), 'cgroups.json');
+    const before = JSON.parse(await readFile(cgFile, 'utf8').catch(() => '[]')) as string[];
+    const cg = await setupCgroups(id, limits, true);
+    const added = cg.dirs.filter((d) => !before.includes(d));
+    if (!added.length) return;
+    const devices = before.find((d) => d.includes('/devices/'));
+    if (!devices) throw new Error(`container ${id.slice(0, 12)} has no devices cgroup to find its processes by`);
+    await writeFile(cgFile, JSON.stringify([...before, ...added]));
+    for (const d of added) await this.gather(id, d, devices);
   }
 
   async pause(id: string): Promise<void> {

@@ -7,9 +7,9 @@
 // mount namespace where an empty file covers that cgroup.controllers, so crun is started that way there.
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { access, constants, mkdir, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, rm, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import type { ExecProcess, Executor, ExecutorRef, RunResult } from './executor.js';
+import type { ExecProcess, Executor, ExecutorRef, Limits, RunResult } from './executor.js';
 import { runToEnd, spawnWrapped } from './executor.js';
 
 export type { RunResult } from './executor.js';
@@ -47,7 +47,7 @@ export class OciRuntimeExecutor implements Executor {
     return bin ? new OciRuntimeExecutor(bin, stateRoot) : undefined;
   }
 
-  private async spawnRuntime(args: string[], stdio: StdioOptions, wrapper?: readonly string[]): Promise<ChildProcess> {
+  private async spawnRuntime(args: string[], stdio: StdioOptions, wrapper?: readonly string[], detached = false): Promise<ChildProcess> {
     const argv = [this.bin, '--root', this.stateRoot, ...args];
     if (this.name === 'crun' && crunNeedsWorkaround()) {
       const empty = join(this.stateRoot, 'empty-cgroup.controllers');
@@ -56,9 +56,9 @@ export class OciRuntimeExecutor implements Executor {
         await writeFile(empty, '');
       }
       const script = 'mount --bind "$0" /sys/fs/cgroup/unified/cgroup.controllers && exec "$@"';
-      return spawnWrapped(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, empty, ...argv], stdio, wrapper);
+      return spawnWrapped(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, empty, ...argv], stdio, wrapper, detached);
     }
-    return spawnWrapped(argv, stdio, wrapper);
+    return spawnWrapped(argv, stdio, wrapper, detached);
   }
 
   spawnRun(id: string, bundle: string, stdio: StdioOptions, wrapper?: readonly string[]): Promise<ChildProcess> {
@@ -70,12 +70,12 @@ export class OciRuntimeExecutor implements Executor {
     return runToEnd(this, id, bundle, opts);
   }
 
-  spawnExec(id: string, _bundle: string, p: ExecProcess, stdio: StdioOptions): Promise<ChildProcess> {
+  spawnExec(id: string, _bundle: string, p: ExecProcess, stdio: StdioOptions, opts: { detached?: boolean } = {}): Promise<ChildProcess> {
     const args = ['exec', '--cwd', p.cwd, '--user', `${p.user.uid}:${p.user.gid}`];
     for (const g of p.user.additionalGids ?? []) args.push('--additional-gids', String(g));
     for (const e of p.env) args.push('--env', e);
     if (p.tty) args.push('--tty');
-    return this.spawnRuntime([...args, id, ...p.args], stdio);
+    return this.spawnRuntime([...args, id, ...p.args], stdio, undefined, opts.detached);
   }
 
   kill(id: string, signal = 'TERM'): Promise<void> { return this.simple(['kill', id, signal.replace(/^SIG/, '')]); }
@@ -95,6 +95,14 @@ export class OciRuntimeExecutor implements Executor {
     try { await this.simple(['resume', id]); } catch (e) {
       if (!/not paused|does not exist|not exist|no such|not found|not running/i.test((e as Error).message)) throw e;
     }
+  }
+
+  /** runc/crun update -r FILE: the limits as config.json's resources. */
+  async update(id: string, limits: Limits): Promise<void> {
+    await mkdir(this.stateRoot, { recursive: true });
+    const file = join(this.stateRoot, `update-${id.slice(0, 16)}-${process.pid}.json`);
+    await writeFile(file, JSON.stringify(limits), { mode: 0o600 });
+    try { await this.simple(['update', '--resources', file, id]); } finally { await rm(file, { force: true }); }
   }
 
   private async simple(args: string[]): Promise<void> {

@@ -58,3 +58,20 @@ test('errors: a parse error or an unknown function says so, without rendering ha
   assert.throws(() => render('{{.Config.Cmd.First}}', container), /can't evaluate field First in type slice/);
   assert.throws(() => render('{{lt .Name 3}}', container), /incompatible types for comparison/);
 });
+
+test('Go\'s details: and/or with nil, $x = in a range, index of a missing label, }} in a string, small floats', () => {
+  assert.equal(render('{{if and .HostConfig.CapAdd .State.Running}}yes{{else}}no{{end}}', container), 'no');
+  assert.equal(render('{{or .HostConfig.CapAdd "none"}}|{{and .State.Running .Name}}', container), 'none|/web');
+  assert.equal(render('{{$n := 0}}{{range .Config.Env}}{{$n = .}}{{end}}{{$n}}', container), 'B=2');
+  assert.equal(render('[{{index .Config.Labels "missing"}}]', container), '[]');
+  assert.equal(render('{{printf "}}%s{{" .Name}}', container), '}}/web{{');
+  assert.equal(render('{{.}}', 1.5e-7), '1.5e-07');
+  assert.equal(render('{{.}}', 2.5e21), '2.5e+21');
+});
+
+test('a table format over an empty listing still has its header', async () => {
+  const { formatList } = await import('../../cli/list-format.js');
+  assert.equal(formatList('table {{.Names}}\\t{{.RunningFor}}', [], { RunningFor: 'CREATED' }, () => ''), 'NAMES     CREATED\n');
+  assert.equal(formatList('{{.Names}}', [], {}, () => ''), '');
+});
+

@@ -418,6 +418,10 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.ok(!existsSync(join(root, 'containers', id)), 'the container directory is gone');
     assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(id), 'its rootfs is unmounted');
     assert.doesNotMatch((await berth(['ps', '-a', '-q', '--no-trunc'])).stdout, new RegExp(id));
+    // wait sees the exit code of a --rm container, though it is gone by the time wait looks again
+    const waited = await runD(['--rm', 'localhost/bb:1', 'sh', '-c', 'sleep 0.5; exit 6']);
+    const w = await berth(['wait', waited]);
+    assert.deepEqual([w.code, w.stdout], [0, '6\n'], w.stderr);
   });
 
   test('a foreground run --rm is a container while it runs (ps, inspect, exec, health, prune leaves it, stop), kept by its CLI and gone after', async () => {
@@ -1253,6 +1257,42 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     const bad = await berth(['run', '--rm', '--memory-swap', '64m', 'localhost/bb:1', 'true']);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--memory-swap needs --memory/);
+  });
+
+  test('update: a running container\'s limits change at once and stay for later starts; a new restart policy is what its supervisor follows', async () => {
+    const id = await runD(['--network', 'none', '-m', '32m', 'localhost/bb:1', 'sh', '-c', 'echo up; while [ ! -e /fail ]; do sleep 0.1; done; exit 3']);
+    for (let i = 0; i < 50 && !(await berth(['logs', id])).stdout; i++) await sleep(100);
+    const mib = 1024 * 1024;
+    const up = await berth(['update', '-m', '48m', '--memory-swap', '96m', '--cpus', '0.5', '--cpu-shares', '256', '--restart', 'on-failure:1', id]);
+    assert.deepEqual([up.code, up.stdout], [0, `${id}\n`], up.stderr);
+    const hc = JSON.parse((await berth(['container', 'inspect', id])).stdout)[0].HostConfig;
+    assert.deepEqual([hc.Memory, hc.MemorySwap, hc.NanoCpus, hc.CpuShares, hc.RestartPolicy], [48 * mib, 96 * mib, 5e8, 256, { Name: 'on-failure', MaximumRetryCount: 1 }]);
+    // the kernel has them now (the cpu cgroup is new for the built-in executor: the processes were moved in)
+    const pid = (await inspect(id)).State.Pid;
+    const read = (path: string) => readFile(path, 'utf8').then((t) => t.trim());
+    if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+      const dir = join('/sys/fs/cgroup', (await readFile(`/proc/${pid}/cgroup`, 'utf8')).match(/^0::(\S+)$/m)![1]!);
+      assert.deepEqual([await read(join(dir, 'memory.max')), await read(join(dir, 'cpu.max')), await read(join(dir, 'cpu.weight'))], [String(48 * mib), '50000 100000', '10']);
+    } else {
+      const cg = (ctl: string, f: string) => read(join('/sys/fs/cgroup', ctl, 'berth', id, f));
+      assert.deepEqual([await cg('memory', 'memory.limit_in_bytes'), await cg('cpu', 'cpu.cfs_quota_us'), await cg('cpu', 'cpu.shares')], [String(48 * mib), '50000', '256']);
+      const procs = (await cg('cpu', 'cgroup.procs')).split('\n');
+      assert.ok(procs.length >= 2, `the container's processes are in its cpu cgroup: ${procs.join(' ')}`);
+    }
+    // on-failure:1 (set above, not at run): one restart after the first failure, then it stays exited
+    assert.equal((await berth(['exec', id, 'sh', '-c', 'echo > /fail'])).code, 0);
+    const end = await waitExited(id, 20_000);
+    assert.deepEqual([end.State.ExitCode, end.RestartCount], [3, 1]);
+    const swapBelow = await berth(['update', '--memory-swap', '16m', id]);
+    assert.equal(swapBelow.code, 2);
+    assert.match(swapBelow.stderr, /--memory-swap must be at least --memory/);
+    assert.match((await berth(['update', id])).stderr, /needs at least one flag/);
+    assert.equal((await berth(['container', 'rm', id])).code, 0);
+    const rm = await runD(['--rm', 'localhost/bb:1', 'sleep', '100']);
+    const refused = await berth(['update', '--restart', 'always', rm]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /was run with --rm: its restart policy cannot be changed/);
+    await berth(['container', 'rm', '-f', rm]);
   });
 
   test('--mount: binds, named volumes and tmpfs in docker\'s long form, as -v and --tmpfs give them', async () => {

@@ -31,4 +31,5 @@ test('images --filter: dangling, reference globs (a * stops at /), labels, befor
   assert.throws(() => parseImageFilters(['colour=red']), /the filters are dangling, reference, label, before, since/);
   assert.throws(() => parseImageFilters(['dangling=maybe']), /dangling is true or false/);
   assert.throws(() => names(['before=nothere:1']), /no such image: nothere:1/);
+  assert.deepEqual(names(['reference=busy[box']), [], 'a bracket is taken as it is');
 });
