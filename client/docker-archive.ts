@@ -125,10 +125,10 @@ export class DockerArchiveSource implements ImageSource {
     return Buffer.concat(parts);
   }
 
-  async root(): Promise<ManifestBlob> {
-    if (this.rootBlob) return this.rootBlob;
+  /** manifest.json's entries (the archive indexed, and gunzipped first when it is gzipped). */
+  private async entries(): Promise<ArchiveManifestEntry[]> {
     if (!this.gunzipped && await isGzip(this.path)) this.gunzipped = await gunzipToHiddenFile(this.path);
-    this.index = await TarIndex.read(this.path, this.gunzipped);
+    this.index ??= await TarIndex.read(this.path, this.gunzipped);
     const mj = this.index.file('manifest.json');
     if (!mj) throw new ClientError(`${this.path} is not a docker-archive (no manifest.json)`);
     let entries: ArchiveManifestEntry[];
@@ -136,6 +136,17 @@ export class DockerArchiveSource implements ImageSource {
       throw new ClientError(`${this.path}: manifest.json is not valid JSON`);
     }
     if (!Array.isArray(entries) || entries.length === 0) throw new ClientError(`${this.path}: manifest.json lists no image`);
+    return entries;
+  }
+
+  /** The names (RepoTags; none for an untagged one) of each image the archive holds, in its order. */
+  async images(): Promise<string[][]> {
+    return (await this.entries()).map((e) => (Array.isArray(e.RepoTags) ? e.RepoTags.filter((t) => typeof t === 'string') : []));
+  }
+
+  async root(): Promise<ManifestBlob> {
+    if (this.rootBlob) return this.rootBlob;
+    const entries = await this.entries();
     let entry: ArchiveManifestEntry | undefined;
     if (this.ref) {
       entry = entries.find((e) => (e.RepoTags ?? []).some((t) => sameRef(t, this.ref!)));

@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Container } from './containers.js';
 import type { RuntimeSpec } from './spec.js';
-import type { ImageSummary } from './image-store.js';
+import type { ImageConfig, ImageSummary } from './image-store.js';
 import type { PortMapping } from './ports.js';
 import { formatTable } from './table.js';
 
@@ -94,6 +94,22 @@ export function registerRuntime(program: Command, out: Output = process.stdout):
       }
     });
 
+  program
+    .command('history')
+    .description('the build steps of an image in the local store: when, by what command, and the size of the layer each made')
+    .argument('<image>', 'an image reference or image ID')
+    .option('--no-trunc', 'whole commands')
+    .option('-q, --quiet', 'only the image ID')
+    .option('--format <format>', `${FORMAT_HELP}; fields ID, CreatedSince, CreatedAt, CreatedBy, Size, Comment`)
+    .action(async (image: string, f: { trunc?: boolean; quiet?: boolean; format?: string }) => {
+      const m = await mods();
+      const img = await (await m.RuntimeImageStore.open({ create: false })).resolve(image);
+      if (f.quiet) { out.write(`${shortId(img.configDescriptor.digest, f.trunc === false)}\n`); return; }
+      const rows = historyRows(img, f.trunc === false);
+      const table = () => formatTable([['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], ...rows.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment])]);
+      out.write(f.format === undefined ? table() : (await listFormat()).formatList(f.format, rows, { ID: 'IMAGE', CreatedSince: 'CREATED' }, table));
+    });
+
   registerRunCommands(program, out);
 
   // Docker's `container` group has them all; at the top level only the names the registry client
@@ -149,6 +165,24 @@ async function logTime(text: string, flag: string, now: number): Promise<number>
   const t = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
   if (Number.isNaN(t)) throw new UsageError(`${flag} ${text}: expected a timestamp (2026-12-07T14:00:00Z, Unix seconds) or a duration ago (10m, 1h30m)`);
   return t;
+}
+
+/**
+ * docker history's rows, newest first: each build step with the compressed size of the layer it made
+ * (0B for steps that made none). The top row carries the image ID; the others are <missing>, as docker
+ * shows for what it pulled. An image without history has one row per layer.
+ */
+function historyRows(img: { config: ImageConfig; configDescriptor: { digest: string }; layers: Array<{ size: number }> }, noTrunc: boolean): Array<Record<string, string>> {
+  const history = img.config.history?.length ? img.config.history : img.layers.map(() => ({}) as NonNullable<ImageConfig['history']>[number]);
+  let layer = 0;
+  const rows = history.map((h) => {
+    const size = h.empty_layer ? 0 : img.layers[layer++]?.size ?? 0;
+    let by = (h.created_by ?? '').replace(/\s+/g, ' ');
+    if (!noTrunc && by.length > 45) by = `${by.slice(0, 44)}…`;
+    return { ID: '<missing>', CreatedSince: humanAge(h.created ?? img.config.created), CreatedAt: h.created ? goTime(h.created) : '', CreatedBy: by, Size: humanSize(size), Comment: h.comment ?? '' };
+  }).reverse();
+  if (rows[0]) rows[0].ID = shortId(img.configDescriptor.digest, noTrunc);
+  return rows;
 }
 
 /** A container as `ps --format` names its fields (docker's). */

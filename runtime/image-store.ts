@@ -42,6 +42,8 @@ export interface ImageConfig {
     Healthcheck?: ImageHealthcheck;
   };
   rootfs: { type: string; diff_ids: Digest[] };
+  /** One entry per build step; those with empty_layer made no layer. */
+  history?: Array<{ created?: string; created_by?: string; comment?: string; empty_layer?: boolean }>;
 }
 
 export interface ImageSummary {
