@@ -9,7 +9,7 @@
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { dirname, join, posix } from 'node:path';
+import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../process.js';
 import { CAPABILITIES, resolveInRoot, rlimitNumber, type Rlimit, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
@@ -34,6 +34,9 @@ const MOUNT_FLAGS: Record<string, number> = {
 const IGNORED_OPTIONS = new Set(['rw', 'bind', 'rbind', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'suid', 'dev', 'exec', 'atime']);
 const MS_BIND = 4096;
 const MS_REC = 16384;
+const MS_REMOUNT = 32;
+const MS_RDONLY = 1;
+const MS_NOSUID_NODEV_NOEXEC = 2 | 4 | 8;
 
 /** A plan of NUL-terminated fields (builtin.pl reads it); a record is a key and its fields. */
 class Plan {
@@ -222,6 +225,26 @@ function boundingCaps(spec: RuntimeSpec, devicesLimited: boolean): string[] {
   return spec.process.capabilities.bounding.filter((c) => devicesLimited || allDevices || c !== 'CAP_MKNOD');
 }
 
+/**
+ * The container's own cgroups at /sys/fs/cgroup, as runc shows them, so that programs that size
+ * themselves by their limits (a JVM, Go's GOMAXPROCS helpers) find them: cgroup v2's directory of the
+ * container bound there, or on v1 a tmpfs with each controller's directory of the container bound
+ * under the controller's name (a controller it has no cgroup in is absent: it has no limit there).
+ */
+async function addCgroupMounts(plan: Plan, target: string, dirs: string[], readonly: boolean): Promise<void> {
+  const ro = readonly ? MS_RDONLY : 0;
+  if (unified()) {
+    if (dirs[0]) plan.add('mount', 'none', dirs[0], target, MS_BIND, '', 'dir', MS_NOSUID_NODEV_NOEXEC | ro);
+    return;
+  }
+  plan.add('mount', 'tmpfs', 'tmpfs', target, MS_NOSUID_NODEV_NOEXEC, 'mode=755', 'dir', 0);
+  for (const d of dirs) {
+    const controller = relative(CGROUP_ROOT, d).split('/')[0]!;
+    plan.add('mount', 'none', d, join(target, controller), MS_BIND, '', 'dir', MS_NOSUID_NODEV_NOEXEC | ro);
+  }
+  if (ro) plan.add('mount', 'none', 'none', target, MS_REMOUNT | MS_NOSUID_NODEV_NOEXEC | MS_RDONLY, '', 'dir', 0);
+}
+
 export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLimited: boolean, procs: string[], interactive: boolean): Promise<string> {
   const plan = new Plan();
   plan.add('rootfs', rootfs).add('hostname', spec.hostname);
@@ -230,7 +253,10 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
   else if (net) plan.add('netns', 1); // a new, empty one
   if (spec.root.readonly) plan.add('readonly', 1);
   for (const m of spec.mounts) {
-    if (m.type === 'cgroup') continue; // /sys/fs/cgroup stays the empty directory of the read-only sysfs
+    if (m.type === 'cgroup') {
+      await addCgroupMounts(plan, await resolveInRoot(rootfs, m.destination), procs.map((p) => dirname(p)), (m.options ?? []).includes('ro'));
+      continue;
+    }
     const r = mountRecord(m);
     const target = await resolveInRoot(rootfs, m.destination);
     let kind = 'dir';
