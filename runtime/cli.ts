@@ -628,7 +628,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
           HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize), 'max-file': String(c.config.log.maxFiles ?? 2) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
-            ...hostConfigLimits(spec.linux?.resources),
+            ...hostConfigLimits(spec.linux?.resources), CgroupnsMode: spec.linux?.namespaces?.some((n) => n.type === 'cgroup') ? 'private' : 'host',
             AutoRemove: c.config.autoRemove === true, CapAdd: c.config.capAdd ?? null, CapDrop: c.config.capDrop ?? null, Privileged: c.config.privileged === true, SecurityOpt: c.config.securityOpt ?? null,
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
           Mounts: inspectMounts(c, spec, join(root(), 'volumes')),

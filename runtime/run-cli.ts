@@ -2,6 +2,7 @@
 // an image the local store lacks is pulled first (--pull missing; also always or never), its
 // report on stderr so that stdout keeps only what the command itself prints (a container ID).
 import type { StdioOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
@@ -20,7 +21,7 @@ interface CreateFlags extends TransportFlags, LimitFlags {
   rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
   network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; runtime: string;
   pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
-  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[]; privileged?: boolean; securityOpt?: string[]; mount?: string[];
+  shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[]; privileged?: boolean; securityOpt?: string[]; mount?: string[]; cgroupns?: string;
   healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; healthcheck?: boolean;
 }
 interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
@@ -71,6 +72,7 @@ function containerOptions(cmd: Command): Command {
     .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (e.g. NET_ADMIN; ALL for every one)', collect)
     .option('--cap-drop <cap>', 'drop a Linux capability (ALL: keep only those --cap-add adds)', collect)
     .option('--privileged', 'every capability, every host device, /sys writable, nothing masked, no no_new_privs (the container\'s root is the host\'s)')
+    .option('--cgroupns <mode>', 'private (a cgroup namespace of its own: its cgroups are the root it sees) or host (default: private on cgroup v2 hosts, host on v1, as docker)')
     .option('--security-opt <option>', 'no-new-privileges[=true|false] (on by default in berth), systempaths=unconfined; seccomp=unconfined, apparmor=unconfined, label=disable (berth loads no such profile)', collect)
     .option('-l, --label <key=value>', 'set a label on the container (over the image\'s labels)', collect)
     .option('--stop-signal <signal>', 'the signal stop sends first (default: the image\'s STOPSIGNAL, else SIGTERM)')
@@ -357,9 +359,17 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
     ...(f.capAdd?.length ? { capAdd: f.capAdd } : {}),
     ...(f.capDrop?.length ? { capDrop: f.capDrop } : {}),
     ...securityOf(f),
+    cgroupns: cgroupnsMode(f.cgroupns),
   };
   m.checkResources(run);
   return run;
+}
+
+/** --cgroupns, with docker's default: private where the host has only cgroup v2, host on v1 and hybrid hosts. */
+function cgroupnsMode(asked: string | undefined): 'private' | 'host' {
+  const mode = asked ?? (existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'private' : 'host');
+  if (mode !== 'private' && mode !== 'host') throw new UsageError(`--cgroupns ${asked}: expected private or host`);
+  return mode;
 }
 
 /** --privileged and --security-opt. A privileged container has no no_new_privs unless asked for (docker has it off anyway). */

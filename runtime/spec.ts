@@ -177,6 +177,8 @@ export interface RunOptions {
   privileged?: boolean;
   /** --security-opt systempaths=unconfined: /proc and /sys paths neither masked nor read-only. */
   unmaskPaths?: boolean;
+  /** --cgroupns: a cgroup namespace of its own (private: its cgroups are the root it sees) or the host's. */
+  cgroupns?: 'private' | 'host';
   /** --security-opt as given (inspect shows them; security-opts.ts reads them into the fields above). */
   securityOpt?: string[];
   /** The rootfs path written to config.json (default "rootfs", relative to the bundle). */
@@ -621,6 +623,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
   const namespaces: RuntimeSpec['linux']['namespaces'] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (opts.network === 'bridge' && !opts.netnsPath) throw new SpecError('the bridge network needs the namespace path to join');
   if (opts.network !== 'host') namespaces.push(opts.network === 'bridge' ? { type: 'network', path: opts.netnsPath! } : { type: 'network' });
+  if (opts.cgroupns === 'private') namespaces.push({ type: 'cgroup' });
 
   return {
     ociVersion: '1.0.2',

@@ -27,7 +27,7 @@ my $nr;
 
 use constant {
   CLONE_NEWNS => 0x00020000, CLONE_NEWUTS => 0x04000000, CLONE_NEWIPC => 0x08000000,
-  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000,
+  CLONE_NEWPID => 0x20000000, CLONE_NEWNET => 0x40000000, CLONE_NEWCGROUP => 0x02000000,
   MS_RDONLY => 1, MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_REMOUNT => 32, MS_BIND => 4096,
   MS_REC => 16384, MS_PRIVATE => 1 << 18, MNT_DETACH => 2,
   PR_CAPBSET_DROP => 24, PR_SET_NO_NEW_PRIVS => 38, PR_CAP_AMBIENT => 47, PR_CAP_AMBIENT_CLEAR_ALL => 4,
@@ -312,7 +312,8 @@ if ($mode eq 'run') {
       must('joining the network namespace', 'setns', fileno($netns), CLONE_NEWNET);
       close $netns;
     }
-    must('new namespaces', 'unshare', CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | ($plan{netns} ? CLONE_NEWNET : 0));
+    # (a cgroup namespace after the cgroups are joined: they become its root)
+    must('new namespaces', 'unshare', CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | ($plan{netns} ? CLONE_NEWNET : 0) | ($plan{cgroupns} ? CLONE_NEWCGROUP : 0));
     must('private mounts', 'mount', 'none', '/', 0, MS_REC | MS_PRIVATE, 0);
     must('binding the rootfs', 'mount', $rootfs, $rootfs, 0, MS_BIND | MS_REC, 0);
     do_mounts($rootfs);
@@ -336,14 +337,14 @@ if ($mode eq 'run') {
 # ---- exec -----------------------------------------------------------------------------------------
 my $target = $plan{target} or fail('the plan has no target pid');
 my %ns;
-for my $t (qw(ipc uts net pid mnt)) { open($ns{$t}, '<', "/proc/$target/ns/$t") or fail("the container is not running (/proc/$target/ns/$t: $!)"); }
+for my $t (qw(ipc uts net pid mnt cgroup)) { open($ns{$t}, '<', "/proc/$target/ns/$t") or fail("the container is not running (/proc/$target/ns/$t: $!)"); }
 must('entering the pid namespace', 'setns', fileno($ns{pid}), CLONE_NEWPID);
 my $pid = fork() // fail("fork: $!");
 if ($pid == 0) {
   close $toChildW; close $toParentR;
   sys('prctl', PR_SET_PDEATHSIG, 9, 0, 0, 0);
   join_cgroups(); # host paths: before entering the container's mount namespace
-  for my $t (qw(ipc uts net mnt)) {
+  for my $t (qw(ipc uts net cgroup mnt)) {
     # setns to a namespace we are already in fails with EINVAL for some types (e.g. --network host); skip those
     my $mine = readlink("/proc/self/ns/$t") // '';
     next if $mine eq (readlink("/proc/$target/ns/$t") // '');

@@ -252,6 +252,7 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
   if (net?.path) plan.add('netnspath', net.path); // joined (the bridge network's, made beforehand)
   else if (net) plan.add('netns', 1); // a new, empty one
   if (spec.root.readonly) plan.add('readonly', 1);
+  if (spec.linux.namespaces.some((n) => n.type === 'cgroup')) plan.add('cgroupns', 1);
   for (const m of spec.mounts) {
     if (m.type === 'cgroup') {
       await addCgroupMounts(plan, await resolveInRoot(rootfs, m.destination), procs.map((p) => dirname(p)), (m.options ?? []).includes('ro'));

@@ -1296,6 +1296,24 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     await berth(['container', 'rm', '-f', rm]);
   });
 
+  test('--cgroupns private: the container (and what exec starts in it) sees its own cgroups as the root; host: the host\'s paths', async () => {
+    const own = await berth(['run', '--rm', '--network', 'none', '--cgroupns', 'private', 'localhost/bb:1', 'cat', '/proc/self/cgroup']);
+    assert.equal(own.code, 0, own.stderr);
+    const lines = own.stdout.trim().split('\n');
+    assert.ok(lines.length > 0 && lines.every((l) => /:\/$/.test(l)), own.stdout);
+    const host = await berth(['run', '--rm', '--network', 'none', '--cgroupns', 'host', 'localhost/bb:1', 'cat', '/proc/self/cgroup']);
+    assert.match(host.stdout, /:\/berth\/[0-9a-f]{64}$/m);
+    const id = await runD(['--network', 'none', '--cgroupns', 'private', 'localhost/bb:1', 'sleep', '100']);
+    try {
+      const ex = await berth(['exec', id, 'cat', '/proc/self/cgroup']);
+      assert.ok(ex.stdout.trim().split('\n').every((l) => /:\/$/.test(l)), ex.stdout);
+      assert.equal(JSON.parse((await berth(['container', 'inspect', id])).stdout)[0].HostConfig.CgroupnsMode, 'private');
+    } finally { await berth(['container', 'rm', '-f', id]); }
+    const bad = await berth(['run', '--rm', '--cgroupns', 'shared', 'localhost/bb:1', 'true']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--cgroupns shared: expected private or host/);
+  });
+
   test('--mount: binds, named volumes and tmpfs in docker\'s long form, as -v and --tmpfs give them', async () => {
     const host = join(tmp, `mnt-${kind}`);
     await mkdir(host);
