@@ -1,7 +1,7 @@
 // Runtime commands of the `berth` CLI. cli/index.ts calls registerRuntime(program).
-//   berth images [REPOSITORY] [-q] [--no-trunc] [--json]   images in the local store (shared with `berth pull`)
+//   berth images [REPOSITORY] [-q] [--no-trunc] [--json] [--filter] [--format] · history IMAGE   images in the local store (shared with `berth pull`)
 //   berth run · create                                     in run-cli.ts
-//   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · attach C · start [-ai] C… · stop|restart [-t S] C… · kill [-s SIG] C… · wait C… · rename C NAME · top C · rm [-f] C… · inspect C…
+//   berth container ls|ps [-a] [-q] · logs [-f] [-t] [--tail N] C · attach C · start [-ai] C… · stop|restart [-t S] C… · kill [-s SIG] C… · wait C… · rename C NAME · update C… · top C · rm [-f] C… · inspect C…
 //   (ps, logs, start, stop, restart, kill, export… also at the top level; `berth rm` and `berth inspect` belong to the registry client)
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -15,7 +15,7 @@ import type { PortMapping } from './ports.js';
 import { formatTable } from './table.js';
 
 import { defaultRoot, listFormat, runtimeModules as mods } from './cli-modules.js';
-import { limitFlagOptions, limitOptions, registerRunCommands, type LimitFlags } from './run-cli.js';
+import { envFromFlags, limitFlagOptions, limitOptions, processFlagOptions, registerRunCommands, type LimitFlags } from './run-cli.js';
 
 
 function humanSize(n: number): string {
@@ -533,24 +533,18 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       }
     });
 
-  add('exec')
+  const exec = add('exec')
     ?.description('run a command in a running container')
     .argument('<container>')
     .argument('<command...>', 'the command and its arguments')
     .passThroughOptions()
     .option('-i, --interactive', 'keep stdin open')
     .option('-t, --tty', 'give the process a terminal')
-    .option('-d, --detach', 'run the command in the background (nothing is printed)')
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
-    .option('--env-file <file>', 'read environment variables from a file', collect)
-    .option('-w, --workdir <dir>', 'working directory inside the container')
-    .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
-    .action(async (ref: string, command: string[], f: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; envFile?: string[]; workdir?: string; user?: string }) => {
+    .option('-d, --detach', 'run the command in the background (nothing is printed)');
+  if (exec) processFlagOptions(exec).action(async (ref: string, command: string[], f: { detach?: boolean; interactive?: boolean; tty?: boolean; env?: string[]; envFile?: string[]; workdir?: string; user?: string }) => {
       const m = await mods();
       if (f.detach && (f.interactive || f.tty)) throw new UsageError('-d runs the command in the background: it takes no -i or -t');
-      const env: string[] = [];
-      for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
-      env.push(...f.env ?? []);
+      const env = await envFromFlags(f);
       const c = await m.findContainer(root(), ref);
       if (m.isPaused(c)) throw new UsageError(`container ${c.config.name} is paused: berth unpause ${c.config.name} first`);
       if (f.detach) {

@@ -1,10 +1,11 @@
 // What both keepers of a running container do: the detached supervisor (supervisor.ts), and the CLI
 // of a foreground `run --rm`, which keeps its container itself (run.ts). The container's place on its
-// bridge network with its published ports, and its health checks.
+// bridge network with its published ports, its health checks, its state.json writes, and the removal
+// of a --rm container at its end.
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Container } from './containers.js';
+import { destroyContainer, recordExit, writeJsonAtomic, type Container, type ContainerState } from './containers.js';
 import { hostsMember } from './etc-files.js';
 import type { Executor } from './executors/executor.js';
 import { execProcess } from './exec.js';
@@ -12,6 +13,8 @@ import { HealthMonitor, type HealthState } from './health.js';
 import { connect, disconnect, type BridgeNetwork, type NetworkAttachment } from './network.js';
 import { bridgeFor } from './networks.js';
 import { PortProxy, type PortMapping } from './ports.js';
+import type { OverlaySnapshotter } from './snapshotter.js';
+import { removeAnonymousVolumes } from './volumes.js';
 
 export interface NetworkPlace {
   net: BridgeNetwork;
@@ -56,4 +59,20 @@ export function healthMonitor(c: Container, executor: Executor, onChange: (h: He
   if (!check) return undefined;
   return new HealthMonitor(check, async (args) => executor.spawnExec(c.config.id, c.dir, await execProcess(c, { args }), ['ignore', 'pipe', 'pipe']),
     onChange, () => existsSync(join(c.dir, 'paused')), initial);
+}
+
+/**
+ * Writes `state` to the container's state.json, one write after another, each with the state as it is
+ * by then: a health result written late can never land after (and undo) the run's end.
+ */
+export function stateSaver(c: Container, state: ContainerState): () => Promise<void> {
+  let writing: Promise<void> = Promise.resolve();
+  return () => (writing = writing.catch(() => undefined).then(() => writeJsonAtomic(join(c.dir, 'state.json'), state)));
+}
+
+/** A --rm container at its end: its exit code kept for `wait`, the container removed, and its anonymous volumes. */
+export async function removeAfterRun(root: string, snapshots: OverlaySnapshotter, c: Container, state: ContainerState, o: { lazyUnmount?: boolean } = {}): Promise<void> {
+  if (state.exitCode !== undefined) await recordExit(root, c.config.id, state.exitCode).catch(() => undefined);
+  await destroyContainer(snapshots, { ...c, state }, o);
+  await removeAnonymousVolumes(root, c.config.volumes ?? [], c.config.id);
 }

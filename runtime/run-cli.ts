@@ -28,6 +28,24 @@ interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** The flags run, create and exec share for the process: -e, --env-file, -w, -u. */
+export function processFlagOptions(cmd: Command): Command {
+  return cmd
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
+    .option('--env-file <file>', 'read environment variables from a file', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, optionally with group');
+}
+
+/** -e and --env-file in order: the files' variables first, then each -e. */
+export async function envFromFlags(f: { env?: string[]; envFile?: string[] }): Promise<string[]> {
+  const m = await mods();
+  const env: string[] = [];
+  for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
+  env.push(...f.env ?? []);
+  return env;
+}
+
 function containerOptions(cmd: Command): Command {
   cmd
     .helpOption('--help', 'display help for command') // -h is --hostname, as in Docker
@@ -37,11 +55,8 @@ function containerOptions(cmd: Command): Command {
     .option('--rm', 'remove the container when it exits')
     .option('--name <name>', 'a name for the container')
     .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (not with --rm in the foreground)', 'no')
-    .option('--log-opt <option>', 'json-file log options: max-size=SIZE (default 10m), max-file=N (files in all, default 2)', collect)
-    .option('-e, --env <KEY=VALUE>', 'set an environment variable (KEY alone: take it from here)', collect)
-    .option('--env-file <file>', 'read environment variables from a file', collect)
-    .option('-w, --workdir <dir>', 'working directory inside the container')
-    .option('-u, --user <user[:group]>', 'user name or uid, optionally with group')
+    .option('--log-opt <option>', 'json-file log options: max-size=SIZE (default 10m), max-file=N (files in all, default 2)', collect);
+  processFlagOptions(cmd)
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
     .option('-h, --hostname <name>', 'container host name')
     .option('--network <network>', "bridge (berth0, with NAT out; docker's default), a network made by berth network create (its containers find each other by name), none (only a loopback) or host", 'bridge')
@@ -97,7 +112,7 @@ export function registerRunCommands(program: Command, out: Output): void {
       const kept = f.detach || !f.rm;
       const socketAttached = !f.detach && !f.rm && (!!f.interactive || !!f.tty);
       const s = await setUp(image, command, f, !!kept);
-      const { m, root, store, snapshots, executor } = s;
+      const { m, root, snapshots, executor } = s;
       const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
       if (kept) {
         const c = await m.createContainer({
@@ -326,9 +341,7 @@ export async function limitOptions(f: LimitFlags): Promise<Pick<RunOptions, 'mem
 /** Docker-style run flags → RunOptions (with clear errors for what is not supported). */
 export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtime' | 'pull'>): Promise<RunOptions> {
   const m = await mods();
-  const env: string[] = [];
-  for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
-  env.push(...(f.env ?? []));
+  const env = await envFromFlags(f);
   const network = f.network === 'default' ? 'bridge' : f.network;
   if (network !== 'none' && network !== 'host' && network !== 'bridge') throw new UsageError(`network ${f.network} not found`);
   const volumes: VolumeMount[] = [];

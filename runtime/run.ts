@@ -4,12 +4,10 @@
 // the supervisor's part: the bridge network and published ports, the health checks and state.json.
 // The container's stdio is this process's (or captured); at the end everything is removed, whatever happened.
 import type { ChildProcess, StdioOptions } from 'node:child_process';
-import { join } from 'node:path';
-import { healthMonitor, joinNetwork, type NetworkPlace } from './container-run.js';
-import { createContainer, destroyContainer, procStartTime, recordExit, releaseStartLock, writeJsonAtomic, type Container, type ContainerState, type CreateOptions } from './containers.js';
+import { healthMonitor, joinNetwork, removeAfterRun, stateSaver, type NetworkPlace } from './container-run.js';
+import { createContainer, procStartTime, releaseStartLock, type Container, type ContainerState, type CreateOptions } from './containers.js';
 import { runToEnd, type RunResult } from './executors/executor.js';
 import type { HealthMonitor } from './health.js';
-import { removeAnonymousVolumes } from './volumes.js';
 
 export interface EphemeralRunOptions extends Omit<CreateOptions, 'run' | 'restartPolicy' | 'autoRemove' | 'foreground' | 'starting' | 'logMaxSize' | 'logMaxFiles' | 'interactive' | 'stdinOnce'> {
   run?: CreateOptions['run'];
@@ -23,9 +21,7 @@ export async function runEphemeral(o: EphemeralRunOptions): Promise<RunResult & 
   const c = await createContainer({ ...o, run: o.run ?? {}, restartPolicy: { name: 'no' }, autoRemove: true, foreground: true, starting: true });
   const id = c.config.id;
   const state: ContainerState = { status: 'running', restartCount: 0, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid), startedAt: new Date().toISOString() };
-  // one queue of state.json writes, as in the supervisor: a late health result never undoes the end
-  let writing: Promise<void> = Promise.resolve();
-  const save = (): Promise<void> => (writing = writing.catch(() => undefined).then(() => writeJsonAtomic(join(c.dir, 'state.json'), state)));
+  const save = stateSaver(c, state);
   let place: NetworkPlace | undefined;
   let health: HealthMonitor | undefined;
   try {
@@ -66,8 +62,6 @@ async function end(o: EphemeralRunOptions, c: Container, state: ContainerState, 
   await save().catch(() => undefined);
   // (whatever happens here, the rest of the clean-up must run)
   await place?.leave().catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
-  if (state.exitCode !== undefined) await recordExit(o.root, c.config.id, state.exitCode).catch(() => undefined);
-  await destroyContainer(o.snapshots, { ...c, state }, { lazyUnmount: true });
-  // like docker run --rm: the anonymous volumes go with the container
-  await removeAnonymousVolumes(o.root, c.config.volumes ?? [], c.config.id);
+  // lazily: the container's processes are gone, and a synchronous umount costs ~20 ms of cache flushing
+  await removeAfterRun(o.root, o.snapshots, c, state, { lazyUnmount: true });
 }

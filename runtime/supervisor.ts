@@ -21,14 +21,13 @@ import { fileURLToPath } from 'node:url';
 import { AttachServer } from './attach-server.js';
 import { FRAME } from './attach-socket.js';
 import { PERL } from './executors/builtin.js';
-import { clearPaused, destroyContainer, recordExit, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
+import { clearPaused, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
-import { healthMonitor, joinNetwork, type NetworkPlace } from './container-run.js';
+import { healthMonitor, joinNetwork, removeAfterRun, stateSaver, type NetworkPlace } from './container-run.js';
 import type { HealthMonitor } from './health.js';
 import { disconnect } from './network.js';
 import { bridgeFor } from './networks.js';
 import { OverlaySnapshotter } from './snapshotter.js';
-import { removeAnonymousVolumes } from './volumes.js';
 
 function shouldRestart(cfg: ContainerConfig, code: number, restartCount: number, stopped: boolean): boolean {
   if (stopped) return false;
@@ -53,17 +52,13 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   const tty = spec.process?.terminal === true;
   const interactive = cfg.interactive === true;
   const executor = runtimeOf(c);
-  const statePath = join(c.dir, 'state.json');
   const stopPath = join(c.dir, 'stop-requested');
   const log = new JsonFileLog(logPath(c.dir, id), cfg.log.maxSize, cfg.log.maxFiles);
   const state: ContainerState = { ...c.state, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid), restartCount: c.state.restartCount ?? 0 };
   delete state.error;
   delete state.network;
   delete state.ports;
-  // every write of state.json goes through one queue, each writing the state as it is by then: a health
-  // result written late can never land after (and undo) the run's end
-  let writing: Promise<void> = Promise.resolve();
-  const save = (): Promise<void> => (writing = writing.catch(() => undefined).then(() => writeJsonAtomic(statePath, state)));
+  const save = stateSaver(c, state);
   let current: ChildProcess | undefined;
   const stopWaiting = new AbortController();
   const forward = (sig: NodeJS.Signals) => () => {
@@ -195,11 +190,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   log.close();
   await save();
   await attach?.close(state.exitCode ?? 125);
-  if (cfg.autoRemove) {
-    if (state.exitCode !== undefined) await recordExit(root, id, state.exitCode).catch(() => undefined);
-    await destroyContainer(await OverlaySnapshotter.open(root), { config: cfg, state, dir: c.dir });
-    await removeAnonymousVolumes(root, cfg.volumes ?? [], id);
-  }
+  if (cfg.autoRemove) await removeAfterRun(root, await OverlaySnapshotter.open(root), c, state);
 }
 
 const [root, id, flag] = process.argv.slice(2);
