@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { NotFoundError, UsageError } from '../client/errors.js';
-import type { Container } from './containers.js';
+import type { Container, ContainerConfig } from './containers.js';
 import type { RuntimeSpec } from './spec.js';
 import type { ImageConfig, ImageSummary } from './image-store.js';
 import type { PortMapping } from './ports.js';
@@ -273,7 +273,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
         if (!Number.isInteger(tail)) throw new UsageError(`--tail ${f.tail}: expected a number or "all"`);
       }
       const c = await m.findContainer(root(), ref);
-      m.assertLogged(c, 'read');
+      m.assertReadableLog(c);
       const ac = new AbortController();
       const onSig = () => ac.abort();
       process.once('SIGINT', onSig);
@@ -403,9 +403,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       const t = stopSeconds(f.time);
       const snapshots = await m.OverlaySnapshotter.open(root());
       for (const ref of refs) {
-        const stopped = await m.stopContainer(root(), await m.findContainer(root(), ref), t);
-        if (stopped.config.autoRemove) throw new UsageError(`container ${stopped.config.name} was run with --rm: it is removed now that it stopped`);
-        await m.startContainer(root(), snapshots, stopped);
+        await m.restartContainer(root(), snapshots, await m.findContainer(root(), ref), t);
         out.write(`${ref}\n`);
       }
     });
@@ -621,7 +619,7 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
           Name: `/${c.config.name}`,
           RestartCount: s.restartCount,
           LogPath: `${c.dir}/${c.config.id}-json.log`,
-          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: { Type: 'json-file', Config: { 'max-size': String(c.config.log.maxSize), 'max-file': String(c.config.log.maxFiles ?? 2) } }, NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
+          HostConfig: { RestartPolicy: { Name: c.config.restartPolicy.name, MaximumRetryCount: c.config.restartPolicy.name === 'on-failure' ? c.config.restartPolicy.maximumRetryCount : 0 }, LogConfig: logConfig(c.config.log), NetworkMode: c.config.networkName ?? c.config.network ?? '', PortBindings: portBindings(c.config.ports ?? []),
             ...hostConfigLimits(spec.linux?.resources), CgroupnsMode: spec.linux?.namespaces?.some((n) => n.type === 'cgroup') ? 'private' : 'host',
             AutoRemove: c.config.autoRemove === true, CapAdd: c.config.capAdd ?? null, CapDrop: c.config.capDrop ?? null, Privileged: c.config.privileged === true, SecurityOpt: c.config.securityOpt ?? null,
             Dns: c.config.etc?.dns ?? [], DnsSearch: c.config.etc?.dnsSearch ?? [], DnsOptions: c.config.etc?.dnsOptions ?? [], ExtraHosts: (c.config.etc?.addHosts ?? []).map((h) => `${h.name}:${h.ip}`) },
@@ -669,6 +667,12 @@ function inspectMounts(c: Container, spec: Partial<RuntimeSpec>, volumesDir: str
 }
 
 /** docker's {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} */
+/** inspect's HostConfig.LogConfig. */
+function logConfig(log: ContainerConfig['log']): { Type: string; Config: Record<string, string> } {
+  const driver = log.driver ?? 'json-file';
+  return { Type: driver, Config: driver === 'none' ? {} : { 'max-size': String(log.maxSize), 'max-file': String(log.maxFiles ?? 2) } };
+}
+
 function portBindings(ports: PortMapping[]): Record<string, Array<{ HostIp: string; HostPort: string }>> {
   const out: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
   for (const p of ports) (out[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' });

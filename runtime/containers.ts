@@ -5,6 +5,7 @@
 //   config.json     the OCI bundle's spec; rootfs/ its mounted overlay; hostname, hosts, resolv.conf
 //   <id>-json.log   stdout/stderr as docker json-file lines ({"log","stream","time"}), rotated to .1, .2 … (max-file)
 //   stop-requested  made by stop/kill/rm: the restart policy no longer applies
+//   restart-requested  made by restart of a --rm container: its supervisor does not remove it at the stop
 // A supervisor (supervisor.ts), one per container, runs it under the OCI runtime and owns state.json.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +29,7 @@ import { bridgeFor } from './networks.js';
 import { portsToPublish, type PortMapping, type PublishOptions } from './ports.js';
 import { buildSpec, capabilityName, specJson, type RunOptions } from './spec.js';
 import { copyUpVolumes, materializeVolumes, removeAnonymousVolumes } from './volumes.js';
+import type { LogDriver } from './log-driver.js';
 
 export { pidAlive, procStartTime } from './process.js';
 
@@ -61,8 +63,11 @@ export interface ContainerConfig {
   /** Its anonymous volumes (rm -v and --rm remove those no other container uses). */
   volumes?: string[];
   snapshotKey: string;
-  /** json-file's max-size, and max-file: how many files in all, the one written included (absent: 2). */
-  log: { maxSize: number; maxFiles?: number };
+  /**
+   * The log driver (absent: json-file; local is json-file lines with the local driver's limits; none
+   * keeps no log), its max-size, and max-file: how many files in all, the one written included (absent: 2).
+   */
+  log: { driver?: LogDriver; maxSize: number; maxFiles?: number };
   /** -t: a terminal, which the supervisor's pty host provides. */
   tty?: boolean;
   /** -i: stdin stays open, fed by attached clients. */
@@ -188,6 +193,7 @@ export interface CreateOptions extends PublishOptions {
   name?: string;
   run: RunOptions;
   restartPolicy: RestartPolicy;
+  logDriver?: LogDriver;
   logMaxSize?: number;
   logMaxFiles?: number;
   autoRemove?: boolean;
@@ -268,7 +274,10 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
       command: (spec.process?.args ?? []).slice(o.run.init ? 2 : 0), // (not /dev/init --, as docker shows it)
       created: new Date().toISOString(), restartPolicy: o.restartPolicy,
       runtime: o.executor.ref, snapshotKey: key,
-      log: { maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE, ...(o.logMaxFiles !== undefined ? { maxFiles: o.logMaxFiles } : {}) },
+      log: {
+        ...(o.logDriver && o.logDriver !== 'json-file' ? { driver: o.logDriver } : {}),
+        maxSize: o.logMaxSize ?? DEFAULT_LOG_MAX_SIZE, ...(o.logMaxFiles !== undefined ? { maxFiles: o.logMaxFiles } : {}),
+      },
       ...(o.autoRemove ? { autoRemove: true } : {}),
       ...(o.foreground ? { foreground: true } : {}),
       ...(anonymous.length ? { volumes: anonymous } : {}),
@@ -306,9 +315,18 @@ export function assertLogged(c: Container, what: string): void {
   if (c.config.foreground) throw new UsageError(`container ${c.config.name} runs in the foreground of a berth run --rm: its output goes to that terminal, and there is no log to ${what}`);
 }
 
-/** A container run with -i or -t: its supervisor listens on attach.sock, and clients attach there (not to the log). */
+/**
+ * A container run with -i or -t, or one that keeps no log (--log-driver none): its supervisor listens
+ * on attach.sock, and clients attach there (not to the log).
+ */
 export function hasAttachSocket(c: Container): boolean {
-  return c.config.tty === true || c.config.interactive === true;
+  return c.config.tty === true || c.config.interactive === true || c.config.log?.driver === 'none';
+}
+
+/** berth logs: refused where there is no log to read. */
+export function assertReadableLog(c: Container): void {
+  assertLogged(c, 'read');
+  if (c.config.log?.driver === 'none') throw new UsageError(`container ${c.config.name} was run with --log-driver none: configured logging driver does not support reading`);
 }
 
 export function supervisorScript(): string {
@@ -546,6 +564,7 @@ export async function startContainer(root: string, snapshots: OverlaySnapshotter
     c = await loadContainer(root, c.config.id);
     if (!idle(c)) return c;
     await rm(join(c.dir, 'stop-requested'), { force: true });
+    await rm(join(c.dir, RESTART_REQUESTED), { force: true });
     await clearPaused(c.dir);
     // runtime state left by a supervisor that died (its container may even run on): end it
     await runtimeOf(c).delete(c.config.id).catch(() => undefined);
@@ -554,6 +573,32 @@ export async function startContainer(root: string, snapshots: OverlaySnapshotter
     await writeJsonAtomic(join(c.dir, 'state.json'), state);
     return await startSupervisor(root, { ...c, state }, o);
   } finally { await release(); }
+}
+
+/** See restartContainer: the stop under way is a restart's, so a --rm container is kept. */
+export const RESTART_REQUESTED = 'restart-requested';
+
+/**
+ * docker restart: stop (the stop signal, then SIGKILL after the timeout) and start again. A detached
+ * --rm container is kept through it, as docker keeps it: its supervisor finds restart-requested and
+ * leaves the removal (a CLI killed in between leaves it exited, for start or rm). A foreground one
+ * belongs to the `berth run` that waits for its end.
+ */
+export async function restartContainer(root: string, snapshots: OverlaySnapshotter, c: Container, timeoutSec?: number): Promise<Container> {
+  const gone = () => new NotFoundError(`No such container: ${c.config.name} (it was run with --rm and ended before the restart)`);
+  if (c.config.autoRemove) {
+    if (c.config.foreground) throw new UsageError(`container ${c.config.name} runs in the foreground of a berth run --rm, which removes it at its end: it cannot be restarted`);
+    try { await writeFile(join(c.dir, RESTART_REQUESTED), new Date().toISOString()); } catch (e) {
+      throw (e as NodeJS.ErrnoException).code === 'ENOENT' ? gone() : e;
+    }
+  }
+  let stopped = await stopContainer(root, c, timeoutSec);
+  if (c.config.autoRemove && !stopped.removed) {
+    // stopContainer is done at "exited"; the supervisor decides about the removal after that
+    stopped = await waitFor(root, c.config.id, (x) => !supervisorAlive(x.state), 60_000) ?? stopped;
+  }
+  if (stopped.removed) throw gone();
+  return startContainer(root, snapshots, stopped);
 }
 
 /** Sends a signal (default KILL); the restart policy no longer applies (as after docker stop). */

@@ -18,7 +18,7 @@ import type { VolumeFlag } from './volumes.js';
 
 /** The flags run and create share (all of docker create's that berth has). */
 interface CreateFlags extends TransportFlags, LimitFlags {
-  rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
+  rm?: boolean; interactive?: boolean; tty?: boolean; name?: string; restart?: string; logDriver?: string; logOpt?: string[]; env?: string[]; envFile?: string[]; workdir?: string; user?: string; entrypoint?: string; hostname?: string;
   network: string; publish?: string[]; publishAll?: boolean; addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; networkAlias?: string[]; volume?: string[]; tmpfs?: string[]; readOnly?: boolean; runtime: string;
   pull: string; quiet?: boolean; stopSignal?: string; stopTimeout?: string; label?: string[]; capAdd?: string[]; capDrop?: string[];
   shmSize?: string; ulimit?: string[]; groupAdd?: string[]; init?: boolean; device?: string[]; privileged?: boolean; securityOpt?: string[]; mount?: string[]; cgroupns?: string;
@@ -55,7 +55,8 @@ function containerOptions(cmd: Command): Command {
     .option('--rm', 'remove the container when it exits')
     .option('--name <name>', 'a name for the container')
     .option('--restart <policy>', 'no, always, on-failure[:N] or unless-stopped (not with --rm in the foreground)', 'no')
-    .option('--log-opt <option>', 'json-file log options: max-size=SIZE (default 10m), max-file=N (files in all, default 2)', collect);
+    .option('--log-driver <driver>', 'json-file (the default), local (json-file lines, by default 20 MB × 5 files) or none (no log: berth logs refuses)')
+    .option('--log-opt <option>', 'log options: max-size=SIZE (json-file default 10m), max-file=N (files in all, json-file default 2)', collect);
   processFlagOptions(cmd)
     .option('--entrypoint <cmd>', 'override the image ENTRYPOINT ("" clears it)')
     .option('-h, --hostname <name>', 'container host name')
@@ -110,7 +111,8 @@ export function registerRunCommands(program: Command, out: Output): void {
       // Without --rm the container is kept, as with Docker: under its supervisor, detached (-d) or with
       // the CLI attached: to its log, or with -i/-t to its attach socket (keys, terminal, live output)
       const kept = f.detach || !f.rm;
-      const socketAttached = !f.detach && !f.rm && (!!f.interactive || !!f.tty);
+      // (with --log-driver none there is no log to follow: the socket carries the output)
+      const socketAttached = !f.detach && !f.rm && (!!f.interactive || !!f.tty || f.logDriver === 'none');
       const s = await setUp(image, command, f, !!kept);
       const { m, root, snapshots, executor } = s;
       const detachKeys = f.detachKeys !== undefined ? m.parseDetachKeys(f.detachKeys) : undefined;
@@ -144,7 +146,7 @@ export function registerRunCommands(program: Command, out: Output): void {
         const stdinFlows = f.interactive || (f.tty && executor.name !== 'builtin');
         const stdio: StdioOptions = [stdinFlows ? 'inherit' : 'ignore', 'inherit', 'inherit'];
         // (this CLI keeps the container: ps, exec, stop… see it meanwhile)
-        const { restartPolicy: _policy, autoRemove: _rm, logMaxSize: _log, logMaxFiles: _files, ...create } = s.create;
+        const { restartPolicy: _policy, autoRemove: _rm, logDriver: _driver, logMaxSize: _log, logMaxFiles: _files, ...create } = s.create;
         const r = await m.runEphemeral({ ...create, stdio, signal: ac.signal });
         process.exitCode = r.code;
       } finally {
@@ -170,20 +172,8 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   const m = await mods();
   const restartPolicy = m.parseRestartPolicy(f.restart ?? 'no');
   if (f.rm && restartPolicy.name !== 'no') throw new UsageError('--restart and --rm exclude each other'); // (only --rm runs are not kept)
-  let logMaxSize: number | undefined;
-  let logMaxFiles: number | undefined;
-  for (const o of f.logOpt ?? []) {
-    const opt = /^(max-size|max-file)=(.+)$/.exec(o);
-    if (!opt) throw new UsageError(`--log-opt ${o}: the json-file options are max-size=SIZE and max-file=N`);
-    if (opt[1] === 'max-file') {
-      logMaxFiles = Number(opt[2]);
-      if (!Number.isInteger(logMaxFiles) || logMaxFiles < 1) throw new UsageError(`--log-opt ${o}: max-file is a whole number of files, at least 1`);
-      continue;
-    }
-    try { logMaxSize = m.parseBytes(opt[2]!); } catch (e) { throw new UsageError(`--log-opt ${o}: ${(e as Error).message}`); }
-    if (logMaxSize < 1) throw new UsageError(`--log-opt ${o}: must be at least 1 byte`);
-  }
-  if (!kept && (logMaxSize !== undefined || logMaxFiles !== undefined)) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
+  const { driver: logDriver, maxSize: logMaxSize, maxFiles: logMaxFiles } = (await import('./log-driver.js')).parseLogFlags(f.logDriver, f.logOpt ?? []);
+  if (!kept && f.logOpt?.length) throw new UsageError('--log-opt needs a kept container: drop --rm, or add -d');
   const root = defaultRoot();
   // a user-defined network is a bridge of its own
   const asked = f.network === 'default' ? 'bridge' : f.network;
@@ -229,7 +219,7 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
       root, store, snapshots, executor, image, run, restartPolicy, publish, publishAll: !!f.publishAll, etc,
       ...(networkName ? { networkName, aliases: f.networkAlias ?? [] } : {}),
       ...(f.name !== undefined ? { name: f.name } : {}),
-      ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(logMaxFiles !== undefined ? { logMaxFiles } : {}), ...(f.rm ? { autoRemove: true } : {}),
+      logDriver, ...(logMaxSize !== undefined ? { logMaxSize } : {}), ...(logMaxFiles !== undefined ? { logMaxFiles } : {}), ...(f.rm ? { autoRemove: true } : {}),
       ...(stopSignal !== undefined ? { stopSignal } : {}), ...(stopTimeout !== undefined ? { stopTimeout } : {}),
       ...(Object.keys(labels).length ? { labels } : {}), health,
     },
@@ -312,7 +302,15 @@ export function limitFlagOptions(cmd: Command): Command {
     .option('-c, --cpu-shares <n>', 'relative CPU weight (the default is 1024)')
     .option('--cpuset-cpus <list>', 'the CPUs it may run on, e.g. 0-1 or 0,2')
     .option('--cpuset-mems <list>', 'the memory nodes it may use (NUMA), e.g. 0')
-    .option('--pids-limit <n>', 'maximum number of processes');
+    .option('--pids-limit <n>', 'maximum number of processes (-1: unlimited)');
+}
+
+/** --pids-limit: a whole number; 0 or below (docker's -1) is no limit. */
+function pidsLimit(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n)) throw new UsageError(`--pids-limit ${v}: expected a whole number (-1: unlimited)`);
+  return n;
 }
 
 /** The limit flags, parsed (each only when given). */
@@ -333,7 +331,7 @@ export async function limitOptions(f: LimitFlags): Promise<Pick<RunOptions, 'mem
   const out = {
     memory: bytes('memory', f.memory), memorySwap: f.memorySwap?.trim() === '-1' ? -1 : bytes('memory-swap', f.memorySwap),
     memoryReservation: bytes('memory-reservation', f.memoryReservation), cpus: num('cpus', f.cpus, false), cpuShares,
-    cpusetCpus: f.cpusetCpus, cpusetMems: f.cpusetMems, pidsLimit: num('pids-limit', f.pidsLimit, true),
+    cpusetCpus: f.cpusetCpus, cpusetMems: f.cpusetMems, pidsLimit: pidsLimit(f.pidsLimit),
   };
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined));
 }

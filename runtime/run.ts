@@ -9,7 +9,7 @@ import { createContainer, procStartTime, releaseStartLock, type Container, type 
 import { runToEnd, type RunResult } from './executors/executor.js';
 import type { HealthMonitor } from './health.js';
 
-export interface EphemeralRunOptions extends Omit<CreateOptions, 'run' | 'restartPolicy' | 'autoRemove' | 'foreground' | 'starting' | 'logMaxSize' | 'logMaxFiles' | 'interactive' | 'stdinOnce'> {
+export interface EphemeralRunOptions extends Omit<CreateOptions, 'run' | 'restartPolicy' | 'autoRemove' | 'foreground' | 'starting' | 'logDriver' | 'logMaxSize' | 'logMaxFiles' | 'interactive' | 'stdinOnce'> {
   run?: CreateOptions['run'];
   capture?: boolean;
   /** The container's stdio (default: inherited); ignored with capture. */

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { AttachServer } from './attach-server.js';
 import { FRAME } from './attach-socket.js';
 import { PERL } from './executors/builtin.js';
-import { clearPaused, JsonFileLog, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
+import { clearPaused, hasAttachSocket, JsonFileLog, RESTART_REQUESTED, loadContainer, logPath, procStartTime, runtimeOf, sleep, writeJsonAtomic, type ContainerConfig, type ContainerState } from './containers.js';
 import { waitExit } from './executors/executor.js';
 import { healthMonitor, joinNetwork, removeAfterRun, stateSaver, type NetworkPlace } from './container-run.js';
 import type { HealthMonitor } from './health.js';
@@ -53,7 +53,10 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   const interactive = cfg.interactive === true;
   const executor = runtimeOf(c);
   const stopPath = join(c.dir, 'stop-requested');
-  const log = new JsonFileLog(logPath(c.dir, id), cfg.log.maxSize, cfg.log.maxFiles);
+  // --log-driver none: nothing is kept (attached clients get the output through the socket)
+  const log: Pick<JsonFileLog, 'write' | 'flush' | 'close'> = cfg.log.driver === 'none'
+    ? { write: () => undefined, flush: () => undefined, close: () => undefined }
+    : new JsonFileLog(logPath(c.dir, id), cfg.log.maxSize, cfg.log.maxFiles);
   const state: ContainerState = { ...c.state, supervisorPid: process.pid, supervisorStartTime: procStartTime(process.pid), restartCount: c.state.restartCount ?? 0 };
   delete state.error;
   delete state.network;
@@ -80,7 +83,7 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   let earlyBytes = 0;
   let earlyEnd = false;
   let whenStarted: Array<() => void> = [];
-  const attach = tty || interactive ? await AttachServer.listen(c.dir, {
+  const attach = tty || hasAttachSocket(c) ? await AttachServer.listen(c.dir, {
     stdin: (data) => {
       if (!interactive) return undefined;
       const pipe = stdin;
@@ -102,6 +105,11 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
     },
     resize: (rows, cols) => { size = `${rows} ${cols}\n`; sizes?.write(size); },
   }) : undefined;
+  /** The supervisor's own errors: into the log, and to attached clients (all they get with --log-driver none). */
+  const complain = (message: string) => {
+    log.write('stderr', `berth: ${message}\n`);
+    attach?.broadcast(FRAME.stderr, Buffer.from(`berth: ${message}\n`));
+  };
   const releaseWaiting = () => { for (const go of whenStarted.splice(0)) go(); };
   // the bridge network: one namespace and address for all the runs of this start, its ports relayed from here
   let place: NetworkPlace | undefined;
@@ -154,9 +162,9 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
       }, state.health);
       if (health) state.health = health.start();
       await save();
-      code = await waitExit(child).catch((e: Error) => { log.write('stderr', `berth: cannot run the ${executor.name} executor: ${e.message}\n`); return 127; });
+      code = await waitExit(child).catch((e: Error) => { complain(`cannot run the ${executor.name} executor: ${e.message}`); return 127; });
     } catch (e) {
-      log.write('stderr', `berth: cannot start the container: ${(e as Error).message}\n`);
+      complain(`cannot start the container: ${(e as Error).message}`);
       code = 125;
     }
     health?.stop();
@@ -190,7 +198,8 @@ async function main(root: string, id: string, waitAttach: boolean): Promise<void
   log.close();
   await save();
   await attach?.close(state.exitCode ?? 125);
-  if (cfg.autoRemove) await removeAfterRun(root, await OverlaySnapshotter.open(root), c, state);
+  // (berth restart of a --rm container: it is started again, not removed)
+  if (cfg.autoRemove && !existsSync(join(c.dir, RESTART_REQUESTED))) await removeAfterRun(root, await OverlaySnapshotter.open(root), c, state);
 }
 
 const [root, id, flag] = process.argv.slice(2);

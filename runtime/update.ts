@@ -2,7 +2,8 @@
 // shares, cpusets, processes), changed as docker update changes them. config.json gets the new
 // limits for every later start; a running container gets them at once through its executor (the
 // kernel may refuse one, say a memory limit below what is in use: then nothing is changed). Its
-// supervisor reads the restart policy again at each end of a run.
+// supervisor reads the restart policy again at each end of a run. `--pids-limit -1` lifts the
+// process limit; the other limits can only be changed, as with docker.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../client/errors.js';
@@ -22,7 +23,9 @@ export async function updateContainer(c: Container, o: { restartPolicy?: Restart
     try { limits = limitsFor({ ...limitFlags(spec.linux.resources), ...o.limits }); } catch (e) {
       throw e instanceof SpecError ? new UsageError(`${c.config.name}: ${e.message}`) : e;
     }
-    if (c.state.status === 'running' && supervisorAlive(c.state)) await runtimeOf(c).update(c.config.id, limits);
+    // --pids-limit 0 or -1 lifts the limit (docker's "-1: unlimited"): the kernel's cgroup gets "max"
+    const lifted = o.limits.pidsLimit !== undefined && o.limits.pidsLimit <= 0 && spec.linux.resources.pids ? { pids: { limit: -1 } } : {};
+    if (c.state.status === 'running' && supervisorAlive(c.state)) await runtimeOf(c).update(c.config.id, { ...lifted, ...limits });
     const { memory: _m, cpu: _c, pids: _p, ...rest } = spec.linux.resources;
     const next: RuntimeSpec = { ...spec, linux: { ...spec.linux, resources: { ...rest, ...limits } } };
     const tmp = `${path}.${process.pid}.tmp`;

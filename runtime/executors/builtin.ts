@@ -65,6 +65,9 @@ async function writeCg(dir: string, file: string, value: string | number): Promi
   }
 }
 
+/** pids.max for a spec's limit: runc's reading, where 0 or less (update's -1) is no limit. */
+const pidsMax = (limit: number): number | 'max' => (limit > 0 ? limit : 'max');
+
 /** cgroup v2's cpu.weight for v1's cpu.shares (runc's conversion: 2…262144 onto 1…10000). */
 export function cpuWeight(shares: number): number {
   return 1 + Math.floor(((shares - 2) * 9999) / 262_142);
@@ -94,7 +97,7 @@ async function setupCgroups(id: string, res: Limits & Partial<Pick<RuntimeSpec['
       await writeCg(dir, 'memory.swap.max', mem.swap === -1 ? 'max' : (mem.swap ?? mem.limit) - mem.limit).catch(() => undefined);
     }
     if (mem?.reservation !== undefined) await writeCg(dir, 'memory.low', mem.reservation);
-    if (res.pids) await writeCg(dir, 'pids.max', res.pids.limit);
+    if (res.pids) await writeCg(dir, 'pids.max', pidsMax(res.pids.limit));
     const cpu = res.cpu;
     if (cpu?.quota !== undefined) await writeCg(dir, 'cpu.max', `${cpu.quota} ${cpu.period ?? 100_000}`);
     if (cpu?.shares !== undefined) await writeCg(dir, 'cpu.weight', cpuWeight(cpu.shares));
@@ -128,7 +131,7 @@ async function setupCgroups(id: string, res: Limits & Partial<Pick<RuntimeSpec['
     }
     if (mem.reservation !== undefined) await writeCg(dir, 'memory.soft_limit_in_bytes', mem.reservation);
   });
-  if (res.pids) await ctl('pids', async (dir) => { if (res.pids) await writeCg(dir, 'pids.max', res.pids.limit); });
+  if (res.pids) await ctl('pids', async (dir) => { if (res.pids) await writeCg(dir, 'pids.max', pidsMax(res.pids.limit)); });
   const cpu = res.cpu;
   if (cpu?.quota !== undefined || cpu?.shares !== undefined) await ctl('cpu', async (dir) => {
     if (cpu.quota !== undefined) {

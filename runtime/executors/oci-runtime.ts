@@ -16,6 +16,8 @@ export type { RunResult } from './executor.js';
 
 const HYBRID_CONTROLLERS = '/sys/fs/cgroup/unified/cgroup.controllers';
 
+const PID_MAX_LIMIT = 4 * 1024 * 1024;
+
 /** Does crun need the empty-cgroup.controllers workaround on this host? */
 function crunNeedsWorkaround(): boolean {
   try { return readFileSync(HYBRID_CONTROLLERS, 'utf8').trim() !== ''; } catch { return false; }
@@ -101,7 +103,10 @@ export class OciRuntimeExecutor implements Executor {
   async update(id: string, limits: Limits): Promise<void> {
     await mkdir(this.stateRoot, { recursive: true });
     const file = join(this.stateRoot, `update-${id.slice(0, 16)}-${process.pid}.json`);
-    await writeFile(file, JSON.stringify(limits), { mode: 0o600 });
+    // a lifted process limit (-1): runc writes "max"; crun 1.8 writes -1, which the kernel refuses, so it
+    // gets the highest number pids.max takes (PID_MAX_LIMIT: more processes than that cannot exist)
+    const pids = this.name === 'crun' && limits.pids && limits.pids.limit <= 0 ? { pids: { limit: PID_MAX_LIMIT } } : {};
+    await writeFile(file, JSON.stringify({ ...limits, ...pids }), { mode: 0o600 });
     try { await this.simple(['update', '--resources', file, id]); } finally { await rm(file, { force: true }); }
   }
 

@@ -422,6 +422,18 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     const waited = await runD(['--rm', 'localhost/bb:1', 'sh', '-c', 'sleep 0.5; exit 6']);
     const w = await berth(['wait', waited]);
     assert.deepEqual([w.code, w.stdout], [0, '6\n'], w.stderr);
+    // restart keeps it, as docker's does: it runs again, and its next stop removes it
+    const kept = await runD(['--rm', 'localhost/bb:1', 'sleep', '100']);
+    const before = (await inspect(kept)).State.Pid;
+    const rs = await berth(['restart', '-t', '0', kept]);
+    assert.deepEqual([rs.code, rs.stdout], [0, `${kept}\n`], rs.stderr);
+    const after = await inspect(kept);
+    assert.equal(after.State.Status, 'running');
+    assert.ok(after.State.Pid > 0 && after.State.Pid !== before, `a new process: ${before} → ${after.State.Pid}`);
+    assert.ok(!existsSync(join(root, 'containers', kept, 'restart-requested')), 'the restart is over');
+    assert.equal((await berth(['stop', '-t', '0', kept])).code, 0);
+    for (let n = 0; n < 100 && existsSync(join(root, 'containers', kept)); n++) await sleep(100);
+    assert.ok(!existsSync(join(root, 'containers', kept)), 'a stop after the restart removes it');
   });
 
   test('a foreground run --rm is a container while it runs (ps, inspect, exec, health, prune leaves it, stop), kept by its CLI and gone after', async () => {
@@ -447,6 +459,9 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     const logs = await berth(['logs', name]);
     assert.equal(logs.code, 2);
     assert.match(logs.stderr, /runs in the foreground of a berth run --rm: its output goes to that terminal/);
+    const restart = await berth(['restart', name]);
+    assert.equal(restart.code, 2);
+    assert.match(restart.stderr, /runs in the foreground of a berth run --rm, which removes it at its end: it cannot be restarted/);
     const taken = await berth(['run', '--rm', '--name', name, 'localhost/bb:1', 'true']);
     assert.match(taken.stderr, /the container name .* is already in use/);
     assert.equal((await berth(['container', 'prune', '-f'])).code, 0);
@@ -530,6 +545,43 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['logs', name])).stdout, 'out1\nout2\nout1\nout2\n');
     assert.equal((await berth(['container', 'rm', name])).code, 0);
     assert.equal((await berth(['ps', '-a', '-q'])).stdout.includes(i.Id.slice(0, 12)), false);
+  });
+
+  test('--log-driver none keeps no log (logs refuses) yet attached runs get the output; local keeps json-file lines with its limits', async () => {
+    const name = `nolog-${kind}`;
+    const r = await berth(['run', '--log-driver', 'none', '--name', name, 'localhost/bb:1', 'sh', '-c', 'echo out1; echo err1 >&2; exit 3']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [3, 'out1\n', 'err1\n']);
+    const i = JSON.parse((await berth(['container', 'inspect', name])).stdout)[0];
+    assert.deepEqual(i.HostConfig.LogConfig, { Type: 'none', Config: {} });
+    assert.ok(!existsSync(join(root, 'containers', i.Id, `${i.Id}-json.log`)), 'no log file');
+    const logs = await berth(['logs', name]);
+    assert.equal(logs.code, 2);
+    assert.match(logs.stderr, /was run with --log-driver none: configured logging driver does not support reading/);
+    // start -a of it, and attach to a detached one, go through the supervisor's socket
+    const again = await berth(['start', '-a', name]);
+    assert.deepEqual([again.code, again.stdout, again.stderr], [3, 'out1\n', 'err1\n']);
+    const d = await runD(['--log-driver', 'none', 'localhost/bb:1', 'sh', '-c', 'while [ ! -e /go ]; do echo tick; sleep 0.1; done; echo late; exit 5']);
+    let seen = '';
+    const attached = berth(['attach', d], (s) => { seen += s; });
+    for (let n = 0; n < 100 && !seen.includes('tick'); n++) await sleep(100);
+    assert.equal((await berth(['exec', d, 'sh', '-c', 'echo > /go'])).code, 0);
+    const a = await attached;
+    assert.equal(a.code, 5, a.stderr);
+    assert.match(seen, /^(tick\n)+late\n$/);
+    // local: json-file lines, docker's local limits unless given
+    const local = await runD(['--log-driver', 'local', 'localhost/bb:1', 'echo', 'kept']);
+    await waitExited(local);
+    assert.equal((await berth(['logs', local])).stdout, 'kept\n');
+    assert.deepEqual(JSON.parse((await berth(['container', 'inspect', local])).stdout)[0].HostConfig.LogConfig, { Type: 'local', Config: { 'max-size': '20000000', 'max-file': '5' } });
+    for (const [args, re] of [
+      [['--log-driver', 'syslog'], /--log-driver syslog: berth has the json-file, local and none log drivers/],
+      [['--log-driver', 'none', '--log-opt', 'max-size=1m'], /the none log driver takes no options/],
+    ] as Array<[string[], RegExp]>) {
+      const bad = await berth(['run', '-d', ...args, 'localhost/bb:1', 'true']);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, re);
+    }
+    assert.equal((await berth(['container', 'rm', '-f', name, d, local])).code, 0);
   });
 
   test('an attached run forwards SIGINT to the container (docker\'s sig-proxy) and ends with its exit code', async () => {
@@ -1261,7 +1313,7 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
   });
 
   test('update: a running container\'s limits change at once and stay for later starts; a new restart policy is what its supervisor follows', async () => {
-    const id = await runD(['--network', 'none', '-m', '32m', 'localhost/bb:1', 'sh', '-c', 'echo up; while [ ! -e /fail ]; do sleep 0.1; done; exit 3']);
+    const id = await runD(['--network', 'none', '-m', '32m', '--pids-limit', '20', 'localhost/bb:1', 'sh', '-c', 'echo up; while [ ! -e /fail ]; do sleep 0.1; done; exit 3']);
     for (let i = 0; i < 50 && !(await berth(['logs', id])).stdout; i++) await sleep(100);
     const mib = 1024 * 1024;
     const up = await berth(['update', '-m', '48m', '--memory-swap', '96m', '--cpus', '0.5', '--cpu-shares', '256', '--restart', 'on-failure:1', id]);
@@ -1280,6 +1332,16 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       const procs = (await cg('cpu', 'cgroup.procs')).split('\n');
       assert.ok(procs.length >= 2, `the container's processes are in its cpu cgroup: ${procs.join(' ')}`);
     }
+    // --pids-limit -1 lifts the limit (docker's "unlimited"), in the kernel and for later starts
+    const pidsMax = async () => (existsSync('/sys/fs/cgroup/cgroup.controllers')
+      ? read(join('/sys/fs/cgroup', (await readFile(`/proc/${pid}/cgroup`, 'utf8')).match(/^0::(\S+)$/m)![1]!, 'pids.max'))
+      : read(join('/sys/fs/cgroup/pids/berth', id, 'pids.max')));
+    assert.equal(await pidsMax(), '20');
+    const lift = await berth(['update', '--pids-limit', '-1', id]);
+    assert.equal(lift.code, 0, lift.stderr);
+    assert.ok(['max', String(4 * 1024 * 1024)].includes(await pidsMax()), 'no process limit (crun: PID_MAX_LIMIT)');
+    assert.equal(JSON.parse((await berth(['container', 'inspect', id])).stdout)[0].HostConfig.PidsLimit, 0);
+    assert.match((await berth(['update', '--pids-limit', 'lots', id])).stderr, /--pids-limit lots: expected a whole number/);
     // on-failure:1 (set above, not at run): one restart after the first failure, then it stays exited
     assert.equal((await berth(['exec', id, 'sh', '-c', 'echo > /fail'])).code, 0);
     const end = await waitExited(id, 20_000);
