@@ -21,7 +21,7 @@ const SCHEMA: Schema = {
   version: 'string',
   log: { level: 'string' },
   http: {
-    addr: 'string', host: 'string', draintimeout: 'duration',
+    addr: 'string', host: 'string', draintimeout: 'duration', idletimeout: 'duration',
     tls: { certificate: 'string', key: 'string', selfsigned: 'bool', names: 'strings', directory: 'string' },
   },
   storage: {
@@ -49,7 +49,7 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 
 export interface Config {
   log: { level: string };
-  http: { host: string | undefined; port: number; addr: string; draintimeoutMs: number; publicHost?: string;
+  http: { host: string | undefined; port: number; addr: string; draintimeoutMs: number; idletimeoutMs: number; publicHost?: string;
     tls?: { certificate: string; key: string }; selfSigned?: { directory: string; names: string[] } };
   storage: { driver: string; options: Record<string, unknown> };
   delete: { enabled: boolean };
@@ -287,6 +287,7 @@ function finish(tree: Tree, problems: string[]): Config {
     log: { level },
     http: {
       host, port, addr, draintimeoutMs: parseDuration((http.draintimeout as string) ?? '30s'),
+      idletimeoutMs: parseDuration((http.idletimeout as string) ?? '120s'),
       publicHost: http.host as string | undefined,
       tls: tls.certificate ? { certificate: String(tls.certificate), key: String(tls.key) } : undefined,
       selfSigned: tls.selfsigned ? { directory: tlsDir, names: (tls.names as string[] | undefined) ?? [] } : undefined,

@@ -43,7 +43,10 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
   const server = tls
     ? createHttpsServer({ cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, app)
     : createHttpServer(app);
-  server.requestTimeout = 0; // big blob uploads may take long; idle sockets are still timed out
+  server.requestTimeout = 0; // big blob uploads may take long, as long as bytes keep moving:
+  // a socket that carries nothing for http.idletimeout is closed, so a stalled upload fails (its
+  // partial chunk is undone) and frees its session, and a reader that stopped reading frees its file
+  server.timeout = config.http.idletimeoutMs;
   server.headersTimeout = 60_000;
 
   await new Promise<void>((resolve, reject) => {

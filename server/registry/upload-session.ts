@@ -1,6 +1,9 @@
 // Blob upload sessions. All state lives in storage (the data file and a start stamp), so
 // any server instance, or this one after a restart, can continue an upload. The running
-// hash is only a cache: when it is missing or stale, finishing re-reads the data.
+// hash is only a cache: when it is missing or stale, finishing re-reads the data. The cache keeps the
+// MAX_CACHED_HASHES most recently used sessions, so abandoned uploads cannot pile up in memory.
+// Within one process every change of a session (append, finish, cancel) runs under its lock; a
+// session that vanishes under a request (cancelled by another instance, purged) is BLOB_UPLOAD_UNKNOWN.
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
@@ -29,9 +32,26 @@ export function rangeHeader(size: number): string {
   return `0-${size > 0 ? size - 1 : 0}`;
 }
 
+/** Running hashes kept at most (each a few hundred bytes); the least recently used goes first. */
+const MAX_CACHED_HASHES = 1024;
+
+/** A session's data gone from under a request: another instance finished or cancelled it, or it was purged. */
+function sessionGone(id: string): (e: unknown) => never {
+  return (e) => {
+    if (e instanceof PathNotFoundError) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id });
+    throw e;
+  };
+}
+
 export class UploadSessions {
   #hashes = new Map<string, RunningHash>();
   #mutex = new KeyedMutex();
+
+  #cacheHash(id: string, h: RunningHash): void {
+    this.#hashes.delete(id);
+    this.#hashes.set(id, h); // (a Map iterates in insertion order: the first is the least recently used)
+    if (this.#hashes.size > MAX_CACHED_HASHES) this.#hashes.delete(this.#hashes.keys().next().value!);
+  }
 
   constructor(private readonly storage: StorageAdapter, private readonly blobs: BlobStore) {}
 
@@ -59,7 +79,7 @@ export class UploadSessions {
 
   /** Appends a chunk; resolves with the session's new size and how many bytes this chunk added. */
   append(repo: string, id: string, body: Readable, opts: AppendOptions = {}): Promise<Appended> {
-    return this.#mutex.run(id, () => this.#append(repo, id, body, opts));
+    return this.#mutex.run(id, () => this.#append(repo, id, body, opts)).catch(sessionGone(id));
   }
 
   /** Throws BLOB_UPLOAD_UNKNOWN unless the session exists. */
@@ -73,21 +93,18 @@ export class UploadSessions {
     }
   }
 
-  /** Opens the append writer while checking that the session exists (two storage round trips at once). */
+  /** Opens the append writer of a session that exists: opening makes the data file, so nothing is opened for an unknown one. */
   async #openAppend(repo: string, id: string): Promise<FileWriter> {
-    const [writer, session] = await Promise.allSettled([
-      isUploadId(id) ? this.storage.write(paths.uploadData(repo, id), { append: true }) : Promise.reject(new Error('invalid upload id')),
-      this.#requireSession(repo, id),
-    ]);
-    if (session.status === 'rejected') {
-      if (writer.status === 'fulfilled') await writer.value.cancel().catch(() => undefined);
-      throw session.reason;
-    }
-    if (writer.status === 'rejected') throw writer.reason;
-    return writer.value;
+    await this.#requireSession(repo, id);
+    return this.storage.write(paths.uploadData(repo, id), { append: true });
   }
 
   async #append(repo: string, id: string, body: Readable, opts: AppendOptions): Promise<Appended> {
+    // a request that waited for the session's lock and was given up meanwhile (its client gone, or the socket timed out)
+    if (opts.signal?.aborted) {
+      body.resume();
+      throw new RegistryError('BLOB_UPLOAD_INVALID', { uuid: id }, { message: 'the request was aborted' });
+    }
     const writer = await this.#openAppend(repo, id);
     const startSize = writer.size;
     if (opts.start !== undefined && opts.start !== startSize) {
@@ -118,7 +135,7 @@ export class UploadSessions {
       await writer.cancel().catch(() => undefined);
       throw e;
     }
-    if (hasher) this.#hashes.set(id, { algorithm: 'sha256', hash: hasher.hash, bytes: writer.size, ...(writer.version !== undefined ? { version: writer.version } : {}) });
+    if (hasher) this.#cacheHash(id, { algorithm: 'sha256', hash: hasher.hash, bytes: writer.size, ...(writer.version !== undefined ? { version: writer.version } : {}) });
     return { size: writer.size, appended: writer.size - startSize };
   }
 
@@ -145,7 +162,7 @@ export class UploadSessions {
       await this.storage.delete(paths.upload(repo, id));
       this.#hashes.delete(id);
       return { size, appended };
-    });
+    }).catch(sessionGone(id));
   }
 
   async #digest(repo: string, id: string, size: number, algorithm: Algorithm): Promise<Digest> {
@@ -187,10 +204,13 @@ export class UploadSessions {
     return hasher.bytes;
   }
 
-  async cancel(repo: string, id: string): Promise<void> {
-    await this.size(repo, id);
-    await this.storage.delete(paths.upload(repo, id));
-    this.#hashes.delete(id);
+  /** Deletes a session; after a request still writing to it has ended (which then finds it gone, if it comes later). */
+  cancel(repo: string, id: string): Promise<void> {
+    return this.#mutex.run(id, async () => {
+      await this.size(repo, id);
+      await this.storage.delete(paths.upload(repo, id));
+      this.#hashes.delete(id);
+    });
   }
 
   /** Removes sessions started before the cutoff; returns how many. */

@@ -40,16 +40,19 @@ async function sendBlob(ctx: Parameters<Handler>[0], req: Request, res: Response
     return;
   }
 
+  // a matching If-None-Match wins over Range (RFC 9110 13.2.2); a bad Range fails before any of the
+  // blob's headers are set, so its 416 is not marked cacheable
+  const unchanged = req.headers['if-none-match'] === `"${digest}"` || req.headers['if-none-match'] === digest;
+  const span = unchanged ? undefined : parseRange(req.headers.range, size);
   res.setHeader('Docker-Content-Digest', digest);
   res.setHeader('ETag', `"${digest}"`);
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('Cache-Control', 'max-age=31536000');
   res.setHeader('Content-Type', 'application/octet-stream');
-  if (req.headers['if-none-match'] === `"${digest}"` || req.headers['if-none-match'] === digest) {
+  if (unchanged) {
     res.status(304).end();
     return;
   }
-  const span = parseRange(req.headers.range, size);
   if (span) {
     res.status(206).setHeader('Content-Range', `bytes ${span.start}-${span.end}/${size}`);
   } else {

@@ -59,6 +59,8 @@ describe('blobs: GET/HEAD/DELETE /v2/<name>/blobs/<digest>', () => {
       assert.equal(res.status, 416);
       assert.equal(res.headers['content-range'], 'bytes */20');
       assert.equal(errorCode(res), 'RANGE_INVALID');
+      // an error is not the blob: nothing marks it cacheable or names the blob's digest
+      for (const h of ['cache-control', 'etag', 'docker-content-digest']) assert.equal(res.headers[h], undefined, h);
     });
   }
 

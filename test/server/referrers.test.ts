@@ -68,6 +68,21 @@ describe('referrers: GET /v2/<name>/referrers/<digest>', () => {
     assert.ok(!res.body.manifests.some((m: { digest: string }) => m.digest === pushed.sig));
   });
 
+  it('a referrer with megabytes of annotations is listed without them; the others keep theirs', async () => {
+    const big = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: 'application/vnd.example.big',
+      config: { mediaType: MediaType.OciEmpty, digest: empty, size: 2 }, layers: [],
+      subject: { mediaType: MediaType.OciManifest, digest: subject, size: 100 }, annotations: { big: 'x'.repeat(1_500_000) } });
+    const d = digestOf(big);
+    assert.equal((await request(t.app).put(`/v2/app/manifests/${d}`).set('Content-Type', MediaType.OciManifest).send(big)).status, 201);
+    const res = await request(t.app).get(`/v2/app/referrers/${subject}`);
+    assert.equal(res.status, 200, res.text);
+    const listed = (res.body as { manifests: Array<{ digest: string; artifactType?: string; annotations?: Record<string, string> }> }).manifests;
+    const hit = listed.find((m) => m.digest === d);
+    assert.deepEqual([hit?.artifactType, hit?.annotations], ['application/vnd.example.big', undefined]);
+    assert.equal(listed.find((m) => m.digest === pushed.sbom)?.annotations?.['test.label'], 'sbom');
+    assert.equal((await request(t.app).delete(`/v2/app/manifests/${d}`)).status, 202);
+  });
+
   it('a malformed digest → 400 DIGEST_INVALID', async () => {
     assert.equal(errorCode(await request(t.app).get('/v2/app/referrers/sha256:nope')), 'DIGEST_INVALID');
   });

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { createApp } from '../../server/app.js';
 import { digestOf } from '../../oci/digest.js';
 import { errorCode, pushBlob } from '../helpers/push.js';
-import { testApp, type TestApp } from '../helpers/registry.js';
+import { startTestServer, testApp, type TestApp } from '../helpers/registry.js';
 
 const blobUrl = (name: string, d: string) => `/v2/${name}/blobs/${d}`;
 
@@ -19,6 +19,13 @@ async function startSession(t: TestApp, name: string): Promise<string> {
   assert.equal(res.headers.range, '0-0');
   assert.ok(res.headers['docker-upload-uuid']);
   return res.headers.location!;
+}
+
+/** Runs `fn` with the app listening on a loopback port (for raw requests supertest cannot make). */
+async function onPort(app: TestApp['app'], fn: (port: number) => Promise<void>): Promise<void> {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try { await fn((server.address() as AddressInfo).port); } finally { server.close(); }
 }
 
 describe('uploads', () => {
@@ -171,10 +178,67 @@ describe('uploads', () => {
     }
   });
 
-  it('an upload session belongs to its repository: another name cannot continue it', async () => {
+  it('an upload session belongs to its repository: another name cannot continue it, and trying leaves nothing behind', async () => {
     const loc = await startSession(t, 'owner');
     const id = loc.split('/').pop()!;
     assert.equal(errorCode(await request(t.app).get(`/v2/intruder/blobs/uploads/${id}`)), 'BLOB_UPLOAD_UNKNOWN');
+    assert.equal(errorCode(await request(t.app).patch(`/v2/intruder/blobs/uploads/${id}`).send(Buffer.from('x'))), 'BLOB_UPLOAD_UNKNOWN');
+    assert.equal(errorCode(await request(t.app).put(`/v2/ghost/blobs/uploads/${id}?digest=${digestOf('x')}`).send(Buffer.from('x'))), 'BLOB_UPLOAD_UNKNOWN');
+    for (const name of ['intruder', 'ghost']) {
+      assert.deepEqual(await readdir(join(t.root, 'repositories', name)).catch(() => []), [], `nothing made under ${name}`);
+    }
+  });
+
+  it('DELETE while a PUT still sends its body: the PUT completes (201), then the session is unknown (404), never a 500', async () => {
+    await onPort(t.app, async (port) => {
+      const loc = await startSession(t, 'put-delete');
+      const body = Buffer.alloc(2 << 20, 7);
+      let put!: Promise<{ status: number; body: string }>;
+      const req = httpRequest({ host: '127.0.0.1', port, method: 'PUT', path: `${loc}?digest=${digestOf(body)}`,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(body.length) } });
+      put = new Promise((resolve, reject) => {
+        req.on('response', (res) => { let text = ''; res.on('data', (d) => { text += d; }); res.on('end', () => resolve({ status: res.statusCode!, body: text })); });
+        req.on('error', reject);
+      });
+      req.write(body.subarray(0, 1 << 20));
+      await new Promise((r) => setTimeout(r, 100));
+      const cancel = request(t.app).delete(loc).then((r) => r);
+      await new Promise((r) => setTimeout(r, 100));
+      req.end(body.subarray(1 << 20));
+      const [p, d] = await Promise.all([put, cancel]);
+      assert.equal(p.status, 201, p.body);
+      assert.equal(d.status, 404);
+      assert.equal(errorCode(d), 'BLOB_UPLOAD_UNKNOWN');
+      assert.equal((await request(t.app).head(blobUrl('put-delete', digestOf(body)))).status, 200);
+    });
+  });
+
+  it('a stalled upload is cut off after http.idletimeout: its partial chunk is undone and the session goes on', async () => {
+    const srv = await startTestServer({ REGISTRY_HTTP_IDLETIMEOUT: '500ms' });
+    try {
+      const [host, port] = srv.host.split(':') as [string, string];
+      const post = await fetch(`${srv.url}/v2/stall/blobs/uploads/`, { method: 'POST' });
+      const loc = post.headers.get('location')!;
+      await fetch(`${srv.url}${loc}`, { method: 'PATCH', body: 'hello', headers: { 'Content-Range': '0-4', 'Content-Type': 'application/octet-stream' } });
+      // 10 of the 100 bytes it announces, then silence
+      const sock = connect(Number(port), host);
+      const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+      sock.on('error', () => undefined);
+      sock.write(`PATCH ${loc} HTTP/1.1\r\nHost: ${srv.host}\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\n0123456789`);
+      const waited = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 10_000))]);
+      assert.equal(waited, 'closed', 'the server closes a socket that carries nothing for http.idletimeout');
+      // the undoing of the chunk follows
+      let range: string | null = '';
+      for (let i = 0; i < 100 && range !== '0-4'; i++) {
+        range = (await fetch(`${srv.url}${loc}`)).headers.get('range');
+        if (range !== '0-4') await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(range, '0-4', 'the stalled bytes are not part of the upload');
+      const put = await fetch(`${srv.url}${loc}?digest=${digestOf('hello world')}`, { method: 'PUT', body: ' world' });
+      assert.equal(put.status, 201);
+    } finally {
+      await srv.stop();
+    }
   });
 
   it('DELETE cancels a session → 204, then it is unknown', async () => {
@@ -239,10 +303,7 @@ describe('uploads', () => {
   });
 
   it('a client that disconnects mid-PATCH leaves the upload where it was and no blob visible', async () => {
-    const server = t.app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    try {
-      const { port } = server.address() as AddressInfo;
+    await onPort(t.app, async (port) => {
       const loc = await startSession(t, 'disconnect');
       await request(t.app).patch(loc).set('Content-Range', '0-4').send(Buffer.from('hello'));
       await new Promise<void>((resolve) => {
@@ -262,16 +323,11 @@ describe('uploads', () => {
       assert.equal(range, '0-4');
       const res = await request(t.app).put(`${loc}?digest=${digestOf('hello')}`);
       assert.equal(res.status, 201);
-    } finally {
-      server.close();
-    }
+    });
   });
 
   it('a client that disconnects mid monolithic upload leaves no blob and no session behind', async () => {
-    const server = t.app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    try {
-      const { port } = server.address() as AddressInfo;
+    await onPort(t.app, async (port) => {
       const full = Buffer.alloc(4 << 20, 3);
       const d = digestOf(full);
       await new Promise<void>((resolve) => {
@@ -288,8 +344,6 @@ describe('uploads', () => {
       }
       assert.deepEqual(uploads, []);
       assert.equal((await request(t.app).head(blobUrl('mono-abort', d))).status, 404);
-    } finally {
-      server.close();
-    }
+    });
   });
 });
