@@ -194,7 +194,7 @@ function psRow(c: Container, noTrunc: boolean, now = Date.now()): Record<string,
     ID: noTrunc ? c.config.id : c.config.id.slice(0, 12), Image: c.config.image, Command: `"${cmd}"`, CreatedAt: goTime(c.config.created),
     RunningFor: humanAge(c.config.created, now), Ports: portsText(c), State: paused ? 'paused' : c.state.status, Status: statusText(c, now),
     Names: c.config.name, Labels: Object.entries(c.config.labels ?? {}).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${v}`).join(','),
-    Networks: c.config.networkName ?? c.config.network ?? '',
+    Networks: [c.config.networkName ?? c.config.network ?? '', ...(c.config.extraNetworks ?? []).map((n) => n.name)].filter(Boolean).join(','),
   };
 }
 const PS_HEADERS = { ID: 'CONTAINER ID', RunningFor: 'CREATED' };
@@ -630,7 +630,11 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
             Labels: c.config.labels ?? {},
             ...(c.config.healthcheck ? { Healthcheck: { Test: c.config.healthcheck.test, Interval: c.config.healthcheck.intervalMs * 1e6, Timeout: c.config.healthcheck.timeoutMs * 1e6, Retries: c.config.healthcheck.retries, StartPeriod: c.config.healthcheck.startPeriodMs * 1e6 } } : {}), StopSignal: `SIG${c.config.stopSignal ?? 'TERM'}`.replace(/^SIG(\d+)$/, '$1'), ...(c.config.stopTimeout !== undefined ? { StopTimeout: c.config.stopTimeout } : {}),
           },
-          NetworkSettings: networkSettings(c),
+          NetworkSettings: await networkSettings(c, async (name) => {
+            const [net, { members, macFor }] = await Promise.all([m.bridgeFor(root(), name), import('./network.js')]);
+            const ip = net && (await members(net)).find((x) => x.id === c.config.id)?.ip;
+            return net && ip ? { IPAddress: ip, IPPrefixLen: net.prefixLen, Gateway: net.gateway, MacAddress: macFor(ip) } : undefined;
+          }),
           GraphDriver: { Name: 'overlay', Data: { MergedDir: `${c.dir}/rootfs`, SnapshotKey: c.config.snapshotKey } },
         });
       }
@@ -679,14 +683,21 @@ function portBindings(ports: PortMapping[]): Record<string, Array<{ HostIp: stri
   return out;
 }
 
-/** inspect's NetworkSettings: the address and ports of a running bridge container (empty otherwise, as docker's). */
-function networkSettings(c: Container): Record<string, unknown> {
+/**
+ * inspect's NetworkSettings: the address and ports of a running bridge container (empty otherwise, as
+ * docker's), and its address on each network `network connect` added (`lease` finds it).
+ */
+async function networkSettings(c: Container, lease: (name: string) => Promise<{ IPAddress: string; IPPrefixLen: number; Gateway: string; MacAddress: string } | undefined>): Promise<Record<string, unknown>> {
   const n = c.state.status === 'running' || c.state.status === 'restarting' ? c.state.network : undefined;
   const ports = n ? portBindings(c.state.ports ?? []) : {};
   const endpoint = { IPAddress: n?.ip ?? '', IPPrefixLen: n?.prefixLen ?? 0, Gateway: n?.gateway ?? '', MacAddress: n?.mac ?? '' };
-  return {
-    SandboxKey: n?.netns ?? '', Ports: ports, ...endpoint,
-    Networks: c.config.network === 'bridge' ? { [c.config.networkName ?? 'bridge']: { ...endpoint, Aliases: c.config.aliases ?? [] } } : c.config.network ? { [c.config.network]: { IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' } } : {},
-  };
+  const networks: Record<string, unknown> = c.config.network === 'bridge'
+    ? { [c.config.networkName ?? 'bridge']: { ...endpoint, Aliases: c.config.aliases ?? [] } }
+    : c.config.network ? { [c.config.network]: { IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' } } : {};
+  for (const extra of c.config.extraNetworks ?? []) {
+    const l = n ? await lease(extra.name).catch(() => undefined) : undefined; // (a network removed since)
+    networks[extra.name] = { ...l ?? { IPAddress: '', IPPrefixLen: 0, Gateway: '', MacAddress: '' }, Aliases: extra.aliases ?? [] };
+  }
+  return { SandboxKey: n?.netns ?? '', Ports: ports, ...endpoint, Networks: networks };
 }
 

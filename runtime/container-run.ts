@@ -10,7 +10,7 @@ import { hostsMember } from './etc-files.js';
 import type { Executor } from './executors/executor.js';
 import { execProcess } from './exec.js';
 import { HealthMonitor, type HealthState } from './health.js';
-import { connect, disconnect, type BridgeNetwork, type NetworkAttachment } from './network.js';
+import { connect, connectExtra, disconnect, releaseExtras, type BridgeNetwork, type Member, type NetworkAttachment } from './network.js';
 import { bridgeFor } from './networks.js';
 import { PortProxy, type PortMapping } from './ports.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
@@ -27,26 +27,41 @@ export interface NetworkPlace {
 }
 
 /**
- * Puts a bridge container (berth0 or a user-defined network) on its network: an address, its names in
- * the members' /etc/hosts (on a user-defined network: its name, short id and aliases), and its -p ports
- * relayed by this process. Undefined for none and host.
+ * A member of a network: its hosts file with its own lines, and the names others find it by on a
+ * user-defined network (its name, short id and aliases; none on the default bridge).
+ */
+export async function networkMember(c: Container, net: BridgeNetwork, userDefined: boolean, aliases: string[] = []): Promise<(ip: string) => Member> {
+  const names = userDefined ? [c.config.name, c.config.id.slice(0, 12), ...aliases] : [];
+  const hostname = (await readFile(join(c.dir, 'hostname'), 'utf8')).trim();
+  return hostsMember(join(c.dir, 'hosts'), hostname, names, c.config.etc?.addHosts, net.gateway);
+}
+
+/**
+ * Puts a bridge container (berth0 or a user-defined network) on its network, and on those `network
+ * connect` added: an address on each, its names in the members' /etc/hosts, and its -p ports (on the
+ * first network) relayed by this process. Undefined for none and host.
  */
 export async function joinNetwork(root: string, c: Container): Promise<NetworkPlace | undefined> {
   const cfg = c.config;
   if (cfg.network !== 'bridge') return undefined;
   const net = (await bridgeFor(root, cfg.networkName ?? 'bridge'))!; // (a bridge name always gives one)
-  const names = cfg.networkName ? [cfg.name, cfg.id.slice(0, 12), ...cfg.aliases ?? []] : [];
-  const hostname = (await readFile(join(c.dir, 'hostname'), 'utf8')).trim();
-  const attachment = await connect(cfg.id, net, hostsMember(join(c.dir, 'hosts'), hostname, names, cfg.etc?.addHosts, net.gateway))
+  const leave = async () => { await disconnect(cfg.id, net); await releaseExtras(cfg.id); };
+  const attachment = await connect(cfg.id, net, await networkMember(c, net, !!cfg.networkName, cfg.aliases))
     .catch(async (e: Error) => { await disconnect(cfg.id, net).catch(() => undefined); throw e; });
   let proxy: PortProxy;
-  try { proxy = await PortProxy.open(cfg.ports ?? [], attachment.ip); } catch (e) {
-    await disconnect(cfg.id, net).catch(() => undefined);
+  try {
+    for (const extra of cfg.extraNetworks ?? []) {
+      const other = (await bridgeFor(root, extra.name))!;
+      await connectExtra(cfg.id, other, await networkMember(c, other, extra.name !== 'bridge', extra.aliases));
+    }
+    proxy = await PortProxy.open(cfg.ports ?? [], attachment.ip);
+  } catch (e) {
+    await leave().catch(() => undefined);
     throw e;
   }
   return {
     net, attachment, proxy, ports: proxy.bound,
-    leave: async () => { proxy.close(); await disconnect(cfg.id, net); },
+    leave: async () => { proxy.close(); await leave(); },
   };
 }
 

@@ -24,7 +24,7 @@ import { healthConfig, type HealthConfig, type HealthFlags, type HealthState } f
 import { lockHolder, takeLock } from './pid-lock.js';
 import { pidAlive, procStartTime, signalName } from './process.js';
 import { writeEtcFiles, type EtcOptions } from './etc-files.js';
-import { disconnect, netnsPath, type NetworkAttachment } from './network.js';
+import { disconnect, netnsPath, releaseExtras, type NetworkAttachment } from './network.js';
 import { bridgeFor } from './networks.js';
 import { portsToPublish, type PortMapping, type PublishOptions } from './ports.js';
 import { buildSpec, capabilityName, specJson, type RunOptions } from './spec.js';
@@ -79,6 +79,8 @@ export interface ContainerConfig {
   /** A user-defined network (networks.ts), with network set to bridge; and its --network-alias names. */
   networkName?: string;
   aliases?: string[];
+  /** Networks added by `berth network connect` ("bridge" for the default one), joined at each start after the first. */
+  extraNetworks?: ExtraNetwork[];
   /** -p and -P, as asked (a host port 0 is chosen at each start). */
   ports?: PortMapping[];
   /** --add-host and --dns… (the supervisor writes hosts again with the address of each start). */
@@ -126,6 +128,8 @@ export interface Container {
 }
 
 export const DEFAULT_LOG_MAX_SIZE = 10 * 1024 * 1024;
+
+export interface ExtraNetwork { name: string; aliases?: string[] }
 
 export function containersDir(root: string): string { return join(root, 'containers'); }
 export function containerDir(root: string, id: string): string { return join(containersDir(root), id); }
@@ -644,6 +648,7 @@ export async function destroyContainer(snapshots: OverlaySnapshotter, c: Contain
   if (c.config.network === 'bridge') {
     await bridgeFor(dirname(dirname(c.dir)), c.config.networkName ?? 'bridge').then((net) => disconnect(c.config.id, net))
       .catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
+    await releaseExtras(c.config.id).catch((e: Error) => process.stderr.write(`berth: ${e.message}\n`));
   }
   const rootfs = join(c.dir, 'rootfs');
   // lazily when its processes are surely gone: a synchronous umount costs ~20 ms of cache flushing

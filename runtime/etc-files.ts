@@ -29,6 +29,11 @@ export function parseAddHost(flag: string): { name: string; ip: string } {
   return { name, ip };
 }
 
+/** --network-alias (and network connect --alias): a host name, since it becomes a word of other containers' /etc/hosts. */
+export function checkAliases(flag: string, aliases: string[]): void {
+  for (const a of aliases) if (!HOST_NAME.test(a)) throw new UsageError(`${flag} ${JSON.stringify(a)}: expected a host name (letters, digits, dots and dashes)`);
+}
+
 /** --dns: addresses only; --dns-search and --dns-option: one word each (they become lines of resolv.conf). */
 export function checkDnsFlags(o: EtcOptions): void {
   for (const d of o.dns ?? []) if (!isIP(d)) throw new UsageError(`--dns ${d}: not an IP address`);

@@ -1,4 +1,4 @@
-// `berth network create|ls|inspect|rm`: user-defined networks (networks.ts), with docker's output.
+// `berth network create|ls|inspect|rm|connect|disconnect`: user-defined networks (networks.ts), with docker's output.
 import type { Command } from 'commander';
 import { eachArg } from './housekeeping-cli.js';
 import { formatTable } from './table.js';
@@ -11,7 +11,7 @@ export function registerNetworkCommands(program: Command, out: Output = process.
   const root = (): string => process.env.BERTH_ROOT || '/var/lib/berth';
   const mods = async () => ({ ...(await import('./networks.js')), ...(await import('./network.js')) });
   // (housekeeping-cli adds prune to the same group)
-  const network = (program.commands.find((c) => c.name() === 'network') ?? program.command('network')).description('manage networks: create, ls, inspect, rm, prune');
+  const network = (program.commands.find((c) => c.name() === 'network') ?? program.command('network')).description('manage networks: create, ls, inspect, rm, prune, connect, disconnect');
 
   network.command('create')
     .description('create a network: its own bridge and subnet, where containers find each other by name')
@@ -53,6 +53,28 @@ export function registerNetworkCommands(program: Command, out: Output = process.
         res.push({ Name: def.name, Id: def.id, Created: def.created, Driver: 'bridge', Options: { 'com.docker.network.bridge.name': bridge.name }, IPAM: { Config: [{ Subnet: def.subnet, Gateway: bridge.gateway }] }, Containers: containers });
       }
       out.write(f.format !== undefined ? (await listFormat()).formatEach(f.format, res) : `${JSON.stringify(res, null, 2)}\n`);
+    });
+
+  network.command('connect')
+    .description("connect a container to one more network (kept for its later starts; a running one gets an interface at once)")
+    .argument('<network>')
+    .argument('<container>')
+    .option('--alias <name>', 'another name the container has on that network (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (ref: string, container: string, f: { alias?: string[] }) => {
+      const { findContainer } = await import('./containers.js');
+      const { connectContainer } = await import('./network-connect.js');
+      await connectContainer(root(), await findContainer(root(), container), ref, f.alias ?? []);
+    });
+
+  network.command('disconnect')
+    .description('disconnect a container from a network it was connected to with network connect')
+    .argument('<network>')
+    .argument('<container>')
+    .option('-f, --force', 'accepted for docker compatibility')
+    .action(async (ref: string, container: string) => {
+      const { findContainer } = await import('./containers.js');
+      const { disconnectContainer } = await import('./network-connect.js');
+      await disconnectContainer(root(), await findContainer(root(), container), ref);
     });
 
   network.command('rm').alias('remove')

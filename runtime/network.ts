@@ -8,7 +8,13 @@
 // written under a flock shared by all processes and berth roots (they all use the one bridge). /run
 // is emptied by a reboot together with the namespaces, so nothing stale survives one; the address of
 // a keeper that was killed is taken back (with its namespace) when the address is needed.
+//
+// A container joins one network when it starts (eth0, with the default route) and may be connected
+// to more (`berth network connect`): each another veth (eth1, eth2 …) into the same namespace with an
+// address on that bridge, leased in that bridge's directory for the same keeper. A container's
+// /etc/hosts names the members of every user-defined network it is on.
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,7 +24,7 @@ import { pidAlive, procStartTime } from './process.js';
 const run = promisify(execFile);
 
 /** A bridge: the default one (berth0), or a user-defined network's (networks.ts), whose containers find each other by name. */
-export interface BridgeNetwork { name: string; gateway: string; prefixLen: number; resolve?: boolean }
+export interface BridgeNetwork { name: string; gateway: string; prefixLen: number }
 
 /** An IPv4 subnet "a.b.c.d/n" (prefix 8 to 28): its base address, prefix and gateway (the first address). */
 export function parseSubnet(text: string, what: string): { base: string; prefixLen: number; gateway: string } {
@@ -206,8 +212,16 @@ export async function ensureBridge(net: BridgeNetwork): Promise<void> {
   });
 }
 
-/** What a container's /etc/hosts is made of: its own lines, and (on a user-defined network) the names others find it by. */
-export interface Member { hosts: string; names: string[]; base: string }
+/**
+ * What a container's /etc/hosts is made of: its own lines, and (on a user-defined network) the names
+ * others find it by. `extra`: a network connected after the start, whose base gives way to the first's.
+ */
+export interface Member { hosts: string; names: string[]; base: string; extra?: boolean }
+
+/** The process that keeps a container's network: its supervisor, or a foreground run's CLI. */
+export interface Keeper { pid: number; start: string }
+
+const thisProcess = (): Keeper => ({ pid: process.pid, start: procStartTime(process.pid) ?? '' });
 
 /** Who holds an address: the container, and the process that keeps its network (a supervisor, or a foreground run's CLI). */
 interface Lease { id: string; pid: number; start: string; member?: Member }
@@ -246,7 +260,7 @@ async function teardown(id: string): Promise<void> {
 }
 
 /** Takes the lowest free address for `id` (the caller holds the network lock); an address whose keeper died is taken back. */
-async function allocate(net: BridgeNetwork, id: string, member?: (ip: string) => Member): Promise<string> {
+async function allocate(net: BridgeNetwork, id: string, member?: (ip: string) => Member, keeper: Keeper = thisProcess()): Promise<string> {
   const dir = join(IPAM_DIR, net.name);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const { base, prefixLen } = subnetOf(net);
@@ -261,7 +275,7 @@ async function allocate(net: BridgeNetwork, id: string, member?: (ip: string) =>
       await unlink(file).catch(() => undefined);
     }
     const fh = await open(file, 'wx', 0o600);
-    await fh.writeFile(JSON.stringify({ id, pid: process.pid, start: procStartTime(process.pid) ?? '', ...(member ? { member: member(toIp(n)) } : {}) } satisfies Lease));
+    await fh.writeFile(JSON.stringify({ id, pid: keeper.pid, start: keeper.start, ...(member ? { member: member(toIp(n)) } : {}) } satisfies Lease));
     await fh.close();
     return toIp(n);
   }
@@ -304,12 +318,90 @@ export async function connect(id: string, net: BridgeNetwork = bridgeNetwork(), 
       'link set eth0 up',
       `route add default via ${net.gateway}`,
     ]);
-    await withNetworkLock(() => refreshHosts(net));
+    await withNetworkLock(refreshHosts);
   } catch (e) {
     await disconnect(id, net).catch(() => undefined);
     throw e;
   }
   return { netns: netnsPath(id), ip: addr, gateway: net.gateway, prefixLen: net.prefixLen, mac, bridge: net.name };
+}
+
+/** The host end of a container's veth on a network it was connected to after its start. */
+function extraVeth(id: string, net: BridgeNetwork): string {
+  return `vx${createHash('sha256').update(`${id} ${net.name}`).digest('hex').slice(0, 12)}`; // IFNAMSIZ: 15
+}
+
+/** The first ethN (N ≥ 1) free in the container's namespace. */
+async function freeInterface(id: string): Promise<string> {
+  let text: string;
+  try { text = (await run('ip', ['-n', netnsName(id), '-o', 'link', 'show'])).stdout; } catch (e) {
+    throw missing('ip', 'iproute2', e) ?? new NetworkError(`container ${id.slice(0, 12)} has no network namespace: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`);
+  }
+  const used = new Set([...text.matchAll(/^\d+:\s+([^:@\s]+)/gm)].map((m) => m[1]));
+  for (let n = 1; ; n++) if (!used.has(`eth${n}`)) return `eth${n}`;
+}
+
+/**
+ * Connects a container whose namespace exists (it runs) to one more network: a veth from that bridge
+ * into the namespace, an address, no route beyond the subnet (the default route stays the first
+ * network's). `keeper` keeps the lease: the container's supervisor, which releases it at the end.
+ */
+export async function connectExtra(id: string, net: BridgeNetwork, member: (ip: string) => Member, keeper: Keeper = thisProcess()): Promise<NetworkAttachment & { ifname: string }> {
+  checkId(id);
+  if (!existsSync(netnsPath(id))) throw new NetworkError(`container ${id.slice(0, 12)} has no network namespace`);
+  await ensureBridge(net);
+  const veth = extraVeth(id, net);
+  const addr = await withNetworkLock(async () => {
+    for (const { file, lease } of await leasesOf(join(IPAM_DIR, net.name), id)) {
+      if (keeperAlive(lease)) throw new NetworkError(`container ${id.slice(0, 12)} is already connected to ${net.name}`);
+      await unlink(file);
+    }
+    if (existsSync(`/sys/class/net/${veth}`)) await ip(['link', 'delete', veth]).catch(() => undefined);
+    return allocate(net, id, (a) => ({ ...member(a), extra: true }), keeper);
+  });
+  const mac = macFor(addr);
+  let ifname = '';
+  try {
+    ifname = await freeInterface(id);
+    await ip([], [
+      `link add ${veth} type veth peer name ${ifname} address ${mac} netns ${netnsName(id)}`,
+      `link set ${veth} addrgenmode none`,
+      `link set ${veth} master ${net.name} up`,
+    ]);
+    await ip(['-n', netnsName(id)], [`addr add ${addr}/${net.prefixLen} dev ${ifname}`, `link set ${ifname} addrgenmode none`, `link set ${ifname} up`]);
+    await withNetworkLock(refreshHosts);
+  } catch (e) {
+    await disconnectExtra(id, net).catch(() => undefined);
+    throw e;
+  }
+  return { netns: netnsPath(id), ip: addr, gateway: net.gateway, prefixLen: net.prefixLen, mac, bridge: net.name, ifname };
+}
+
+/** Takes a running container off a network connected after its start: its veth and its address go. */
+export async function disconnectExtra(id: string, net: BridgeNetwork): Promise<void> {
+  checkId(id);
+  const veth = extraVeth(id, net);
+  if (existsSync(`/sys/class/net/${veth}`)) await ip(['link', 'delete', veth]);
+  const leases = await leasesOf(join(IPAM_DIR, net.name), id);
+  for (const { file } of leases) await unlink(file).catch(() => undefined);
+  if (leases.length) await withNetworkLock(refreshHosts);
+}
+
+/**
+ * At a container's end, after disconnect() of its first network took its namespace (and with it every
+ * veth): the addresses it had on the others, unless another live process keeps them.
+ */
+export async function releaseExtras(id: string): Promise<void> {
+  checkId(id);
+  let released = 0;
+  for (const dir of await readdir(IPAM_DIR).catch(() => [] as string[])) {
+    for (const { file, lease } of await leasesOf(join(IPAM_DIR, dir), id)) {
+      if (!lease.member?.extra || heldElsewhere(lease)) continue;
+      await unlink(file).catch(() => undefined);
+      released++;
+    }
+  }
+  if (released) await withNetworkLock(refreshHosts);
 }
 
 /**
@@ -322,7 +414,7 @@ export async function disconnect(id: string, net: BridgeNetwork = bridgeNetwork(
   if (leases.some((l) => heldElsewhere(l.lease))) return;
   await teardown(id);
   for (const { file } of leases) await unlink(file).catch(() => undefined);
-  if (net.resolve && leases.length) await withNetworkLock(() => refreshHosts(net));
+  if (leases.length) await withNetworkLock(refreshHosts);
 }
 
 /** The containers on a bridge now: their ids, addresses and names. */
@@ -337,19 +429,36 @@ export async function members(net: BridgeNetwork): Promise<Array<{ id: string; i
 }
 
 /**
- * Writes every member's /etc/hosts (the caller holds the network lock): its own lines, and on a
- * user-defined network a line for each other member (docker resolves those names with its embedded
- * DNS; berth's hosts files are rewritten in place, so running containers see the change at once).
+ * Writes every member's /etc/hosts (the caller holds the network lock): its own lines (those of the
+ * network it started on), and a line for each member of every user-defined network it is on (docker
+ * resolves those names with its embedded DNS; berth's hosts files are rewritten in place, so running
+ * containers see the change at once). Members of the default bridge have no names to give.
  */
-async function refreshHosts(net: BridgeNetwork): Promise<void> {
-  const dir = join(IPAM_DIR, net.name);
-  const all: Array<{ ip: string; lease: Lease }> = [];
-  for (const f of await readdir(dir).catch(() => [] as string[])) {
-    const lease = await readLease(join(dir, f));
-    if (lease?.member && keeperAlive(lease)) all.push({ ip: f, lease });
+async function refreshHosts(): Promise<void> {
+  const byNet = new Map<string, Array<{ ip: string; lease: Lease & { member: Member } }>>();
+  for (const dir of await readdir(IPAM_DIR).catch(() => [] as string[])) {
+    const live = [];
+    for (const f of await readdir(join(IPAM_DIR, dir)).catch(() => [] as string[])) {
+      const lease = await readLease(join(IPAM_DIR, dir, f));
+      if (lease?.member && keeperAlive(lease)) live.push({ ip: f, lease: lease as Lease & { member: Member } });
+    }
+    byNet.set(dir, live);
   }
-  for (const { lease } of all) {
-    const peers = net.resolve ? all.filter((p) => p.lease.id !== lease.id && p.lease.member!.names.length).map((p) => `${p.ip}\t${p.lease.member!.names.join(' ')}\n`).join('') : '';
-    await writeFile(lease.member!.hosts, lease.member!.base + peers).catch(() => undefined); // (a container gone meanwhile)
+  const hosts = new Map<string, { path: string; base: string; extra: boolean; nets: string[] }>();
+  for (const [net, live] of byNet) {
+    for (const { lease } of live) {
+      const h = hosts.get(lease.id);
+      if (!h) hosts.set(lease.id, { path: lease.member.hosts, base: lease.member.base, extra: !!lease.member.extra, nets: [net] });
+      else {
+        h.nets.push(net);
+        if (h.extra && !lease.member.extra) Object.assign(h, { base: lease.member.base, extra: false });
+      }
+    }
+  }
+  for (const [id, h] of hosts) {
+    const peers = new Set(h.nets.flatMap((net) => byNet.get(net)!
+      .filter((p) => p.lease.id !== id && p.lease.member.names.length)
+      .map((p) => `${p.ip}\t${p.lease.member.names.join(' ')}\n`)));
+    await writeFile(h.path, h.base + [...peers].join('')).catch(() => undefined); // (a container gone meanwhile)
   }
 }

@@ -19,7 +19,7 @@ function networksDir(root: string): string { return join(root, 'networks'); }
 
 export function bridgeOf(def: NetworkDef): BridgeNetwork {
   const { gateway, prefixLen } = parseSubnet(def.subnet, `network ${def.name}`);
-  return { name: `berth-${def.id.slice(0, 8)}`, gateway, prefixLen, resolve: true };
+  return { name: `berth-${def.id.slice(0, 8)}`, gateway, prefixLen };
 }
 
 export async function listNetworks(root: string): Promise<NetworkDef[]> {

@@ -179,6 +179,7 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   const asked = f.network === 'default' ? 'bridge' : f.network;
   const networkName = ['none', 'host', 'bridge'].includes(asked) ? undefined : (await m.findNetwork(root, asked)).name;
   if (f.networkAlias?.length && !networkName) throw new UsageError('--network-alias needs a user-defined network (berth network create)');
+  m.checkAliases('--network-alias', f.networkAlias ?? []);
   const publish = (f.publish ?? []).flatMap((p) => m.parsePublish(p));
   const etc = { addHosts: (f.addHost ?? []).map((h) => m.parseAddHost(h)), dns: f.dns ?? [], dnsSearch: f.dnsSearch ?? [], dnsOptions: f.dnsOption ?? [] };
   m.checkDnsFlags(etc);

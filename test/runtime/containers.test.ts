@@ -951,8 +951,8 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       // by name and by alias, from a container on the same network
       const client = await berth(['run', '--rm', '--network', net, 'localhost/bb:1', 'sh', '-c', `for t in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://${db}:8080/ && break; sleep 0.2; done; wget -qO- http://database:8080/`]);
       assert.equal(client.stdout, 'db here\ndb here\n', client.stderr);
-      // not from the default bridge (nor by name there)
-      const other = await berth(['run', '--rm', 'localhost/bb:1', 'sh', '-c', `wget -T 2 -qO- http://${dbIp}:8080/ 2>/dev/null || echo isolated; grep -c ${db} /etc/hosts`]);
+      // not from the default bridge (nor by name there); (timeout, not wget -T: Debian's static busybox wget crashes with -T)
+      const other = await berth(['run', '--rm', 'localhost/bb:1', 'sh', '-c', `timeout 2 wget -qO- http://${dbIp}:8080/ 2>/dev/null || echo isolated; grep -c ${db} /etc/hosts`]);
       assert.equal(other.stdout, 'isolated\n0\n');
       // a container that comes later is known to the running one at once, and forgotten when it goes
       await runD(['--name', late, '--network', net, 'localhost/bb:1', 'sleep', '100']);
@@ -973,6 +973,63 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['network', 'rm', net])).code, 0);
     assert.ok(!existsSync(bridge), 'its bridge is gone');
     assert.match((await berth(['network', 'inspect', net])).stderr, new RegExp(`network ${net} not found`));
+  });
+
+  test('network connect / disconnect: a running container gets an interface and its names on one more network, kept across restarts, taken away again', async () => {
+    const [a, b, web, cli] = [`cn-a-${kind}`, `cn-b-${kind}`, `cn-web-${kind}`, `cn-cli-${kind}`];
+    for (const n of [a, b]) assert.equal((await berth(['network', 'create', n])).code, 0);
+    const fetchWeb = async () => (await berth(['exec', cli, 'sh', '-c', `timeout 2 wget -qO- http://${web}:8080/ 2>/dev/null || echo unreachable`])).stdout;
+    const hostsOfWeb = async () => (await berth(['exec', web, 'cat', '/etc/hosts'])).stdout;
+    type Networks = Record<string, { IPAddress: string; Aliases: string[] }>;
+    const networksOf = async (ref: string) => (JSON.parse((await berth(['container', 'inspect', ref])).stdout)[0] as { NetworkSettings: { Networks: Networks } }).NetworkSettings.Networks;
+    try {
+      await runD(['--name', web, '--network', a, 'localhost/bb:1', 'sh', '-c', 'mkdir /www; echo "web here" > /www/index.html; exec httpd -f -p 8080 -h /www']);
+      await runD(['--name', cli, '--network', b, 'localhost/bb:1', 'sleep', '100']);
+      assert.equal(await fetchWeb(), 'unreachable\n', 'another network: neither its name nor its address');
+      const con = await berth(['network', 'connect', '--alias', 'front', a, cli]);
+      assert.deepEqual([con.code, con.stdout], [0, ''], con.stderr);
+      let ok = '';
+      for (let t = 0; t < 10 && ok !== 'web here\n'; t++) ok = await fetchWeb(); // (httpd may still be starting)
+      assert.equal(ok, 'web here\n');
+      assert.match(await hostsOfWeb(), new RegExp(`^10\\.67\\.\\d+\\.\\d+\\t${cli} [0-9a-f]{12} front$`, 'm'));
+      const nets = await networksOf(cli);
+      assert.deepEqual(Object.keys(nets).sort(), [a, b].sort());
+      assert.equal(nets[a]!.IPAddress.split('.').slice(0, 3).join('.'), (await networksOf(web))[a]!.IPAddress.split('.').slice(0, 3).join('.'));
+      assert.deepEqual(nets[a]!.Aliases, ['front']);
+      assert.match((await berth(['exec', cli, 'cat', '/sys/class/net/eth1/operstate'])).stdout, /up/);
+      const members = JSON.parse((await berth(['network', 'inspect', a])).stdout)[0].Containers as Record<string, { Name: string }>;
+      assert.deepEqual(Object.values(members).map((m) => m.Name).sort(), [cli, web].sort());
+      // kept in its config: a restart joins both networks again
+      assert.equal((await berth(['restart', '-t', '0', cli])).code, 0);
+      assert.equal(await fetchWeb(), 'web here\n');
+      // clear refusals
+      for (const [args, re] of [
+        [['network', 'connect', a, cli], new RegExp(`is already connected to network ${a}`)],
+        [['network', 'connect', 'host', cli], /cannot be connected to or disconnected from the host network/],
+        [['network', 'connect', '--alias', 'bad name', b, web], /--alias "bad name": expected a host name/],
+        [['network', 'disconnect', b, cli], new RegExp(`was run on network ${b}: only networks added with berth network connect can be disconnected`)],
+        [['network', 'disconnect', b, web], new RegExp(`is not connected to network ${b}`)],
+        [['run', '--rm', '--network', a, '--network-alias', 'x\n1.2.3.4 evil', 'localhost/bb:1', 'true'], /--network-alias .*expected a host name/],
+      ] as Array<[string[], RegExp]>) {
+        const r = await berth(args);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, re);
+      }
+      const dis = await berth(['network', 'disconnect', a, cli]);
+      assert.equal(dis.code, 0, dis.stderr);
+      assert.equal(await fetchWeb(), 'unreachable\n');
+      assert.doesNotMatch(await hostsOfWeb(), new RegExp(cli));
+      assert.deepEqual(Object.keys(await networksOf(cli)), [b]);
+      assert.ok(!(await berth(['exec', cli, 'cat', '/sys/class/net/eth1/operstate'])).stdout, 'its interface is gone');
+      // a stopped container is connected for its next start
+      assert.equal((await berth(['stop', '-t', '0', cli])).code, 0);
+      assert.equal((await berth(['network', 'connect', a, cli])).code, 0);
+      assert.equal((await berth(['start', cli])).code, 0);
+      assert.equal(await fetchWeb(), 'web here\n');
+    } finally {
+      await berth(['container', 'rm', '-f', web, cli]);
+    }
+    for (const n of [a, b]) assert.equal((await berth(['network', 'rm', n])).code, 0, `rm ${n}: no address left behind`);
   });
 
   test('container cp: out and in with docker\'s rules, running (frozen meanwhile, volumes seen) or stopped; symlinks resolve inside the container', async () => {
