@@ -51,7 +51,8 @@ registerNetworkCommands(program);
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CommanderError) process.exit(e.exitCode);
+  // commander's own errors (an unknown flag or command, a missing argument) are usage errors: exit 2; its help and version, 0
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
   fail(e);
 }
 export { UsageError };

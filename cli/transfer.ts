@@ -6,7 +6,8 @@ import type { DockerArchiveSource } from '../client/docker-archive.js';
 import { familiarReference } from '../oci/image-reference.js';
 import type { ClientContext } from '../client/context.js';
 import { describeLocation, localName, type Location } from '../client/location.js';
-import type { ImageSource } from '../client/image-source.js';
+import { LayoutDestination, type ImageSource } from '../client/image-source.js';
+import { REF_NAME } from '../client/image-layout.js';
 import { formatBytes } from '../client/progress.js';
 import { clientContext, progressFor, transferSettings, type OutputFlags, type TransferFlags, type TransportFlags } from './client-options.js';
 
@@ -64,20 +65,27 @@ async function transferFrom(src: ImageSource, srcLoc: Location, dstLoc: Location
     ? await (await import('../runtime/pull-unpack.js')).PullUnpacker.open(localName(dstLoc.ref)) : undefined;
   let result: CopyResult;
   let unpacked = 0;
+  const tags = destinationTags(srcLoc, dstLoc, sourceTags);
   try {
     result = await copyImage(src, dst, {
       all: settings.all,
       ...(settings.platform ? { platform: settings.platform } : {}),
       jobs: settings.jobs,
       referrers: settings.referrers,
-      tags: destinationTags(srcLoc, dstLoc, sourceTags),
+      tags,
       progress,
       ...(unpacker ? { observer: unpacker.observer } : {}),
     });
-    if (unpacker) unpacked = await unpacker.finish();
   } catch (e) {
     await unpacker?.cancel();
     throw e;
+  }
+  if (unpacker) {
+    try { unpacked = await unpacker.finish(); } catch (e) {
+      // an image that cannot be unpacked (a corrupt or hostile layer) does not keep the names it was just given
+      if (dst instanceof LayoutDestination) await dst.layout.updateEntries((ms) => ms.filter((m) => !(m.digest === result.digest && tags.includes(m.annotations?.[REF_NAME] ?? ''))));
+      throw e;
+    }
   }
   if (dstLoc.kind === 'registry' && dstLoc.ref.digest && dstLoc.ref.digest !== result.digest) {
     throw new IntegrityError(`copied manifest has digest ${result.digest}, not the ${dstLoc.ref.digest} the destination names`);

@@ -29,6 +29,12 @@ import { writeTar, type TarWriterEntry } from './tar-writer.js';
 
 interface ArchiveManifestEntry { Config: string; RepoTags?: string[] | null; Layers: string[] }
 
+/** zlib's own words for bad gzip data, as an IntegrityError naming what it was; any other error as it is. */
+function asGzipError(e: unknown, what: string): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR' ? new IntegrityError(`${what} is not valid gzip data: ${(e as Error).message}`) : e;
+}
+
 function hashing(algorithm: string): { stream: Transform; digest: () => string; bytes: () => number } {
   const h = createHash(algorithm);
   let n = 0;
@@ -136,6 +142,11 @@ export class DockerArchiveSource implements ImageSource {
       throw new ClientError(`${this.path}: manifest.json is not valid JSON`);
     }
     if (!Array.isArray(entries) || entries.length === 0) throw new ClientError(`${this.path}: manifest.json lists no image`);
+    for (const e of entries) {
+      if (typeof e !== 'object' || e === null || typeof e.Config !== 'string' || !Array.isArray(e.Layers) || !e.Layers.every((l) => typeof l === 'string')) {
+        throw new ClientError(`${this.path}: manifest.json has an entry without a Config name and a list of Layers`);
+      }
+    }
     return entries;
   }
 
@@ -161,8 +172,14 @@ export class DockerArchiveSource implements ImageSource {
     const configBytes = await this.small(configMember, 'the image config');
     const configDigest = digestOf(configBytes);
     this.members.set(configDigest, configMember);
+    // each layer must be the one the config names by its diff_id (docker load and skopeo check it too)
+    let diffIds: unknown;
+    try { diffIds = (JSON.parse(configBytes.toString('utf8')) as { rootfs?: { diff_ids?: unknown } }).rootfs?.diff_ids; } catch { /* below */ }
+    if (!Array.isArray(diffIds) || diffIds.length !== entry.Layers.length) {
+      throw new IntegrityError(`${this.path}: the image config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids for ${entry.Layers.length} layers`);
+    }
     const layers: Descriptor[] = [];
-    for (const name of entry.Layers) {
+    for (const [i, name] of entry.Layers.entries()) {
       const m = this.member(name);
       // hash the member (streamed) and sniff its compression from the first bytes
       const h = hashing('sha256');
@@ -172,6 +189,10 @@ export class DockerArchiveSource implements ImageSource {
       const digest = `sha256:${h.digest()}` as Digest;
       const gz = magic && magic[0] === 0x1f && magic[1] === 0x8b;
       const zstd = magic && magic.length >= 4 && magic.readUInt32LE(0) === 0xfd2fb528;
+      const diffId = zstd ? undefined : gz ? await this.gunzippedDigest(m) : digest;
+      if (diffId !== undefined && diffId !== diffIds[i]) {
+        throw new IntegrityError(`${this.path}: layer ${name} is not the one the image config names: its tar hashes to ${diffId}, the diff_id is ${String(diffIds[i])}`);
+      }
       layers.push({ mediaType: gz ? MediaType.OciLayerTarGzip : zstd ? 'application/vnd.oci.image.layer.v1.tar+zstd' : MediaType.OciLayerTar, digest, size: m.size });
       this.members.set(digest, m);
     }
@@ -184,6 +205,17 @@ export class DockerArchiveSource implements ImageSource {
     const bytes = Buffer.from(JSON.stringify(manifest));
     this.rootBlob = { descriptor: { mediaType: MediaType.OciManifest, digest: digestOf(bytes), size: bytes.length }, bytes };
     return this.rootBlob;
+  }
+
+  /** The digest of a gzipped member's tar. */
+  private async gunzippedDigest(m: TarMember): Promise<string> {
+    const h = hashing('sha256');
+    try {
+      await pipeline(this.stream(m), createGunzip(), h.stream, async function* (src) { for await (const _ of src) { /* discard */ } });
+    } catch (e) {
+      throw asGzipError(e, `${this.path}: a layer`);
+    }
+    return `sha256:${h.digest()}`;
   }
 
   async manifest(desc: Descriptor): Promise<Buffer> {
@@ -211,7 +243,8 @@ interface Staged { file: string; size: number; diffId?: Digest }
 
 export class DockerArchiveDestination implements ImageDestination {
   readonly supportsIndex = false;
-  private staging?: string;
+  /** Made once, by the first blob (blobs are copied in parallel: they all wait for the one). */
+  private staging?: Promise<string>;
   private readonly staged = new Map<Digest, Staged>();
   private image?: { config: Digest; layers: Digest[]; tags: string[] };
 
@@ -219,11 +252,9 @@ export class DockerArchiveDestination implements ImageDestination {
   constructor(readonly path: string, readonly ref?: ImageReference) {}
   get description(): string { return `docker-archive:${this.path}`; }
 
-  private async stagingDir(): Promise<string> {
-    if (!this.staging) {
-      await mkdir(dirname(this.path) || '.', { recursive: true });
-      this.staging = await mkdtemp(join(dirname(this.path) || '.', `.${basename(this.path)}.staging-`));
-    }
+  private stagingDir(): Promise<string> {
+    this.staging ??= mkdir(dirname(this.path) || '.', { recursive: true })
+      .then(() => mkdtemp(join(dirname(this.path) || '.', `.${basename(this.path)}.staging-`)));
     return this.staging;
   }
 
@@ -238,10 +269,15 @@ export class DockerArchiveDestination implements ImageDestination {
     let sent = 0;
     const progress = new Transform({ transform(c: Buffer, _e, done) { sent += c.length; onProgress(sent); done(null, c); } });
     const inner = hashing('sha256');
-    if (compressed) await pipeline(stream, progress, outer.stream, createGunzip(), inner.stream, createWriteStream(file));
-    else await pipeline(stream, progress, outer.stream, inner.stream, createWriteStream(file));
-    if (outer.digest() !== encoded || outer.bytes() !== desc.size) {
-      throw new IntegrityError(`blob ${desc.digest} from ${src.description}: received ${outer.bytes()} bytes with digest ${algorithm}:${outer.digest()}`);
+    try {
+      if (compressed) await pipeline(stream, progress, outer.stream, createGunzip(), inner.stream, createWriteStream(file));
+      else await pipeline(stream, progress, outer.stream, inner.stream, createWriteStream(file));
+    } catch (e) {
+      throw asGzipError(e, `blob ${desc.digest} from ${src.description}`);
+    }
+    const received = outer.digest(); // (a hash gives its digest once)
+    if (received !== encoded || outer.bytes() !== desc.size) {
+      throw new IntegrityError(`blob ${desc.digest} from ${src.description}: received ${outer.bytes()} bytes with digest ${algorithm}:${received}`);
     }
     this.staged.set(desc.digest, { file, size: inner.bytes(), diffId: `sha256:${inner.digest()}` as Digest });
     return 'copied';
@@ -315,7 +351,8 @@ export class DockerArchiveDestination implements ImageDestination {
   async abort(): Promise<void> { await this.cleanup(); }
 
   private async cleanup(): Promise<void> {
-    if (this.staging) await rm(this.staging, { recursive: true, force: true });
+    const dir = await this.staging?.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
     this.staging = undefined;
   }
 }

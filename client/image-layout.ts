@@ -4,7 +4,7 @@
 // Tags are the org.opencontainers.image.ref.name annotation on index.json entries.
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, rmdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { digestOf, parseDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
@@ -12,6 +12,7 @@ import { MediaType } from '../oci/media-types.js';
 import { writeFileAtomic } from './atomic.js';
 import { ingestBlob, type IngestOptions, type IngestResult, type OffsetOpener } from './blob-ingest.js';
 import { ClientError, IntegrityError, NotFoundError } from './errors.js';
+import { acquireLock } from './pid-lock.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 const INGEST_DIR = '.berth-ingest';
@@ -67,10 +68,15 @@ export class ImageLayout {
     try { return (await stat(this.blobPath(desc.digest))).size === desc.size; } catch { return false; }
   }
 
-  /** A read stream over a blob (a byte range of it). The reader verifies; see readSmall for manifests. */
-  async openBlob(digest: Digest, offset = 0, length?: number): Promise<Readable> {
+  /**
+   * A read stream over a blob (a byte range of it). The reader verifies the digest; a blob whose size
+   * is not `size` (its descriptor's) fails at once, as an upload of it would send too few or too many bytes.
+   */
+  async openBlob(digest: Digest, offset = 0, length?: number, size?: number): Promise<Readable> {
     const path = this.blobPath(digest);
-    try { await stat(path); } catch { throw new NotFoundError(`blob ${digest} is not in ${this.dir}`); }
+    let actual: number;
+    try { actual = (await stat(path)).size; } catch { throw new NotFoundError(`blob ${digest} is not in ${this.dir}`); }
+    if (size !== undefined && actual !== size) throw new IntegrityError(`blob ${digest} in ${this.dir} is corrupt: ${actual} bytes, its descriptor says ${size}`);
     if (length === 0) return createReadStream(path, { start: 0, end: -1 });
     return createReadStream(path, { start: offset, ...(length !== undefined ? { end: offset + length - 1 } : {}), highWaterMark: 1 << 20 });
   }
@@ -94,11 +100,21 @@ export class ImageLayout {
     return d;
   }
 
-  /** Streams a blob in (resuming a partial one), verified; no-op when present. */
+  /**
+   * Streams a blob in (resuming a partial one), verified; no-op when present. Several processes may
+   * pull into one layout: the partial file is theirs one at a time (a lock beside it), and whoever
+   * waited finds the blob there afterwards.
+   */
   async ingest(desc: Descriptor, open: OffsetOpener, opts: IngestOptions = {}): Promise<IngestResult & { existed: boolean }> {
-    if (await this.hasBlob(desc)) return { resumedFrom: desc.size, fetched: 0, existed: true };
-    const r = await ingestBlob(desc, this.partialPath(desc.digest), this.blobPath(desc.digest), open, opts);
-    return { ...r, existed: false };
+    const existed = { resumedFrom: desc.size, fetched: 0, existed: true };
+    if (await this.hasBlob(desc)) return existed;
+    const partial = this.partialPath(desc.digest);
+    const release = await lockIn(dirname(partial), `${partial}.lock`);
+    try {
+      if (await this.hasBlob(desc)) return existed;
+      const r = await ingestBlob(desc, partial, this.blobPath(desc.digest), open, opts);
+      return { ...r, existed: false };
+    } finally { await release(); }
   }
 
   /** Removes the ingest directory when nothing partial is left in it. */
@@ -170,13 +186,27 @@ export class ImageLayout {
     await this.updateIndex((idx) => { idx.manifests = fn([...idx.manifests]); });
   }
 
+  /** A read-modify-write of index.json: one at a time in this process, and across processes (index.json.lock). */
   private updateIndex(fn: (idx: IndexJson) => void): Promise<void> {
     const next = this.indexLock.then(async () => {
-      const idx = await this.readIndex();
-      fn(idx);
-      await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: idx.manifests, ...(idx.annotations ? { annotations: idx.annotations } : {}) }));
+      const release = await lockIn(this.dir, join(this.dir, 'index.json.lock'));
+      try {
+        const idx = await this.readIndex();
+        fn(idx);
+        await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: idx.manifests, ...(idx.annotations ? { annotations: idx.annotations } : {}) }));
+      } finally { await release(); }
     });
     this.indexLock = next.catch(() => undefined);
     return next;
+  }
+}
+
+/** A lock file in `dir`, waited for; the directory is made again if another process tidied it away meanwhile. */
+async function lockIn(dir: string, path: string): Promise<() => Promise<void>> {
+  for (;;) {
+    await mkdir(dir, { recursive: true });
+    try { return await acquireLock(path); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
 }

@@ -100,7 +100,7 @@ export class LayoutSource implements ImageSource {
   }
   manifest(desc: Descriptor): Promise<Buffer> { return this.layout.readSmall(desc); }
   async openBlob(desc: Descriptor, offset: number, length?: number) {
-    return { stream: await this.layout.openBlob(desc.digest, offset, length), offset };
+    return { stream: await this.layout.openBlob(desc.digest, offset, length, desc.size), offset };
   }
   async referrers(digest: Digest): Promise<Descriptor[]> {
     // referrers in a layout: index.json entries (and their manifests) whose subject is `digest`

@@ -8,7 +8,7 @@ import { parseDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import { ClientError, IntegrityError, NotFoundError } from './errors.js';
-import { replyError, type Transport, type StreamReply } from './transport.js';
+import { replyError, type BufferedReply, type Transport, type StreamReply } from './transport.js';
 
 export const MANIFEST_ACCEPT = [
   MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest,
@@ -271,21 +271,14 @@ export class RegistryClient {
 
   /** Every tag, following Link pagination. */
   async tags(opts: { pageSize?: number; last?: string; limit?: number } = {}): Promise<string[]> {
-    const out: string[] = [];
     const q = new URLSearchParams();
     if (opts.pageSize) q.set('n', String(opts.pageSize));
     if (opts.last) q.set('last', opts.last);
-    let path: string | undefined = `/v2/${this.repository}/tags/list${q.size ? `?${q}` : ''}`;
-    while (path) {
+    return collectPages(`/v2/${this.repository}/tags/list${q.size ? `?${q}` : ''}`, 'tags', 'tags list', opts.limit, async (path) => {
       const r = await this.transport.request({ method: 'GET', path, scopes: this.pull() });
       if (r.status !== 200) throw replyError(this.where('list tags of'), r.status, r.body);
-      const doc = parseJson(r.body, 'tags list') as { tags?: string[] | null };
-      out.push(...(doc.tags ?? []));
-      if (opts.limit && out.length >= opts.limit) return out.slice(0, opts.limit);
-      const next = nextLink(r.headers.link);
-      path = next ? new URL(next, r.url).toString() : undefined;
-    }
-    return out;
+      return r;
+    });
   }
 
   /** Descriptors of every manifest whose subject is `digest` (referrers API, else the tag schema). */
@@ -313,17 +306,31 @@ export class RegistryClient {
 }
 
 /** The registry's catalog, following Link pagination. */
-export async function catalog(transport: Transport, opts: { pageSize?: number; limit?: number } = {}): Promise<string[]> {
-  const out: string[] = [];
-  let path: string | undefined = `/v2/_catalog${opts.pageSize ? `?n=${opts.pageSize}` : ''}`;
-  while (path) {
+export function catalog(transport: Transport, opts: { pageSize?: number; limit?: number } = {}): Promise<string[]> {
+  return collectPages(`/v2/_catalog${opts.pageSize ? `?n=${opts.pageSize}` : ''}`, 'repositories', 'catalog', opts.limit, async (path) => {
     const r = await transport.request({ method: 'GET', path, scopes: ['registry:catalog:*'] });
     if (r.status !== 200) throw replyError(`list repositories of ${transport.registry}`, r.status, r.body);
-    const doc = parseJson(r.body, 'catalog') as { repositories?: string[] | null };
-    out.push(...(doc.repositories ?? []));
-    if (opts.limit && out.length >= opts.limit) return out.slice(0, opts.limit);
+    return r;
+  });
+}
+
+/**
+ * A listing's pages, following their Link headers: each page's `key` must be a list of names (or
+ * null); a next link the listing has already been to is a registry's loop, and an error.
+ */
+async function collectPages(first: string, key: string, what: string, limit: number | undefined, get: (path: string) => Promise<BufferedReply>): Promise<string[]> {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (let path: string | undefined = first; path;) {
+    const r = await get(path);
+    const items = parseJson(r.body, what)[key] ?? [];
+    if (!Array.isArray(items) || !items.every((i) => typeof i === 'string')) throw new ClientError(`the registry sent an invalid ${what} reply: "${key}" is not a list of names`);
+    out.push(...items as string[]);
+    if (limit && out.length >= limit) return out.slice(0, limit);
     const next = nextLink(r.headers.link);
     path = next ? new URL(next, r.url).toString() : undefined;
+    if (path && seen.has(path)) throw new ClientError(`the registry's ${what} pages loop: the next page link ${path} was followed before`);
+    if (path) seen.add(path);
   }
   return out;
 }

@@ -77,6 +77,8 @@ const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDO
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
 const CONNECT_TIMEOUT_MS = 30_000;
+/** GET /v2/ is trivial: silence this long means the registry is not answering (docker's ping gives up after 15 s too). */
+const PING_TIMEOUT_MS = 15_000;
 
 function codeError(message: string, code: string): Error {
   return Object.assign(new Error(message), { code });
@@ -185,7 +187,7 @@ export class Transport {
    * carries Authorization; 303 turns into a GET without body. Timeouts: 30 s to connect, then
    * `timeoutMs` (120 s) of socket inactivity. The reply's stream is the raw response.
    */
-  private exchange(url: URL, method: Method, headers: Record<string, string>, body?: Readable | Buffer, redirects = 0): Promise<StreamReply> {
+  private exchange(url: URL, method: Method, headers: Record<string, string>, body?: Readable | Buffer, redirects = 0, idleMs = this.opts.timeoutMs ?? 120_000): Promise<StreamReply> {
     const trace = process.env.BERTH_TRACE_HTTP ? (line: string) => process.stderr.write(`${line}\n`) : undefined;
     return new Promise<StreamReply>((resolve, reject) => {
       const h: Record<string, string> = { 'user-agent': USER_AGENT, ...headers };
@@ -204,7 +206,6 @@ export class Transport {
         req = url.protocol === 'https:' ? httpsRequest(url, options) : httpRequest(url, options);
       } catch (e) { reject(e); return; }
       trace?.(`> ${method} ${url.href}${headers.range ? ` range=${headers.range}` : ''}`);
-      const idleMs = this.opts.timeoutMs ?? 120_000;
       req.setTimeout(idleMs, () => req.destroy(codeError(`Timeout awaiting 'socket' for ${idleMs}ms`, 'ETIMEDOUT')));
       req.once('socket', (socket) => {
         if (!socket.connecting) return;
@@ -245,7 +246,7 @@ export class Transport {
           }
           // Never send our Authorization to another origin.
           if (to.origin !== url.origin) delete next.authorization;
-          this.exchange(to, nextMethod, next, nextBody, redirects + 1).then(resolve, reject);
+          this.exchange(to, nextMethod, next, nextBody, redirects + 1, idleMs).then(resolve, reject);
           return;
         }
         settled = true;
@@ -286,7 +287,7 @@ export class Transport {
       for (const scheme of schemes) {
         let r: StreamReply;
         try {
-          r = await this.exchange(new URL(`${scheme}://${this.host}/v2/`), 'GET', {});
+          r = await this.exchange(new URL(`${scheme}://${this.host}/v2/`), 'GET', {}, undefined, 0, Math.min(PING_TIMEOUT_MS, this.opts.timeoutMs ?? PING_TIMEOUT_MS));
         } catch (e) {
           lastError = e;
           continue;
@@ -302,7 +303,9 @@ export class Transport {
         this.challenge = pickChallenge(parseChallenges(r.headers['www-authenticate']));
         return;
       }
-      if (attempt < this.retries && (retryDelay !== undefined || RETRYABLE_CODES.has(errCode(lastError)))) {
+      // (a registry that lets GET /v2/ go unanswered is not tried again: that would take minutes)
+      const silent = errCode(lastError) === 'ETIMEDOUT';
+      if (attempt < this.retries && (retryDelay !== undefined || (RETRYABLE_CODES.has(errCode(lastError)) && !silent))) {
         const delay = retryDelay ?? this.backoff(attempt);
         this.opts.onRetry?.({ attempt: attempt + 1, delayMs: delay, reason: lastError instanceof ClientError ? lastError.message : errCode(lastError) });
         await sleep(delay);

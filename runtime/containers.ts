@@ -21,7 +21,7 @@ import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
 import { healthConfig, type HealthConfig, type HealthFlags, type HealthState } from './health.js';
-import { lockHolder, takeLock } from './pid-lock.js';
+import { lockHolder, takeLock } from '../client/pid-lock.js';
 import { pidAlive, procStartTime, signalName } from './process.js';
 import { writeEtcFiles, type EtcOptions } from './etc-files.js';
 import { disconnect, netnsPath, releaseExtras, type NetworkAttachment } from './network.js';

@@ -21,7 +21,7 @@ import { basename, dirname, join, posix, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UsageError } from '../client/errors.js';
-import { takeLock } from './pid-lock.js';
+import { takeLock } from '../client/pid-lock.js';
 import { copyInProgress, CP_LOCK, ensureRootfsMounted, isPaused, pauseContainer, supervisorAlive, unpauseContainer, type Container } from './containers.js';
 import { HeldDir, walkHeld, type HeldView } from './in-root.js';
 import { procStartTime } from './process.js';

@@ -46,6 +46,8 @@ function sessionGone(id: string): (e: unknown) => never {
 export class UploadSessions {
   #hashes = new Map<string, RunningHash>();
   #mutex = new KeyedMutex();
+  /** Sessions a chunk is being written to here, with their size before it: what a status request reports meanwhile. */
+  #writing = new Map<string, number>();
 
   #cacheHash(id: string, h: RunningHash): void {
     this.#hashes.delete(id);
@@ -61,9 +63,14 @@ export class UploadSessions {
     return id;
   }
 
-  /** Current size of an upload; BLOB_UPLOAD_UNKNOWN when there is no such session. */
+  /**
+   * Current size of an upload; BLOB_UPLOAD_UNKNOWN when there is no such session. The bytes of a chunk
+   * still being written (by this instance) do not count: the chunk may yet fail and be undone.
+   */
   async size(repo: string, id: string): Promise<number> {
     if (!isUploadId(id)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id.slice(0, 100) });
+    const before = this.#writing.get(id);
+    if (before !== undefined) return before;
     // both round trips at once; a missing session wins over any error reading the data
     const [session, data] = await Promise.allSettled([
       this.#requireSession(repo, id),
@@ -106,6 +113,16 @@ export class UploadSessions {
       throw new RegistryError('BLOB_UPLOAD_INVALID', { uuid: id }, { message: 'the request was aborted' });
     }
     const writer = await this.#openAppend(repo, id);
+    const startSize = writer.size;
+    this.#writing.set(id, startSize);
+    try {
+      return await this.#write(repo, id, writer, body, opts);
+    } finally {
+      this.#writing.delete(id);
+    }
+  }
+
+  async #write(repo: string, id: string, writer: FileWriter, body: Readable, opts: AppendOptions): Promise<Appended> {
     const startSize = writer.size;
     if (opts.start !== undefined && opts.start !== startSize) {
       await writer.cancel();

@@ -2,9 +2,9 @@
 // as a docker-archive tarball and back, through files and through standard output and input, the way
 // docker save and docker load are used) and berth history.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -65,6 +65,10 @@ test('save -o and load -i move an image between local stores with its ID and nam
   const id = await imageId(join(tmp, 'a'), 'localhost/app:v1');
   assert.match(id ?? '', /^sha256:[0-9a-f]{64}$/);
   assert.equal(await imageId(join(tmp, 'b'), 'localhost/app:v1'), id);
+  // its blobs are staged side by side while they are copied in parallel: nothing of that stays
+  const dir = join(tmp, 'staged');
+  assert.equal((await berth(join(tmp, 'a'), ['save', '-o', join(dir, 'hist.tar'), 'localhost/hist:1'])).code, 0);
+  assert.deepEqual(await readdir(dir), ['hist.tar']);
 });
 
 test('save to standard output and load from standard input (save IMG > f; load < f)', async () => {
@@ -86,6 +90,22 @@ test('save of an image the store lacks, and load of what is no archive, fail wit
   assert.notEqual(bad.code, 0);
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   assert.match(bad.stderr, /^berth: /);
+});
+
+test('load of an archive whose layer is not the one its config names fails (exit 6) and names nothing', async () => {
+  const good = join(tmp, 'good.tar');
+  assert.equal((await berth(join(tmp, 'a'), ['save', '-o', good, 'localhost/app:v1'])).code, 0);
+  const dir = join(tmp, 'unpacked');
+  await mkdir(dir);
+  execFileSync('tar', ['-xf', good, '-C', dir]);
+  const [entry] = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Array<{ Layers: string[] }>;
+  await writeFile(join(dir, entry!.Layers[0]!), Buffer.alloc(1024)); // two empty tar blocks: a valid, empty, other layer
+  const bad = join(tmp, 'swapped.tar');
+  execFileSync('tar', ['-cf', bad, '-C', dir, '.']);
+  const loaded = await berth(join(tmp, 'e'), ['load', '-i', bad]);
+  assert.equal(loaded.code, 6, loaded.stderr);
+  assert.match(loaded.stderr, /^berth: .* is not the one the image config names: its tar hashes to sha256:[0-9a-f]{64}, the diff_id is sha256:/);
+  assert.equal((await berth(join(tmp, 'e'), ['images', '-q'])).stdout, '');
 });
 
 test('history: newest step first, the image ID on top, each layer\'s size, 0B for steps without one; --no-trunc, --format, -q', async () => {

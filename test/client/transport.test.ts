@@ -1,10 +1,10 @@
 // The transport against scripted HTTP servers: token flow and cache, Basic, retries, redirects.
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ExitCode, UnauthorizedError } from '../../client/errors.js';
-import { RegistryClient } from '../../client/registry-client.js';
+import { catalog, RegistryClient } from '../../client/registry-client.js';
 import { Transport, retryAfterMs } from '../../client/transport.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -200,5 +200,44 @@ describe('transport: Basic, retries, redirects', () => {
   it('an unreachable registry → NetworkError (exit code 5)', async () => {
     const t = new Transport('127.0.0.1:1', { retries: 1, retryBaseMs: 5 });
     await assert.rejects(t.ping(), (e: unknown) => (e as { exitCode?: number }).exitCode === ExitCode.Network && /cannot reach 127\.0\.0\.1:1/.test((e as Error).message));
+  });
+
+  it('a registry that accepts connections and never answers GET /v2/ is given up on, not retried for minutes', async () => {
+    let connections = 0;
+    const silent = createNetServer((socket) => { connections++; socket.on('error', () => undefined); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const t = new Transport(`127.0.0.1:${(silent.address() as AddressInfo).port}`, { retries: 4, retryBaseMs: 5, timeoutMs: 300 });
+      await assert.rejects(t.ping(), (e: unknown) => (e as { exitCode?: number }).exitCode === ExitCode.Network && /ETIMEDOUT/.test((e as Error).message));
+      assert.equal(connections, 2, 'https, then plain http (loopback is insecure): once each');
+    } finally {
+      silent.close();
+    }
+  });
+});
+
+describe('listings a registry gets wrong', () => {
+  let reg: Awaited<ReturnType<typeof serve>>;
+  before(async () => {
+    reg = await serve((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/v2/') { res.end('{}'); return; }
+      if (req.url!.startsWith('/v2/shape/tags/list')) { res.end('{"name":"shape","tags":"notalist"}'); return; }
+      if (req.url!.startsWith('/v2/loop/tags/list')) { res.setHeader('link', '</v2/loop/tags/list?n=1&last=a>; rel="next"'); res.end('{"name":"loop","tags":["a"]}'); return; }
+      if (req.url!.startsWith('/v2/_catalog')) { res.end('{"repositories":{"a":1}}'); return; }
+      res.statusCode = 404;
+      res.end('{}');
+    });
+  });
+  after(() => { reg.server.close(); });
+
+  it('a reply whose list is not a list of names is an error, not its characters one by one', async () => {
+    const t = new Transport(reg.host, { retries: 0 });
+    await assert.rejects(new RegistryClient(t, 'shape').tags(), /invalid tags list reply: "tags" is not a list of names/);
+    await assert.rejects(catalog(t), /invalid catalog reply: "repositories" is not a list of names/);
+  });
+
+  it('a next-page link that comes round again ends the listing with an error instead of looping', async () => {
+    await assert.rejects(new RegistryClient(new Transport(reg.host, { retries: 0 }), 'loop').tags(), /tags list pages loop/);
   });
 });

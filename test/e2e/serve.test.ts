@@ -24,10 +24,14 @@ describe('berth serve (the real CLI)', () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
-  it('an unknown command → non-zero exit with a hint', async () => {
+  it('an unknown command, an unknown flag or a missing argument → usage error (exit 2) with a hint; --help and --version exit 0', async () => {
     const r = await runCli(['frobnicate']);
-    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown command/);
+    assert.equal((await runCli(['pull', '--bogus-flag', 'x'])).code, 2);
+    assert.equal((await runCli(['push'])).code, 2);
+    assert.equal((await runCli(['--version'])).code, 0);
+    assert.equal((await runCli(['pull', '--help'])).code, 0);
   });
 
   it('a port already in use → exit 1 with a one-line error', async () => {

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { breakStale, lockHolder, takeLock } from '../../runtime/pid-lock.js';
+import { breakStale, lockHolder, takeLock } from '../../client/pid-lock.js';
 import { removeDir, tempDir } from './helpers.js';
 
 test('one holder at a time; a dead holder\'s lock is taken over, by one of several at once', async () => {

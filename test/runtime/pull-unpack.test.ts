@@ -65,5 +65,8 @@ describe('pull unpacks while it downloads (root)', { skip: isRoot ? false : 'nee
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     const snaps = await OverlaySnapshotter.open(env('d').BERTH_ROOT);
     for await (const s of snaps.walk()) assert.ok(!s.key.startsWith('extract-'), `left: ${s.key}`);
+    // nor does the image keep the name: it cannot run
+    const images = await runCli(['images', '--format', '{{.Repository}}:{{.Tag}}'], { env: env('d') });
+    assert.doesNotMatch(images.stdout, /pu\/evil/);
   });
 });

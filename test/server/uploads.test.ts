@@ -302,6 +302,26 @@ describe('uploads', () => {
     assert.deepEqual(await readdir(join(t.root, 'blobs', 'sha256', d.slice(7, 9), d.slice(7))), ['data']);
   });
 
+  it('a status request during a PATCH reports only what is committed; the chunk counts once it is in', async () => {
+    await onPort(t.app, async (port) => {
+      const loc = await startSession(t, 'inflight');
+      await request(t.app).patch(loc).set('Content-Range', '0-4').send(Buffer.from('hello'));
+      const chunk = Buffer.alloc(2 << 20, 5);
+      const req = httpRequest({ host: '127.0.0.1', port, method: 'PATCH', path: loc,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(chunk.length) } });
+      const done = new Promise<string | undefined>((resolve, reject) => {
+        req.on('response', (res) => { res.resume(); resolve(res.headers.range as string | undefined); });
+        req.on('error', reject);
+      });
+      req.write(chunk.subarray(0, 1 << 20));
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal((await request(t.app).get(loc)).headers.range, '0-4', 'mid-chunk');
+      req.end(chunk.subarray(1 << 20));
+      assert.equal(await done, `0-${5 + chunk.length - 1}`);
+      assert.equal((await request(t.app).get(loc)).headers.range, `0-${5 + chunk.length - 1}`);
+    });
+  });
+
   it('a client that disconnects mid-PATCH leaves the upload where it was and no blob visible', async () => {
     await onPort(t.app, async (port) => {
       const loc = await startSession(t, 'disconnect');

@@ -1,9 +1,27 @@
 // Lock files that name their holder ({pid, start time}): taken with O_EXCL, and free again when the
-// holder has died (a killed CLI leaves no lock that stays). cp.lock and start.lock of a container.
+// holder has died (a killed CLI leaves no lock that stays). cp.lock and start.lock of a container, the
+// local store's index.json.lock and its blob downloads' locks.
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { link, rename, rm, unlink, writeFile } from 'node:fs/promises';
-import { pidAlive, procStartTime } from './process.js';
+
+/** The start time of a process (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart. */
+export function procStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch { return undefined; }
+}
+
+/** A live process (a zombie — dead, not yet reaped by its parent or init — is not). */
+export function pidAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try { process.kill(pid, 0); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false; }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch { return false; }
+}
 
 /** The live process holding the lock at `path`, if any. */
 export function lockHolder(path: string): number | undefined {
@@ -43,4 +61,13 @@ export async function takeLock(path: string): Promise<(() => Promise<void>) | un
     }
     return undefined;
   } finally { await unlink(tmp).catch(() => undefined); }
+}
+
+/** Takes the lock, waiting while another live process holds it (a dead holder's lock is broken). */
+export async function acquireLock(path: string, pollMs = 50): Promise<() => Promise<void>> {
+  for (;;) {
+    const release = await takeLock(path);
+    if (release) return release;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }
