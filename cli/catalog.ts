@@ -1,7 +1,7 @@
 // berth catalog REGISTRY: every repository of a registry (all pages).
 import type { Command } from 'commander';
 import { normalizeRegistryHost } from '../oci/image-reference.js';
-import { clientContext, printJson, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
+import { clientContext, pageSizeOption, printJson, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
 
 export function registerCatalog(program: Command): void {
   const cmd = program
@@ -14,7 +14,7 @@ export function registerCatalog(program: Command): void {
   cmd.action(async (registry: string, flags: TransportFlags & OutputFlags & { pageSize?: string }) => {
     const host = normalizeRegistryHost(registry);
     const { catalog } = await import('../client/registry-client.js');
-    const repos = await catalog((await clientContext(flags)).transport(host), flags.pageSize ? { pageSize: Number(flags.pageSize) } : {});
+    const repos = await catalog((await clientContext(flags)).transport(host), pageSizeOption(flags.pageSize));
     if (flags.json) printJson({ registry: host, repositories: repos });
     else if (repos.length) process.stdout.write(`${repos.join('\n')}\n`);
   });

@@ -82,3 +82,11 @@ export function say(flags: OutputFlags, line: string): void {
 export function requireRegistry(loc: Location, what: string): asserts loc is Extract<Location, { kind: 'registry' }> {
   if (loc.kind !== 'registry') throw new ClientError(`${what} must be a registry reference, not ${describeLocation(loc)}`, 2);
 }
+
+/** -n/--page-size of tags and catalog: a positive whole number, or nothing (the registry's default). */
+export function pageSizeOption(value: string | undefined): { pageSize?: number } {
+  if (value === undefined) return {};
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--page-size ${value}: expected a positive whole number`);
+  return { pageSize: n };
+}

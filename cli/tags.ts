@@ -1,7 +1,7 @@
 // berth tags REPOSITORY: every tag of a repository (all pages), one per line or --json.
 import type { Command } from 'commander';
 import { parseImageReference } from '../oci/image-reference.js';
-import { clientContext, printJson, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
+import { clientContext, pageSizeOption, printJson, transportOptions, type OutputFlags, type TransportFlags } from './client-options.js';
 
 export function registerTags(program: Command): void {
   const cmd = program
@@ -14,7 +14,7 @@ export function registerTags(program: Command): void {
   cmd.action(async (repository: string, flags: TransportFlags & OutputFlags & { pageSize?: string }) => {
     const ref = parseImageReference(repository, { defaultTag: false });
     const client = (await clientContext(flags)).client(ref);
-    const tags = await client.tags(flags.pageSize ? { pageSize: Number(flags.pageSize) } : {});
+    const tags = await client.tags(pageSizeOption(flags.pageSize));
     if (flags.json) printJson({ name: `${ref.registry}/${ref.repository}`, tags });
     else if (tags.length) process.stdout.write(`${tags.join('\n')}\n`);
   });

@@ -64,13 +64,19 @@ async function readConfig(path: string): Promise<ConfigFile | undefined> {
     throw new AuthConfigError(`cannot read ${path}: ${(e as Error).message}`);
   }
   if (text.trim() === '') return {};
+  let doc: unknown;
   try {
-    const doc = JSON.parse(text) as unknown;
+    doc = JSON.parse(text) as unknown;
     if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new Error('not a JSON object');
-    return doc as ConfigFile;
   } catch (e) {
     throw new AuthConfigError(`${path} is not valid JSON: ${(e as Error).message}`);
   }
+  // (written back on login, a wrong shape would be made worse)
+  for (const key of ['auths', 'credHelpers'] as const) {
+    const v = (doc as ConfigFile)[key];
+    if (v !== undefined && (typeof v !== 'object' || v === null || Array.isArray(v))) throw new AuthConfigError(`${path}: "${key}" is not an object`);
+  }
+  return doc as ConfigFile;
 }
 
 /** Writes a file atomically: temp file in the same directory → fsync → rename → fsync dir. */

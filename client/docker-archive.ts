@@ -133,6 +133,9 @@ export class DockerArchiveSource implements ImageSource {
 
   /** manifest.json's entries (the archive indexed, and gunzipped first when it is gzipped). */
   private async entries(): Promise<ArchiveManifestEntry[]> {
+    await stat(this.path).catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' || e.code === 'ENOTDIR' ? new NotFoundError(`${this.path}: no such file`) : e;
+    });
     if (!this.gunzipped && await isGzip(this.path)) this.gunzipped = await gunzipToHiddenFile(this.path);
     this.index ??= await TarIndex.read(this.path, this.gunzipped);
     const mj = this.index.file('manifest.json');

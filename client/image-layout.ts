@@ -130,6 +130,7 @@ export class ImageLayout {
     try {
       const doc = JSON.parse(text) as IndexJson;
       if (!Array.isArray(doc.manifests)) throw new Error('no manifests array');
+      if (!doc.manifests.every((m) => typeof m === 'object' && m !== null && typeof m.digest === 'string')) throw new Error('a manifests entry without a digest');
       return doc;
     } catch (e) {
       throw new ClientError(`${this.dir}/index.json is invalid: ${(e as Error).message}`);

@@ -73,6 +73,8 @@ export function parseImageReference(input: string, opts: { defaultTag?: boolean 
     repository = rest.slice(slash + 1);
     if (!DOMAIN.test(registry)) throw new InvalidReferenceError(input, `invalid registry host "${registry.slice(0, 200)}"`);
   }
+  const port = /:(\d+)$/.exec(registry)?.[1];
+  if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) throw new InvalidReferenceError(input, `invalid port ${port.slice(0, 20)} (1 to 65535)`);
   if (registry === 'index.docker.io' || registry === DOCKER_HUB_API_HOST) registry = DEFAULT_REGISTRY;
   if (registry === DEFAULT_REGISTRY && !repository.includes('/')) repository = `library/${repository}`;
   if (repository !== repository.toLowerCase()) throw new InvalidReferenceError(input, 'repository name must be lowercase');

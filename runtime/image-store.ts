@@ -22,6 +22,8 @@ import { SnapshotError, type OverlaySnapshotter } from './snapshotter.js';
 export class ImageError extends Error {}
 /** The local store has no such image (run --pull missing pulls it then). */
 export class ImageNotFoundError extends ImageError { readonly exitCode = ExitCode.NotFound; }
+/** What was given is no image reference at all: a usage error (exit 2). */
+export class ImageReferenceError extends ImageError { readonly exitCode = ExitCode.Usage; }
 
 /** The parts of an image config (image-spec config.json) the runtime uses. */
 export interface ImageConfig {
@@ -115,7 +117,7 @@ export class RuntimeImageStore {
       name = input;
     } else {
       let ref: ImageReference;
-      try { ref = parseImageReference(input); } catch (e) { throw new ImageError((e as Error).message); }
+      try { ref = parseImageReference(input); } catch (e) { throw new ImageReferenceError((e as Error).message); }
       name = localName(ref);
       if (ref.digest) {
         top = await this.byDigest(ref.digest);

@@ -104,5 +104,7 @@ esac
     await assert.rejects(getCredentials('x.io', { env: { ...env, DOCKER_CONFIG: dir } }), /docker-credential-missing-helper is configured but not installed/);
     await writeFile(join(dir, 'config.json'), '{not json');
     await assert.rejects(getCredentials('x.io', { env: { ...env, DOCKER_CONFIG: dir } }), /not valid JSON/);
+    await writeFile(join(dir, 'config.json'), '{"auths":"str"}');
+    await assert.rejects(getCredentials('x.io', { env: { ...env, DOCKER_CONFIG: dir } }), /"auths" is not an object/);
   });
 });

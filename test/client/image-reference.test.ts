@@ -60,6 +60,8 @@ describe('image references (docker grammar and normalisation)', () => {
     ['a'.repeat(64).replace(/a/g, 'f'), /image ID/],
     [`h.io/${'a'.repeat(260)}`, /longer than 255/],
     ['-bad.host:99/app', /invalid registry host/],
+    ['localhost:99999/app', /invalid port 99999/],
+    ['127.0.0.1:0/app', /invalid port 0/],
   ];
   for (const [input, re] of bad) {
     it(`rejects ${JSON.stringify(input.slice(0, 40))}`, () => {

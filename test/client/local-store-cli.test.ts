@@ -90,6 +90,10 @@ test('save of an image the store lacks, and load of what is no archive, fail wit
   assert.notEqual(bad.code, 0);
   assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
   assert.match(bad.stderr, /^berth: /);
+  const absent = await berth(join(tmp, 'd'), ['load', '-i', join(tmp, 'no-such.tar')]);
+  assert.deepEqual([absent.code, absent.stderr], [3, `berth: ${join(tmp, 'no-such.tar')}: no such file\n`]);
+  const notRef = await berth(join(tmp, 'a'), ['history', 'BAD REF']);
+  assert.deepEqual([notRef.code, notRef.stderr], [2, 'berth: invalid reference "BAD REF": contains whitespace\n']);
 });
 
 test('load of an archive whose layer is not the one its config names fails (exit 6) and names nothing', async () => {
