@@ -199,7 +199,13 @@ export class FilesystemAdapter implements StorageAdapter {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.#path(key), { recursive: true, force: true });
+    try {
+      await rm(this.#path(key), { recursive: true, force: true });
+    } catch (e) {
+      // Something was written under it while it was removed (a push linking a blob as GC sweeps its old
+      // link): what is newer than the delete stays, as with S3, whose delete removes the keys it listed.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw e;
+    }
   }
 
   async purgeTemporary(olderThan: Date): Promise<number> {
