@@ -51,6 +51,18 @@ function chunkRange(req: Request): Pick<AppendOptions, 'start' | 'length'> {
   return { start, length };
 }
 
+/** chunkRange of a session, whose 416s carry its current Range and Location, as the spec's other 416s do. */
+async function sessionChunkRange(ctx: RouteContext, req: Request, name: string, id: string): Promise<Pick<AppendOptions, 'start' | 'length'>> {
+  try { return chunkRange(req); } catch (e) {
+    if (e instanceof RegistryError && e.status === 416) {
+      req.resume();
+      const size = await ctx.registry.uploads.size(name, id); // (an unknown session is a 404 instead)
+      Object.assign(e.headers, { Range: rangeHeader(size), Location: `/v2/${name}/blobs/uploads/${id}`, 'Docker-Upload-UUID': id });
+    }
+    throw e;
+  }
+}
+
 function abortOnClose(req: Request, res: Response): AbortSignal {
   const ac = new AbortController();
   res.on('close', () => { if (!res.writableFinished) ac.abort(); });
@@ -100,7 +112,7 @@ export const startUpload: Handler = async (ctx, req, res) => {
 export const patchUpload: Handler = async (ctx, req, res) => {
   const name = repoName(ctx.params[0]!);
   const id = ctx.params[1]!;
-  const range = chunkRange(req);
+  const range = await sessionChunkRange(ctx, req, name, id);
   const { size, appended } = await ctx.registry.uploads.append(name, id, req, { ...range, signal: abortOnClose(req, res) });
   ctx.metrics.blobBytesReceived.inc(appended);
   sendUploadState(res, 202, name, id, size);
@@ -116,7 +128,7 @@ export const putUpload: Handler = async (ctx, req, res) => {
   }
   const digest = parseDigest(digestParam).digest;
   const withBody = hasBody(req);
-  const opts: AppendOptions = withBody ? { ...chunkRange(req), signal: abortOnClose(req, res) } : {};
+  const opts: AppendOptions = withBody ? { ...await sessionChunkRange(ctx, req, name, id), signal: abortOnClose(req, res) } : {};
   const { appended } = await ctx.registry.uploads.finish(name, id, digest, withBody ? req : undefined, opts);
   ctx.metrics.blobBytesReceived.inc(appended);
   sendCreated(res, name, digest);

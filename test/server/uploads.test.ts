@@ -111,6 +111,7 @@ describe('uploads', () => {
     const loc = await startSession(t, 'mismatch');
     const res = await request(t.app).patch(loc).set('Content-Range', '0-9').set('Content-Type', 'application/octet-stream').send(Buffer.from('abc'));
     assert.equal(res.status, 416);
+    assert.deepEqual([res.headers.range, res.headers.location], ['0-0', loc]);
     assert.equal((await request(t.app).get(loc)).headers.range, '0-0');
   });
 
@@ -128,6 +129,8 @@ describe('uploads', () => {
     const res = await request(t.app).patch(loc).set('Content-Range', 'bytes=zz').send(Buffer.from('abc'));
     assert.equal(res.status, 416);
     assert.equal(errorCode(res), 'RANGE_INVALID');
+    // like every 416 of an upload: where it stands, and where to go on
+    assert.deepEqual([res.headers.range, res.headers.location], ['0-0', loc]);
   });
 
   it('PUT with a digest that does not match → 400 DIGEST_INVALID and nothing stored', async () => {
