@@ -110,7 +110,7 @@ async function pruneNetworks(): Promise<string[]> {
   const { listContainers } = await import('./containers.js');
   const { defaultRuntimeRoot } = await import('./snapshotter.js');
   const root = defaultRuntimeRoot();
-  const used = new Set((await listContainers(root)).map((c) => c.config.networkName));
+  const used = new Set((await listContainers(root)).flatMap((c) => [c.config.networkName, ...(c.config.extraNetworks ?? []).map((n) => n.name)]));
   const removed: string[] = [];
   for (const n of await listNetworks(root)) {
     if (used.has(n.name)) continue;

@@ -46,7 +46,7 @@ function matches(c: Container, key: Key, value: string, paused: boolean): boolea
       const byDigest = (d: string | undefined) => !!d && hex.length >= 4 && /^[0-9a-f]+$/.test(hex) && d.replace(/^sha256:/, '').startsWith(hex);
       return imageNames(c.config.image).includes(value) || byDigest(c.config.imageId) || byDigest(c.config.imageDigest);
     }
-    case 'network': return (c.config.networkName ?? c.config.network ?? 'none') === value;
+    case 'network': return [c.config.networkName ?? c.config.network ?? 'none', ...(c.config.extraNetworks ?? []).map((n) => n.name)].includes(value);
     case 'health': return (c.state.status === 'running' && c.state.health ? c.state.health.status : 'none') === value;
   }
 }

@@ -976,8 +976,8 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
   });
 
   test('network connect / disconnect: a running container gets an interface and its names on one more network, kept across restarts, taken away again', async () => {
-    const [a, b, web, cli] = [`cn-a-${kind}`, `cn-b-${kind}`, `cn-web-${kind}`, `cn-cli-${kind}`];
-    for (const n of [a, b]) assert.equal((await berth(['network', 'create', n])).code, 0);
+    const [a, b, c, web, cli] = [`cn-a-${kind}`, `cn-b-${kind}`, `cn-c-${kind}`, `cn-web-${kind}`, `cn-cli-${kind}`];
+    for (const n of [a, b, c]) assert.equal((await berth(['network', 'create', n])).code, 0);
     const fetchWeb = async () => (await berth(['exec', cli, 'sh', '-c', `timeout 2 wget -qO- http://${web}:8080/ 2>/dev/null || echo unreachable`])).stdout;
     const hostsOfWeb = async () => (await berth(['exec', web, 'cat', '/etc/hosts'])).stdout;
     type Networks = Record<string, { IPAddress: string; Aliases: string[] }>;
@@ -1021,15 +1021,19 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       assert.doesNotMatch(await hostsOfWeb(), new RegExp(cli));
       assert.deepEqual(Object.keys(await networksOf(cli)), [b]);
       assert.ok(!(await berth(['exec', cli, 'cat', '/sys/class/net/eth1/operstate'])).stdout, 'its interface is gone');
-      // a stopped container is connected for its next start
+      // a stopped container is connected for its next start; a network it was connected to is in use (prune keeps it, ps filters by it)
       assert.equal((await berth(['stop', '-t', '0', cli])).code, 0);
       assert.equal((await berth(['network', 'connect', a, cli])).code, 0);
+      assert.equal((await berth(['network', 'connect', c, cli])).code, 0);
+      assert.equal((await berth(['network', 'prune', '-f'])).code, 0);
+      assert.match((await berth(['network', 'ls', '-q'])).stdout, new RegExp(`^${c}$`, 'm'));
+      assert.equal((await berth(['ps', '-a', '--filter', `network=${c}`, '--format', '{{.Names}}'])).stdout, `${cli}\n`);
       assert.equal((await berth(['start', cli])).code, 0);
       assert.equal(await fetchWeb(), 'web here\n');
     } finally {
       await berth(['container', 'rm', '-f', web, cli]);
     }
-    for (const n of [a, b]) assert.equal((await berth(['network', 'rm', n])).code, 0, `rm ${n}: no address left behind`);
+    for (const n of [a, b, c]) assert.equal((await berth(['network', 'rm', n])).code, 0, `rm ${n}: no address left behind`);
   });
 
   test('container cp: out and in with docker\'s rules, running (frozen meanwhile, volumes seen) or stopped; symlinks resolve inside the container', async () => {
