@@ -245,7 +245,8 @@ function findTarget(input: string, groups: ImageGroup[]): Target {
     return { picks: picks.map((group) => ({ group })), byId: true };
   }
   let ref: ImageReference | undefined;
-  try { ref = parseImageReference(input); } catch { /* maybe an ID prefix */ }
+  let invalid: Error | undefined;
+  try { ref = parseImageReference(input); } catch (e) { invalid = e as Error; /* maybe an ID prefix */ }
   if (ref?.digest) {
     const repo = `${ref.registry}/${ref.repository}`;
     const named = groups.filter((g) => g.digest === ref!.digest).map((group) => ({ group, names: group.names.filter((n) => repositoryOf(n) === repo) }));
@@ -266,6 +267,7 @@ function findTarget(input: string, groups: ImageGroup[]): Target {
     if (ids.size > 1) throw new UsageError(`${input}: more than one image ID starts with it (${[...ids].map((d) => shortId(d!)).join(', ')}); give more of the ID`);
     if (matches.length) return { picks: matches.map((group) => ({ group })), byId: true };
   }
+  if (invalid && !hex) throw new UsageError(invalid.message); // neither a reference nor an ID: docker's "invalid reference format"
   throw new NotFoundError(`No such image: ${input}`);
 }
 

@@ -147,8 +147,9 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     for (const b of a.blobs) assert.ok(!has(b));
   });
 
-  test('a missing image is a NotFoundError (exit code 3); an ambiguous ID prefix is a usage error', async () => {
+  test('a missing image is a NotFoundError (exit code 3); an ambiguous ID prefix or no reference at all is a usage error', async () => {
     await image('docker.io/library/app:1', [base], false);
+    await assert.rejects(removeImage('BAD REF', opts()), (e: Error) => e instanceof UsageError && e.message === 'invalid reference "BAD REF": contains whitespace');
     for (const ref of ['nope:1', 'app:2', `sha256:${'0'.repeat(64)}`, '0'.repeat(64), 'ffffffffffffffffffff']) {
       await assert.rejects(removeImage(ref, opts()), (e: Error) => e instanceof NotFoundError && e.exitCode === ExitCode.NotFound && e.message === `No such image: ${ref}`);
     }
