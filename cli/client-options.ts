@@ -1,6 +1,6 @@
 // Flags every client command shares (transport, auth file, output), and turning them into a ClientContext.
 // Only light modules are imported here at top level; the client itself loads inside actions.
-import { Option, type Command } from './commander.js';
+import { collect, Option, type Command } from './commander.js';
 import type { ClientContext } from '../client/context.js';
 import { ClientError, UsageError } from '../client/errors.js';
 import { describeLocation, type Location } from '../client/location.js';
@@ -11,7 +11,6 @@ export interface TransportFlags { insecure?: boolean; caCert?: string[]; authfil
 export interface OutputFlags { quiet?: boolean; json?: boolean }
 export interface TransferFlags { jobs?: string; platform?: string; all?: boolean; referrers?: boolean }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function transportOptions(cmd: Command): Command {
   return cmd

@@ -9,3 +9,6 @@ export const { Command, CommanderError, Option } = commander;
 export type Command = Commander.Command;
 export type CommanderError = Commander.CommanderError;
 export type Option = Commander.Option;
+
+/** A repeatable option's parser: each use adds its value to the list. */
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { collect } from '../cli/commander.js';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Container, ContainerConfig } from './containers.js';
 import type { RuntimeSpec } from './spec.js';
@@ -148,7 +149,6 @@ export function formatPs(cs: Container[], opts: { quiet?: boolean; noTrunc?: boo
   return formatTable(rows);
 }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Go's time.Time as docker prints CreatedAt: "2026-12-07 14:00:00 +0000 UTC". */
 function goTime(iso: string): string {

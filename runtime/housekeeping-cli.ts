@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { collect } from '../cli/commander.js';
 import { ClientError, ExitCode, NotFoundError, UsageError } from '../client/errors.js';
 import type { Output } from './cli.js';
 import { parseLabels } from './labels.js';
@@ -236,7 +237,6 @@ export function registerHousekeeping(program: Command, out: Output = process.std
     return new VolumeStore(defaultRuntimeRoot());
   };
   const volume = group('volume', 'manage named volumes: create, ls, inspect, rm, prune');
-  const collect = (v: string, prev: string[] = []) => [...prev, v];
   if (free(volume, 'create')) {
     volume.command('create')
       .description('create a volume (a random name when none is given); an existing one is left as it is')

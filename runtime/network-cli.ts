@@ -1,5 +1,6 @@
 // `berth network create|ls|inspect|rm|connect|disconnect`: user-defined networks (networks.ts), with docker's output.
 import type { Command } from 'commander';
+import { collect } from '../cli/commander.js';
 import { eachArg } from './housekeeping-cli.js';
 import { formatTable } from './table.js';
 import { listFormat } from './cli-modules.js';
@@ -59,7 +60,7 @@ export function registerNetworkCommands(program: Command, out: Output = process.
     .description("connect a container to one more network (kept for its later starts; a running one gets an interface at once)")
     .argument('<network>')
     .argument('<container>')
-    .option('--alias <name>', 'another name the container has on that network (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--alias <name>', 'another name the container has on that network (repeatable)', collect)
     .action(async (ref: string, container: string, f: { alias?: string[] }) => {
       const { findContainer } = await import('./containers.js');
       const { connectContainer } = await import('./network-connect.js');

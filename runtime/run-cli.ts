@@ -5,6 +5,7 @@ import type { StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { collect } from '../cli/commander.js';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import { transportOptions, type TransportFlags } from '../cli/client-options.js';
 import { defaultRoot, runtimeModules as mods } from './cli-modules.js';
@@ -26,7 +27,6 @@ interface CreateFlags extends TransportFlags, LimitFlags {
 }
 interface RunFlags extends CreateFlags { detach?: boolean; detachKeys?: string }
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** The flags run, create and exec share for the process: -e, --env-file, -w, -u. */
 export function processFlagOptions(cmd: Command): Command {
