@@ -270,6 +270,9 @@ function finish(tree: Tree, problems: string[]): Config {
 
   const tls = (http.tls ?? {}) as Tree;
   if (Boolean(tls.certificate) !== Boolean(tls.key)) problems.push('http.tls: certificate and key must be given together');
+  if (http.host !== undefined && !/^https?:\/\/[^/?#\s"\\]+(\/[^?#\s"\\]*)?$/.test(String(http.host))) {
+    problems.push(`http.host: "${String(http.host)}" is not the registry's public URL (https://registry.example.com[:port])`);
+  }
 
   const drivers = Object.keys(storage).filter((k) => !STORAGE_NON_DRIVER.has(k));
   if (drivers.length !== 1) problems.push(`storage: exactly one driver must be configured, found ${drivers.length ? drivers.join(', ') : 'none'}`);

@@ -30,7 +30,7 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
   const token = config.auth.token && !config.auth.token.realm && config.http.publicHost
     ? { ...config.auth.token, realm: `${config.http.publicHost.replace(/\/+$/, '')}/auth/token` }
     : config.auth.token;
-  const auth = await createAuth({ ...config.auth, token });
+  const auth = await createAuth({ ...config.auth, token }, (m) => logger.warn(m));
   for (const w of auth.warnings) logger.warn(w);
   const storage = await createAdapter(config.storage.driver, config.storage.options);
   let shuttingDown = false;

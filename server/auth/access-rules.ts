@@ -14,10 +14,10 @@
 // Patterns: "*" matches within one path component, a trailing "/*" matches everything below,
 // "**" matches anything. Names reach this code only after the spec grammar validated them,
 // so "alice/../bob", encoded slashes or upper case can never match another namespace.
-import { readFileSync, statSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { isValidName } from '../../oci/reference.js';
 import { REPOSITORY_ACTIONS } from './scope.js';
+import { WatchedFile } from './watched-file.js';
 
 interface Grant { pattern: RegExp; actions: string[] }
 interface Compiled { admins: Set<string>; publicPatterns: RegExp[]; teams: { members: Set<string>; grants: Grant[] }[]; ruleGrants: { users: Set<string>; grant: Grant }[] }
@@ -47,25 +47,17 @@ export const authenticatedUsersMayDoEverything: AccessPolicy = {
 };
 
 export class RulesFile implements AccessPolicy {
-  #compiled!: Compiled;
-  #mtimeMs = -1;
+  readonly #file: WatchedFile<Compiled>;
 
-  constructor(readonly path: string) {
-    this.#reload();
-  }
-
-  #reload(): void {
-    const st = statSync(this.path);
-    if (st.mtimeMs === this.#mtimeMs) return;
-    this.#compiled = compileRules(parseYaml(readFileSync(this.path, 'utf8')), this.path);
-    this.#mtimeMs = st.mtimeMs;
+  /** A broken edit keeps the last good rules (which may grant more than intended): `warn` says so. */
+  constructor(readonly path: string, warn?: (message: string) => void) {
+    this.#file = new WatchedFile(path, (text) => compileRules(parseYaml(text), path), warn);
   }
 
   allowed(user: string | undefined, type: string, name: string): string[] {
     if (type === 'registry') return name === 'catalog' ? ['*'] : []; // the catalog filters itself
     if (type !== 'repository' || !isValidName(name)) return [];
-    try { this.#reload(); } catch { /* keep the last good rules if the file is mid-edit */ }
-    const c = this.#compiled;
+    const c = this.#file.current;
     const out = new Set<string>();
     if (c.publicPatterns.some((p) => p.test(name))) out.add('pull');
     if (user !== undefined) {

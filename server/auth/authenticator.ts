@@ -64,12 +64,20 @@ function policyPrincipal(user: string | undefined, policy: AccessPolicy): Princi
   return { user, can, seesInCatalog: (name) => can('repository', name, 'pull') };
 }
 
+/** A challenge parameter as an RFC 9110 quoted-string. */
+function quoted(value: string): string {
+  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+}
+
+/** host[:port]: a DNS name or an IP address (IPv6 in brackets). */
+const HOST_HEADER = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
 export class HtpasswdAuthenticator implements Authenticator {
   readonly mode = 'htpasswd';
   constructor(private readonly checker: CredentialChecker, private readonly policy: AccessPolicy, private readonly realm: string) {}
 
   async authorize(req: Request, needed: Access[]): Promise<Principal> {
-    const challenge = { 'WWW-Authenticate': `Basic realm="${this.realm}", charset="UTF-8"` };
+    const challenge = { 'WWW-Authenticate': `Basic realm=${quoted(this.realm)}, charset="UTF-8"` };
     const user = await this.checker.check(req.headers.authorization);
     if (user === false) throw new RegistryError('UNAUTHORIZED', undefined, { headers: challenge, message: 'invalid username or password' });
     const principal = policyPrincipal(user, this.policy);
@@ -94,15 +102,18 @@ export class TokenAuthenticator implements Authenticator {
   readonly mode = 'token';
   constructor(private readonly opts: TokenAuthOptions) {}
 
+  /** The configured realm, else this registry's /auth/token at the Host asked for (if it is a host name, not a payload). */
   realmFor(req: Request): string {
-    return this.opts.realm ?? `${req.protocol}://${req.headers.host ?? 'localhost'}/auth/token`;
+    if (this.opts.realm) return this.opts.realm;
+    const host = req.headers.host;
+    return `${req.protocol}://${host && HOST_HEADER.test(host) ? host : 'localhost'}/auth/token`;
   }
 
   #challenge(req: Request, needed: Access[], error?: string, wanted: Access[] = []): Record<string, string> {
-    let value = `Bearer realm="${this.realmFor(req)}",service="${this.opts.service}"`;
+    let value = `Bearer realm=${quoted(this.realmFor(req))},service=${quoted(this.opts.service)}`;
     const scopes = [...needed, ...wanted];
-    if (scopes.length) value += `,scope="${scopes.map(formatScope).join(' ')}"`;
-    if (error) value += `,error="${error}"`;
+    if (scopes.length) value += `,scope=${quoted(scopes.map(formatScope).join(' '))}`;
+    if (error) value += `,error=${quoted(error)}`;
     return { 'WWW-Authenticate': value };
   }
 

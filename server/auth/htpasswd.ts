@@ -1,54 +1,58 @@
 // Users from an htpasswd file, bcrypt entries only (as written by `htpasswd -B`). The file
-// is re-read when it changes, so adding a user or changing a password needs no restart.
+// is re-read when it changes, so adding a user or changing a password needs no restart; a file
+// gone or unreadable meanwhile keeps the users last read (watched-file.ts).
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import bcrypt from 'bcryptjs';
+import { WatchedFile } from './watched-file.js';
+
+interface Users { users: Map<string, string>; dummy: string; warnings: string[] }
+
+function parseHtpasswd(path: string, text: string): Users {
+  const users = new Map<string, string>();
+  const warnings: string[] = [];
+  text.split('\n').forEach((line, i) => {
+    const trimmed = line.trim();
+    if (!trimmed || trimmed.startsWith('#')) return;
+    const colon = trimmed.indexOf(':');
+    const user = trimmed.slice(0, colon);
+    const hash = trimmed.slice(colon + 1);
+    if (colon <= 0 || !/^\$2[aby]\$\d\d\$/.test(hash)) {
+      warnings.push(`${path}:${i + 1}: only bcrypt entries are supported (htpasswd -B); line ignored`);
+      return;
+    }
+    users.set(user, hash.replace(/^\$2y\$/, '$2b$'));
+  });
+  // Unknown users are checked against a hash of the same cost as the real ones, so the time
+  // an answer takes does not tell whether a user exists.
+  const cost = Number(/^\$2[aby]\$(\d\d)\$/.exec(users.values().next().value ?? '')?.[1] ?? 10);
+  return { users, warnings, dummy: bcrypt.hashSync('not a password', Math.min(Math.max(cost, 4), 15)) };
+}
 
 export class Htpasswd {
-  #users = new Map<string, string>();
-  #mtimeMs = -1;
-  #dummy = '';
-  readonly warnings: string[] = [];
+  readonly #file: WatchedFile<Users>;
+  /** What the first read found wrong (later reads report through `warn`). */
+  readonly warnings: string[];
 
-  constructor(readonly path: string) {
-    this.#reload();
-  }
-
-  #reload(): void {
-    const st = statSync(this.path); // a missing file is a startup error, on purpose
-    if (st.mtimeMs === this.#mtimeMs) return;
-    const users = new Map<string, string>();
-    const lines = readFileSync(this.path, 'utf8').split('\n');
-    lines.forEach((line, i) => {
-      const trimmed = line.trim();
-      if (!trimmed || trimmed.startsWith('#')) return;
-      const colon = trimmed.indexOf(':');
-      const user = trimmed.slice(0, colon);
-      const hash = trimmed.slice(colon + 1);
-      if (colon <= 0 || !/^\$2[aby]\$\d\d\$/.test(hash)) {
-        this.warnings.push(`${this.path}:${i + 1}: only bcrypt entries are supported (htpasswd -B); line ignored`);
-        return;
-      }
-      users.set(user, hash.replace(/^\$2y\$/, '$2b$'));
-    });
-    this.#users = users;
-    this.#mtimeMs = st.mtimeMs;
-    // Unknown users are checked against a hash of the same cost as the real ones, so the time
-    // an answer takes does not tell whether a user exists.
-    const cost = Number(/^\$2[aby]\$(\d\d)\$/.exec(users.values().next().value ?? '')?.[1] ?? 10);
-    this.#dummy = bcrypt.hashSync('not a password', Math.min(Math.max(cost, 4), 15));
+  constructor(readonly path: string, warn: (message: string) => void = () => undefined) {
+    let loaded = false;
+    this.#file = new WatchedFile(path, (text) => {
+      const parsed = parseHtpasswd(path, text);
+      if (loaded) parsed.warnings.forEach(warn);
+      return parsed;
+    }, warn);
+    loaded = true;
+    this.warnings = this.#file.current.warnings;
   }
 
   has(user: string): boolean {
-    this.#reload();
-    return this.#users.has(user);
+    return this.#file.current.users.has(user);
   }
 
   async verify(user: string, password: string): Promise<boolean> {
-    this.#reload();
-    const hash = this.#users.get(user);
+    const { users, dummy } = this.#file.current;
+    const hash = users.get(user);
     if (!hash) {
-      await bcrypt.compare(password, this.#dummy);
+      await bcrypt.compare(password, dummy);
       return false;
     }
     return bcrypt.compare(password, hash);
@@ -56,8 +60,7 @@ export class Htpasswd {
 
   /** Changes whenever the user's password changes; refresh tokens carry it. */
   fingerprint(user: string): string | undefined {
-    this.#reload();
-    const hash = this.#users.get(user);
+    const hash = this.#file.current.users.get(user);
     return hash && createHash('sha256').update(hash).digest('base64url').slice(0, 16);
   }
 }

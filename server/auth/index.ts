@@ -27,13 +27,14 @@ function load<T>(what: string, fn: () => T): T {
   }
 }
 
-export async function createAuth(config: AuthConfig): Promise<Auth> {
+/** `warn` hears of what goes wrong later: an htpasswd or rules file that cannot be read again. */
+export async function createAuth(config: AuthConfig, warn?: (message: string) => void): Promise<Auth> {
   const warnings: string[] = [];
-  const policy: AccessPolicy = config.access ? load('auth.access.path', () => new RulesFile(config.access!)) : authenticatedUsersMayDoEverything;
+  const policy: AccessPolicy = config.access ? load('auth.access.path', () => new RulesFile(config.access!, warn)) : authenticatedUsersMayDoEverything;
   if (config.mode === 'none') return { authenticator: noAuth, warnings };
 
   if (config.mode === 'htpasswd') {
-    const users = load('auth.htpasswd.path', () => new Htpasswd(config.htpasswd!));
+    const users = load('auth.htpasswd.path', () => new Htpasswd(config.htpasswd!, warn));
     warnings.push(...users.warnings);
     return { authenticator: new HtpasswdAuthenticator(new CredentialChecker(users), policy, config.realm), warnings };
   }
@@ -46,7 +47,7 @@ export async function createAuth(config: AuthConfig): Promise<Auth> {
   if (!t.builtin) {
     return { authenticator: new TokenAuthenticator({ ...settings, realm: t.realm, trust, policy: config.access ? policy : undefined }), warnings };
   }
-  const users = load('auth.token.htpasswd', () => new Htpasswd(t.htpasswd!));
+  const users = load('auth.token.htpasswd', () => new Htpasswd(t.htpasswd!, warn));
   warnings.push(...users.warnings);
   let key;
   try {

@@ -81,12 +81,15 @@ export class TrustStore {
     this.#roots.push(...certs);
   }
 
+  /**
+   * A kid naming a trusted key wins (the built-in issuer's tokens carry its kid and, with a signing
+   * certificate, its chain too): only that key's holder can sign with it. Otherwise an x5c chain must
+   * lead to a trusted root.
+   */
   resolve(header: JWSHeaderParameters): KeyObject {
+    const byKid = header.kid ? this.#byKid.get(header.kid) : undefined;
+    if (byKid) return byKid;
     if (header.x5c) return this.#fromChain(header.x5c);
-    if (header.kid) {
-      const key = this.#byKid.get(header.kid);
-      if (key) return key;
-    }
     throw new TokenKeyError('token is not signed by a trusted key');
   }
 
@@ -100,14 +103,17 @@ export class TrustStore {
       throw new TokenKeyError('malformed certificate in x5c');
     }
     const now = Date.now();
-    for (const cert of chain) {
-      if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) throw new TokenKeyError('a certificate in the token chain is expired or not yet valid');
-    }
+    const current = (cert: X509Certificate) => Date.parse(cert.validFrom) <= now && Date.parse(cert.validTo) >= now;
+    if (!chain.every(current)) throw new TokenKeyError('a certificate in the token chain is expired or not yet valid');
+    // every certificate that issues another must be a CA (basicConstraints CA:TRUE), as openssl and Go
+    // require: otherwise the holder of any ordinary certificate from the root could mint tokens
     for (let i = 0; i + 1 < chain.length; i++) {
+      if (!chain[i + 1]!.ca) throw new TokenKeyError('a certificate in the token chain issues another but is not a CA');
       if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) throw new TokenKeyError('the token certificate chain is broken');
     }
     const top = chain[chain.length - 1]!;
-    const anchored = this.#roots.some((root) => root.raw.equals(top.raw) || (top.checkIssued(root) && top.verify(root.publicKey)));
+    const anchored = this.#roots.some((root) => root.raw.equals(top.raw)
+      || (root.ca && current(root) && top.checkIssued(root) && top.verify(root.publicKey)));
     if (!anchored) throw new TokenKeyError('the token certificate chain does not lead to a trusted root');
     return chain[0]!.publicKey;
   }

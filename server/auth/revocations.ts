@@ -6,22 +6,28 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+/** A JSON object of user → number, as a Map: a user named "__proto__" or "constructor" is a user like any other. */
+function numbers(o: unknown): Map<string, number> {
+  const entries = o && typeof o === 'object' && !Array.isArray(o) ? Object.entries(o) : [];
+  return new Map(entries.filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isSafeInteger(e[1])));
+}
+
 export class Revocations {
   constructor(readonly path: string) {}
 
-  #read(): { users: Record<string, number>; generations: Record<string, number> } {
+  #read(): { users: Map<string, number>; generations: Map<string, number> } {
     try {
-      const doc = JSON.parse(readFileSync(this.path, 'utf8')) as { users?: Record<string, number>; generations?: Record<string, number> };
-      return { users: doc.users ?? {}, generations: doc.generations ?? {} };
+      const doc = JSON.parse(readFileSync(this.path, 'utf8')) as { users?: unknown; generations?: unknown };
+      return { users: numbers(doc.users), generations: numbers(doc.generations) };
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { users: {}, generations: {} };
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { users: new Map(), generations: new Map() };
       throw e;
     }
   }
 
   /** The generation new refresh tokens of this user carry. */
   generation(user: string): number {
-    return this.#read().generations[user] ?? 0;
+    return this.#read().generations.get(user) ?? 0;
   }
 
   /**
@@ -32,18 +38,19 @@ export class Revocations {
    */
   isRevoked(user: string, issuedAt: number, generation?: number): boolean {
     const doc = this.#read();
-    const at = doc.users[user];
-    if (generation !== undefined) return generation < (doc.generations[user] ?? 0) || (at !== undefined && issuedAt < at);
+    const at = doc.users.get(user);
+    if (generation !== undefined) return generation < (doc.generations.get(user) ?? 0) || (at !== undefined && issuedAt < at);
     return at !== undefined && issuedAt <= at;
   }
 
   revoke(user: string, at = Math.floor(Date.now() / 1000)): void {
     const doc = this.#read();
-    doc.users[user] = at;
-    doc.generations[user] = (doc.generations[user] ?? 0) + 1;
+    doc.users.set(user, at);
+    doc.generations.set(user, (doc.generations.get(user) ?? 0) + 1);
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const tmp = `${this.path}.tmp-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(doc, null, 2), { mode: 0o600 });
+    // Object.fromEntries defines "__proto__" as an own key, which JSON.stringify then writes
+    writeFileSync(tmp, JSON.stringify({ users: Object.fromEntries(doc.users), generations: Object.fromEntries(doc.generations) }, null, 2), { mode: 0o600 });
     renameSync(tmp, this.path);
   }
 }

@@ -100,6 +100,15 @@ bogus: 1
     assert.ok(p.some((x) => x === 'bogus: unknown key'));
   });
 
+  it('http.host must be the public URL with its scheme: it becomes the token realm', () => {
+    for (const host of ['registry.example.com', 'https://a b', 'ftp://x', 'https://x/"y']) {
+      assert.ok(problems(() => loadConfig({ env: { REGISTRY_HTTP_HOST: host } })).some((x) => x.startsWith('http.host:')), host);
+    }
+    for (const host of ['https://registry.example.com', 'http://10.0.0.1:5000/', 'https://example.com/registry']) {
+      assert.equal(loadConfig({ env: { REGISTRY_HTTP_HOST: host } }).http.publicHost, host);
+    }
+  });
+
   it('an unknown REGISTRY_ variable and a bad value are reported by name', () => {
     const p = problems(() => loadConfig({ env: { REGISTRY_HTTP_NOPE: '1', REGISTRY_STORAGE_S3_CHUNKSIZE: 'big', REGISTRY_STORAGE: 'floppy' } }));
     assert.ok(p.includes('REGISTRY_HTTP_NOPE: no such configuration key'), p.join('\n'));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { globToRegExp, RulesFile, RulesError } from '../../../server/auth/access-rules.js';
@@ -34,6 +34,31 @@ describe('access rules', () => {
       assert.deepEqual(r.allowed('alice', 'repository', 'Alice/x'), [], 'invalid names match nothing');
       assert.deepEqual(r.allowed('alice', 'registry', 'catalog'), ['*']);
       assert.deepEqual(r.allowed('alice', 'registry', 'other'), []);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an edit that breaks the file, or its removal, keeps the last good rules and says so once; a fixed file is read again', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir, 'rules.yml');
+      await writeFile(path, RULES);
+      const warnings: string[] = [];
+      const r = new RulesFile(path, (m) => warnings.push(m));
+      assert.deepEqual(r.allowed('bob', 'repository', 'acme/app'), ['pull', 'push']);
+      await writeFile(path, 'teams: { acme: { members: [alice], grants: [ { repositories: "acme/*" ');
+      await utimes(path, new Date(), new Date(Date.now() + 5000));
+      assert.deepEqual(r.allowed('bob', 'repository', 'acme/app'), ['pull', 'push'], 'the last good rules');
+      assert.deepEqual(r.allowed('bob', 'repository', 'acme/app'), ['pull', 'push']);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(warnings[0]!, /rules\.yml: .*; keeping what was loaded before/);
+      await rm(path);
+      assert.deepEqual(r.allowed('bob', 'repository', 'acme/app'), ['pull', 'push']);
+      assert.equal(warnings.length, 2);
+      assert.match(warnings[1]!, /ENOENT/);
+      await writeFile(path, RULES.replace('members: [alice, bob]', 'members: [alice]'));
+      assert.deepEqual(r.allowed('bob', 'repository', 'acme/app'), [], 'the fixed file is in force');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

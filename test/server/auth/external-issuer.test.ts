@@ -10,11 +10,11 @@ import { createApp } from '../../../server/app.js';
 import { createAuth } from '../../../server/auth/index.js';
 import { FilesystemAdapter } from '../../../storage-adapters/filesystem.js';
 import { tempDir } from '../../helpers/registry.js';
-import { tokenConfig } from '../../helpers/auth.js';
+import { authFixture, basic, PASSWORDS, tokenConfig } from '../../helpers/auth.js';
 
 interface Issued { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey }
 
-function makeCert(subject: string, issuer?: Issued, isCA = false): Issued {
+function makeCert(subject: string, issuer?: Issued, isCA = false, keyUsage = true): Issued {
   // Node generates the key (fast, native); node-forge builds and signs the certificate.
   const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keys = {
@@ -28,7 +28,7 @@ function makeCert(subject: string, issuer?: Issued, isCA = false): Issued {
   cert.validity.notAfter = new Date(Date.now() + 86_400_000);
   cert.setSubject([{ name: 'commonName', value: subject }]);
   cert.setIssuer([{ name: 'commonName', value: issuer ? issuer.cert.subject.getField('CN').value : subject }]);
-  cert.setExtensions([{ name: 'basicConstraints', cA: isCA }, { name: 'keyUsage', keyCertSign: isCA, digitalSignature: true }]);
+  cert.setExtensions([{ name: 'basicConstraints', cA: isCA }, ...(keyUsage ? [{ name: 'keyUsage', keyCertSign: isCA, digitalSignature: true }] : [])]);
   cert.sign(issuer?.key ?? keys.privateKey, forge.md.sha256.create());
   return { cert, key: keys.privateKey };
 }
@@ -95,6 +95,38 @@ describe('token auth with an external issuer (JWKS and x5c chains to a root bund
     const res = await pull(await sign(nodeKey(otherLeaf.key), { x5c: [der64(otherLeaf.cert), der64(otherCa.cert)] }));
     assert.equal(res.status, 401);
     assert.match(res.headers['www-authenticate']!, /error="invalid_token"/);
+  });
+
+  it('accepts a chain through an intermediate CA, and refuses one where an ordinary certificate issued the signer', async () => {
+    const intermediate = makeCert('intermediate', ca, true);
+    const signer = makeCert('signer', intermediate);
+    assert.equal((await pull(await sign(nodeKey(signer.key), { x5c: [der64(signer.cert), der64(intermediate.cert)] }))).status, 404);
+    // an ordinary CA:FALSE certificate from the trusted root (with no keyUsage, as many TLS certificates):
+    // whoever holds its key must not become an issuer
+    const ordinary = makeCert('www.example', ca, false, false);
+    const forged = makeCert('forged signer', ordinary);
+    const res = await pull(await sign(nodeKey(forged.key), { x5c: [der64(forged.cert), der64(ordinary.cert)] }));
+    assert.equal(res.status, 401);
+    assert.match(res.headers['www-authenticate']!, /error="invalid_token"/);
+  });
+
+  it('the built-in issuer signing with a certificate (signingcert) accepts its own tokens', async () => {
+    const signer = makeCert('berth issuer', ca);
+    const keyPath = join(dir, 'issuer-key.pem');
+    const certPath = join(dir, 'issuer-chain.pem');
+    await writeFile(keyPath, nodeKey(signer.key).export({ type: 'pkcs8', format: 'pem' }) as string);
+    await writeFile(certPath, forge.pki.certificateToPem(signer.cert) + forge.pki.certificateToPem(ca.cert));
+    const f = await authFixture('token', { signingkey: keyPath, signingcert: certPath, algorithm: 'RS256' });
+    try {
+      const got = await request(f.app).get('/auth/token?service=berth-test&scope=repository:alice/app:pull').set('Authorization', basic('alice', PASSWORDS.alice));
+      assert.equal(got.status, 200, got.text);
+      assert.ok(JSON.parse(Buffer.from(got.body.token.split('.')[0], 'base64url').toString()).x5c, 'the token carries the chain');
+      const res = await request(f.app).get('/v2/alice/app/tags/list').set('Authorization', `Bearer ${got.body.token}`);
+      assert.equal(res.status, 404, res.text);
+      assert.equal(res.body.errors[0].code, 'NAME_UNKNOWN');
+    } finally {
+      await rm(f.dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a token signed by another key presenting the trusted leaf certificate', async () => {

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { digestOf } from '../../../oci/digest.js';
 import { MediaType } from '../../../oci/media-types.js';
 import { errorCode, imageManifest } from '../../helpers/push.js';
-import { authFixture, basic, PASSWORDS, type AuthFixture } from '../../helpers/auth.js';
+import { Htpasswd } from '../../../server/auth/htpasswd.js';
+import { authFixture, basic, PASSWORDS, writeHtpasswd, type AuthFixture } from '../../helpers/auth.js';
+import { tempDir } from '../../helpers/registry.js';
 
 describe('htpasswd (Basic) auth with access rules', () => {
   let f: AuthFixture;
@@ -21,6 +24,28 @@ describe('htpasswd (Basic) auth with access rules', () => {
 
   before(async () => { f = await authFixture('htpasswd'); });
   after(() => rm(f.dir, { recursive: true, force: true }));
+
+  it('an htpasswd file moved away keeps the users last read (no 500s) and is reported once; its return is read again', async () => {
+    const dir = await tempDir();
+    try {
+      const path = join(dir, 'htpasswd');
+      await writeHtpasswd(path, { alice: 'one' });
+      const warnings: string[] = [];
+      const users = new Htpasswd(path, (m) => warnings.push(m));
+      await rename(path, `${path}.bak`);
+      assert.equal(await users.verify('alice', 'one'), true);
+      assert.equal(await users.verify('alice', 'one'), true);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(warnings[0]!, /htpasswd: .*ENOENT.*; keeping what was loaded before/);
+      await writeHtpasswd(path, { alice: 'two', bob: 'md5-entry' });
+      await writeFile(path, `${await readFile(path, 'utf8')}carol:$apr1$x$y\n`);
+      assert.equal(await users.verify('alice', 'two'), true);
+      assert.equal(await users.verify('alice', 'one'), false);
+      assert.match(warnings.at(-1)!, /only bcrypt entries are supported/, 'a later read reports its ignored lines too');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it('GET /v2/ without credentials → 401 with a Basic challenge', async () => {
     const res = await request(f.app).get('/v2/');

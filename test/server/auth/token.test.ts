@@ -54,10 +54,26 @@ describe('token auth (Docker token spec) with the built-in issuer', () => {
   });
   after(() => rm(f.dir, { recursive: true, force: true }));
 
+  it('revocations: a user named like an Object property ("__proto__", "constructor") is a user like any other', async () => {
+    const r = new Revocations(join(f.dir, 'state', 'proto-revocations.json'));
+    for (const user of ['__proto__', 'constructor', 'toString']) {
+      assert.equal(r.generation(user), 0);
+      assert.equal(r.isRevoked(user, 100, 0), false);
+      r.revoke(user, 200);
+      assert.equal(r.generation(user), 1);
+      assert.equal(r.isRevoked(user, 300, 0), true, 'an older generation is void');
+      assert.equal(r.isRevoked(user, 300, 1), false, 'the current one is good');
+    }
+    assert.equal(r.generation('alice'), 0, 'no one else is touched');
+  });
+
   it('GET /v2/ without a token → 401 with Bearer realm and service', async () => {
     const res = await request(f.app).get('/v2/').set('Host', 'reg.example:5000');
     assert.equal(res.status, 401);
     assert.equal(res.headers['www-authenticate'], 'Bearer realm="http://reg.example:5000/auth/token",service="berth-test"');
+    // a Host header that is no host name cannot write the challenge (and send credentials elsewhere)
+    const forged = await request(f.app).get('/v2/').set('Host', 'evil.example",service="x');
+    assert.equal(forged.headers['www-authenticate'], 'Bearer realm="http://localhost/auth/token",service="berth-test"');
   });
 
   it('a repository request without a token → 401 whose challenge names exactly the needed scope', async () => {
