@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
+// (`node --`: Node 20 acts on an --env-file anywhere in its arguments, even after the script, and
+// would load the NODE_OPTIONS such a file sets; `run --env-file` is berth's, for the container.)
 // The one `berth` command. Each subcommand lives in its own file and registers itself here.
 import { Command, CommanderError } from './commander.js';
 import { registerServe } from './serve.js';

@@ -106,12 +106,15 @@ class LayerPolicy {
   readonly kinds = new Map<string, Kind>();
   readonly whiteouts = new Set<string>();
   readonly opaques = new Set<string>();
+  /** Every path an earlier entry (a whiteout too) lies below: it is, or will be, a directory. */
+  readonly below = new Set<string>();
 
   check(e: TarEntry): void {
     const path = cleanEntryName(e.name);
     this.checkXattrs(e, path);
     const parts = path === '' ? [] : path.split('/');
     this.checkAncestors(parts, path);
+    for (let i = 1; i < parts.length; i++) this.below.add(parts.slice(0, i).join('/'));
     for (let i = 0; i < parts.length - 1; i++) {
       if (parts[i]!.startsWith(WH)) throw new LayerError(`entry "${printable(path)}" is inside a whiteout`);
     }
@@ -137,6 +140,10 @@ class LayerPolicy {
       kind = tk;
     }
     if (e.type === 'file' && e.name.endsWith('/')) kind = 'dir'; // old tars mark directories this way
+    if (kind !== 'dir' && this.below.has(path)) {
+      // a symlink there would lead what was placed below it (GNU tar's entries, berth's whiteouts) elsewhere
+      throw new LayerError(`"${printable(path)}" is a ${e.type} but earlier entries of this layer are below it`);
+    }
     if (kind === 'dir' && this.kinds.get(path) === 'symlink') {
       // GNU tar would keep a symlink that resolves to a directory and write the entries below through it
       throw new LayerError(`directory "${printable(path)}" replaces a symlink of the same layer`);
@@ -329,16 +336,26 @@ async function applyWhiteouts(staging: string, whiteouts: string[], policy: Laye
   const now = Math.floor(Date.now() / 1000);
   const dirs = new Map<string, TarWriteEntry>();
   const pending = [...whiteouts.map(parentOf), ...policy.opaques];
+  const lstatIn = async (p: string) => {
+    try {
+      return await lstat(bpath(staging, p), { bigint: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      return undefined;
+    }
+  };
   while (pending.length) {
     const d = pending.pop()!;
     if (dirs.has(d)) continue;
     const name = d === '' ? './' : `${d}/`;
-    let st;
-    try {
-      st = await lstat(bpath(staging, d), { bigint: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    // every step from the staging root must be a real directory: tar would follow a symlink on the way
+    const parts = d === '' ? [] : d.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const up = await lstatIn(parts.slice(0, i).join('/'));
+      if (!up) break;
+      if (!up.isDirectory()) throw new LayerError(`whiteout below "${printable(parts.slice(0, i).join('/'))}", which is not a directory in this layer`, label);
     }
+    const st = await lstatIn(d);
     if (st && !st.isDirectory()) throw new LayerError(`whiteout in "${printable(d)}", which is not a directory in this layer`, label);
     const entry: TarWriteEntry = st
       ? { name, type: 'dir', mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), mtime: `${st.mtimeNs / 1_000_000_000n}.${String(st.mtimeNs % 1_000_000_000n).padStart(9, '0')}` }

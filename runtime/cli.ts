@@ -232,6 +232,15 @@ export async function bootCandidates(root: string, filters: string[]): Promise<C
   return out;
 }
 
+/** Runs `fn`; if the CLI is interrupted meanwhile, `undo` (thaw, remove staging) runs before the usual exit. */
+async function undoingOnInterrupt<T>(undo: () => Promise<void>, fn: () => Promise<T>): Promise<T> {
+  const interrupted = (sig: NodeJS.Signals) => { void undo().finally(() => process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGHUP' ? 1 : 15))); };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, interrupted);
+  try { return await fn(); } finally {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, interrupted);
+  }
+}
+
 function registerContainerCommands(parent: Command, out: Output, inGroup: boolean): void {
   const root = () => defaultRoot();
   const taken = (name: string) => parent.commands.some((c) => c.name() === name || c.aliases().includes(name));
@@ -442,16 +451,11 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       const snapshots = await m.OverlaySnapshotter.open(root());
       const c = await m.findContainer(root(), (from ?? to)![1]!);
       const o = { follow: !!f.followLink, archive: !!f.archive };
-      // interrupted: the container thawed, the staging directories gone, then the usual exit
-      const interrupted = (sig: NodeJS.Signals) => { void m.undoInterruptedCopy().finally(() => process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGHUP' ? 1 : 15))); };
-      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, interrupted);
-      try {
+      await undoingOnInterrupt(m.undoInterruptedCopy, async () => {
         if (from && destArg === '-') await m.copyOutTar(c, snapshots, from[2] || '/', process.stdout, o);
         else if (from) await m.copyOut(c, snapshots, from[2] || '/', destArg, o);
         else await m.copyIn(c, snapshots, srcArg === '-' ? process.stdin : srcArg, to![2] || '/', o);
-      } finally {
-        for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, interrupted);
-      }
+      });
     });
 
   add('export')
@@ -587,9 +591,12 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
         if (e instanceof CommitError) throw new UsageError(e.message);
         throw e;
       }
-      const r = await commitContainer(store, await m.OverlaySnapshotter.open(root()), c.config.snapshotKey, img, {
+      const snapshots = await m.OverlaySnapshotter.open(root());
+      // frozen while its changes are read, as docker commit pauses it: a process swapping a directory
+      // for a symlink meanwhile would otherwise lead tar to the host's files
+      const r = await undoingOnInterrupt(m.undoInterruptedCopy, () => m.holdStill(c, () => commitContainer(store, snapshots, c.config.snapshotKey, img, {
         ...(name ? { tag: name } : {}), ...(f.author ? { author: f.author } : {}), ...(f.message ? { comment: f.message } : {}), ...(config ? { config } : {}),
-      });
+      })));
       out.write(`${r.config.digest}\n`);
     });
 

@@ -69,6 +69,7 @@ export async function writeLayer(upper: string, file: string): Promise<LayerBlob
     tar.on('error', reject);
     tar.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar (creating the layer) failed: ${stderr.trim()}`))));
   });
+  exited.catch(() => undefined); // awaited below; a failure before then must not be an unhandled rejection
   tar.stdin.on('error', () => undefined);
   tar.stdin.end(Buffer.concat(paths.map((p) => Buffer.from(`${p}\0`, 'latin1'))));
   const diff = new HashingStream();

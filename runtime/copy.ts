@@ -60,30 +60,40 @@ async function initOf(c: Container): Promise<{ pid: number; start: string } | un
   return init && start ? { pid: init.pid, start } : undefined;
 }
 
-/** Runs `fn` on the container's files, the container held still: frozen if running, not startable meanwhile. */
+/**
+ * Runs `fn` with the container held still: not startable meanwhile (its cp lock), and frozen while it
+ * runs (thawed after, or when the CLI is interrupted, unless it was paused before). `running` tells
+ * which. Its processes can then swap nothing under a path being read (cp, commit).
+ */
+export async function holdStill<T>(c: Container, fn: (running: boolean) => Promise<T>): Promise<T> {
+  const unlock = await lock(c);
+  return guarded(unlock, async () => {
+    if (c.state.status !== 'running' || !c.state.pid) return fn(false);
+    const frozenHere = !isPaused(c);
+    if (frozenHere) await pauseContainer(c);
+    return guarded(async () => { if (frozenHere) await unpauseContainer({ ...c, state: { ...c.state, status: 'running' } }).catch(() => undefined); }, () => fn(true));
+  });
+}
+
+/** Runs `fn` on the container's files, the container held still (holdStill). */
 export async function withContainerView<T>(c: Container, snapshots: OverlaySnapshotter, fn: (view: HeldView) => Promise<T>): Promise<T> {
   const spec = JSON.parse(await readFile(join(c.dir, 'config.json'), 'utf8')) as { root?: { readonly?: boolean }; mounts?: Array<{ destination: string; source?: string; type?: string; options?: string[] }> };
   const readonlyRoot = spec.root?.readonly === true;
-  const unlock = await lock(c);
-  return guarded(unlock, async () => {
+  return holdStill(c, async (running) => {
     const rootfs = join(c.dir, 'rootfs');
-    if (c.state.status === 'running' && c.state.pid) {
-      const frozenHere = !isPaused(c);
-      if (frozenHere) await pauseContainer(c);
-      return guarded(async () => { if (frozenHere) await unpauseContainer({ ...c, state: { ...c.state, status: 'running' } }).catch(() => undefined); }, async () => {
-        // its root, held: the init's, checked to be this container's rootfs and the same process before and after
-        const init = await initOf(c);
-        if (!init) throw new UsageError(`container ${c.config.name} has no process to reach its files through (is it starting?)`);
-        const fd = openSync(`/proc/${init.pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY);
-        const root = new HeldDir(fd, '/', readonlyRoot);
-        try {
-          const [held, mine] = [fstatSync(fd), statSync(rootfs)];
-          if (procStartTime(init.pid) !== init.start || held.dev !== mine.dev || held.ino !== mine.ino) {
-            throw new UsageError(`container ${c.config.name}: its init's root is not its rootfs (chrooted, or ended): cp refused`);
-          }
-          return await fn({ root, mounts: [] });
-        } finally { root.close(); }
-      });
+    if (running) {
+      // its root, held: the init's, checked to be this container's rootfs and the same process before and after
+      const init = await initOf(c);
+      if (!init) throw new UsageError(`container ${c.config.name} has no process to reach its files through (is it starting?)`);
+      const fd = openSync(`/proc/${init.pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY);
+      const root = new HeldDir(fd, '/', readonlyRoot);
+      try {
+        const [held, mine] = [fstatSync(fd), statSync(rootfs)];
+        if (procStartTime(init.pid) !== init.start || held.dev !== mine.dev || held.ino !== mine.ino) {
+          throw new UsageError(`container ${c.config.name}: its init's root is not its rootfs (chrooted, or ended): cp refused`);
+        }
+        return await fn({ root, mounts: [] });
+      } finally { root.close(); }
     }
     if (c.state.status !== 'exited' && c.state.status !== 'created') throw new UsageError(`container ${c.config.name} is ${c.state.status}: try again when it runs or has stopped`);
     if (supervisorAlive(c.state)) throw new UsageError(`container ${c.config.name} is being started: try again`);

@@ -41,7 +41,14 @@ export function processFlagOptions(cmd: Command): Command {
 export async function envFromFlags(f: { env?: string[]; envFile?: string[] }): Promise<string[]> {
   const m = await mods();
   const env: string[] = [];
-  for (const file of f.envFile ?? []) env.push(...m.parseEnvFile(await readFile(file, 'utf8')));
+  for (const file of f.envFile ?? []) {
+    let text;
+    try { text = await readFile(file, 'utf8'); } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new UsageError(`--env-file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'is a directory' : err.message}`);
+    }
+    env.push(...m.parseEnvFile(text));
+  }
   env.push(...f.env ?? []);
   return env;
 }
@@ -89,7 +96,7 @@ function containerOptions(cmd: Command): Command {
     .option('--cap-drop <cap>', 'drop a Linux capability (ALL: keep only those --cap-add adds)', collect)
     .option('--privileged', 'every capability, every host device, /sys writable, nothing masked, no no_new_privs (the container\'s root is the host\'s)')
     .option('--cgroupns <mode>', 'private (a cgroup namespace of its own: its cgroups are the root it sees) or host (default: private on cgroup v2 hosts, host on v1, as docker)')
-    .option('--security-opt <option>', 'no-new-privileges[=true|false] (on by default in berth), systempaths=unconfined; seccomp=unconfined, apparmor=unconfined, label=disable (berth loads no such profile)', collect)
+    .option('--security-opt <option>', 'no-new-privileges[=true|false] (on by default in berth), systempaths=unconfined, seccomp=unconfined (no seccomp filter); apparmor=unconfined, label=disable (berth loads no such profile)', collect)
     .option('-l, --label <key=value>', 'set a label on the container (over the image\'s labels)', collect)
     .option('--stop-signal <signal>', 'the signal stop sends first (default: the image\'s STOPSIGNAL, else SIGTERM)')
     .option('--stop-timeout <seconds>', 'how long stop waits before SIGKILL (default 10; -1: no SIGKILL)')
@@ -194,7 +201,7 @@ async function setUp(image: string, command: string[], f: CreateFlags, kept: boo
   try { caps = m.tweakCapabilities(m.DEFAULT_CAPABILITIES, f.capAdd, f.capDrop, m.availableCapabilities()); } catch (e) { throw new UsageError((e as Error).message); }
   // (docker ignores --cap-add/--cap-drop with --privileged, which has them all and no seccomp or AppArmor either)
   const risky = f.privileged ? [] : caps.filter((c) => m.HOST_REACHING_CAPABILITIES.includes(c));
-  if (risky.length) process.stderr.write(`berth: warning: ${risky.join(', ')} can let the container's root reach the host: berth confines it with namespaces, capabilities and cgroups, but has no seccomp or AppArmor profile\n`);
+  if (risky.length) process.stderr.write(`berth: warning: ${risky.join(', ')} can let the container's root reach the host: berth's seccomp filter lets through the calls a capability governs, as docker's does, and berth has no AppArmor profile to hold them back\n`);
   if (!f.privileged && f.securityOpt?.some((o) => /^systempaths[=:]unconfined$/.test(o.trim()))) {
     process.stderr.write('berth: warning: systempaths=unconfined lets the container\'s root write /proc/sys and /proc/sysrq-trigger, which are the host\'s (no user namespace, no AppArmor profile)\n');
   }
@@ -346,6 +353,8 @@ export async function runOptions(command: string[], f: Omit<CreateFlags, 'runtim
   const volumes: VolumeMount[] = [];
   for (const v of f.volume ?? []) volumes.push(await volumeMount(defaultRoot(), v));
   const tmpfs = [...f.tmpfs ?? []];
+  for (const t of tmpfs) (await mods()).parseTmpfs(t); // its options checked now, not by the kernel at the start
+  if (f.hostname !== undefined) (await mods()).checkHostname(f.hostname);
   for (const text of f.mount ?? []) {
     const mount = await mountFlag(defaultRoot(), text);
     if (typeof mount === 'string') tmpfs.push(mount); else volumes.push(mount);
@@ -385,7 +394,7 @@ function cgroupnsMode(asked: string | undefined): 'private' | 'host' {
 }
 
 /** --privileged and --security-opt. A privileged container has no no_new_privs unless asked for (docker has it off anyway). */
-function securityOf(f: Pick<CreateFlags, 'privileged' | 'securityOpt'>): Pick<RunOptions, 'privileged' | 'noNewPrivileges' | 'unmaskPaths' | 'securityOpt'> {
+function securityOf(f: Pick<CreateFlags, 'privileged' | 'securityOpt'>): Pick<RunOptions, 'privileged' | 'noNewPrivileges' | 'unmaskPaths' | 'seccomp' | 'securityOpt'> {
   let s;
   try { s = parseSecurityOpts(f.securityOpt); } catch (e) { throw e instanceof SecurityOptError ? new UsageError(e.message) : e; }
   const noNewPrivileges = s.noNewPrivileges ?? (f.privileged ? false : undefined);
@@ -393,6 +402,7 @@ function securityOf(f: Pick<CreateFlags, 'privileged' | 'securityOpt'>): Pick<Ru
     ...(f.privileged ? { privileged: true } : {}),
     ...(noNewPrivileges !== undefined ? { noNewPrivileges } : {}),
     ...(s.unmaskPaths ? { unmaskPaths: true } : {}),
+    ...(s.seccompUnconfined ? { seccomp: false as const } : {}),
     ...(f.securityOpt?.length ? { securityOpt: f.securityOpt } : {}),
   };
 }

@@ -1,7 +1,7 @@
-// docker's --security-opt, for what berth has. berth loads no seccomp, AppArmor or SELinux profile
-// (namespaces, capabilities, no_new_privs and cgroups confine a container), so "unconfined" and
-// "disable" ask for what already happens and are accepted; a profile or label is refused, clearly,
-// rather than silently not applied.
+// docker's --security-opt, for what berth has. berth loads its default seccomp filter (seccomp.ts)
+// and no AppArmor or SELinux profile; "seccomp=unconfined" turns the filter off, "apparmor=unconfined"
+// and "label=disable" ask for what already happens and are accepted. A profile or label of one's own
+// is refused, clearly, rather than silently not applied.
 
 /** A --security-opt berth cannot honour (the CLI's usage error). */
 export class SecurityOptError extends Error {}
@@ -11,9 +11,11 @@ export interface SecurityOptions {
   noNewPrivileges?: boolean;
   /** systempaths=unconfined: nothing masked or read-only under /proc and /sys. */
   unmaskPaths?: boolean;
+  /** seccomp=unconfined: no seccomp filter. */
+  seccompUnconfined?: boolean;
 }
 
-const UNCONFINED: Record<string, string> = { seccomp: 'unconfined', apparmor: 'unconfined', label: 'disable' };
+const UNCONFINED: Record<string, string> = { apparmor: 'unconfined', label: 'disable' };
 
 /** Each --security-opt KEY=VALUE (docker also takes KEY:VALUE) → what it changes. */
 export function parseSecurityOpts(opts: readonly string[] = []): SecurityOptions {
@@ -29,6 +31,9 @@ export function parseSecurityOpts(opts: readonly string[] = []): SecurityOptions
     } else if (key === 'systempaths') {
       if (value !== 'unconfined') throw new SecurityOptError(`--security-opt ${opt}: systempaths takes only unconfined`);
       out.unmaskPaths = true;
+    } else if (key === 'seccomp') {
+      if (value !== 'unconfined') throw new SecurityOptError(`--security-opt ${opt}: berth applies its own seccomp filter and loads no profile file; only seccomp=unconfined (no filter) is accepted`);
+      out.seccompUnconfined = true;
     } else if (key && UNCONFINED[key]) {
       if (value !== UNCONFINED[key]) {
         throw new SecurityOptError(`--security-opt ${opt}: berth applies no ${key === 'label' ? 'SELinux label' : `${key} profile`}; only ${key}=${UNCONFINED[key]} (what it does anyway) is accepted`);

@@ -8,6 +8,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { ImageConfig } from './image-store.js';
 import { resolveInView } from './in-root.js';
+import { defaultSeccompProfile, type SeccompProfile } from './seccomp.js';
 
 export class SpecError extends Error {}
 
@@ -49,8 +50,9 @@ export function tweakCapabilities(base: readonly string[], add: string[] = [], d
 
 /**
  * Capabilities that let a container's root reach the host when nothing else holds them back: mounts
- * (a cgroup release_agent, a devtmpfs), kernel modules, raw I/O, open_by_handle_at. Docker leans on
- * seccomp and AppArmor for that; berth has neither, so run and create warn about them.
+ * (a cgroup release_agent, a devtmpfs), kernel modules, raw I/O, open_by_handle_at. The seccomp filter
+ * lets through the calls a capability governs (docker's does too, and leans on AppArmor); berth has no
+ * AppArmor profile, so run and create warn about them.
  */
 export const HOST_REACHING_CAPABILITIES = ['CAP_SYS_ADMIN', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_DAC_READ_SEARCH'];
 
@@ -99,6 +101,8 @@ export interface RuntimeSpec {
     devices?: SpecDevice[];
     maskedPaths: string[];
     readonlyPaths: string[];
+    /** the seccomp filter (absent: none) */
+    seccomp?: SeccompProfile;
     cgroupsPath?: string;
     resources: {
       devices: Array<{ allow: boolean; type?: string; major?: number; minor?: number; access: string }>;
@@ -175,6 +179,8 @@ export interface RunOptions {
    * open), /sys and /sys/fs/cgroup writable, nothing masked. --cap-add/--cap-drop are ignored, as docker does.
    */
   privileged?: boolean;
+  /** --security-opt seccomp=unconfined: false (no filter); otherwise berth's default one, unless --privileged. */
+  seccomp?: false;
   /** --security-opt systempaths=unconfined: /proc and /sys paths neither masked nor read-only. */
   unmaskPaths?: boolean;
   /** --cgroupns: a cgroup namespace of its own (private: its cgroups are the root it sees) or the host's. */
@@ -242,7 +248,9 @@ export function parseBytes(text: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)b?$/i.exec(text.trim());
   if (!m) throw new SpecError(`invalid size "${text}": use a number with an optional unit b, k, m, g`);
   const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!;
-  return Math.floor(Number(m[1]) * mult);
+  const n = Math.floor(Number(m[1]) * mult);
+  if (!Number.isSafeInteger(n)) throw new SpecError(`invalid size "${text}": too large`);
+  return n;
 }
 
 /** The process arguments: Docker's ENTRYPOINT/CMD rules. */
@@ -435,6 +443,9 @@ export function specJson(spec: RuntimeSpec): string {
 // ---- mounts ------------------------------------------------------------------------------------
 
 /** --tmpfs PATH[:OPTIONS] → a mount (Docker's defaults: noexec, nosuid, nodev). */
+/** --tmpfs options taken without a value (what every executor turns into mount flags). */
+const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev', 'atime', 'noatime', 'nodiratime', 'relatime', 'strictatime', 'private', 'rprivate']);
+
 export function parseTmpfs(text: string): SpecMount {
   const colon = text.indexOf(':');
   const destination = colon < 0 ? text : text.slice(0, colon);
@@ -442,6 +453,12 @@ export function parseTmpfs(text: string): SpecMount {
   const extra = colon < 0 ? [] : text.slice(colon + 1).split(',').filter(Boolean);
   const options = ['noexec', 'nosuid', 'nodev'];
   for (const o of extra) {
+    const [key, value] = o.split('=', 2) as [string, string | undefined];
+    const valid = value === undefined ? TMPFS_FLAGS.has(key)
+      : key === 'size' ? /^[0-9]+[kmgKMG%]?$/.test(value)
+        : key === 'mode' ? /^[0-7]{1,4}$/.test(value)
+          : ['uid', 'gid', 'nr_inodes', 'nr_blocks'].includes(key) && /^[0-9]+[kmgKMG]?$/.test(value);
+    if (!valid) throw new SpecError(`--tmpfs ${text}: "${o}" is not a tmpfs option (size=N[k|m|g|%], mode=OCTAL, uid=, gid=, nr_inodes=, ro, rw, exec, suid, dev, noatime …)`);
     const opposite: Record<string, string> = { exec: 'noexec', suid: 'nosuid', dev: 'nodev' };
     if (opposite[o]) options.splice(options.indexOf(opposite[o]!), 1);
     options.push(o);
@@ -555,12 +572,18 @@ function listSize(text: string): number | undefined {
 const cpuCount = (): number | undefined => { try { return listSize(readFileSync('/sys/devices/system/cpu/online', 'utf8')); } catch { return undefined; } };
 const nodeCount = (): number | undefined => { try { return listSize(readFileSync('/sys/devices/system/node/online', 'utf8')); } catch { return 1; } };
 
+/** --hostname: dot-separated labels of letters, digits and inner hyphens, at most 64 characters (the kernel's limit). */
+export function checkHostname(hostname: string): void {
+  const label = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+  if (hostname.length > 64 || !new RegExp(`^${label}(?:\\.${label})*$`).test(hostname)) throw new SpecError(`invalid hostname ${JSON.stringify(hostname)}`);
+}
+
 /** Builds config.json for a container whose root filesystem is mounted at `rootfs`. */
 export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOptions = {}): Promise<RuntimeSpec> {
   const cfg = image.config ?? {};
   const args = processArgs(cfg, opts);
   const hostname = opts.hostname ?? 'berth';
-  if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(hostname)) throw new SpecError(`invalid hostname "${hostname}"`);
+  checkHostname(hostname);
   const user = await resolveUser(rootfs, opts.user ?? cfg.User);
   if (opts.groupAdd?.length) {
     const groups = parseGroup(await readInRoot(rootfs, '/etc/group'));
@@ -652,6 +675,7 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
       ...(devices.length ? { devices } : {}),
       maskedPaths: unmasked ? [] : [...MASKED_PATHS],
       readonlyPaths: unmasked ? [] : [...READONLY_PATHS],
+      ...(opts.privileged || opts.seccomp === false ? {} : { seccomp: defaultSeccompProfile(caps) }),
       ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
       resources,
     },

@@ -226,6 +226,8 @@ export class TarInspector extends Transform {
     if (name.includes('\0') || linkname.includes('\0')) throw new TarFormatError('NUL in tar entry name');
     const headerOnly = type !== 'file';
     if (headerOnly && size !== 0) throw new TarFormatError(`tar entry ${name} of type ${type} has a size (${size})`);
+    // GNU tar takes such an entry for a directory and reads its "data" as further entries, unseen here
+    if (type === 'file' && name.endsWith('/') && size !== 0) throw new TarFormatError(`tar entry ${name} names a directory but has a size (${size})`);
     this.local = undefined;
     this.longName = undefined;
     this.longLink = undefined;

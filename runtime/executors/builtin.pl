@@ -31,7 +31,7 @@ use constant {
   MS_RDONLY => 1, MS_NOSUID => 2, MS_NODEV => 4, MS_NOEXEC => 8, MS_REMOUNT => 32, MS_BIND => 4096,
   MS_REC => 16384, MS_PRIVATE => 1 << 18, MNT_DETACH => 2,
   PR_CAPBSET_DROP => 24, PR_SET_NO_NEW_PRIVS => 38, PR_CAP_AMBIENT => 47, PR_CAP_AMBIENT_CLEAR_ALL => 4,
-  PR_SET_PDEATHSIG => 1,
+  PR_SET_PDEATHSIG => 1, PR_SET_SECCOMP => 22, SECCOMP_MODE_FILTER => 2,
   TIOCSCTTY => 0x540E, TIOCGPTN => 0x80045430, TIOCSPTLCK => 0x40045431, TIOCGWINSZ => 0x5413, TIOCSWINSZ => 0x5414,
   SIOCSIFFLAGS => 0x8914, IFF_UP => 1, IFF_LOOPBACK => 8, IFF_RUNNING => 0x40,
   AT_FDCWD => -100,
@@ -170,8 +170,19 @@ sub set_rlimits {
   }
 }
 
+# The seccomp filter (a BPF program Node compiled, in hex) goes on while this process still holds
+# CAP_SYS_ADMIN, which installing one without no_new_privs needs; what follows (prctl, setgroups,
+# setres[ug]id, capset, execve) is never in it.
+sub install_seccomp {
+  return unless defined $plan{seccomp};
+  my $prog = pack('H*', $plan{seccomp});
+  my $fprog = pack('S x![P] P', length($prog) / 8, $prog); # struct sock_fprog { u16 len; sock_filter *filter; }
+  must('installing the seccomp filter', 'prctl', PR_SET_SECCOMP, SECCOMP_MODE_FILTER, $fprog, 0, 0);
+}
+
 sub drop_privileges {
   set_rlimits();
+  install_seccomp();
   my $last = 40;
   if (open(my $fh, '<', '/proc/sys/kernel/cap_last_cap')) { $last = <$fh> + 0; close $fh; }
   my ($blo, $bhi) = ($plan{bounding_lo} + 0, $plan{bounding_hi} + 0);

@@ -13,6 +13,8 @@ import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../process.js';
 import { CAPABILITIES, resolveInRoot, rlimitNumber, type Rlimit, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
+import type { SeccompProfile } from '../seccomp.js';
+import { compileSeccomp } from './seccomp-bpf.js';
 import { spawnWrapped, type ExecProcess, type Executor, type ExecutorRef, type Limits } from './executor.js';
 
 /** Capability names → the two 32-bit halves of a mask. */
@@ -79,6 +81,14 @@ export function cpuWeight(shares: number): number {
  */
 async function setupCgroups(id: string, res: Limits & Partial<Pick<RuntimeSpec['linux']['resources'], 'devices'>>, limitsOnly = false): Promise<CgroupSetup> {
   const out: CgroupSetup = { dirs: [], procs: [], devicesLimited: false };
+  try { return await fillCgroups(out, id, res, limitsOnly); } catch (e) {
+    // a limit the kernel refused: a new container's cgroups go again (an update's stay: they are in use)
+    if (!limitsOnly) await removeCgroups(out.dirs).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function fillCgroups(out: CgroupSetup, id: string, res: Limits & Partial<Pick<RuntimeSpec['linux']['resources'], 'devices'>>, limitsOnly: boolean): Promise<CgroupSetup> {
   if (unified()) {
     const parent = join(CGROUP_ROOT, 'berth');
     await mkdir(parent, { recursive: true });
@@ -191,7 +201,7 @@ function cgroupProcsOf(pid: number): string[] {
 
 // ---- the plan ----------------------------------------------------------------------------------
 
-function addProcess(plan: Plan, p: { args: string[]; env: string[]; cwd: string; user: UserSpec; caps: string[]; effective: string[]; nnp: boolean; tty: boolean; interactive: boolean; rlimits?: Rlimit[] }): void {
+function addProcess(plan: Plan, p: { args: string[]; env: string[]; cwd: string; user: UserSpec; caps: string[]; effective: string[]; nnp: boolean; tty: boolean; interactive: boolean; rlimits?: Rlimit[]; seccomp?: SeccompProfile }): void {
   for (const a of p.args) plan.add('arg', a);
   // config.json's RLIM_INFINITY (2^64-1) reads back as a float above 2^63
   const limit = (n: number) => (n < 0 || n >= 2 ** 63 ? 'unlimited' : String(n));
@@ -203,6 +213,7 @@ function addProcess(plan: Plan, p: { args: string[]; env: string[]; cwd: string;
   const e = capabilityMask(p.effective.filter((c) => p.caps.includes(c)));
   plan.add('bounding_lo', b.lo).add('bounding_hi', b.hi).add('effective_lo', e.lo).add('effective_hi', e.hi);
   if (p.nnp) plan.add('nnp', 1);
+  if (p.seccomp) plan.add('seccomp', compileSeccomp(p.seccomp).toString('hex'));
   if (p.tty) plan.add('tty', 1);
   if (p.interactive) plan.add('interactive', 1);
 }
@@ -294,6 +305,7 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
     args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, user: spec.process.user, caps,
     effective: spec.process.capabilities.effective, nnp: spec.process.noNewPrivileges, tty: spec.process.terminal, interactive,
     ...(spec.process.rlimits ? { rlimits: spec.process.rlimits } : {}),
+    ...(spec.linux.seccomp ? { seccomp: spec.linux.seccomp } : {}),
   });
   return plan.text();
 }
@@ -353,7 +365,8 @@ export class BuiltinExecutor implements Executor {
     for (const p of cgroupProcsOf(target)) plan.add('cgroup', p);
     const devicesLimited = cgDirs.some((d) => d.includes('/devices/'));
     const caps = boundingCaps(spec, devicesLimited);
-    addProcess(plan, { ...proc, caps, effective: proc.user.uid === 0 ? caps : [], nnp: spec.process.noNewPrivileges, ...(spec.process.rlimits ? { rlimits: spec.process.rlimits } : {}) });
+    addProcess(plan, { ...proc, caps, effective: proc.user.uid === 0 ? caps : [], nnp: spec.process.noNewPrivileges,
+      ...(spec.process.rlimits ? { rlimits: spec.process.rlimits } : {}), ...(spec.linux.seccomp ? { seccomp: spec.linux.seccomp } : {}) });
     const n = `exec-${process.pid}-${Date.now()}`;
     const planFile = join(this.dir(id), `${n}.plan`);
     await writeFile(planFile, plan.text(), { mode: 0o600 });

@@ -167,6 +167,22 @@ describe('applyLayer (root)', { skip }, () => {
         { name: 'l', type: 'symlink', linkname: '/etc' },
         { name: 'l/.wh.passwd', type: 'file' },
       ], /through the symlink/],
+      ['a whiteout, then a symlink over the directory it lies in', [
+        { name: 'a/sub/.wh.victim', type: 'file' },
+        { name: 'a', type: 'symlink', linkname: '../outside' },
+      ], /"a" is a symlink but earlier entries of this layer are below it/],
+      ['an opaque marker, then a symlink over its directory', [
+        { name: 'a/.wh..wh..opq', type: 'file' },
+        { name: 'a', type: 'symlink', linkname: '../outside' },
+      ], /"a" is a symlink but earlier entries/],
+      ['a file, then a hardlink over the directory it is in', [
+        { name: 'x', type: 'file' },
+        { name: 'd/f', type: 'file' },
+        { name: 'd', type: 'link', linkname: 'x' },
+      ], /"d" is a link but earlier entries/],
+      ['a regular-file entry named like a directory, with data (GNU tar would read the data as entries)', [
+        { name: 'd/', type: 'file', data: Buffer.alloc(1024) },
+      ], /names a directory but has a size/],
       ['a whiteout below a file', [
         { name: 'f', type: 'file' },
         { name: 'f/.wh.x', type: 'file' },

@@ -3,11 +3,13 @@
 // Root; skipped without busybox-static.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImageLayout } from '../../client/image-layout.js';
 import { listContainers, removeContainer } from '../../runtime/containers.js';
+import { RuntimeImageStore } from '../../runtime/image-store.js';
 import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestServer, type TestServer } from '../helpers/registry.js';
@@ -27,7 +29,7 @@ describe('diff, commit, push, pull, run (root)', { skip }, () => {
     env = { BERTH_ROOT: join(tmp, 'root'), BERTH_STORE: join(tmp, 'store') };
     server = await startTestServer();
     const layout = await ImageLayout.open(env.BERTH_STORE!, { create: true });
-    const applets = ['sh', 'echo', 'cat', 'rm', 'mkdir', 'test', 'sleep'];
+    const applets = ['sh', 'echo', 'cat', 'rm', 'mkdir', 'test', 'sleep', 'ln'];
     await addImage(layout, 'localhost/base:1', [layer([
       { name: 'bin/', type: 'dir' },
       { name: 'bin/busybox', type: 'file', mode: 0o755, data: await readFile(BUSYBOX!) },
@@ -73,6 +75,27 @@ describe('diff, commit, push, pull, run (root)', { skip }, () => {
     assert.equal(out.stdout, 'made\n', out.stderr);
     const check = await berth(['run', '--rm', `${server.host}/rt/made:v1`, 'sh', '-c', 'cat /etc/kept; test -e /etc/gone || echo gone; test -d /opt/new && echo dir; echo $STAGE']);
     assert.equal(check.stdout, 'v2\ngone\ndir\ncommitted\n', check.stderr);
+  });
+
+  test('commit freezes a running container: a directory swapped for a symlink to the host meanwhile never brings host files into the layer', async () => {
+    env = { BERTH_ROOT: join(tmp, 'root'), BERTH_STORE: join(tmp, 'store') };
+    const host = join(tmp, 'host-secret');
+    await mkdir(host);
+    await writeFile(join(host, 'shadow'), 'HOSTSECRET\n');
+    const swap = `while :; do rm -f /d; mkdir /d; echo mine > /d/shadow; sleep 0.01; rm -rf /d; ln -s ${host} /d; sleep 0.01; done`;
+    const run = await berth(['run', '-d', '--name', 'swapper', 'localhost/base:1', 'sh', '-c', swap]);
+    assert.equal(run.code, 0, run.stderr);
+    const store = await RuntimeImageStore.open({ dir: env.BERTH_STORE });
+    // unfrozen, about a third of the commits caught the swap (a layer with d -> host and d/shadow from the host)
+    for (let i = 0; i < 12; i++) {
+      const commit = await berth(['commit', 'swapper', `localhost/swapped:${i}`]);
+      assert.equal(commit.code, 0, commit.stderr);
+      const img = await store.resolve(`localhost/swapped:${i}`);
+      const contents = execFileSync('tar', ['-xzOf', store.layout.blobPath(img.layers[img.layers.length - 1]!.digest)]).toString('latin1');
+      assert.doesNotMatch(contents, /HOSTSECRET/, `commit ${i}`);
+    }
+    assert.doesNotMatch((await berth(['ps', '--filter', 'name=swapper', '--format', '{{.Status}}'])).stdout, /Paused/, 'thawed after');
+    assert.equal((await berth(['container', 'rm', '-f', 'swapper'])).code, 0);
   });
 
   test('run and create pull what the local store lacks (--pull missing, always, never); create makes a container start runs', async () => {

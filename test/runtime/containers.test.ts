@@ -1210,10 +1210,35 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     // a profile berth would not apply is refused, not ignored
     const profile = await berth(['run', '--rm', '--security-opt', 'seccomp=/etc/profile.json', 'localhost/bb:1', 'true']);
     assert.equal(profile.code, 2);
-    assert.match(profile.stderr, /berth applies no seccomp profile; only seccomp=unconfined/);
+    assert.match(profile.stderr, /loads no profile file; only seccomp=unconfined \(no filter\) is accepted/);
     const unknown = await berth(['run', '--rm', '--security-opt', 'turbo', 'localhost/bb:1', 'true']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /--security-opt turbo: expected no-new-privileges/);
+  });
+
+  test('seccomp: the default filter denies a new user namespace, for run and exec; --cap-add SYS_ADMIN, seccomp=unconfined and --privileged let it through', async () => {
+    // a user namespace needs no capability: only the filter stands in the way
+    const script = 'grep Seccomp: /proc/self/status; unshare -U true 2>&1 && echo userns-made; true';
+    const probe = async (...flags: string[]) => {
+      const r = await berth(['run', '--rm', '--network', 'none', ...flags, 'localhost/bb:1', 'sh', '-c', script]);
+      assert.equal(r.code, 0, r.stderr);
+      return { filter: /Seccomp:\s+(\d)/.exec(r.stdout)?.[1], userns: /^userns-made$/m.test(r.stdout), out: r.stdout };
+    };
+    const plain = await probe();
+    assert.deepEqual([plain.filter, plain.userns], ['2', false], plain.out);
+    assert.match(plain.out, /Operation not permitted/);
+    // a user other than root gets the same filter
+    assert.deepEqual(await probe('-u', '1000').then((p) => [p.filter, p.userns]), ['2', false]);
+    assert.deepEqual(await probe('--cap-add', 'SYS_ADMIN').then((p) => [p.filter, p.userns]), ['2', true]);
+    assert.deepEqual(await probe('--security-opt', 'seccomp=unconfined').then((p) => [p.filter, p.userns]), ['0', true]);
+    assert.deepEqual(await probe('--privileged').then((p) => [p.filter, p.userns]), ['0', true]);
+
+    const id = await runD(['localhost/bb:1', 'sleep', '60']);
+    const exec = await berth(['exec', id, 'sh', '-c', script]);
+    assert.equal(exec.code, 0, exec.stderr);
+    assert.match(exec.stdout, /Seccomp:\s+2/);
+    assert.doesNotMatch(exec.stdout, /userns-made/);
+    assert.equal((await berth(['container', 'rm', '-f', id])).code, 0);
   });
 
   test('create, then two starts at once: the container runs once; prune leaves it while it runs, takes it after', async () => {

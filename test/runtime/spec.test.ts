@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ImageConfig } from '../../runtime/image-store.js';
 import {
-  availableCapabilities, buildSpec, CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
+  availableCapabilities, buildSpec, CAPABILITIES, checkHostname, DEFAULT_CAPABILITIES, DEFAULT_PATH, mergeEnv, parseBytes, parseEnvFile, parseTmpfs, processArgs, resolveEnvFlags,
   checkResources, hostDevices, parseDevice, parseUlimit, resolveInRoot, resolveUser, rlimitNumber, SpecError, specJson, tweakCapabilities, UNLIMITED,
 } from '../../runtime/spec.js';
 import { cpuWeight } from '../../runtime/executors/builtin.js';
@@ -163,9 +163,10 @@ describe('spec: config.json', () => {
     assert.deepEqual(parseSecurityOpts(['no-new-privileges']), { noNewPrivileges: true });
     assert.deepEqual(parseSecurityOpts(['no-new-privileges:false']), { noNewPrivileges: false });
     assert.deepEqual(parseSecurityOpts(['no-new-privileges=true', 'systempaths=unconfined']), { noNewPrivileges: true, unmaskPaths: true });
-    assert.deepEqual(parseSecurityOpts(['seccomp=unconfined', 'apparmor:unconfined', 'label=disable']), {});
+    assert.deepEqual(parseSecurityOpts(['apparmor:unconfined', 'label=disable']), {});
+    assert.deepEqual(parseSecurityOpts(['seccomp=unconfined']), { seccompUnconfined: true });
     assert.throws(() => parseSecurityOpts(['no-new-privileges=maybe']), /takes true or false/);
-    assert.throws(() => parseSecurityOpts(['seccomp=/etc/docker/seccomp.json']), /berth applies no seccomp profile/);
+    assert.throws(() => parseSecurityOpts(['seccomp=/etc/docker/seccomp.json']), /loads no profile file/);
     assert.throws(() => parseSecurityOpts(['apparmor=docker-default']), /berth applies no apparmor profile/);
     assert.throws(() => parseSecurityOpts(['label=user:USER']), /berth applies no SELinux label/);
     assert.throws(() => parseSecurityOpts(['systempaths=strict']), /systempaths takes only unconfined/);
@@ -190,6 +191,9 @@ describe('spec: config.json', () => {
     const byDest = new Map(s.mounts.map((m) => [m.destination, m]));
     assert.deepEqual(byDest.get('/run'), { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'size=64m', 'exec'] });
     assert.deepEqual(byDest.get('/dev/shm')!.options, ['noexec', 'nosuid', 'nodev', 'size=1g'], '--tmpfs replaces the default /dev/shm');
+    assert.deepEqual(parseTmpfs('/t:mode=1777,uid=1000,size=50%,noatime').options, ['noexec', 'nosuid', 'nodev', 'mode=1777', 'uid=1000', 'size=50%', 'noatime']);
+    for (const bad of ['/x:bogusopt', '/x:size=abc', '/x:mode=9999', '/x:uid=-1']) assert.throws(() => parseTmpfs(bad), /is not a tmpfs option/, bad);
+    assert.throws(() => parseBytes('99999999999999999999g'), /too large/);
     assert.equal(s.mounts.filter((m) => m.destination === '/dev/shm').length, 1);
     assert.deepEqual(byDest.get('/data'), { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'rprivate', 'ro'] });
     assert.equal(byDest.get('/sys')!.type, 'bind');
@@ -205,6 +209,8 @@ describe('spec: config.json', () => {
     const img = image({ Cmd: ['x'] });
     await assert.rejects(buildSpec(img, rootfs, { workdir: 'rel' }), /not absolute/);
     await assert.rejects(buildSpec(img, rootfs, { hostname: 'bad host' }), /invalid hostname/);
+    for (const bad of ['a..b', '-a', 'a-', 'a\nb', 'x'.repeat(65), '']) assert.throws(() => checkHostname(bad), /invalid hostname/, JSON.stringify(bad));
+    for (const good of ['web-1.example', 'a', 'x'.repeat(64)]) checkHostname(good);
     await assert.rejects(buildSpec(img, rootfs, { memory: 1000 }), /minimum memory/);
     await assert.rejects(buildSpec(img, rootfs, { volumes: [{ source: '/a', destination: '/' }] }), /cannot be mounted on \//);
     await assert.rejects(buildSpec(img, rootfs, { volumes: [{ source: '/a', destination: '/d' }, { source: '/b', destination: '/d' }] }), /duplicate mount point/);
