@@ -303,7 +303,8 @@ const ID = /^[0-9]+$/;
  */
 export async function resolveUser(rootfs: string, user: string | undefined): Promise<UserSpec & { home: string }> {
   const spec = user && user !== '' ? user : '0';
-  const [u, g] = spec.split(':', 2) as [string, string | undefined];
+  const [u, g, ...rest] = spec.split(':') as [string, string | undefined];
+  if (rest.length || u === '') throw new SpecError(`invalid user ${JSON.stringify(spec)}: expected USER[:GROUP] (names or numbers)`);
   const passwd = parsePasswd(await readInRoot(rootfs, '/etc/passwd'));
   const groups = parseGroup(await readInRoot(rootfs, '/etc/group'));
   let entry: PasswdEntry | undefined;

@@ -49,8 +49,12 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
       return id;
     },
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    // Never log credentials or tokens.
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+    // Never log credentials or tokens; a redirect's presigned URL keeps its path, not its signature.
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', 'res.headers.location'],
+      censor: (value: unknown, path: string[]) => (path.at(-1) === 'location' && typeof value === 'string'
+        ? value.replace(/\?.*$/s, (q) => (/[?&]X-Amz-|[?&]Signature=/i.test(q) ? '?[Redacted]' : q)) : '[Redacted]'),
+    },
   }));
 
   app.use((req: Request, res: Response, next) => {

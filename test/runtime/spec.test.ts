@@ -211,6 +211,7 @@ describe('spec: config.json', () => {
     await assert.rejects(buildSpec(img, rootfs, { hostname: 'bad host' }), /invalid hostname/);
     for (const bad of ['a..b', '-a', 'a-', 'a\nb', 'x'.repeat(65), '']) assert.throws(() => checkHostname(bad), /invalid hostname/, JSON.stringify(bad));
     for (const good of ['web-1.example', 'a', 'x'.repeat(64)]) checkHostname(good);
+    for (const bad of ['1000:1000:5', ':0']) await assert.rejects(buildSpec(img, rootfs, { user: bad }), /invalid user .*expected USER\[:GROUP\]/, bad);
     await assert.rejects(buildSpec(img, rootfs, { memory: 1000 }), /minimum memory/);
     await assert.rejects(buildSpec(img, rootfs, { volumes: [{ source: '/a', destination: '/' }] }), /cannot be mounted on \//);
     await assert.rejects(buildSpec(img, rootfs, { volumes: [{ source: '/a', destination: '/d' }, { source: '/b', destination: '/d' }] }), /duplicate mount point/);
