@@ -53,6 +53,7 @@ export function registerGc(program: Command): void {
       }
       const verb = flags.dryRun ? 'would delete' : 'deleted';
       process.stdout.write(`${verb} ${report.manifests.length} manifest(s) and ${report.blobs.length} blob(s), ${report.bytesFreed} bytes`
-        + `${flags.dryRun ? '' : ` freed; purged ${report.uploadsPurged.length} upload(s); ${report.rescued} candidate(s) kept because a push referenced them meanwhile`}\n`);
+        + `${flags.dryRun ? `; would purge ${report.uploadsPurged.length} upload(s) and ${report.temporaryPurged} unfinished write(s)`
+          : ` freed; purged ${report.uploadsPurged.length} upload(s) and ${report.temporaryPurged} unfinished write(s); ${report.rescued} candidate(s) kept because a push referenced them meanwhile`}\n`);
     });
 }

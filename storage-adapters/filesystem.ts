@@ -1,13 +1,13 @@
 // Filesystem adapter: every committed write is temp file → fsync → rename → fsync(dir),
 // so a crash leaves either the old object or the new one, never a torn one.
 import { constants, createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import {
-  checkKey, InvalidOffsetError, PathNotFoundError, TooLargeError,
-  type ByteRange, type FileWriter, type Stat, type StorageAdapter, type WriteOptions,
+  checkKey, ConflictError, InvalidOffsetError, PathNotFoundError, TooLargeError,
+  type ByteRange, type FileWriter, type MoveOptions, type PutOptions, type Stat, type StorageAdapter, type WriteOptions,
 } from './types.js';
 
 const READ_CHUNK = 1 << 20; // 1 MiB reads roughly double hashing throughput (FACTS)
@@ -162,7 +162,8 @@ export class FilesystemAdapter implements StorageAdapter {
     }
   }
 
-  async putSmall(key: string, data: Buffer): Promise<void> {
+  async putSmall(key: string, data: Buffer, opts: PutOptions = {}): Promise<void> {
+    if (opts.ifAbsent) return this.#create(key, data);
     const w = await this.write(key);
     try {
       await new Promise<void>((res, rej) => w.end(data, (err?: Error | null) => (err ? rej(err) : res())));
@@ -171,6 +172,31 @@ export class FilesystemAdapter implements StorageAdapter {
       await w.cancel().catch(() => undefined);
       throw e;
     }
+  }
+
+  /** Create-only: link() of a complete temp file fails when the name exists, atomically, across processes. */
+  async #create(key: string, data: Buffer): Promise<void> {
+    const finalPath = this.#path(key);
+    const tempDir = join(this.root, TEMP_DIR);
+    await mkdir(tempDir, { recursive: true });
+    const tempPath = join(tempDir, randomBytes(12).toString('hex'));
+    const fh = await open(tempPath, 'wx');
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await mkdir(dirname(finalPath), { recursive: true });
+      await link(tempPath, finalPath);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new ConflictError(key, 'it exists already');
+      throw e;
+    } finally {
+      await unlink(tempPath).catch(() => undefined);
+    }
+    await fsyncDir(dirname(finalPath));
   }
 
   async *list(prefix: string): AsyncIterable<string> {
@@ -185,9 +211,15 @@ export class FilesystemAdapter implements StorageAdapter {
     for (const n of names) if (base || n !== TEMP_DIR) yield `${base}/${n}`;
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, opts: MoveOptions = {}): Promise<void> {
     const src = this.#path(from);
     const dst = this.#path(to);
+    // One process serves a filesystem root and orders its appends and moves of a key (the upload session lock),
+    // so the size the caller saw is the size now unless something outside the registry wrote to the file.
+    if (opts.expect) {
+      const { size } = await this.stat(from);
+      if (size !== opts.expect.size) throw new ConflictError(from, `${size} bytes, expected ${opts.expect.size}`);
+    }
     await mkdir(dirname(dst), { recursive: true });
     try {
       await rename(src, dst);
@@ -208,13 +240,15 @@ export class FilesystemAdapter implements StorageAdapter {
     }
   }
 
-  async purgeTemporary(olderThan: Date): Promise<number> {
+  async purgeTemporary(olderThan: Date, dryRun = false): Promise<number> {
     const dir = join(this.root, TEMP_DIR);
     let removed = 0;
     for (const name of await readdir(dir).catch((): string[] => [])) {
       const p = join(dir, name);
       const st = await stat(p).catch(() => undefined);
-      if (st && st.mtime < olderThan) { await unlink(p).catch(() => undefined); removed++; }
+      if (!st || !(st.mtime < olderThan)) continue;
+      if (!dryRun) await unlink(p).catch(() => undefined);
+      removed++;
     }
     return removed;
   }

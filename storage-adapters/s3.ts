@@ -18,6 +18,16 @@
 // first, since S3 cannot read an open upload; an object that is all tail is served from the state object.
 // move() completes the upload the same way and then copies the plain object with one CopyObject (RGW copies by
 // reference, so this costs no data copy there), instead of assembling many objects with UploadPartCopy.
+// Several instances may append to and finish one object at once, so every change of a state object is
+// conditional on the one it replaces (If-Match on its ETag, If-None-Match for the first): of two appends from
+// one state only the first commits, the other gets ConflictError. Completing an upload (read, move) first
+// seals its state, so an append that started from it can no longer commit (its bytes would be lost); a move also
+// holds it (`moving`), so no new append starts while the object is published. A sealed state stays next to the
+// plain object it completed into, naming that object's content for appendVersion() and move({ expect }).
+// (The loser of two appends into one open upload may still have overwritten the winner's part of the same
+// number; completing then fails on the part's ETag, so the upload cannot finish, but never with wrong bytes.)
+// Deadlines: a command with no long body fails after readtimeout (#timed); every attempt of the others fails
+// after readtimeout without a byte either way (the client's socketTimeout), so a long part upload is fine.
 // A plain object at <name> shadows any append state: write()/putSmall()/move() replace an appended object by
 // creating the plain object, and the stale state (and its upload) is dropped by them or by the next append,
 // move or delete. An append to a plain object first turns it into part 1 (UploadPartCopy) or into the tail.
@@ -31,8 +41,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
-  checkKey, InvalidOffsetError, PathNotFoundError, StorageError, TooLargeError,
-  type ByteRange, type FileWriter, type Stat, type StorageAdapter, type WriteOptions,
+  checkKey, ConflictError, InvalidOffsetError, PathNotFoundError, StorageError, TooLargeError,
+  type ByteRange, type FileWriter, type MoveOptions, type PutOptions, type Stat, type StorageAdapter, type WriteOptions,
 } from './types.js';
 
 const MiB = 1024 * 1024;
@@ -61,6 +71,10 @@ const POOL_THRESHOLD = 4 * MiB;
 const REDIRECT_SECONDS = 20 * 60;
 /** A GetObject that gets no byte for this long while we want one fails (a stalled S3 connection). */
 const DEFAULT_READ_TIMEOUT = 60_000;
+/** How long a move's hold on an appended object keeps appends away; longer means its mover crashed. */
+const MOVE_HOLD_MS = 60_000;
+/** Looks a read takes at an object that appends keep changing before it gives up. */
+const READ_ATTEMPTS = 3;
 
 export interface S3AdapterOptions {
   bucket: string;
@@ -99,29 +113,52 @@ export interface AppendState {
   parts: { etag: string; size: number }[];
   /** The bytes after the parts, < MIN_PART. */
   tail: Buffer;
+  /** When its upload began to be completed (see the header comment); no append commits over it after that. */
+  sealed?: number;
+  /** Sealed by a move, which holds appends off for MOVE_HOLD_MS. */
+  moving?: boolean;
 }
 
+/** A state as stored, with the ETag its conditional replacement needs. */
+interface StoredState { state: AppendState; etag: string }
+
 function encodeState(s: AppendState): Buffer {
-  const header = JSON.stringify({ v: 1, size: s.size, upload: s.upload, parts: s.parts.map((p) => [p.etag, p.size]) });
+  const header = JSON.stringify({
+    v: 1, size: s.size, upload: s.upload, parts: s.parts.map((p) => [p.etag, p.size]),
+    ...(s.sealed !== undefined ? { sealed: s.sealed, moving: s.moving === true } : {}),
+  });
   return Buffer.concat([Buffer.from(`${header}\n`), s.tail]);
 }
 
-/** The token of an append state: its parts' ETags (content hashes, in their upload) and its tail. */
+/** The token of an append state: its parts' ETags (content hashes, in their upload) and its tail; sealing keeps it. */
 function stateVersion(s: AppendState): string {
-  return createHash('sha256').update(encodeState(s)).digest('hex');
+  return createHash('sha256').update(encodeState({ size: s.size, upload: s.upload, parts: s.parts, tail: s.tail })).digest('hex');
 }
+
+/** The token of a plain object: its ETag (a content hash). Never equal to a state's token (hex only). */
+const plainVersion = (etag: string) => `etag:${etag}`;
+
+/** A move holds the object (see the header comment), unless its mover is long gone. */
+function isHeld(s: AppendState): boolean {
+  return s.moving === true && Date.now() - (s.sealed ?? 0) < MOVE_HOLD_MS;
+}
+
+/** RGW (Ceph 16) compares a PutObject's If-Match with the ETag without its quotes, and fails a quoted one. */
+const bareEtag = (etag: string) => etag.replace(/"/g, '');
 
 function decodeState(raw: Buffer, key: string): AppendState {
   const nl = raw.indexOf(0x0a);
   try {
     if (nl < 0) throw new Error('no header');
-    const h = JSON.parse(raw.subarray(0, nl).toString()) as { v: number; size: number; upload?: string; parts: [string, number][] };
+    const h = JSON.parse(raw.subarray(0, nl).toString()) as {
+      v: number; size: number; upload?: string; parts: [string, number][]; sealed?: number; moving?: boolean;
+    };
     if (h.v !== 1 || !Array.isArray(h.parts)) throw new Error(`unknown version ${h.v}`);
     const tail = raw.subarray(nl + 1);
     const parts = h.parts.map(([etag, size]) => ({ etag: String(etag), size: Number(size) }));
     const sum = parts.reduce((n, p) => n + p.size, 0) + tail.length;
     if (sum !== h.size || (parts.length > 0 && !h.upload)) throw new Error(`sizes do not add up (${sum} ≠ ${h.size})`);
-    return { size: h.size, upload: h.upload, parts, tail };
+    return { size: h.size, upload: h.upload, parts, tail, ...(h.sealed !== undefined ? { sealed: Number(h.sealed), moving: h.moving === true } : {}) };
   } catch (e) {
     throw new StorageError(`s3: the append state of ${key} is corrupt: ${(e as Error).message}`);
   }
@@ -171,12 +208,26 @@ export function planAssembly(
   return plan;
 }
 
+/** Throws ConflictError unless an object is the size and content (token) the caller expects. */
+function checkExpected(key: string, size: number, version: string | undefined, expect: { size: number; version?: string }): void {
+  if (size !== expect.size) throw new ConflictError(key, `it holds ${size} bytes, not ${expect.size}`);
+  if (expect.version !== undefined && version !== expect.version) throw new ConflictError(key, 'its content changed');
+}
+
 function errorName(e: unknown): string | undefined {
   return (e as { name?: string } | undefined)?.name;
 }
 
 function httpStatus(e: unknown): number | undefined {
   return (e as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+function isPreconditionFailed(e: unknown): boolean {
+  return errorName(e) === 'PreconditionFailed' || httpStatus(e) === 412;
+}
+
+function isNoSuchUpload(e: unknown): boolean {
+  return errorName(e) === 'NoSuchUpload' || httpStatus(e) === 404;
 }
 
 function isNotFound(e: unknown): boolean {
@@ -232,6 +283,19 @@ async function runPool<T>(items: T[], concurrency: number, fn: (item: T, index: 
 
 function copySource(bucket: string, name: string): string {
   return `${bucket}/${name.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+/**
+ * Ceph 16's RGW reads a copy's source condition from x-amz-copy-if-match, not the standard
+ * x-amz-copy-source-if-match (which it ignores); both are sent, each S3 honours the one it knows.
+ */
+function copyIfMatch<C>(command: C, etag: string): C {
+  (command as unknown as WithStack).middlewareStack.add((next) => (args) => {
+    const request = args.request as { headers?: Record<string, string> };
+    if (request.headers) request.headers['x-amz-copy-if-match'] = etag;
+    return next(args);
+  }, { step: 'build', name: 'berthRgwCopyIfMatch' });
+  return command;
 }
 
 type BuildHandler = (args: { request: unknown }) => Promise<unknown>;
@@ -300,7 +364,13 @@ function guardIdle(body: Readable, ms: number, key: string): Readable {
 
 export class S3Adapter implements StorageAdapter {
   readonly name = 's3';
+  /** Every command but GetObject: each attempt fails after readtimeout without a byte either way. */
   readonly client: S3Client;
+  /**
+   * GetObject only: its body may rightly sit paused while a slow reader catches up, which a socket timeout would
+   * cut; #getBody and guardIdle bound it instead.
+   */
+  readonly #reader: S3Client;
   readonly bucket: string;
   /** Object-name prefix without leading or trailing slash; '' for the bucket's root. */
   readonly root: string;
@@ -326,10 +396,12 @@ export class S3Adapter implements StorageAdapter {
     this.redirect = opts.redirect ?? false;
     this.pageSize = opts.pagesize;
     this.readTimeout = opts.readtimeout ?? DEFAULT_READ_TIMEOUT;
-    this.client = client ?? new S3Client(S3Adapter.clientConfig(opts));
+    this.client = client ?? new S3Client(S3Adapter.clientConfig(opts, this.readTimeout));
+    this.#reader = client ?? new S3Client(S3Adapter.clientConfig(opts));
   }
 
-  static clientConfig(opts: S3AdapterOptions): S3ClientConfig {
+  /** The SDK settings; `idleTimeout` (ms) fails an attempt that sends and receives nothing for that long. */
+  static clientConfig(opts: S3AdapterOptions, idleTimeout?: number): S3ClientConfig {
     let endpoint = opts.regionendpoint || undefined;
     if (endpoint && !/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint)) endpoint = `${opts.secure === false ? 'http' : 'https'}://${endpoint}`;
     const config: S3ClientConfig = {
@@ -347,6 +419,8 @@ export class S3Adapter implements StorageAdapter {
       expectContinueHeader: false,
       requestHandler: {
         connectionTimeout: 10_000,
+        // inactivity, not total time: a long part upload or a slow server-side copy (kept alive by S3) is fine
+        ...(idleTimeout && idleTimeout > 0 ? { socketTimeout: idleTimeout } : {}),
         httpAgent: { keepAlive: true, maxSockets: 64 },
         httpsAgent: { keepAlive: true, maxSockets: 64 },
       },
@@ -399,10 +473,28 @@ export class S3Adapter implements StorageAdapter {
 
   // ---- small S3 helpers ----
 
-  async #head(name: string, key: string): Promise<{ size: number; modified: Date; meta: Record<string, string> } | undefined> {
+  /**
+   * Runs a command S3 answers at once (no long body either way) with a deadline of readtimeout, retries included:
+   * a stalled S3 fails the request instead of hanging it. Other errors pass through unchanged.
+   */
+  async #timed<T>(op: string, key: string, run: (abortSignal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    if (this.readTimeout <= 0) return run(undefined);
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), this.readTimeout);
     try {
-      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: name }));
-      return { size: h.ContentLength ?? 0, modified: h.LastModified ?? new Date(0), meta: h.Metadata ?? {} };
+      return await run(ac.signal);
+    } catch (e) {
+      if (ac.signal.aborted) throw new StorageError(`s3 ${op} ${key}: no response from S3 in ${Math.round(this.readTimeout / 1000)} s`);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #head(name: string, key: string): Promise<{ size: number; modified: Date; meta: Record<string, string>; etag: string } | undefined> {
+    try {
+      const h = await this.#timed('HeadObject', key, (abortSignal) => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: name }), { abortSignal }));
+      return { size: h.ContentLength ?? 0, modified: h.LastModified ?? new Date(0), meta: h.Metadata ?? {}, etag: h.ETag ?? '' };
     } catch (e) {
       if (isNotFound(e)) return undefined;
       throw wrap('HeadObject', key, e);
@@ -414,9 +506,9 @@ export class S3Adapter implements StorageAdapter {
     do {
       let page;
       try {
-        page = await this.client.send(new ListObjectsV2Command({
+        page = await this.#timed('ListObjectsV2', key, (abortSignal) => this.client.send(new ListObjectsV2Command({
           Bucket: this.bucket, Prefix: prefix, Delimiter: delimiter, ContinuationToken: token, MaxKeys: this.pageSize,
-        }));
+        }), { abortSignal }));
       } catch (e) {
         throw wrap('ListObjectsV2', key, e);
       }
@@ -430,9 +522,9 @@ export class S3Adapter implements StorageAdapter {
       const batch = names.slice(i, i + 1000);
       let out;
       try {
-        out = await this.client.send(new DeleteObjectsCommand({
+        out = await this.#timed('DeleteObjects', key, (abortSignal) => this.client.send(new DeleteObjectsCommand({
           Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
-        }));
+        }), { abortSignal }));
       } catch (e) {
         throw wrap('DeleteObjects', key, e);
       }
@@ -469,12 +561,12 @@ export class S3Adapter implements StorageAdapter {
   }
 
   /** A GetObject with a deadline for the response; its body fails when S3 stalls mid-way (see guardIdle). */
-  async #getBody(name: string, key: string, range?: string): Promise<{ body: Readable; length?: number; modified?: Date }> {
+  async #getBody(name: string, key: string, range?: string): Promise<{ body: Readable; length?: number; modified?: Date; etag: string }> {
     const ac = new AbortController();
     const timer = this.readTimeout > 0 ? setTimeout(() => ac.abort(), this.readTimeout) : undefined;
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: name, Range: range }), { abortSignal: ac.signal });
-      return { body: guardIdle(asReadable(out.Body), this.readTimeout, key), length: out.ContentLength, modified: out.LastModified };
+      const out = await this.#reader.send(new GetObjectCommand({ Bucket: this.bucket, Key: name, Range: range }), { abortSignal: ac.signal });
+      return { body: guardIdle(asReadable(out.Body), this.readTimeout, key), length: out.ContentLength, modified: out.LastModified, etag: out.ETag ?? '' };
     } catch (e) {
       if (ac.signal.aborted) throw new StorageError(`s3 GetObject ${key}: no response from S3 in ${Math.round(this.readTimeout / 1000)} s`);
       throw e;
@@ -485,35 +577,69 @@ export class S3Adapter implements StorageAdapter {
 
   // ---- append state ----
 
-  async #getStateByName(stateName: string, key: string): Promise<AppendState | undefined> {
-    let body: Readable;
+  async #loadStateByName(stateName: string, key: string): Promise<StoredState | undefined> {
+    let got: { body: Readable; etag: string };
     try {
-      ({ body } = await this.#getBody(stateName, key));
+      got = await this.#getBody(stateName, key);
     } catch (e) {
       if (e instanceof StorageError) throw e;
       if (isNotFound(e)) return undefined;
       throw wrap('GetObject', key, e);
     }
-    return decodeState(await drainToBuffer(body, MAX_STATE, key, MAX_STATE), key);
+    return { state: decodeState(await drainToBuffer(got.body, MAX_STATE, key, MAX_STATE), key), etag: got.etag };
+  }
+
+  async #getStateByName(stateName: string, key: string): Promise<AppendState | undefined> {
+    return (await this.#loadStateByName(stateName, key))?.state;
+  }
+
+  #loadState(key: string): Promise<StoredState | undefined> {
+    return this.#loadStateByName(this.#stateName(key), key);
   }
 
   #getState(key: string): Promise<AppendState | undefined> {
     return this.#getStateByName(this.#stateName(key), key);
   }
 
-  /** Commits an append: one atomic PutObject of the state object. */
-  async putState(key: string, state: AppendState): Promise<void> {
+  /**
+   * Commits an append: one atomic PutObject of the state object, conditional on the state it replaces (its
+   * ETag, or none there yet); ConflictError when another instance changed it first. Returns the new ETag.
+   */
+  async putState(key: string, state: AppendState, cond: { ifMatch?: string; ifAbsent?: boolean } = {}): Promise<string> {
     const body = encodeState(state);
-    await this.#send('PutObject', key, () => this.client.send(new PutObjectCommand({
-      Bucket: this.bucket, Key: this.#stateName(key), Body: body, ContentLength: body.length,
-      Metadata: { [SIZE_META]: String(state.size) },
-    })));
+    try {
+      const r = await this.#timed('PutObject', key, (abortSignal) => this.client.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: this.#stateName(key), Body: body, ContentLength: body.length,
+        Metadata: { [SIZE_META]: String(state.size) },
+        ...(cond.ifMatch !== undefined ? { IfMatch: bareEtag(cond.ifMatch) } : cond.ifAbsent ? { IfNoneMatch: '*' } : {}),
+      }), { abortSignal }));
+      return r.ETag ?? '';
+    } catch (e) {
+      if (isPreconditionFailed(e)) throw new ConflictError(key, 'another instance changed its append state first');
+      if (e instanceof StorageError) throw e;
+      throw wrap('PutObject', key, e);
+    }
   }
 
-  /** The committed content's token of an appended object; undefined for a plain or missing one. */
+  /** The token of a state and the plain object it may have completed into (see appendVersion). */
+  #versionOf(plain: { size: number; etag: string } | undefined, stored: StoredState | undefined): string | undefined {
+    if (!plain) return stored && stateVersion(stored.state);
+    // a sealed state next to a plain object of its size is what that object completed (conversion drops the seal)
+    if (stored?.state.sealed !== undefined && stored.state.size === plain.size) return stateVersion(stored.state);
+    return plainVersion(plain.etag);
+  }
+
+  /** The token of the committed content: a plain object's ETag, or its append state's (kept when it is completed). */
   async appendVersion(key: string): Promise<string | undefined> {
-    const state = await this.#getState(key);
-    return state ? stateVersion(state) : undefined;
+    const [plain, stored] = await Promise.all([this.#head(this.objectName(key), key), this.#loadState(key).catch(() => undefined)]);
+    return this.#versionOf(plain, stored);
+  }
+
+  /** Why an append's conditional commit failed: the object is being moved or is gone (PathNotFoundError), or another append won. */
+  async conflictOf(key: string, e: ConflictError): Promise<StorageError> {
+    const [plain, stored] = await Promise.all([this.#head(this.objectName(key), key), this.#loadState(key).catch(() => undefined)]);
+    if ((!plain && !stored) || (stored && isHeld(stored.state))) return new PathNotFoundError(key);
+    return e;
   }
 
   async deleteState(key: string): Promise<void> {
@@ -527,9 +653,9 @@ export class S3Adapter implements StorageAdapter {
    */
   async #complete(key: string, name: string, state: AppendState): Promise<void> {
     if (!state.upload) {
-      await this.#send('PutObject', key, () => this.client.send(new PutObjectCommand({
+      await this.#send('PutObject', key, () => this.#timed('PutObject', key, (abortSignal) => this.client.send(new PutObjectCommand({
         Bucket: this.bucket, Key: name, Body: state.tail, ContentLength: state.tail.length,
-      })));
+      }), { abortSignal })));
       return;
     }
     const uploadId = state.upload;
@@ -547,42 +673,57 @@ export class S3Adapter implements StorageAdapter {
       }));
     } catch (e) {
       // Another instance may have completed it first (a concurrent read or move): then the object is there.
-      if (errorName(e) === 'NoSuchUpload' || httpStatus(e) === 404) {
+      if (isNoSuchUpload(e)) {
         const head = await this.#head(name, key);
         if (head && head.size === state.size) return;
-        throw new StorageError(`s3: the multipart upload of ${key} is gone (aborted by gc, or completed elsewhere with other bytes)`);
+        if (head) throw new ConflictError(key, 'its multipart upload was completed elsewhere with other bytes');
+        // completed and moved away by another instance, or aborted by a delete or gc
+        throw new PathNotFoundError(key);
       }
       throw wrap('CompleteMultipartUpload', key, e);
     }
   }
 
   /**
-   * Turns an appended object into a plain one so it can be read: completes its upload, then drops the state.
-   * Returns false when there is no append state either (the key does not exist).
+   * Turns an appended object into a plain one so it can be read: seals and completes its upload. The sealed
+   * state stays, shadowed (see the header comment). Returns false when there is no append state either.
    */
   async #materialize(key: string): Promise<boolean> {
     const name = this.objectName(key);
     if (await this.#head(name, key)) return true; // became plain meanwhile
-    const state = await this.#getState(key);
-    if (!state) return false;
-    await this.#complete(key, name, state);
-    await this.#deletePrefix(this.#partsPrefix(key), key, true);
+    const stored = await this.#loadState(key);
+    if (!stored) return false;
+    await this.#sealAndComplete(key, name, stored, false);
     return true;
+  }
+
+  /**
+   * Seals a state, so that an append that started from it can no longer commit (its If-Match fails) and lose its
+   * bytes in an upload completed without them; then completes the upload. ConflictError when an append won.
+   */
+  async #sealAndComplete(key: string, name: string, stored: StoredState, moving: boolean): Promise<void> {
+    if (stored.state.sealed === undefined || (moving && !isHeld(stored.state))) await this.#seal(key, stored, moving);
+    await this.#complete(key, name, stored.state);
+  }
+
+  #seal(key: string, { state, etag }: StoredState, moving: boolean): Promise<string> {
+    return this.putState(key, { ...state, sealed: Date.now(), moving }, { ifMatch: etag });
   }
 
   /**
    * Turns a plain object into the committed start of an append: part 1 (copied server-side) when it is big
    * enough to be a part, else the tail. A stale append state it shadowed is dropped first.
    */
-  async #convertToAppend(key: string, name: string, size: number, stale: AppendState | undefined): Promise<AppendState> {
-    if (stale?.upload) await this.abortUpload(name, stale.upload);
+  async #convertToAppend(key: string, name: string, size: number, stale: StoredState | undefined): Promise<StoredState> {
+    // a sealed state's upload was completed (into this very object); an unsealed one's is shadowed, so unused
+    if (stale?.state.upload && stale.state.sealed === undefined) await this.abortUpload(name, stale.state.upload);
     let state: AppendState;
     if (size < MIN_PART) {
       const { body } = await this.#send('GetObject', key, () => this.#getBody(name, key));
       state = { size, parts: [], tail: await drainToBuffer(body, MIN_PART, key, MIN_PART) };
     } else {
       const plan = planAssembly([{ name, size }], { target: this.partSize });
-      const created = await this.#send('CreateMultipartUpload', key, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: name })));
+      const created = await this.#send('CreateMultipartUpload', key, () => this.#timed('CreateMultipartUpload', key, (abortSignal) => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: name }), { abortSignal })));
       const upload = created.UploadId!;
       const parts: AppendState['parts'] = new Array(plan.length);
       try {
@@ -601,9 +742,15 @@ export class S3Adapter implements StorageAdapter {
       }
       state = { size, upload, parts, tail: Buffer.alloc(0) };
     }
-    await this.putState(key, state);
+    let etag: string;
+    try {
+      etag = await this.putState(key, state, stale ? { ifMatch: stale.etag } : { ifAbsent: true });
+    } catch (e) {
+      if (state.upload) await this.abortUpload(name, state.upload).catch(() => undefined); // another instance converted it first
+      throw e;
+    }
     await this.#deleteNames([name], key);
-    return state;
+    return { state, etag };
   }
 
   // ---- StorageAdapter ----
@@ -620,7 +767,7 @@ export class S3Adapter implements StorageAdapter {
     }
     let page;
     try {
-      page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${name}/`, MaxKeys: 1 }));
+      page = await this.#timed('ListObjectsV2', key, (abortSignal) => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${name}/`, MaxKeys: 1 }), { abortSignal }));
     } catch (e) {
       throw wrap('ListObjectsV2', key, e);
     }
@@ -654,13 +801,23 @@ export class S3Adapter implements StorageAdapter {
         }
         if (!isNotFound(e)) throw wrap('GetObject', key, e);
       }
-      if (attempt > 0) throw new PathNotFoundError(key);
+      if (attempt >= READ_ATTEMPTS) throw new PathNotFoundError(key);
       // Not a plain object: an appended one? All tail is served from the state; otherwise complete it first.
       const state = await this.#getState(key);
       if (!state) throw new PathNotFoundError(key);
       if (start > state.size) throw new InvalidOffsetError(key, start);
       if (!state.upload) return Readable.from([state.tail.subarray(start, end === undefined ? undefined : end + 1)]);
-      if (!(await this.#materialize(key))) throw new PathNotFoundError(key);
+      if (!(await this.#materializeOrRetry(key))) throw new PathNotFoundError(key);
+    }
+  }
+
+  /** #materialize, where an append that committed meanwhile only means: look again. */
+  async #materializeOrRetry(key: string): Promise<boolean> {
+    try {
+      return await this.#materialize(key);
+    } catch (e) {
+      if (e instanceof ConflictError) return true;
+      throw e;
     }
   }
 
@@ -672,15 +829,22 @@ export class S3Adapter implements StorageAdapter {
         afterCommit: () => this.#deletePrefix(this.#partsPrefix(key), key),
       });
     }
-    const [head, stored] = await Promise.all([this.#head(name, key), this.#getState(key).catch((e) => e as Error)]);
-    let state: AppendState | undefined;
-    if (head) {
-      state = await this.#convertToAppend(key, name, head.size, stored instanceof Error ? undefined : stored);
-    } else {
-      if (stored instanceof Error) throw stored;
-      state = stored;
-    }
-    return new S3Writer(this, key, name, { append: { state } });
+    return new S3Writer(this, key, name, { append: { start: await this.#appendStart(key, name) } });
+  }
+
+  /** The committed state an append continues (undefined for a new object), its plain object converted first. */
+  async #appendStart(key: string, name: string, attempt = 0): Promise<StoredState | undefined> {
+    const [head, loaded] = await Promise.all([this.#head(name, key), this.#loadState(key).catch((e) => e as Error)]);
+    const stored = loaded instanceof Error ? undefined : loaded;
+    // another instance is publishing it (finishing the upload): what is appended now would be lost
+    if (stored && isHeld(stored.state)) throw new PathNotFoundError(key);
+    if (head) return this.#convertToAppend(key, name, head.size, stored);
+    if (loaded instanceof Error) throw loaded;
+    if (loaded?.state.sealed === undefined) return loaded;
+    // sealed, not yet completed (a read under way, or it crashed): complete it, then continue the plain object
+    if (attempt >= READ_ATTEMPTS) throw new ConflictError(key, 'it keeps changing');
+    await this.#materializeOrRetry(key);
+    return this.#appendStart(key, name, attempt + 1);
   }
 
   async getSmall(key: string, maxBytes: number): Promise<Buffer> {
@@ -697,20 +861,24 @@ export class S3Adapter implements StorageAdapter {
         if (e instanceof StorageError) throw e;
         if (!isNotFound(e)) throw wrap('GetObject', key, e);
       }
-      if (attempt > 0) throw new PathNotFoundError(key);
+      if (attempt >= READ_ATTEMPTS) throw new PathNotFoundError(key);
       const state = await this.#getState(key);
       if (!state) throw new PathNotFoundError(key);
       if (state.size > maxBytes) throw new TooLargeError(key, maxBytes);
       if (!state.upload) return Buffer.from(state.tail);
-      if (!(await this.#materialize(key))) throw new PathNotFoundError(key);
+      if (!(await this.#materializeOrRetry(key))) throw new PathNotFoundError(key);
     }
   }
 
-  async putSmall(key: string, data: Buffer): Promise<void> {
+  async putSmall(key: string, data: Buffer, opts: PutOptions = {}): Promise<void> {
     const name = this.objectName(key);
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: name, Body: data, ContentLength: data.length }));
+      await this.#timed('PutObject', key, (abortSignal) => this.client.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: name, Body: data, ContentLength: data.length, ...(opts.ifAbsent ? { IfNoneMatch: '*' } : {}),
+      }), { abortSignal }));
     } catch (e) {
+      if (opts.ifAbsent && isPreconditionFailed(e)) throw new ConflictError(key, 'it exists already');
+      if (e instanceof StorageError) throw e;
       throw wrap('PutObject', key, e);
     }
     // Any append state of this key is shadowed now; it is removed by the next append, move or delete.
@@ -736,33 +904,45 @@ export class S3Adapter implements StorageAdapter {
     }
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, opts: MoveOptions = {}): Promise<void> {
     const src = this.objectName(from);
     const dst = this.objectName(to);
+    const { expect } = opts;
     if (from === to) { await this.stat(from); return; }
     // both looks at once: a plain source needs its size, an appended one its state
-    const [plain, stored] = await Promise.all([this.#head(src, from), this.#getState(from).catch((e) => e as Error)]);
-    let head = plain;
-    const wasPlain = head !== undefined;
-    if (!head) {
-      if (stored instanceof Error) throw stored;
-      const state = stored;
-      if (!state) throw new PathNotFoundError(from);
-      if (!state.upload) {
-        // all tail: PUT it at the target directly, no copy
-        await this.#send('PutObject', to, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: dst, Body: state.tail, ContentLength: state.tail.length })));
-      } else {
-        await this.#complete(from, src, state);
-        head = { size: state.size, modified: new Date(), meta: {} };
-      }
+    const [plain, loaded] = await Promise.all([this.#head(src, from), this.#loadState(from).catch((e) => e as Error)]);
+    const stored = loaded instanceof Error ? undefined : loaded;
+    if (!plain && loaded instanceof Error) throw loaded;
+    if (!plain && !stored) throw new PathNotFoundError(from);
+    if (expect) checkExpected(from, plain?.size ?? stored!.state.size, this.#versionOf(plain, stored), expect);
+    // an appended source's upload is completed here; a plain one may shadow a stale state whose upload must go
+    const uploadsDone = !plain || stored?.state.sealed !== undefined;
+    if (plain) {
+      // hold appends off (they would convert the object while it is copied), then copy exactly what was looked at
+      if (expect && stored && !isHeld(stored.state)) await this.#seal(from, stored, true);
+      await this.#copy(src, plain.size, dst, from, expect ? plain.etag : undefined);
+    } else if (!stored!.state.upload) {
+      // all tail: seal it (an append from it can no longer commit), then PUT exactly that tail at the target, no copy
+      const { tail } = stored!.state;
+      await this.#seal(from, stored!, true);
+      await this.#send('PutObject', to, () => this.#timed('PutObject', to, (abortSignal) => this.client.send(new PutObjectCommand({
+        Bucket: this.bucket, Key: dst, Body: tail, ContentLength: tail.length,
+      }), { abortSignal })));
+    } else {
+      await this.#sealAndComplete(from, src, stored!, true);
+      const head = await this.#head(src, from);
+      if (!head || head.size !== stored!.state.size) throw new ConflictError(from, 'it changed while its upload was completed');
+      await this.#copy(src, head.size, dst, from, head.etag);
     }
-    if (head) await this.#copy(src, head.size, dst, from);
+    if (expect) {
+      const moved = await this.#head(dst, to);
+      if (moved?.size !== expect.size) throw new StorageError(`s3: ${to} holds ${moved?.size ?? 'no'} bytes after the move, not ${expect.size}`);
+    }
     // The target is a plain object now, which shadows its old append state (if any); that goes, and the source.
     await Promise.all([
       this.#deletePrefix(this.#partsPrefix(to), to),
       this.#deleteNames([src], from),
-      // a plain source may shadow a stale state whose upload must go; an appended one's upload is completed
-      this.#deletePrefix(this.#partsPrefix(from), from, !wasPlain),
+      this.#deletePrefix(this.#partsPrefix(from), from, uploadsDone),
     ]);
   }
 
@@ -782,16 +962,31 @@ export class S3Adapter implements StorageAdapter {
 
   async close(): Promise<void> {
     this.client.destroy();
+    this.#reader.destroy();
   }
 
   // ---- copying ----
 
   /** Copies the plain object `src` to `dst` server-side: one CopyObject up to 5 GiB, UploadPartCopy beyond. */
-  async #copy(src: string, size: number, dst: string, key: string): Promise<void> {
+  async #copy(src: string, size: number, dst: string, key: string, etag?: string): Promise<void> {
+    try {
+      await this.#copyObject(src, size, dst, key, etag);
+    } catch (e) {
+      // with a condition, a source that is gone or another object is one that changed under the move
+      if (etag !== undefined && (e instanceof PathNotFoundError || isPreconditionFailed((e as { cause?: unknown }).cause))) {
+        throw new ConflictError(key, 'it changed while it was copied');
+      }
+      throw e;
+    }
+  }
+
+  /** One CopyObject up to 5 GiB, UploadPartCopy beyond; only of the source with ETag `etag`, when given. */
+  async #copyObject(src: string, size: number, dst: string, key: string, etag?: string): Promise<void> {
+    const cond = <C>(command: C): C => (etag !== undefined ? copyIfMatch(command, etag) : command);
     if (size <= MAX_COPY) {
-      await this.#send('CopyObject', key, () => this.client.send(new CopyObjectCommand({
-        Bucket: this.bucket, Key: dst, CopySource: copySource(this.bucket, src),
-      })));
+      await this.#send('CopyObject', key, () => this.client.send(cond(new CopyObjectCommand({
+        Bucket: this.bucket, Key: dst, CopySource: copySource(this.bucket, src), CopySourceIfMatch: etag,
+      }))));
       return;
     }
     const target = Math.min(Math.max(this.partSize, Math.ceil(size / (MAX_PARTS - 1))), MAX_COPY);
@@ -799,17 +994,17 @@ export class S3Adapter implements StorageAdapter {
     if (plan.length > MAX_PARTS) throw new StorageError(`s3: ${key} needs ${plan.length} parts to copy, over S3's ${MAX_PARTS}`);
     let uploadId: string | undefined;
     try {
-      const created = await this.#send('CreateMultipartUpload', key, () => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: dst })));
+      const created = await this.#send('CreateMultipartUpload', key, () => this.#timed('CreateMultipartUpload', key, (abortSignal) => this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: dst }), { abortSignal })));
       uploadId = created.UploadId!;
       const done: CompletedPart[] = new Array(plan.length);
       await runPool(plan, ASSEMBLY_CONCURRENCY, async (part, i) => {
         if (part.kind !== 'copy') throw new StorageError('s3: unexpected assembly plan');
         const PartNumber = i + 1;
         const { segment: s } = part;
-        const r = await this.#send('UploadPartCopy', key, () => this.client.send(new UploadPartCopyCommand({
-          Bucket: this.bucket, Key: dst, UploadId: uploadId, PartNumber,
+        const r = await this.#send('UploadPartCopy', key, () => this.client.send(cond(new UploadPartCopyCommand({
+          Bucket: this.bucket, Key: dst, UploadId: uploadId, PartNumber, CopySourceIfMatch: etag,
           CopySource: copySource(this.bucket, s.name), CopySourceRange: `bytes=${s.start}-${s.start + s.length - 1}`,
-        })));
+        }))));
         done[i] = { PartNumber, ETag: r.CopyPartResult?.ETag };
       });
       await this.#send('CompleteMultipartUpload', key, () => this.client.send(new CompleteMultipartUploadCommand({
@@ -832,21 +1027,23 @@ export class S3Adapter implements StorageAdapter {
   }
 
   /** Aborts multipart uploads under this adapter's root started before `olderThan` (interrupted writes). */
-  async purgeTemporary(olderThan: Date): Promise<number> {
+  async purgeTemporary(olderThan: Date, dryRun = false): Promise<number> {
     let aborted = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     for (;;) {
       let page;
       try {
-        page = await this.client.send(new ListMultipartUploadsCommand({
+        page = await this.#timed('ListMultipartUploads', '/', (abortSignal) => this.client.send(new ListMultipartUploadsCommand({
           Bucket: this.bucket, Prefix: this.root ? `${this.root}/` : undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker,
-        }));
+        }), { abortSignal }));
       } catch (e) {
         throw wrap('ListMultipartUploads', '/', e);
       }
       for (const u of page.Uploads ?? []) {
-        if (u.Initiated && u.Initiated < olderThan && u.Key && u.UploadId) { await this.abortUpload(u.Key, u.UploadId); aborted++; }
+        if (!(u.Initiated && u.Initiated < olderThan && u.Key && u.UploadId)) continue;
+        if (!dryRun) await this.abortUpload(u.Key, u.UploadId);
+        aborted++;
       }
       if (!page.IsTruncated) return aborted;
       keyMarker = page.NextKeyMarker;
@@ -856,8 +1053,9 @@ export class S3Adapter implements StorageAdapter {
 
   async abortUpload(name: string, uploadId: string): Promise<void> {
     try {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: name, UploadId: uploadId }));
+      await this.#timed('AbortMultipartUpload', name, (abortSignal) => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: name, UploadId: uploadId }), { abortSignal }));
     } catch (e) {
+      if (e instanceof StorageError) throw e;
       if (errorName(e) !== 'NoSuchUpload' && httpStatus(e) !== 404) throw wrap('AbortMultipartUpload', name, e);
     }
   }
@@ -865,7 +1063,7 @@ export class S3Adapter implements StorageAdapter {
 
 interface WriterOptions {
   /** Present for an append: the committed state it continues (undefined when the object is new). */
-  append?: { state: AppendState | undefined };
+  append?: { start: StoredState | undefined };
   afterCommit?: () => Promise<void>;
 }
 
@@ -900,7 +1098,7 @@ class S3Writer extends Writable implements FileWriter {
   version: string | undefined;
 
   get startVersion(): string | undefined {
-    return this.opts.append?.state ? stateVersion(this.opts.append.state) : undefined;
+    return this.opts.append?.start ? stateVersion(this.opts.append.start.state) : undefined;
   }
 
   constructor(
@@ -910,7 +1108,7 @@ class S3Writer extends Writable implements FileWriter {
     private readonly opts: WriterOptions = {},
   ) {
     super({ highWaterMark: 1 << 20 });
-    const prev = opts.append?.state;
+    const prev = opts.append?.start?.state;
     this.#startSize = prev?.size ?? 0;
     if (prev) {
       this.#uploadId = prev.upload;
@@ -989,7 +1187,9 @@ class S3Writer extends Writable implements FileWriter {
     const { client, bucket } = this.adapter;
     if (!this.#uploadId) {
       try {
-        const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: this.objectName }));
+        const { readTimeout } = this.adapter; // no body: a deadline, as #timed gives the adapter's own commands
+        const created = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: this.objectName }),
+          readTimeout > 0 ? { abortSignal: AbortSignal.timeout(readTimeout) } : {});
         this.#uploadId = created.UploadId!;
         this.#ownUpload = true;
       } catch (e) {
@@ -1009,7 +1209,11 @@ class S3Writer extends Writable implements FileWriter {
     }), sha256)).then((r) => {
       this.#parts[PartNumber - 1] = { PartNumber, ETag: r.ETag };
       if (pooled) this.adapter.pool.give(pooled); // (after a failure it is dropped: a write may still hold it)
-    }, (e) => { this.#failure ??= wrap('UploadPart', this.key, e); throw this.#failure; })
+    }, (e) => {
+      // an append's upload completed or aborted by another instance (the session finished or deleted there)
+      this.#failure ??= this.opts.append && errorName(e) === 'NoSuchUpload' ? new PathNotFoundError(this.key) : wrap('UploadPart', this.key, e);
+      throw this.#failure;
+    })
       .finally(() => { this.#inflight.delete(upload); });
     upload.catch(() => undefined); // awaited by the next flush, _final, commit or cancel
     this.#inflight.add(upload);
@@ -1056,7 +1260,8 @@ class S3Writer extends Writable implements FileWriter {
   }
 
   async #commitAppend(): Promise<void> {
-    if (this.#written === 0 && this.opts.append!.state) { this.version = this.startVersion; return; } // nothing new: the committed state stands
+    const start = this.opts.append!.start;
+    if (this.#written === 0 && start) { this.version = this.startVersion; return; } // nothing new: the committed state stands
     // What is left becomes a part when S3 accepts it as one (≥ 5 MiB), else the tail.
     if (this.#buffered >= MIN_PART) await this.#flushPart();
     await this.#drain();
@@ -1069,7 +1274,13 @@ class S3Writer extends Writable implements FileWriter {
       parts: this.#parts.map((p, i) => ({ etag: p.ETag ?? '', size: this.#partSizes[i]! })),
       tail,
     };
-    await this.adapter.putState(this.key, state);
+    try {
+      // only over the state this append started from: of two appends from one state, one commits
+      await this.adapter.putState(this.key, state, start ? { ifMatch: start.etag } : { ifAbsent: true });
+    } catch (e) {
+      if (e instanceof ConflictError) throw await this.adapter.conflictOf(this.key, e);
+      throw e;
+    }
     this.version = stateVersion(state);
     this.#created = true;
   }
@@ -1084,7 +1295,7 @@ class S3Writer extends Writable implements FileWriter {
     this.#buffered = 0;
     await Promise.allSettled(this.#inflight);
     if (this.opts.append && committed) {
-      const prev = this.opts.append.state;
+      const prev = this.opts.append.start?.state;
       // An append goes back to where it started: the previous state again (its parts are untouched).
       if (prev) await this.adapter.putState(this.key, prev);
       else await this.adapter.deleteState(this.key);

@@ -11,7 +11,7 @@ import type { Digest } from '../../oci/digest.js';
 import { PathNotFoundError, type StorageAdapter } from '../../storage-adapters/types.js';
 import { RegistryError } from '../errors.js';
 import { exists } from './blob-store.js';
-import { paths } from './paths.js';
+import { isLeaseId, paths } from './paths.js';
 
 /** A lease older than this is a crashed collector's and is ignored. */
 export const LEASE_STALE_MS = 60_000;
@@ -23,11 +23,18 @@ export interface Lease { id: string; heartbeat: number }
 
 export async function readLease(storage: StorageAdapter): Promise<Lease | undefined> {
   try {
-    return JSON.parse((await storage.getSmall(paths.gcLease(), 4096)).toString('utf8')) as Lease;
+    return parseLease(await storage.getSmall(paths.gcLease(), 4096));
   } catch (e) {
-    if (e instanceof PathNotFoundError || e instanceof SyntaxError) return undefined;
+    if (e instanceof PathNotFoundError) return undefined;
     throw e;
   }
+}
+
+/** A lease as stored; what berth did not write is none (as a stale one would be), and never used to build a path. */
+export function parseLease(raw: Buffer): Lease | undefined {
+  let lease: Lease;
+  try { lease = JSON.parse(raw.toString('utf8')) as Lease; } catch { return undefined; }
+  return lease && typeof lease.id === 'string' && isLeaseId(lease.id) && typeof lease.heartbeat === 'number' ? lease : undefined;
 }
 
 export function leaseIsLive(lease: Lease | undefined, now = Date.now()): boolean {
@@ -42,8 +49,8 @@ export class GcBarrier {
    * Throws a 503 (after running rollback) when the collector took one of them.
    */
   async settle(items: { item: string; keys: string[] }[], rollback: () => Promise<void>): Promise<void> {
-    while (leaseIsLive(await readLease(this.storage))) {
-      const pending = await Promise.all(items.map((i) => exists(this.storage, paths.gcTombstone(i.item))));
+    for (let lease = await readLease(this.storage); leaseIsLive(lease); lease = await readLease(this.storage)) {
+      const pending = await Promise.all(items.map((i) => exists(this.storage, paths.gcTombstone(lease!.id, i.item))));
       if (!pending.some(Boolean)) break;
       await new Promise((r) => setTimeout(r, this.pollMs));
     }

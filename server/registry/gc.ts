@@ -2,14 +2,18 @@
 // keeps serving pushes (unlike distribution's offline `garbage-collect`).
 //
 // The protocol, with the writers' half in gc-barrier.ts:
-//  1. Take a lease (/_gc/lease, heartbeated) so writers know a collection is running.
+//  1. Take a lease (/_gc/lease, heartbeated) so writers know a collection is running. It is created
+//     only if absent (an atomic conditional write), so of two collectors starting at once one gets it;
+//     a crashed collector's stale lease is removed first, and a run checks it still holds the lease
+//     before it deletes anything.
 //  2. Mark: from every repository's tags (or every revision, unless --delete-untagged), walk
 //     indexes → child manifests → config and layers, and referrers → their subjects. Blobs
 //     whose data or repository link is younger than the grace period count as marked: they
 //     are most likely a push in progress.
 //  3. Candidates are what is not marked. Write a tombstone for each.
 //  4. Mark again, from scratch. Anything referenced now (a push that landed meanwhile) is kept.
-//  5. Delete the remaining candidates, then the tombstones and the lease.
+//  5. Delete the remaining candidates, then its tombstones (/_gc/tombstones/<lease id>/…: never another
+//     run's) and the lease.
 // Why it is safe: after its write, a writer waits while a tombstone names what it referenced
 // (only while a lease is live), then checks that it still exists; if not, it undoes its
 // write and the client gets a retryable 503. Suppose the collector deleted X after such a
@@ -20,8 +24,8 @@
 import { randomUUID } from 'node:crypto';
 import { parseDigest, type Digest } from '../../oci/digest.js';
 import { parseManifest } from '../../oci/manifest.js';
-import { PathNotFoundError, type StorageAdapter } from '../../storage-adapters/types.js';
-import { blobItem, leaseIsLive, readLease, revisionItem } from './gc-barrier.js';
+import { ConflictError, PathNotFoundError, TooLargeError, type StorageAdapter } from '../../storage-adapters/types.js';
+import { blobItem, leaseIsLive, parseLease, readLease, revisionItem } from './gc-barrier.js';
 import { basename, paths } from './paths.js';
 import { listRepositories, withUploads } from './repositories.js';
 import { UploadSessions } from './upload-session.js';
@@ -164,13 +168,10 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
   let heartbeat: NodeJS.Timeout | undefined;
 
   if (!opts.dryRun) {
-    const existing = await readLease(storage);
-    if (leaseIsLive(existing)) throw new GcBusyError(`another garbage collection is running (lease ${existing!.id})`);
-    const renew = () => storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id, heartbeat: Date.now() })));
-    await renew();
-    heartbeat = setInterval(() => { renew().catch(() => undefined); }, 10_000);
+    await takeLease(storage, id);
+    heartbeat = setInterval(() => { renewLease(storage, id).catch(() => undefined); }, 10_000);
     heartbeat.unref();
-    await storage.delete(paths.gcTombstones()); // left over by a crashed run
+    await dropOtherTombstones(storage, id); // left over by crashed runs
   }
   try {
     const cutoff = Date.now() - graceMs;
@@ -182,10 +183,10 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
     if (opts.dryRun) {
       for (const r of manifests) log(`would delete manifest ${r.repo}@${r.digest}`);
       for (const b of blobs) log(`would delete blob ${b.digest} (${b.size} bytes)`);
-      return { ...report, manifests, blobs, bytesFreed: blobs.reduce((n, b) => n + b.size, 0) };
+      return { ...report, manifests, blobs, bytesFreed: blobs.reduce((n, b) => n + b.size, 0), ...await purgeUploads(storage, opts, true, log) };
     }
 
-    const tombstone = (item: string) => storage.putSmall(paths.gcTombstone(item), Buffer.from(item));
+    const tombstone = (item: string) => storage.putSmall(paths.gcTombstone(id, item), Buffer.from(item));
     await Promise.all([...manifests.map((r) => tombstone(revisionItem(r.repo, r.digest))), ...blobs.map((b) => tombstone(blobItem(b.digest)))]);
 
     const second = await mark(storage, Boolean(opts.deleteUntagged), cutoff);
@@ -193,6 +194,7 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
     manifests = manifests.filter((r) => !second.revisions.has(`${r.repo}@${r.digest}`));
     blobs = blobs.filter((b) => !second.blobs.has(b.digest));
     report.rescued = before - manifests.length - blobs.length;
+    await checkLease(storage, id);
 
     for (const r of manifests) {
       let subject: Digest | undefined;
@@ -211,21 +213,68 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
       report.blobs.push(b);
       report.bytesFreed += b.size;
     }
-    if (opts.uploadMaxAgeMs !== undefined) {
-      const uploads = new UploadSessions(storage, new BlobStore(storage));
-      const before = new Date(Date.now() - opts.uploadMaxAgeMs);
-      report.uploadsPurged = await uploads.purge(withUploads(storage), before);
-      for (const u of report.uploadsPurged) log(`purged upload ${u}`);
-      // Temp files / multipart uploads of interrupted writes (a crash mid-write leaves them).
-      report.temporaryPurged = (await storage.purgeTemporary?.(before)) ?? 0;
-    }
-    return report;
+    return { ...report, ...await purgeUploads(storage, opts, false, log) };
   } finally {
     if (heartbeat) clearInterval(heartbeat);
     if (!opts.dryRun) {
-      await storage.delete(paths.gcTombstones());
+      await storage.delete(paths.gcTombstonesOf(id));
       const lease = await readLease(storage);
       if (lease?.id === id) await storage.delete(paths.gcLease());
     }
+  }
+}
+
+/** Upload sessions older than uploadMaxAgeMs, and what interrupted writes left (a crash mid-write): purged, or only listed. */
+async function purgeUploads(storage: StorageAdapter, opts: GcOptions, dryRun: boolean, log: (line: string) => void)
+  : Promise<Pick<GcReport, 'uploadsPurged' | 'temporaryPurged'>> {
+  if (opts.uploadMaxAgeMs === undefined) return { uploadsPurged: [], temporaryPurged: 0 };
+  const uploads = new UploadSessions(storage, new BlobStore(storage));
+  const before = new Date(Date.now() - opts.uploadMaxAgeMs);
+  const uploadsPurged = await uploads.purge(withUploads(storage), before, dryRun);
+  for (const u of uploadsPurged) log(`${dryRun ? 'would purge' : 'purged'} upload ${u}`);
+  const temporaryPurged = (await storage.purgeTemporary?.(before, dryRun)) ?? 0;
+  if (temporaryPurged > 0) log(`${dryRun ? 'would remove' : 'removed'} ${temporaryPurged} unfinished temporary write(s)`);
+  return { uploadsPurged, temporaryPurged };
+}
+
+const leaseBody = (id: string) => Buffer.from(JSON.stringify({ id, heartbeat: Date.now() }));
+
+/** Creates the lease, only if there is none: of collectors starting at once, one gets it. A stale one is a crashed run's. */
+async function takeLease(storage: StorageAdapter, id: string): Promise<void> {
+  let raw: Buffer | undefined;
+  try {
+    raw = await storage.getSmall(paths.gcLease(), 4096);
+  } catch (e) {
+    if (!(e instanceof PathNotFoundError || e instanceof TooLargeError)) throw e;
+    if (e instanceof TooLargeError) raw = Buffer.alloc(0);
+  }
+  if (raw) {
+    const existing = parseLease(raw);
+    if (leaseIsLive(existing)) throw new GcBusyError(`another garbage collection is running (lease ${existing!.id})`);
+    await storage.delete(paths.gcLease());
+  }
+  try {
+    await storage.putSmall(paths.gcLease(), leaseBody(id), { ifAbsent: true });
+  } catch (e) {
+    if (e instanceof ConflictError) throw new GcBusyError('another garbage collection started at the same time');
+    throw e;
+  }
+}
+
+/** The heartbeat; a run whose lease was taken over (it stalled past LEASE_STALE_MS) leaves it to the new holder. */
+async function renewLease(storage: StorageAdapter, id: string): Promise<void> {
+  if ((await readLease(storage))?.id === id) await storage.putSmall(paths.gcLease(), leaseBody(id));
+}
+
+/** Before deleting: a run that lost its lease (another collector took a stale-looking one over) stops. */
+async function checkLease(storage: StorageAdapter, id: string): Promise<void> {
+  const lease = await readLease(storage);
+  if (lease?.id !== id) throw new GcBusyError(`this garbage collection lost its lease${lease ? ` to ${lease.id}` : ''}; nothing was deleted`);
+}
+
+/** Tombstones of earlier, crashed runs: writers only look at the live lease's, so they only take up space. */
+async function dropOtherTombstones(storage: StorageAdapter, id: string): Promise<void> {
+  for await (const key of storage.list(paths.gcTombstones())) {
+    if (key !== paths.gcTombstonesOf(id)) await storage.delete(key);
   }
 }

@@ -31,6 +31,17 @@ function uploadId(id: string): string {
   return id;
 }
 
+const LEASE_ID = /^[A-Za-z0-9_-]{1,100}$/;
+
+export function isLeaseId(id: string): boolean {
+  return LEASE_ID.test(id);
+}
+
+function lease(id: string): string {
+  if (!isLeaseId(id)) throw new Error('refusing to build a path from an invalid GC lease id');
+  return id;
+}
+
 export const paths = {
   blobsRoot: () => '/blobs',
   blobData: (digest: Digest) => {
@@ -57,11 +68,13 @@ export const paths = {
   uploadData: (name: string, id: string) => `${repo(name)}/_uploads/${uploadId(id)}/data`,
   uploadStartedAt: (name: string, id: string) => `${repo(name)}/_uploads/${uploadId(id)}/startedat`,
   // Garbage collection's coordination state (see gc.ts): a lease while a run is active and a
-  // tombstone per item it is about to delete. Items are hashed, so any item string is a safe key.
+  // tombstone per item it is about to delete, in a folder of the run's lease, so that a run only ever removes
+  // its own. Items are hashed, so any item string is a safe key.
   gcRoot: () => '/_gc',
   gcLease: () => '/_gc/lease',
   gcTombstones: () => '/_gc/tombstones',
-  gcTombstone: (item: string) => `/_gc/tombstones/${createHash('sha256').update(item).digest('hex')}`,
+  gcTombstonesOf: (leaseId: string) => `/_gc/tombstones/${lease(leaseId)}`,
+  gcTombstone: (leaseId: string, item: string) => `/_gc/tombstones/${lease(leaseId)}/${createHash('sha256').update(item).digest('hex')}`,
 };
 
 /** The last path component of a key. */

@@ -4,12 +4,15 @@
 // MAX_CACHED_HASHES most recently used sessions, so abandoned uploads cannot pile up in memory.
 // Within one process every change of a session (append, finish, cancel) runs under its lock; a
 // session that vanishes under a request (cancelled by another instance, purged) is BLOB_UPLOAD_UNKNOWN.
+// Across instances (S3) the storage orders them: an append commits only over the content it started from (the
+// loser of two gets 416), and finish publishes only the content it hashed (storage.move's expect), so a blob is
+// never stored under a digest its bytes do not have, whatever another instance appends meanwhile.
 import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Writable, type Readable } from 'node:stream';
 import type { Hash } from 'node:crypto';
 import { HashingStream, digestOf, parseDigest, type Algorithm, type Digest } from '../../oci/digest.js';
-import { PathNotFoundError, type FileWriter, type StorageAdapter } from '../../storage-adapters/types.js';
+import { ConflictError, PathNotFoundError, StorageError, type FileWriter, type StorageAdapter } from '../../storage-adapters/types.js';
 import { RegistryError } from '../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
@@ -34,6 +37,16 @@ export function rangeHeader(size: number): string {
 
 /** Running hashes kept at most (each a few hundred bytes); the least recently used goes first. */
 const MAX_CACHED_HASHES = 1024;
+/** Times finish() hashes and publishes again when the upload changed under it (another instance appended or finished it). */
+const PUBLISH_ATTEMPTS = 3;
+
+/** 416 for a chunk that does not start at the session's size, with what the client needs to go on. */
+function rangeInvalid(repo: string, id: string, size: number, detail: Record<string, unknown>, message: string): RegistryError {
+  return new RegistryError('RANGE_INVALID', detail, {
+    headers: { Range: rangeHeader(size), Location: `/v2/${repo}/blobs/uploads/${id}`, 'Docker-Upload-UUID': id },
+    message,
+  });
+}
 
 /** A session's data gone from under a request: another instance finished or cancelled it, or it was purged. */
 function sessionGone(id: string): (e: unknown) => never {
@@ -71,11 +84,16 @@ export class UploadSessions {
     if (!isUploadId(id)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { uuid: id.slice(0, 100) });
     const before = this.#writing.get(id);
     if (before !== undefined) return before;
+    return (await this.#stored(repo, id)) ?? 0;
+  }
+
+  /** The size of a session's data as stored, undefined when it has none yet; BLOB_UPLOAD_UNKNOWN for no session. */
+  async #stored(repo: string, id: string): Promise<number | undefined> {
     // both round trips at once; a missing session wins over any error reading the data
     const [session, data] = await Promise.allSettled([
       this.#requireSession(repo, id),
       this.storage.stat(paths.uploadData(repo, id)).then((st) => st.size, (e) => {
-        if (e instanceof PathNotFoundError) return 0;
+        if (e instanceof PathNotFoundError) return undefined;
         throw e;
       }),
     ]);
@@ -112,14 +130,29 @@ export class UploadSessions {
       body.resume();
       throw new RegistryError('BLOB_UPLOAD_INVALID', { uuid: id }, { message: 'the request was aborted' });
     }
-    const writer = await this.#openAppend(repo, id);
+    let writer: FileWriter;
+    try {
+      writer = await this.#openAppend(repo, id);
+    } catch (e) {
+      body.resume();
+      throw e instanceof ConflictError ? await this.#superseded(repo, id) : e;
+    }
     const startSize = writer.size;
     this.#writing.set(id, startSize);
     try {
       return await this.#write(repo, id, writer, body, opts);
+    } catch (e) {
+      throw e instanceof ConflictError ? await this.#superseded(repo, id) : e;
     } finally {
       this.#writing.delete(id);
     }
+  }
+
+  /** Another instance appended first (its chunk took this offset): 416 with the size now, as for a wrong offset. */
+  async #superseded(repo: string, id: string): Promise<RegistryError> {
+    const size = (await this.#stored(repo, id)) ?? 0;
+    return rangeInvalid(repo, id, size, { reason: 'another request appended to the upload first' },
+      `another request appended to the upload first; it is now ${size} bytes`);
   }
 
   async #write(repo: string, id: string, writer: FileWriter, body: Readable, opts: AppendOptions): Promise<Appended> {
@@ -127,10 +160,7 @@ export class UploadSessions {
     if (opts.start !== undefined && opts.start !== startSize) {
       await writer.cancel();
       body.resume();
-      throw new RegistryError('RANGE_INVALID', { expectedStart: startSize, got: opts.start }, {
-        headers: { Range: rangeHeader(startSize), Location: `/v2/${repo}/blobs/uploads/${id}`, 'Docker-Upload-UUID': id },
-        message: `chunk must start at byte ${startSize}`,
-      });
+      throw rangeInvalid(repo, id, startSize, { expectedStart: startSize, got: opts.start }, `chunk must start at byte ${startSize}`);
     }
     const cached = this.#hashes.get(id);
     this.#hashes.delete(id);
@@ -159,40 +189,61 @@ export class UploadSessions {
   /** Completes an upload: optional last chunk, digest check, then the blob becomes visible. */
   finish(repo: string, id: string, expected: Digest, body?: Readable, opts: AppendOptions = {}): Promise<Appended> {
     return this.#mutex.run(id, async () => {
-      let size: number;
       let appended = 0;
-      if (body) ({ size, appended } = await this.#append(repo, id, body, opts));
-      else size = await this.size(repo, id);
-      // whether the blob is stored already, asked while the digest is checked
-      const stored = this.blobs.size(expected);
-      stored.catch(() => undefined);
-      const actual = await this.#digest(repo, id, size, parseDigest(expected).algorithm);
-      if (actual !== expected) {
-        throw new RegistryError('DIGEST_INVALID', { expected, actual, size });
+      if (body) ({ appended } = await this.#append(repo, id, body, opts));
+      let size: number;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          size = await this.#publish(repo, id, expected, attempt > 1);
+          break;
+        } catch (e) {
+          if (!(e instanceof ConflictError) || attempt >= PUBLISH_ATTEMPTS) throw e;
+        }
       }
-      const dataKey = paths.uploadData(repo, id);
-      if ((await stored) === undefined) {
-        if (size === 0) await this.storage.putSmall(paths.blobData(expected), Buffer.alloc(0));
-        else await this.storage.move(dataKey, paths.blobData(expected));
-      }
-      await this.blobs.link(repo, expected);
+      // the session goes before the link: a client retrying after a failed link must start over, not find it empty
       await this.storage.delete(paths.upload(repo, id));
       this.#hashes.delete(id);
+      await this.blobs.link(repo, expected);
       return { size, appended };
     }).catch(sessionGone(id));
   }
 
-  async #digest(repo: string, id: string, size: number, algorithm: Algorithm): Promise<Digest> {
+  /**
+   * Hashes the session's data and stores it as the blob: only the content it hashed (the data's token is taken
+   * first, and move() refuses anything else with ConflictError), and only after checking the digest.
+   * `again`: an earlier attempt met a change; data gone now means another instance finished the upload.
+   */
+  async #publish(repo: string, id: string, expected: Digest, again: boolean): Promise<number> {
+    const dataKey = paths.uploadData(repo, id);
+    const [stored, version, have] = await Promise.all([
+      this.#stored(repo, id), this.storage.appendVersion?.(dataKey), this.blobs.size(expected),
+    ]);
+    if (stored === undefined && again) throw new PathNotFoundError(dataKey);
+    const { digest, bytes } = await this.#digest(repo, id, stored ?? 0, parseDigest(expected).algorithm, version);
+    if (digest !== expected) throw new RegistryError('DIGEST_INVALID', { expected, actual: digest, size: bytes });
+    if (have === bytes) return bytes; // stored already (a copy of another size is corrupt, and is replaced)
+    if (bytes === 0) await this.storage.putSmall(paths.blobData(expected), Buffer.alloc(0));
+    else await this.storage.move(dataKey, paths.blobData(expected), { expect: { size: bytes, ...(version !== undefined ? { version } : {}) } });
+    const now = await this.blobs.size(expected);
+    if (now !== bytes) throw new StorageError(`blob ${expected} holds ${now ?? 'no'} bytes after it was stored, not ${bytes}`);
+    return bytes;
+  }
+
+  /** The digest of a session's data and how many bytes it covers: the running hash when it is of exactly that content. */
+  async #digest(repo: string, id: string, size: number, algorithm: Algorithm, version: string | undefined): Promise<{ digest: Digest; bytes: number }> {
     const cached = this.#hashes.get(id);
-    if (cached && cached.bytes === size && cached.algorithm === algorithm) {
-      const sameBytes = !this.storage.appendVersion
-        || (cached.version !== undefined && cached.version === await this.storage.appendVersion(paths.uploadData(repo, id)));
-      if (sameBytes) return `${algorithm}:${cached.hash.copy().digest('hex')}` as Digest;
+    if (cached && cached.bytes === size && cached.algorithm === algorithm
+      && (!this.storage.appendVersion || (cached.version !== undefined && cached.version === version))) {
+      return { digest: `${algorithm}:${cached.hash.copy().digest('hex')}` as Digest, bytes: size };
     }
-    if (size === 0) return digestOf(Buffer.alloc(0), algorithm);
+    if (size === 0) return { digest: digestOf(Buffer.alloc(0), algorithm), bytes: 0 };
     const hasher = new HashingStream(algorithm);
-    for await (const chunk of await this.storage.read(paths.uploadData(repo, id))) hasher.hash.update(chunk as Buffer);
-    return hasher.digest();
+    let bytes = 0;
+    for await (const chunk of await this.storage.read(paths.uploadData(repo, id))) {
+      hasher.hash.update(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+    }
+    return { digest: hasher.digest(), bytes };
   }
 
   /**
@@ -203,9 +254,11 @@ export class UploadSessions {
   async ingest(repo: string, expected: Digest, body: Readable, signal?: AbortSignal): Promise<number> {
     const hasher = new HashingStream(parseDigest(expected).algorithm);
     const mismatch = () => new RegistryError('DIGEST_INVALID', { expected, actual: hasher.digest(), size: hasher.bytes });
-    if ((await this.blobs.size(expected)) !== undefined) {
+    const have = await this.blobs.size(expected);
+    if (have !== undefined) {
       await pipeline(body, hasher, new Writable({ write: (_c, _e, cb) => cb() }), { signal });
       if (hasher.digest() !== expected) throw mismatch();
+      if (hasher.bytes !== have) await this.#dropCorrupt(expected, have, hasher.bytes);
     } else {
       const writer = await this.storage.write(paths.blobData(expected));
       try {
@@ -219,6 +272,17 @@ export class UploadSessions {
     }
     await this.blobs.link(repo, expected);
     return hasher.bytes;
+  }
+
+  /**
+   * The stored copy of a blob is not its content (its size differs from bytes that hash to the digest): it can
+   * only be corrupt. It goes, and the client is asked to retry, which then stores its bytes.
+   */
+  async #dropCorrupt(digest: Digest, stored: number, size: number): Promise<never> {
+    await this.storage.delete(paths.blobData(digest));
+    throw new RegistryError('UNAVAILABLE', { digest, stored, size }, {
+      message: 'the stored copy of this blob was corrupt and has been removed; retry', headers: { 'Retry-After': '1' },
+    });
   }
 
   /** Deletes a session; after a request still writing to it has ended (which then finds it gone, if it comes later). */

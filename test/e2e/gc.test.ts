@@ -32,11 +32,20 @@ describe('berth gc (the real CLI) next to a live registry', () => {
       assert.match(dry.stdout, new RegExp(`would delete blob ${orphan} \\(12 bytes\\)`));
       assert.match(dry.stdout, /would delete 0 manifest\(s\) and 1 blob\(s\), 12 bytes/);
 
-      const run = await runCli(['gc', '--root', server.root, '--grace', '0s', '--json']);
+      // an abandoned upload: the dry run reports its purge, as the real run does it
+      const session = (await fetch(`${server.url}/v2/app/blobs/uploads/`, { method: 'POST' })).headers.get('location')!;
+      const dryUploads = await runCli(['gc', '--root', server.root, '--grace', '0s', '--dry-run', '--uploads', '0s']);
+      assert.equal(dryUploads.code, 0, dryUploads.stderr);
+      assert.match(dryUploads.stdout, new RegExp(`would purge upload app/${session.split('/').pop()}`));
+      assert.match(dryUploads.stdout, /would purge 1 upload\(s\)/);
+      assert.equal((await fetch(`${server.url}${session}`)).status, 204, 'the dry run purged nothing');
+
+      const run = await runCli(['gc', '--root', server.root, '--grace', '0s', '--json', '--uploads', '0s']);
       assert.equal(run.code, 0, run.stderr);
       const report = JSON.parse(run.stdout);
       assert.deepEqual(report.blobs, [{ digest: orphan, size: 12 }]);
       assert.equal(report.bytesFreed, 12);
+      assert.deepEqual(report.uploadsPurged, [`app/${session.split('/').pop()}`]);
       assert.equal((await fetch(`${server.url}/v2/app/blobs/${orphan}`, { method: 'HEAD' })).status, 404);
       assert.equal((await fetch(`${server.url}/v2/app/blobs/${layer}`)).status, 200);
       assert.equal((await fetch(`${server.url}/v2/app/manifests/v1`)).status, 200);

@@ -1,5 +1,6 @@
 // The registry on S3: presigned redirects when configured, and a clear 503 when S3 is unreachable.
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { createApp } from '../../server/app.js';
@@ -49,5 +50,29 @@ describe('registry on S3: redirects and backend failures', () => {
     assert.equal(res.headers['retry-after'], '5');
     assert.doesNotMatch(res.text, new RegExp(bucket.endpoint.secretAccessKey));
     assert.doesNotMatch(res.text, /at .*\.js:\d+/);
+  });
+
+  it('S3 stalled (accepts, never answers) → blob HEAD, GET and a monolithic push are 503 UNAVAILABLE after readtimeout, not hung', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((c) => { sockets.add(c); c.resume(); c.on('close', () => sockets.delete(c)); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as AddressInfo).port;
+    const storage = S3Adapter.fromConfig({ ...bucket.adapterOptions(), regionendpoint: `http://127.0.0.1:${port}`, readtimeout: 300 });
+    try {
+      const app = createApp({}, { storage });
+      const d = digestOf('stalled');
+      for (const res of [
+        await request(app).head(`/v2/s/blobs/${d}`),
+        await request(app).get(`/v2/s/blobs/${d}`),
+        await request(app).post(`/v2/s/blobs/uploads/?digest=${d}`).set('Content-Type', 'application/octet-stream').send('stalled'),
+      ]) {
+        assert.equal(res.status, 503, res.text);
+        assert.equal(res.headers['retry-after'], '5');
+      }
+    } finally {
+      await storage.close();
+      for (const c of sockets) c.destroy();
+      await new Promise((r) => silent.close(r));
+    }
   });
 });

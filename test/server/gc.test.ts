@@ -215,3 +215,52 @@ for (const backend of BACKENDS) describe(`garbage collection racing pushes (onli
     }
   });
 });
+
+for (const backend of BACKENDS) describe(`garbage collection: one at a time, and a dry run that tells all (${backend.name})`, () => {
+  let t: Awaited<ReturnType<typeof appOn>>;
+  before(async () => { t = await appOn(backend); });
+  after(async () => { await t?.cleanup(); });
+
+  it('two collections started at once on one storage: one runs, the other is GcBusyError', async () => {
+    for (let i = 0; i < 5; i++) {
+      const results = await Promise.allSettled([collectGarbage(t.storage, { graceMs: 60_000 }), collectGarbage(t.storage, { graceMs: 60_000 })]);
+      const busy = results.filter((r) => r.status === 'rejected' && r.reason instanceof GcBusyError).length;
+      const ran = results.filter((r) => r.status === 'fulfilled').length;
+      assert.ok(ran <= 1 && ran + busy === 2, `run ${i}: ${ran} ran, ${busy} busy (${results.map((r) => r.status === 'rejected' ? String(r.reason) : 'ok').join('; ')})`);
+    }
+    await assert.rejects(t.storage.stat(paths.gcLease()), 'the lease is gone after the run');
+  });
+
+  it('a run removes only its own tombstones: a live collection\'s stay', async () => {
+    const other = { id: 'other-run', heartbeat: Date.now() };
+    await t.storage.putSmall(paths.gcTombstone(other.id, 'blob:x'), Buffer.from('blob:x'));
+    // a crashed run's tombstones go (its lease is stale), and so does its lease
+    await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ ...other, heartbeat: Date.now() - 120_000 })));
+    await collectGarbage(t.storage, { graceMs: 60_000 });
+    await assert.rejects(t.storage.stat(paths.gcTombstone(other.id, 'blob:x')));
+    // while a live one holds the lease, a second run is refused and touches nothing of it
+    await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify(other)));
+    await t.storage.putSmall(paths.gcTombstone(other.id, 'blob:y'), Buffer.from('blob:y'));
+    await assert.rejects(collectGarbage(t.storage, { graceMs: 0 }), GcBusyError);
+    await t.storage.stat(paths.gcTombstone(other.id, 'blob:y'));
+    await t.storage.delete(paths.gcRoot());
+  });
+
+  it('--dry-run --uploads 0s reports the upload sessions and unfinished writes a real run purges, and purges nothing', async () => {
+    const loc = (await request(t.app).post('/v2/gc/dry/blobs/uploads/')).headers.location!;
+    const id = loc.split('/').pop()!;
+    // an interrupted write: a temp file, or (S3) a multipart upload with a part in it
+    const w = await t.storage.write('/gc-dry/interrupted');
+    await new Promise<void>((r) => w.write(Buffer.alloc(11 << 20, 1), () => r())); // over a part (10 MiB)
+    await new Promise((r) => setTimeout(r, 20));
+    const dry = await collectGarbage(t.storage, { dryRun: true, graceMs: 60_000, uploadMaxAgeMs: 0 });
+    assert.ok(dry.uploadsPurged.includes(`gc/dry/${id}`), JSON.stringify(dry.uploadsPurged));
+    assert.ok(dry.temporaryPurged >= 1, 'the unfinished write is reported');
+    assert.equal((await request(t.app).get(loc)).status, 204, 'the dry run purged nothing');
+    const real = await collectGarbage(t.storage, { graceMs: 60_000, uploadMaxAgeMs: 0 });
+    assert.ok(real.uploadsPurged.includes(`gc/dry/${id}`));
+    assert.equal(real.temporaryPurged, dry.temporaryPurged);
+    assert.equal((await request(t.app).get(loc)).status, 404);
+    w.destroy();
+  });
+});

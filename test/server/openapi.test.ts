@@ -883,7 +883,7 @@ describe('openapi.yaml: contract against the running server', () => {
     let victim: string | undefined;
     const storage = overlay(t.storage, {
       stat: async (key: string) => {
-        if (victim !== undefined && key === paths.gcTombstone(blobItem(victim as never))) {
+        if (victim !== undefined && key === paths.gcTombstone('contract-test', blobItem(victim as never))) {
           const d = victim;
           victim = undefined;
           await t.storage.delete(paths.blobData(d as never));

@@ -3,16 +3,20 @@
 // digest (that would store the winner's bytes under the loser's digest). Real S3 (RGW).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { after, before, describe, it } from 'node:test';
 import type { Digest } from '../../oci/digest.js';
 import { BlobStore } from '../../server/registry/blob-store.js';
 import { paths } from '../../server/registry/paths.js';
 import { UploadSessions } from '../../server/registry/upload-session.js';
 import { createAdapter } from '../../storage-adapters/index.js';
-import type { StorageAdapter } from '../../storage-adapters/types.js';
+import type { S3Adapter } from '../../storage-adapters/s3.js';
+import { ConflictError, type StorageAdapter } from '../../storage-adapters/types.js';
 import { freshBucket, type TestBucket } from '../helpers/rgw.js';
 
+const MiB = 1024 * 1024;
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
 
 async function readAll(s: StorageAdapter, key: string): Promise<Buffer> {
@@ -51,5 +55,220 @@ describe('racing appends on two instances sharing a bucket (S3)', () => {
     // the stored bytes finish under their own digest, from either instance
     await loser.finish(repo, id, sha(winnerBytes));
     assert.ok((await readAll(storageA, paths.blobData(sha(winnerBytes)))).equals(winnerBytes));
+  });
+});
+
+/** What a registry call failed with: its OCI code, else the error's class name. */
+function failure(r: PromiseSettledResult<unknown>): string | undefined {
+  if (r.status === 'fulfilled') return undefined;
+  const e = r.reason as Error & { code?: string };
+  return e.code ?? e.constructor.name;
+}
+
+describe('an upload finished on one instance while another appends to it (S3)', () => {
+  let b: TestBucket;
+  let storageA: S3Adapter;
+  let storageB: S3Adapter;
+  const repo = 'race/finish';
+
+  before(async () => {
+    b = await freshBucket('berth-race');
+    storageA = (await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2', chunksize: 5 * MiB }))) as S3Adapter;
+    storageB = (await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2', chunksize: 5 * MiB }))) as S3Adapter;
+  });
+  after(async () => {
+    await storageA?.close();
+    await storageB?.close();
+    await b?.cleanup();
+  });
+
+  /** Runs `hook` once, just before instance A's storage does `op` (its hash is computed by then). */
+  function interleave(s: S3Adapter, op: 'move', hook: () => Promise<void>): StorageAdapter {
+    let armed = true;
+    return new Proxy(s, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== op || typeof v !== 'function') return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        return async (...args: unknown[]) => {
+          if (armed) { armed = false; await hook(); }
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  }
+
+  async function blobState(data: Buffer): Promise<'absent' | 'intact' | 'corrupt'> {
+    const key = paths.blobData(sha(data));
+    try { await storageA.stat(key); } catch { return 'absent'; }
+    return (await readAll(storageA, key)).equals(data) ? 'intact' : 'corrupt';
+  }
+
+  for (const size of [MiB, 6 * MiB]) {
+    it(`${size / MiB} MiB: a PATCH on B committed between A's hashing and its move → A's PUT fails, nothing stored under the digest`, async () => {
+      const data = randomBytes(size);
+      const extra = randomBytes(18);
+      const sessionsB = new UploadSessions(storageB, new BlobStore(storageB));
+      let patched: PromiseSettledResult<unknown> | undefined;
+      const hooked = interleave(storageA, 'move', async () => {
+        [patched] = await Promise.allSettled([sessionsB.append(repo, id, Readable.from([extra]))]);
+      });
+      const sessionsA = new UploadSessions(hooked, new BlobStore(hooked));
+      const id = await sessionsA.start(repo);
+      await sessionsA.append(repo, id, Readable.from([data]));
+      const [put] = await Promise.allSettled([sessionsA.finish(repo, id, sha(data))]);
+      assert.equal(failure(patched!), undefined, 'the PATCH went in');
+      assert.equal(failure(put), 'DIGEST_INVALID', 'the PUT no longer matches what the upload holds');
+      assert.equal(await blobState(data), 'absent');
+      // and the upload, with both chunks, finishes under its real digest
+      await sessionsB.finish(repo, id, sha(Buffer.concat([data, extra])));
+      assert.equal(await blobState(Buffer.concat([data, extra])), 'intact');
+    });
+  }
+
+  it('a PATCH on B that arrives while A publishes the upload gets 404 BLOB_UPLOAD_UNKNOWN; A stores exactly its bytes', async () => {
+    const data = randomBytes(6 * MiB);
+    const sessionsA = new UploadSessions(storageA, new BlobStore(storageA));
+    const sessionsB = new UploadSessions(storageB, new BlobStore(storageB));
+    const id = await sessionsA.start(repo);
+    await sessionsA.append(repo, id, Readable.from([data]));
+    // B's PATCH runs when A's move is about to copy the completed upload to the blob's key
+    let patched: PromiseSettledResult<unknown> | undefined;
+    const send = storageA.client.send.bind(storageA.client);
+    storageA.client.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+      if (command.constructor.name === 'CopyObjectCommand' && !patched) {
+        [patched] = await Promise.allSettled([sessionsB.append(repo, id, Readable.from([randomBytes(18)]))]);
+      }
+      return (send as (...a: unknown[]) => unknown)(command, ...rest);
+    }) as typeof storageA.client.send;
+    try {
+      await sessionsA.finish(repo, id, sha(data));
+    } finally {
+      storageA.client.send = send;
+    }
+    assert.equal(failure(patched!), 'BLOB_UPLOAD_UNKNOWN');
+    assert.equal(await blobState(data), 'intact');
+  });
+
+  it('a blob "already stored" with the wrong size is replaced by a verified upload', async () => {
+    const data = randomBytes(100_000);
+    await storageA.putSmall(paths.blobData(sha(data)), Buffer.concat([data, Buffer.from('junk')])); // as the bug left it
+    const sessionsA = new UploadSessions(storageA, new BlobStore(storageA));
+    const id = await sessionsA.start('race/other');
+    await sessionsA.append('race/other', id, Readable.from([data]));
+    await sessionsA.finish('race/other', id, sha(data));
+    assert.equal(await blobState(data), 'intact');
+    // a monolithic push meets the same: the corrupt copy goes, the client retries and stores its bytes
+    await storageA.putSmall(paths.blobData(sha(data)), Buffer.concat([data, Buffer.from('junk')]));
+    const [first] = await Promise.allSettled([sessionsA.ingest('race/mono', sha(data), Readable.from([data]))]);
+    assert.equal(failure(first), 'UNAVAILABLE');
+    await sessionsA.ingest('race/mono', sha(data), Readable.from([data]));
+    assert.equal(await blobState(data), 'intact');
+  });
+
+  it('two PUTs finishing one upload on A and B: 201 and 201 or 404, never a 503; the blob is intact', async () => {
+    for (let i = 0; i < 3; i++) {
+      const data = randomBytes(6 * MiB + i);
+      const sessionsA = new UploadSessions(storageA, new BlobStore(storageA));
+      const sessionsB = new UploadSessions(storageB, new BlobStore(storageB));
+      const id = await sessionsA.start(repo);
+      await sessionsA.append(repo, id, Readable.from([data]));
+      const results = await Promise.allSettled([sessionsA.finish(repo, id, sha(data)), sessionsB.finish(repo, id, sha(data))]);
+      const outcomes = results.map(failure);
+      assert.ok(outcomes.includes(undefined), `one of them stores it (${outcomes.join(', ')})`);
+      for (const o of outcomes) assert.ok(o === undefined || o === 'BLOB_UPLOAD_UNKNOWN', `got ${o}`);
+      assert.equal(await blobState(data), 'intact');
+    }
+  });
+
+  it('DELETE on B while a PATCH streams to A: A gets 404 BLOB_UPLOAD_UNKNOWN, not a 503', async () => {
+    const sessionsA = new UploadSessions(storageA, new BlobStore(storageA));
+    const sessionsB = new UploadSessions(storageB, new BlobStore(storageB));
+    const id = await sessionsA.start(repo);
+    await sessionsA.append(repo, id, Readable.from([randomBytes(6 * MiB)])); // an open multipart upload
+    const body = new PassThrough();
+    const patch = sessionsA.append(repo, id, body);
+    patch.catch(() => undefined);
+    await new Promise<void>((r) => body.write(randomBytes(6 * MiB), () => r()));
+    await new Promise((r) => setTimeout(r, 200));
+    await sessionsB.cancel(repo, id);
+    body.end(randomBytes(6 * MiB));
+    const [r] = await Promise.allSettled([patch]);
+    assert.equal(failure(r), 'BLOB_UPLOAD_UNKNOWN');
+  });
+});
+
+describe('two instances appending at the same offset (S3)', () => {
+  let b: TestBucket;
+  let storageA: S3Adapter;
+  let storageB: S3Adapter;
+
+  before(async () => {
+    b = await freshBucket('berth-race');
+    storageA = (await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2', chunksize: 5 * MiB }))) as S3Adapter;
+    storageB = (await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2', chunksize: 5 * MiB }))) as S3Adapter;
+  });
+  after(async () => {
+    await storageA?.close();
+    await storageB?.close();
+    await b?.cleanup();
+  });
+
+  /** An adapter that tells when an append writer was opened on it. */
+  function watched(s: S3Adapter, opened: () => void): StorageAdapter {
+    return new Proxy(s, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        if (prop !== 'write') return (v as (...a: unknown[]) => unknown).bind(target);
+        return async (...args: unknown[]) => {
+          const w = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          opened();
+          return w;
+        };
+      },
+    });
+  }
+
+  async function openUploads(prefix: string): Promise<number> {
+    const r = await b.client.send(new ListMultipartUploadsCommand({ Bucket: b.bucket, Prefix: prefix }));
+    return r.Uploads?.length ?? 0;
+  }
+
+  it('both start from one state: one gets 202, the other 416 with the new Range, and its multipart upload is aborted', async () => {
+    let opened = 0;
+    let bothOpen!: () => void;
+    const ready = new Promise<void>((r) => { bothOpen = r; });
+    const onOpen = () => { if (++opened === 2) bothOpen(); };
+    const a = new UploadSessions(watched(storageA, onOpen), new BlobStore(storageA));
+    const bb = new UploadSessions(watched(storageB, onOpen), new BlobStore(storageB));
+    const repo = 'race/offset';
+    const id = await a.start(repo);
+    const [x, y] = [randomBytes(6 * MiB), randomBytes(6 * MiB + 1)];
+    const [bodyX, bodyY] = [new PassThrough(), new PassThrough()];
+    const results = Promise.allSettled([a.append(repo, id, bodyX, { start: 0 }), bb.append(repo, id, bodyY, { start: 0 })]);
+    await ready; // both writers started from the same (empty) state before either sent a byte
+    bodyX.end(x);
+    bodyY.end(y);
+    const [rx, ry] = await results;
+    const outcomes = [failure(rx), failure(ry)];
+    assert.deepEqual([...outcomes].sort(), ['RANGE_INVALID', undefined].sort(), `one wins, one is told (${outcomes.join(', ')})`);
+    const winner = rx.status === 'fulfilled' ? x : y;
+    const loser = (rx.status === 'rejected' ? rx : ry) as PromiseRejectedResult;
+    assert.equal((loser.reason as { headers: Record<string, string> }).headers.Range, `0-${winner.length - 1}`);
+    assert.ok((await readAll(storageA, paths.uploadData(repo, id))).equals(winner));
+    assert.equal(await openUploads(`registry/v2${paths.upload(repo, id)}/`), 0, 'reading completed the winner\'s upload; the loser\'s was aborted');
+  });
+
+  it('adapter: of two append writers from one state the second commit is ConflictError, and cancel aborts its upload', async () => {
+    const key = '/conflict/data';
+    const w1 = await storageA.write(key, { append: true });
+    const w2 = await storageB.write(key, { append: true });
+    await pipeline(Readable.from([randomBytes(6 * MiB)]), w1);
+    await pipeline(Readable.from([randomBytes(6 * MiB)]), w2);
+    await w1.commit();
+    await assert.rejects(w2.commit(), ConflictError);
+    await w2.cancel();
+    assert.equal(await openUploads('registry/v2/conflict/'), 1, 'only the winner\'s upload is open');
+    assert.equal((await storageB.stat(key)).size, 6 * MiB);
   });
 });

@@ -3,14 +3,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createAdapter } from '../../storage-adapters/index.js';
 import { MAX_COPY, MIN_PART, planAssembly, S3Adapter } from '../../storage-adapters/s3.js';
-import { InvalidOffsetError, PathNotFoundError } from '../../storage-adapters/types.js';
+import { InvalidOffsetError, PathNotFoundError, StorageError } from '../../storage-adapters/types.js';
 import { ensureRgw, freshBucket, type TestBucket } from '../helpers/rgw.js';
 import { adapterSuite } from './suite.js';
 
@@ -135,7 +135,8 @@ describe('s3 adapter: appends, assembly, ranges', () => {
     const second = randomBytes(2 * MiB);
     await append(s, key, first);
     assert.equal(sha(await readAll(await s.read(key, { offset: 3 }))), sha(first.subarray(3)), 'read() of an open upload');
-    assert.deepEqual(await rawNames('uploads/reread/'), [`${ROOT}/uploads/reread/data`], 'now a plain object');
+    assert.deepEqual(await rawNames('uploads/reread/'), [`${ROOT}/uploads/reread/data`, `${ROOT}/uploads/reread/data~parts/state`],
+      'now a plain object, its sealed state shadowed next to it');
     assert.equal(await append(other, key, second), first.length + second.length);
     const whole = Buffer.concat([first, second]);
     assert.equal((await s.getSmall(key, 64 * MiB)).length, whole.length);
@@ -360,6 +361,33 @@ describe('s3 adapter: assembly plan and options (no S3 needed)', () => {
       await a.close();
       for (const c of sockets) c.destroy();
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('every command fails when S3 stalls (it accepts and never answers), writes included: after readtimeout of silence', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createNetServer((c) => { sockets.add(c); c.resume(); c.on('close', () => sockets.delete(c)); });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const port = (silent.address() as AddressInfo).port;
+    const a = S3Adapter.fromConfig({ bucket: 'b', regionendpoint: `http://127.0.0.1:${port}`, accesskey: 'k', secretkey: 's', readtimeout: 300 });
+    const writeBig = async () => {
+      const w = await a.write('/big');
+      await pipeline(Readable.from([randomBytes(6 * MiB)]), w);
+      await w.commit();
+    };
+    try {
+      for (const [label, op] of [
+        ['stat', () => a.stat('/k')], ['putSmall', () => a.putSmall('/k', Buffer.from('x'))], ['list', () => collect(a.list('/p'))],
+        ['delete', () => a.delete('/k')], ['append', () => a.write('/k', { append: true })], ['write 6 MiB', writeBig],
+      ] as [string, () => Promise<unknown>][]) {
+        const t0 = performance.now();
+        await assert.rejects(op(), StorageError, label);
+        assert.ok(performance.now() - t0 < 8000, `${label} gave up after ${Math.round(performance.now() - t0)} ms`);
+      }
+    } finally {
+      await a.close();
+      for (const c of sockets) c.destroy();
+      await new Promise((r) => silent.close(r));
     }
   });
 

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it, before, after } from 'node:test';
 import {
-  InvalidKeyError, InvalidOffsetError, PathNotFoundError, TooLargeError, type FileWriter, type StorageAdapter,
+  ConflictError, InvalidKeyError, InvalidOffsetError, PathNotFoundError, TooLargeError, type FileWriter, type StorageAdapter,
 } from '../../storage-adapters/types.js';
 
 export interface AdapterFixture { adapter: StorageAdapter; cleanup(): Promise<void> }
@@ -146,6 +146,33 @@ export function adapterSuite(label: string, make: () => Promise<AdapterFixture>)
       await s.move(a, b);
       assert.equal((await s.getSmall(b, 10)).toString(), 'new');
       await assert.rejects(s.stat(a), PathNotFoundError);
+    });
+
+    it('move with expect moves only the content the caller saw: an object that grew since is ConflictError, and stays', async () => {
+      const k = key('expect');
+      const to = key('expect-to');
+      let w = await s.write(k, { append: true });
+      await writeAll(w, Buffer.from('abc'));
+      await w.commit();
+      const seen = { size: 3, version: await s.appendVersion?.(k) };
+      w = await s.write(k, { append: true });
+      await writeAll(w, Buffer.from('def'));
+      await w.commit();
+      await assert.rejects(s.move(k, to, { expect: seen }), ConflictError);
+      await assert.rejects(s.stat(to), PathNotFoundError);
+      await s.move(k, to, { expect: { size: 6, version: await s.appendVersion?.(k) } });
+      assert.equal((await s.getSmall(to, 10)).toString(), 'abcdef');
+      await assert.rejects(s.stat(k), PathNotFoundError);
+    });
+
+    it('putSmall ifAbsent creates only: of several at once exactly one succeeds, the others are ConflictError', async () => {
+      const k = key('create');
+      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => s.putSmall(k, Buffer.from(`writer ${i}`), { ifAbsent: true })));
+      const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+      assert.equal(won.length, 1);
+      for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof ConflictError, String(r.reason));
+      assert.equal((await s.getSmall(k, 100)).toString(), `writer ${won[0]}`);
+      await assert.rejects(s.putSmall(k, Buffer.from('again'), { ifAbsent: true }), ConflictError);
     });
 
     it('delete removes a key or a whole prefix; deleting nothing is fine', async () => {
