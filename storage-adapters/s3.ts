@@ -143,8 +143,13 @@ function isHeld(s: AppendState): boolean {
   return s.moving === true && Date.now() - (s.sealed ?? 0) < MOVE_HOLD_MS;
 }
 
-/** RGW (Ceph 16) compares a PutObject's If-Match with the ETag without its quotes, and fails a quoted one. */
+/**
+ * RGW (Ceph 16) compares a PutObject's If-Match with the ETag without its quotes, and fails a quoted one;
+ * HTTP (and so other S3s may) want it quoted. putState starts bare and turns to quoted for good when a
+ * precondition fails on an ETag that in fact matches.
+ */
 const bareEtag = (etag: string) => etag.replace(/"/g, '');
+const quotedEtag = (etag: string) => `"${bareEtag(etag)}"`;
 
 function decodeState(raw: Buffer, key: string): AppendState {
   const nl = raw.indexOf(0x0a);
@@ -364,6 +369,8 @@ function guardIdle(body: Readable, ms: number, key: string): Readable {
 
 export class S3Adapter implements StorageAdapter {
   readonly name = 's3';
+  /** Whether this S3 wants If-Match quoted (see bareEtag). */
+  #quotedIfMatch = false;
   /** Every command but GetObject: each attempt fails after readtimeout without a byte either way. */
   readonly client: S3Client;
   /**
@@ -607,13 +614,23 @@ export class S3Adapter implements StorageAdapter {
    */
   async putState(key: string, state: AppendState, cond: { ifMatch?: string; ifAbsent?: boolean } = {}): Promise<string> {
     const body = encodeState(state);
+    const put = (quoted: boolean) => this.#timed('PutObject', key, (abortSignal) => this.client.send(new PutObjectCommand({
+      Bucket: this.bucket, Key: this.#stateName(key), Body: body, ContentLength: body.length,
+      Metadata: { [SIZE_META]: String(state.size) },
+      ...(cond.ifMatch !== undefined ? { IfMatch: (quoted ? quotedEtag : bareEtag)(cond.ifMatch) } : cond.ifAbsent ? { IfNoneMatch: '*' } : {}),
+    }), { abortSignal }));
     try {
-      const r = await this.#timed('PutObject', key, (abortSignal) => this.client.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: this.#stateName(key), Body: body, ContentLength: body.length,
-        Metadata: { [SIZE_META]: String(state.size) },
-        ...(cond.ifMatch !== undefined ? { IfMatch: bareEtag(cond.ifMatch) } : cond.ifAbsent ? { IfNoneMatch: '*' } : {}),
-      }), { abortSignal }));
-      return r.ETag ?? '';
+      try {
+        return (await put(this.#quotedIfMatch)).ETag ?? '';
+      } catch (e) {
+        if (!isPreconditionFailed(e) || cond.ifMatch === undefined || this.#quotedIfMatch) throw e;
+        // the other form, once: this S3 may want If-Match as HTTP writes it
+        const current = await this.#head(this.#stateName(key), key);
+        if (!current || bareEtag(current.etag) !== bareEtag(cond.ifMatch)) throw e;
+        const r = await put(true);
+        this.#quotedIfMatch = true;
+        return r.ETag ?? '';
+      }
     } catch (e) {
       if (isPreconditionFailed(e)) throw new ConflictError(key, 'another instance changed its append state first');
       if (e instanceof StorageError) throw e;
