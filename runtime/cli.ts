@@ -467,7 +467,9 @@ function registerContainerCommands(parent: Command, out: Output, inGroup: boolea
       if (!f.output && process.stdout.isTTY) throw new UsageError('refusing to write a tar archive to a terminal: use -o FILE or redirect the output');
       const c = await m.findContainer(root(), ref);
       const { exportContainer } = await import('./export.js');
-      await exportContainer(c, await m.OverlaySnapshotter.open(root()), f.output ? { file: f.output } : process.stdout);
+      const snapshots = await m.OverlaySnapshotter.open(root());
+      // a running one frozen meanwhile, as cp and commit do: a file it writes would fail tar ("changed as we read it")
+      await undoingOnInterrupt(m.undoInterruptedCopy, () => m.holdStill(c, () => exportContainer(c, snapshots, f.output ? { file: f.output } : process.stdout)));
     });
 
   add('port')

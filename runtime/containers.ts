@@ -479,8 +479,12 @@ export async function stopContainer(root: string, c: Container, timeoutSec = c.c
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { ...c, removed: true }; // (--rm: its keeper removed it already)
     throw e;
   }
-  if (idle(c)) return c;
   const rt = runtimeOf(c);
+  if (idle(c)) {
+    // a supervisor killed outright (kill -9) left its executor and the container running, unseen: end what is left
+    if (c.state.supervisorPid !== undefined) await rt.delete(c.config.id).catch(() => undefined);
+    return c;
+  }
   // between restarts there is nothing to signal (the supervisor sees stop-requested); right after the
   // supervisor spawned the runtime the container may not exist yet: keep trying until it takes
   let sent = await rt.kill(c.config.id, signal).then(() => true, () => false);

@@ -18,10 +18,12 @@ use warnings;
 my %NR = (
   x64   => { unshare => 272, setns => 308, pivot_root => 155, mount => 165, umount2 => 166, sethostname => 170,
              prctl => 157, capset => 126, mknodat => 259, setgroups => 116, setresuid => 117, setresgid => 119,
-             setsid => 112, dup3 => 292, exit_group => 231, prlimit64 => 302 },
+             setsid => 112, dup3 => 292, exit_group => 231, prlimit64 => 302, openat => 257, mkdirat => 258,
+             readlinkat => 267, close => 3, newfstatat => 262, unlinkat => 263, symlinkat => 266, fchmodat => 268 },
   arm64 => { unshare => 97, setns => 268, pivot_root => 41, mount => 40, umount2 => 39, sethostname => 161,
              prctl => 167, capset => 91, mknodat => 33, setgroups => 159, setresuid => 147, setresgid => 149,
-             setsid => 157, dup3 => 24, exit_group => 94, prlimit64 => 261 },
+             setsid => 157, dup3 => 24, exit_group => 94, prlimit64 => 261, openat => 56, mkdirat => 34,
+             readlinkat => 78, close => 57, newfstatat => 79, unlinkat => 35, symlinkat => 36, fchmodat => 53 },
 );
 my $nr;
 
@@ -34,7 +36,10 @@ use constant {
   PR_SET_PDEATHSIG => 1, PR_SET_SECCOMP => 22, SECCOMP_MODE_FILTER => 2,
   TIOCSCTTY => 0x540E, TIOCGPTN => 0x80045430, TIOCSPTLCK => 0x40045431, TIOCGWINSZ => 0x5413, TIOCSWINSZ => 0x5414,
   SIOCSIFFLAGS => 0x8914, IFF_UP => 1, IFF_LOOPBACK => 8, IFF_RUNNING => 0x40,
-  AT_FDCWD => -100,
+  AT_FDCWD => -100, AT_EMPTY_PATH => 0x1000,
+  O_WRONLY => 1, O_CREAT => 0100, O_EXCL => 0200, O_DIRECTORY => 0200000, O_NOFOLLOW => 0400000,
+  O_CLOEXEC => 02000000, O_PATH => 010000000,
+  S_IFMT => 0170000, S_IFDIR => 0040000, S_IFREG => 0100000,
 };
 
 sub fail { print STDERR "berth: container setup: $_[0]\n"; hard_exit(125); }
@@ -84,46 +89,114 @@ unlink $planFile if $mode eq 'exec'; # read: an exec's plan is its own (one left
 
 sub join_cgroups { for my $c (@{ $plan{cgroup} }) { open(my $fh, '>', $c->[0]) or fail("cgroup $c->[0]: $!"); print $fh "0"; close($fh) or fail("cgroup $c->[0]: $!"); } }
 
-sub mkdir_p {
-  my ($dir) = @_;
-  my $path = '';
-  for my $part (grep { length } split m{/}, $dir) {
-    $path .= "/$part";
-    next if -d $path;
-    mkdir($path, 0755) or errno_is(17) or fail("mkdir $path: $!");
-  }
+# ---- paths inside the rootfs ------------------------------------------------------------------
+# Mount points, device nodes and /dev symlinks are named by their container paths and found here, at
+# the moment each is made, after the mounts before it: one component at a time from the rootfs, through
+# O_PATH descriptors opened without following symlinks. A symlink (the image's, or one that a container
+# sharing a volume put there meanwhile) is read and followed inside the rootfs, never on the host; a
+# magic link under /proc is read as its text, so /proc/self/root leads back to the container's root.
+# (Mostly through sys(), whose copies spare syscall() a literal string, which it refuses.)
+# Nothing may be made below /proc. The mount then goes onto /proc/self/fd/N of the descriptor.
+my $rootfd;
+
+sub close_fd { sys('close', $_[0] + 0) if defined $_[0] && $_[0] >= 0; }
+
+sub fd_mode {
+  my ($fd) = @_;
+  my $st = "\0" x 256;
+  my $empty = '';
+  return undef if syscall($nr->{newfstatat}, $fd + 0, $empty, $st, AT_EMPTY_PATH) == -1; # fills $st: not through sys()
+  return unpack('L', substr($st, $arch eq 'x64' ? 24 : 16, 4)); # st_mode in struct stat
 }
 
-sub mount_target {
-  my ($target, $kind) = @_;
-  if ($kind eq 'file') {
-    my ($parent) = $target =~ m{^(.*)/[^/]+$};
-    mkdir_p($parent) if length $parent;
-    unless (-e $target) { open(my $fh, '>>', $target) or fail("create $target: $!"); close $fh; }
-  } else {
-    mkdir_p($target);
+# An O_PATH descriptor of container path $path. $create: 'dir' makes missing directories, 'file' also
+# the last component as an empty file, 'parent' stops at the directory that holds the last component
+# (returned with that component's name).
+sub open_in_root {
+  my ($path, $create) = @_;
+  my @todo = grep { length && $_ ne '.' } split m{/}, $path;
+  my $leaf;
+  $leaf = pop @todo if $create eq 'parent';
+  fail("$path: no name") if $create eq 'parent' && (!defined $leaf || $leaf eq '..');
+  my @up;                 # descriptors of the directories above the current one
+  my @walked;             # their names: the container path so far
+  my $cur = sys('openat', $rootfd, '.', O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  fail("the rootfs: $!") if $cur == -1;
+  my $links = 0;
+  while (@todo) {
+    my $name = shift @todo;
+    if ($name eq '..') {
+      if (@up) { close_fd($cur); $cur = pop @up; pop @walked; }
+      next;
+    }
+    my $buf = "\0" x 4096;
+    my $n = syscall($nr->{readlinkat}, $cur, $name, $buf, 4096); # fills $buf: not through sys()
+    if ($n >= 0) {
+      fail("$path: too many levels of symbolic links") if ++$links > 40;
+      my $target = substr($buf, 0, $n);
+      unshift @todo, grep { length && $_ ne '.' } split m{/}, $target;
+      if ($target =~ m{^/}) { close_fd($_) for @up, $cur; @up = (); @walked = (); $cur = sys('openat', $rootfd, '.', O_PATH | O_DIRECTORY | O_CLOEXEC, 0); }
+      next;
+    }
+    fail("$path: $!") unless errno_is(22) || errno_is(2); # EINVAL: not a symlink; ENOENT: not there
+    my $fd = sys('openat', $cur, $name, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+    if ($fd == -1) {
+      fail("$path: $!") unless errno_is(2) && $create ne 'none';
+      fail("$path: nothing may be made below /$walked[0]") if @walked && $walked[0] eq 'proc';
+      if (!@todo && $create eq 'file') {
+        my $w = sys('openat', $cur, $name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        fail("creating $path: $!") if $w == -1 && !errno_is(17);
+        close_fd($w);
+      } else {
+        fail("mkdir $path: $!") if sys('mkdirat', $cur, $name, 0755) == -1 && !errno_is(17);
+      }
+      unshift @todo, $name; # look again: made now (or by someone else meanwhile, which is checked the same way)
+      next;
+    }
+    push @up, $cur;
+    push @walked, $name;
+    $cur = $fd;
+    fail("$path: leads below /proc") if @walked > 1 && $walked[0] eq 'proc';
+    fail("$path: a component is not a directory") if @todo && ((fd_mode($cur) // 0) & S_IFMT) != S_IFDIR;
   }
+  close_fd($_) for @up;
+  return ($cur, $leaf);
 }
 
 sub do_mounts {
   my ($rootfs) = @_;
+  $rootfd = sys('openat', AT_FDCWD, $rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  fail("the rootfs $rootfs: $!") if $rootfd == -1;
   for my $m (@{ $plan{mount} }) {
     my ($type, $source, $target, $flags, $data, $kind, $remount) = @$m;
-    mount_target($target, $kind);
-    must("mount $type on $target", 'mount', $source, $target, $type, $flags + 0, length($data) ? $data : 0);
-    must("remount $target", 'mount', 'none', $target, 0, MS_REMOUNT | MS_BIND | ($remount + 0), 0) if $remount;
+    my ($fd) = open_in_root($target, $kind);
+    my $mode = (fd_mode($fd) // 0) & S_IFMT;
+    fail("mount target $target is not a " . ($kind eq 'file' ? 'file' : 'directory')) if $mode != ($kind eq 'file' ? S_IFREG : S_IFDIR);
+    must("mount $type on $target", 'mount', $source, "/proc/self/fd/$fd", $type, $flags + 0, length($data) ? $data : 0);
+    close_fd($fd);
+    if ($remount) { # on what was just mounted there, found again
+      my ($top) = open_in_root($target, 'none');
+      must("remount $target", 'mount', 'none', "/proc/self/fd/$top", 0, MS_REMOUNT | MS_BIND | ($remount + 0), 0);
+      close_fd($top);
+    }
   }
   for my $d (@{ $plan{device} }) {
     my ($path, $type, $major, $minor, $perm) = @$d;
     my $dev = (($major & 0xfff) << 8) | ($minor & 0xff) | (($minor & ~0xff) << 12);
     my $ifmt = $type eq 'c' ? 0020000 : 0060000;
-    my ($parent) = $path =~ m{^(.*)/[^/]+$};
-    mkdir_p($parent) if length $parent;
-    unlink $path;
-    must("mknod $path", 'mknodat', AT_FDCWD, $path, $ifmt | oct($perm), $dev);
-    chmod(oct($perm), $path);
+    my ($dir, $name) = open_in_root($path, 'parent');
+    sys('unlinkat', $dir, $name, 0);
+    must("mknod $path", 'mknodat', $dir, $name, $ifmt | oct($perm), $dev);
+    must("chmod $path", 'fchmodat', $dir, $name, oct($perm), 0);
+    close_fd($dir);
   }
-  for my $s (@{ $plan{symlink} }) { unlink $s->[1]; symlink($s->[0], $s->[1]) or fail("symlink $s->[1]: $!"); }
+  for my $s (@{ $plan{symlink} }) {
+    my ($dir, $name) = open_in_root($s->[1], 'parent');
+    sys('unlinkat', $dir, $name, 0);
+    must("symlink $s->[1]", 'symlinkat', $s->[0], $dir, $name);
+    close_fd($dir);
+  }
+  close_fd($rootfd);
 }
 
 sub loopback_up {

@@ -1,8 +1,9 @@
 // berth's built-in executor: runs an OCI bundle with nothing beyond a stock Debian. Node reads
-// config.json, resolves every mount point inside the rootfs (no symlink leads out of it), creates
-// the container's cgroups and writes their limits, and hands a plan to builtin.pl, which makes the
-// syscalls Node has no binding for: new pid/mount/uts/ipc/net namespaces, the mounts, pivot_root
-// (not chroot), Docker's default capabilities, no_new_privs, the user, then exec.
+// config.json, creates the container's cgroups and writes their limits, and hands a plan to
+// builtin.pl, which makes the syscalls Node has no binding for: new pid/mount/uts/ipc/net
+// namespaces, the mounts (their targets stay container paths, which builtin.pl finds inside the
+// rootfs as it mounts each: no symlink leads out of it), pivot_root (not chroot), Docker's default
+// capabilities, no_new_privs, the user, then exec.
 //
 // State per container under <stateRoot>/<id>/: plan, pid (the host pid of the container's init,
 // written by builtin.pl) and cgroups.json (the cgroup directories to remove at delete).
@@ -12,7 +13,7 @@ import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pidAlive } from '../process.js';
-import { CAPABILITIES, resolveInRoot, rlimitNumber, type Rlimit, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
+import { CAPABILITIES, rlimitNumber, type Rlimit, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
 import type { SeccompProfile } from '../seccomp.js';
 import { compileSeccomp } from './seccomp-bpf.js';
 import { spawnWrapped, type ExecProcess, type Executor, type ExecutorRef, type Limits } from './executor.js';
@@ -245,7 +246,7 @@ function boundingCaps(spec: RuntimeSpec, devicesLimited: boolean): string[] {
  * container bound there, or on v1 a tmpfs with each controller's directory of the container bound
  * under the controller's name (a controller it has no cgroup in is absent: it has no limit there).
  */
-async function addCgroupMounts(plan: Plan, target: string, dirs: string[], readonly: boolean): Promise<void> {
+function addCgroupMounts(plan: Plan, target: string, dirs: string[], readonly: boolean): void {
   const ro = readonly ? MS_RDONLY : 0;
   if (unified()) {
     if (dirs[0]) plan.add('mount', 'none', dirs[0], target, MS_BIND, '', 'dir', MS_NOSUID_NODEV_NOEXEC | ro);
@@ -254,7 +255,7 @@ async function addCgroupMounts(plan: Plan, target: string, dirs: string[], reado
   plan.add('mount', 'tmpfs', 'tmpfs', target, MS_NOSUID_NODEV_NOEXEC, 'mode=755', 'dir', 0);
   for (const d of dirs) {
     const controller = relative(CGROUP_ROOT, d).split('/')[0]!;
-    plan.add('mount', 'none', d, join(target, controller), MS_BIND, '', 'dir', MS_NOSUID_NODEV_NOEXEC | ro);
+    plan.add('mount', 'none', d, posix.join(target, controller), MS_BIND, '', 'dir', MS_NOSUID_NODEV_NOEXEC | ro);
   }
   if (ro) plan.add('mount', 'none', 'none', target, MS_REMOUNT | MS_NOSUID_NODEV_NOEXEC | MS_RDONLY, '', 'dir', 0);
 }
@@ -268,12 +269,14 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
   if (spec.root.readonly) plan.add('readonly', 1);
   if (spec.linux.namespaces.some((n) => n.type === 'cgroup')) plan.add('cgroupns', 1);
   for (const m of spec.mounts) {
+    // targets are container paths: builtin.pl finds each inside the rootfs when it mounts it (after the mounts
+    // before it, which a path resolved here beforehand could not see: a volume with a symlink in it, a /proc)
+    const target = posix.normalize(m.destination);
     if (m.type === 'cgroup') {
-      await addCgroupMounts(plan, await resolveInRoot(rootfs, m.destination), procs.map((p) => dirname(p)), (m.options ?? []).includes('ro'));
+      addCgroupMounts(plan, target, procs.map((p) => dirname(p)), (m.options ?? []).includes('ro'));
       continue;
     }
     const r = mountRecord(m);
-    const target = await resolveInRoot(rootfs, m.destination);
     let kind = 'dir';
     if (r.type === 'none' && (r.flags & MS_BIND)) {
       try { if (!statSync(r.source).isDirectory()) kind = 'file'; } catch (e) {
@@ -282,20 +285,17 @@ export async function buildRunPlan(spec: RuntimeSpec, rootfs: string, devicesLim
     }
     plan.add('mount', r.type, r.source, target, r.flags, r.data, kind, r.remount);
   }
-  const dev = await resolveInRoot(rootfs, '/dev');
   if (spec.mounts.some((m) => m.destination === '/dev' && m.type === 'tmpfs')) {
     for (const [name, major, minor] of [['null', 1, 3], ['zero', 1, 5], ['full', 1, 7], ['random', 1, 8], ['urandom', 1, 9], ['tty', 5, 0]] as const) {
-      plan.add('device', join(dev, name), 'c', major, minor, '0666');
+      plan.add('device', `/dev/${name}`, 'c', major, minor, '0666');
     }
     for (const [target, link] of [['/proc/self/fd', 'fd'], ['/proc/self/fd/0', 'stdin'], ['/proc/self/fd/1', 'stdout'], ['/proc/self/fd/2', 'stderr'], ['pts/ptmx', 'ptmx'], ['/proc/kcore', 'core']]) {
-      plan.add('symlink', target!, join(dev, link!));
+      plan.add('symlink', target!, `/dev/${link!}`);
     }
   }
   // --device: made after the mounts, so a node under /dev lands in the container's /dev tmpfs
   for (const d of spec.linux.devices ?? []) {
-    const rel = posix.relative('/dev', d.path);
-    const at = !rel.startsWith('..') && rel !== '' ? join(dev, rel) : await resolveInRoot(rootfs, d.path);
-    plan.add('device', at, d.type, d.major, d.minor, (d.fileMode & 0o777).toString(8).padStart(4, '0'));
+    plan.add('device', posix.normalize(d.path), d.type, d.major, d.minor, (d.fileMode & 0o777).toString(8).padStart(4, '0'));
   }
   for (const p of spec.linux.maskedPaths) plan.add('mask', p);
   for (const p of spec.linux.readonlyPaths) plan.add('ropath', p);

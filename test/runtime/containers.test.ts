@@ -186,6 +186,13 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     await addImage(layout, 'localhost/bb:1', [bin], { config: { Cmd: ['/bin/sh'] } });
     await addImage(layout, 'localhost/bb:healthy', [bin], { config: { Cmd: ['/bin/sh'], Healthcheck: { Test: ['CMD-SHELL', 'true'], Interval: 200e6, Retries: 1 } } });
     await addImage(layout, 'localhost/bb:quit', [bin], { config: { Cmd: ['/bin/sh'], StopSignal: 'SIGQUIT', Labels: { from: 'image', tier: 'base' } } });
+    // hostile: mount points (/etc/hosts …, /dev/init) behind symlinks that lead, through /proc, to the host
+    const escape = join(tmp, 'host-side');
+    await addImage(layout, 'localhost/bb:escape', [bin, layer([
+      { name: 'etc', type: 'symlink', linkname: `/proc/self/root${escape}/etc` },
+      { name: 'dev/', type: 'dir' },
+      { name: 'dev/init', type: 'symlink', linkname: `/proc/self/root${escape}/init` },
+    ])], { config: { Cmd: ['/bin/sh'] } });
   });
 
   after(async () => {
@@ -332,7 +339,17 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', 'orphan2'])).code, 0);
     await sleep(200);
     assert.ok(!pidAlive(a.State.Pid));
-    const r = await berth(['container', 'rm', 'orphan']);
+    // stop, too, ends what a dead supervisor left running (and the container stays, stopped)
+    const third = await runD(['--name', 'orphan3', 'localhost/bb:1', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    const t = await inspect(third);
+    process.kill(t.State.SupervisorPid, 'SIGKILL');
+    await sleep(200);
+    assert.ok(pidAlive(t.State.Pid), 'the container outlived its supervisor');
+    assert.equal((await berth(['stop', 'orphan3'])).code, 0);
+    for (let w = 0; w < 50 && pidAlive(t.State.Pid); w++) await sleep(100);
+    assert.ok(!pidAlive(t.State.Pid), 'stop ended it');
+    assert.equal((await inspect('orphan3')).State.Status, 'exited');
+    const r = await berth(['container', 'rm', 'orphan', 'orphan3']);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!existsSync(join(root, 'containers', id)) && !existsSync(join(root, 'containers', again)));
   });
@@ -1241,6 +1258,26 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal((await berth(['container', 'rm', '-f', id])).code, 0);
   });
 
+  test('mount points are found inside the rootfs as they are mounted: symlinks in the image or in a shared volume never lead to the host', async () => {
+    const escape = join(tmp, 'host-side');
+    await mkdir(escape, { recursive: true });
+    // the image's /etc and /dev/init point through /proc/self/root at the host
+    const r = await berth(['run', '--rm', '--network', 'none', '--init', 'localhost/bb:escape', 'true']);
+    assert.deepEqual(await readdir(escape), [], `made on the host (exit ${r.code}: ${r.stderr})`);
+    if (kind === 'builtin') assert.match(r.stderr, /leads below \/proc/);
+    // a container puts a symlink to the host in a volume; another one mounts below it
+    const target = join(tmp, 'host-target');
+    await mkdir(target);
+    const made = await berth(['run', '--rm', '--network', 'none', '-v', 'shared-escape:/data', 'localhost/bb:1', 'ln', '-s', target, '/data/sub']);
+    assert.equal(made.code, 0, made.stderr);
+    const file = join(tmp, 'bind-me');
+    await writeFile(file, 'bound\n');
+    const b = await berth(['run', '--rm', '--network', 'none', '-v', 'shared-escape:/data', '-v', `${file}:/data/sub/deep/file`, 'localhost/bb:1', 'cat', '/data/sub/deep/file']);
+    assert.deepEqual(await readdir(target), [], `made on the host (exit ${b.code}: ${b.stderr})`);
+    assert.deepEqual([b.code, b.stdout], [0, 'bound\n'], b.stderr);
+    assert.equal((await berth(['volume', 'rm', 'shared-escape'])).code, 0);
+  });
+
   test('create, then two starts at once: the container runs once; prune leaves it while it runs, takes it after', async () => {
     const r = await berth(['create', '--runtime', kind, '--name', 'once', 'localhost/bb:1', 'sh', '-c', 'echo ran; sleep 1']);
     assert.equal(r.code, 0, r.stderr);
@@ -1312,6 +1349,14 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     assert.equal(missing.code, 3);
     assert.ok(!existsSync(join(tmp, 'none.tar')));
     assert.equal((await berth(['container', 'rm', 'exported'])).code, 0);
+    // a running container that keeps writing a file: frozen while tar reads, so tar sees no file change
+    const busy = await runD(['--network', 'none', 'localhost/bb:1', 'sh', '-c', 'while :; do echo xxxxxxxx >> /grow; done']);
+    for (let i = 0; i < 3; i++) {
+      const out = await berth(['export', '-o', join(tmp, `busy-${i}.tar`), busy]);
+      assert.equal(out.code, 0, out.stderr);
+    }
+    assert.equal(JSON.parse((await berth(['container', 'inspect', busy])).stdout)[0].State.Status, 'running', 'thawed after');
+    assert.equal((await berth(['container', 'rm', '-f', busy])).code, 0);
   });
 
   test('health checks: the image\'s HEALTHCHECK or --health-cmd run in the container; ps and inspect show starting, healthy, unhealthy', async () => {
