@@ -1274,7 +1274,9 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     await writeFile(file, 'bound\n');
     const b = await berth(['run', '--rm', '--network', 'none', '-v', 'shared-escape:/data', '-v', `${file}:/data/sub/deep/file`, 'localhost/bb:1', 'cat', '/data/sub/deep/file']);
     assert.deepEqual(await readdir(target), [], `made on the host (exit ${b.code}: ${b.stderr})`);
-    assert.deepEqual([b.code, b.stdout], [0, 'bound\n'], b.stderr);
+    // builtin and runc follow the link inside the rootfs (and make what is missing there); crun refuses the target
+    if (kind === 'crun') assert.notEqual(b.code, 0);
+    else assert.deepEqual([b.code, b.stdout], [0, 'bound\n'], b.stderr);
     assert.equal((await berth(['volume', 'rm', 'shared-escape'])).code, 0);
   });
 
