@@ -3,11 +3,10 @@
 // default PATH, HOSTNAME and HOME, WorkingDir, User resolved against the container's own
 // /etc/passwd and /etc/group (read without following symlinks out of the rootfs), Docker's default
 // capabilities, masked and read-only /proc and /sys paths, device rules, and cgroup limits.
-import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { lstat, readFile } from 'node:fs/promises';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import type { ImageConfig } from './image-store.js';
-import { resolveInView } from './in-root.js';
+import { HeldDir, resolveInView, walkHeld } from './in-root.js';
 import { defaultSeccompProfile, type SeccompProfile } from './seccomp.js';
 
 export class SpecError extends Error {}
@@ -274,12 +273,21 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
   return (await resolveInView({ root, mounts: [] }, path)).host;
 }
 
+/**
+ * A regular file of the container's (its /etc/passwd, say), read through held directories: a running
+ * container swapping a directory for a symlink meanwhile cannot lead the read to the host's files.
+ */
 async function readInRoot(root: string, path: string): Promise<string | undefined> {
+  let top: HeldDir;
+  try { top = new HeldDir(openSync(root, constants.O_RDONLY | constants.O_DIRECTORY), '/', true); } catch { return undefined; }
   try {
-    const p = await resolveInRoot(root, path);
-    if (!(await lstat(p)).isFile()) return undefined;
-    return await readFile(p, 'utf8');
-  } catch { return undefined; }
+    const { dir, name } = walkHeld({ root: top, mounts: [] }, path);
+    try {
+      if (name === undefined) return undefined; // a directory
+      const fd = openSync(dir.at(name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try { return fstatSync(fd).isFile() ? readFileSync(fd, 'utf8') : undefined; } finally { closeSync(fd); }
+    } finally { dir.close(); }
+  } catch { return undefined; } finally { top.close(); }
 }
 
 interface PasswdEntry { name: string; uid: number; gid: number; home: string }
