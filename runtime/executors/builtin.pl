@@ -289,10 +289,13 @@ sub exec_process {
 
 # ---- the waiting parent ------------------------------------------------------------------------
 
+# "PID STARTTIME": with the start time (field 22 of /proc/PID/stat) a reader tells a reused pid from ours
 sub write_pidfile {
   my ($pid) = @_;
+  my $start = '';
+  if (open(my $st, '<', "/proc/$pid/stat")) { my $line = <$st>; close $st; $line =~ s/^.*\) //s; $start = (split / /, $line)[19] // ''; }
   open(my $fh, '>', "$pidFile.tmp") or fail("$pidFile: $!");
-  print $fh $pid;
+  print $fh "$pid $start";
   close $fh;
   rename("$pidFile.tmp", $pidFile) or fail("$pidFile: $!");
 }

@@ -12,7 +12,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pidAlive } from '../process.js';
+import { pidAlive, procStartTime } from '../process.js';
 import { CAPABILITIES, rlimitNumber, type Rlimit, type RuntimeSpec, type SpecMount, type UserSpec } from '../spec.js';
 import type { SeccompProfile } from '../seccomp.js';
 import { compileSeccomp } from './seccomp-bpf.js';
@@ -349,10 +349,13 @@ export class BuiltinExecutor implements Executor {
     return this.spawnPerl('run', plan, join(dir, 'pid'), stdio, wrapper);
   }
 
+  /** The host pid of the container's init, if that process still runs (a reused pid has another start time). */
   private initPid(id: string): number | undefined {
     try {
-      const pid = Number(readFileSync(join(this.dir(id), 'pid'), 'utf8'));
-      return Number.isInteger(pid) && pid > 0 && pidAlive(pid) ? pid : undefined;
+      const [text, start] = readFileSync(join(this.dir(id), 'pid'), 'utf8').trim().split(' ');
+      const pid = Number(text);
+      if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) return undefined;
+      return start && procStartTime(pid) !== start ? undefined : pid;
     } catch { return undefined; }
   }
 
