@@ -19,11 +19,13 @@ my %NR = (
   x64   => { unshare => 272, setns => 308, pivot_root => 155, mount => 165, umount2 => 166, sethostname => 170,
              prctl => 157, capset => 126, mknodat => 259, setgroups => 116, setresuid => 117, setresgid => 119,
              setsid => 112, dup3 => 292, exit_group => 231, prlimit64 => 302, openat => 257, mkdirat => 258,
-             readlinkat => 267, close => 3, newfstatat => 262, unlinkat => 263, symlinkat => 266, fchmodat => 268 },
+             readlinkat => 267, close => 3, newfstatat => 262, unlinkat => 263, symlinkat => 266, fchmodat => 268,
+             fstatfs => 138, open_tree => 428, move_mount => 429, mount_setattr => 442 },
   arm64 => { unshare => 97, setns => 268, pivot_root => 41, mount => 40, umount2 => 39, sethostname => 161,
              prctl => 167, capset => 91, mknodat => 33, setgroups => 159, setresuid => 147, setresgid => 149,
              setsid => 157, dup3 => 24, exit_group => 94, prlimit64 => 261, openat => 56, mkdirat => 34,
-             readlinkat => 78, close => 57, newfstatat => 79, unlinkat => 35, symlinkat => 36, fchmodat => 53 },
+             readlinkat => 78, close => 57, newfstatat => 79, unlinkat => 35, symlinkat => 36, fchmodat => 53,
+             fstatfs => 44, open_tree => 428, move_mount => 429, mount_setattr => 442 },
 );
 my $nr;
 
@@ -39,7 +41,8 @@ use constant {
   AT_FDCWD => -100, AT_EMPTY_PATH => 0x1000,
   O_WRONLY => 1, O_CREAT => 0100, O_EXCL => 0200, O_DIRECTORY => 0200000, O_NOFOLLOW => 0400000,
   O_CLOEXEC => 02000000, O_PATH => 010000000,
-  S_IFMT => 0170000, S_IFDIR => 0040000, S_IFREG => 0100000,
+  S_IFMT => 0170000, S_IFDIR => 0040000, S_IFREG => 0100000, PROC_SUPER_MAGIC => 0x9fa0,
+  OPEN_TREE_CLONE => 1, AT_RECURSIVE => 0x8000, MOVE_MOUNT_F_EMPTY_PATH => 0x4, MOVE_MOUNT_T_EMPTY_PATH => 0x40,
 };
 
 sub fail { print STDERR "berth: container setup: $_[0]\n"; hard_exit(125); }
@@ -101,6 +104,13 @@ my $rootfd;
 
 sub close_fd { sys('close', $_[0] + 0) if defined $_[0] && $_[0] >= 0; }
 
+sub on_proc {
+  my ($fd) = @_;
+  my $buf = "\0" x 128;
+  return 0 if syscall($nr->{fstatfs}, $fd + 0, $buf) == -1; # fills $buf: not through sys()
+  return unpack('q', substr($buf, 0, 8)) == PROC_SUPER_MAGIC; # f_type, the first field of struct statfs
+}
+
 sub fd_mode {
   my ($fd) = @_;
   my $st = "\0" x 256;
@@ -124,6 +134,7 @@ sub open_in_root {
   fail("the rootfs: $!") if $cur == -1;
   my $links = 0;
   while (@todo) {
+    fail("$path: leads below /proc") if on_proc($cur); # whatever the directory is called
     my $name = shift @todo;
     if ($name eq '..') {
       if (@up) { close_fd($cur); $cur = pop @up; pop @walked; }
@@ -160,7 +171,30 @@ sub open_in_root {
     fail("$path: a component is not a directory") if @todo && ((fd_mode($cur) // 0) & S_IFMT) != S_IFDIR;
   }
   close_fd($_) for @up;
-  return ($cur, $leaf);
+  return ($cur, $leaf, $links);
+}
+
+# A bind with flags (read-only, nosuid …) is cloned detached (open_tree), given its flags there
+# (mount_setattr) and only then attached onto the target's descriptor (move_mount): nothing looks the
+# target up again, so a container sharing a volume cannot swap another mount in under the flags.
+# Returns 0 where the kernel lacks these calls (before 5.12), for mount and remount instead.
+sub bind_with_flags {
+  my ($source, $fd, $recursive, $flags, $target) = @_;
+  my $tree = sys('open_tree', AT_FDCWD, $source, OPEN_TREE_CLONE | O_CLOEXEC | ($recursive ? AT_RECURSIVE : 0));
+  return 0 if $tree == -1 && errno_is(38);
+  fail("bind $source on $target: $!") if $tree == -1;
+  my $set = $flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC); # the same bits as MOUNT_ATTR_*
+  $set |= 0x80 if $flags & 2048; # nodiratime
+  my $clear = 0;
+  if ($flags & (1024 | (1 << 21) | (1 << 24))) { # noatime, relatime, strictatime: one atime mode
+    $clear = 0x70;
+    $set |= $flags & 1024 ? 0x10 : $flags & (1 << 24) ? 0x20 : 0;
+  }
+  my $attr = pack('QQQQ', $set, $clear, MS_PRIVATE, 0); # struct mount_attr
+  must("flags of the bind on $target", 'mount_setattr', $tree, '', AT_EMPTY_PATH | ($recursive ? AT_RECURSIVE : 0), $attr, length $attr);
+  must("bind $source on $target", 'move_mount', $tree, '', $fd + 0, '', MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  close_fd($tree);
+  return 1;
 }
 
 sub do_mounts {
@@ -169,12 +203,14 @@ sub do_mounts {
   fail("the rootfs $rootfs: $!") if $rootfd == -1;
   for my $m (@{ $plan{mount} }) {
     my ($type, $source, $target, $flags, $data, $kind, $remount) = @$m;
-    my ($fd) = open_in_root($target, $kind);
+    my ($fd, undef, $links) = open_in_root($target, $kind);
     my $mode = (fd_mode($fd) // 0) & S_IFMT;
     fail("mount target $target is not a " . ($kind eq 'file' ? 'file' : 'directory')) if $mode != ($kind eq 'file' ? S_IFREG : S_IFDIR);
+    fail("$target is reached through a symlink: no $type mount there") if $links && ($type eq 'proc' || $type eq 'sysfs');
+    if ($remount && ($flags & MS_BIND) && bind_with_flags($source, $fd, $flags & MS_REC, $remount + 0, $target)) { close_fd($fd); next; }
     must("mount $type on $target", 'mount', $source, "/proc/self/fd/$fd", $type, $flags + 0, length($data) ? $data : 0);
     close_fd($fd);
-    if ($remount) { # on what was just mounted there, found again
+    if ($remount) { # (kernels before 5.12) on what was just mounted there, found again
       my ($top) = open_in_root($target, 'none');
       must("remount $target", 'mount', 'none', "/proc/self/fd/$top", 0, MS_REMOUNT | MS_BIND | ($remount + 0), 0);
       close_fd($top);

@@ -81,6 +81,11 @@ export function compileSeccomp(profile: SeccompProfile): Buffer {
     p.emit({ code: JA, k: 0, ja: nextArch });
     p.place(inArch);
     p.emit({ code: LD_W_ABS, k: OFF_NR });
+    // syscall(-1), which a tracer uses to skip a call, goes to the kernel (ENOSYS), as libseccomp lets it
+    const notSkip = p.label();
+    p.emit({ code: JEQ_K, k: 0xffffffff, jf: notSkip });
+    p.emit({ code: RET_K, k: fallback });
+    p.place(notSkip);
     if (table.x32Bit !== undefined) {
       const native = p.label();
       p.emit({ code: JGE_K, k: table.x32Bit, jf: native });

@@ -56,6 +56,43 @@ export function splitPem(text: string): string[] {
 
 export class TokenKeyError extends Error {}
 
+/** A DER length at `i`: its value and where the content starts. */
+function derLength(der: Buffer, i: number): { len: number; at: number } {
+  const first = der[i]!;
+  if (first < 0x80) return { len: first, at: i + 1 };
+  const n = first & 0x7f;
+  if (n === 0 || n > 4) throw new TokenKeyError('malformed certificate extension');
+  let len = 0;
+  for (let k = 1; k <= n; k++) len = len * 256 + der[i + k]!;
+  return { len, at: i + 1 + n };
+}
+
+/**
+ * The pathLenConstraint of a certificate's basicConstraints (Node's X509Certificate has only `ca`):
+ * how many CA certificates may follow it towards the leaf. Undefined: no limit.
+ */
+export function pathLenConstraint(cert: X509Certificate): number | undefined {
+  const der = cert.raw;
+  const oid = Buffer.from([0x06, 0x03, 0x55, 0x1d, 0x13]); // 2.5.29.19 basicConstraints
+  const found = der.indexOf(oid);
+  if (found < 0) return undefined;
+  let i = found + oid.length;
+  if (der[i] === 0x01) i += 2 + der[i + 1]!; // critical BOOLEAN
+  if (der[i] !== 0x04) throw new TokenKeyError('malformed basicConstraints');
+  const octets = derLength(der, i + 1);
+  if (der[octets.at] !== 0x30) throw new TokenKeyError('malformed basicConstraints');
+  const seq = derLength(der, octets.at + 1);
+  let j = seq.at;
+  const end = seq.at + seq.len;
+  if (j < end && der[j] === 0x01) j += 2 + der[j + 1]!; // cA BOOLEAN
+  if (j >= end || der[j] !== 0x02) return undefined;
+  const int = derLength(der, j + 1);
+  if (int.len < 1 || int.len > 4) throw new TokenKeyError('malformed pathLenConstraint');
+  let n = 0;
+  for (let k = 0; k < int.len; k++) n = n * 256 + der[int.at + k]!;
+  return n;
+}
+
 /** Resolves the key a token claims to be signed with, trusting only what was configured. */
 export class TrustStore {
   #byKid = new Map<string, KeyObject>();
@@ -107,13 +144,16 @@ export class TrustStore {
     if (!chain.every(current)) throw new TokenKeyError('a certificate in the token chain is expired or not yet valid');
     // every certificate that issues another must be a CA (basicConstraints CA:TRUE), as openssl and Go
     // require: otherwise the holder of any ordinary certificate from the root could mint tokens
+    // an issuer at position k has k - 1 CA certificates below it (the leaf is at 0); its pathLen bounds them
+    const withinPathLen = (issuer: X509Certificate, k: number) => (pathLenConstraint(issuer) ?? Infinity) >= k - 1;
     for (let i = 0; i + 1 < chain.length; i++) {
       if (!chain[i + 1]!.ca) throw new TokenKeyError('a certificate in the token chain issues another but is not a CA');
+      if (!withinPathLen(chain[i + 1]!, i + 1)) throw new TokenKeyError('the token certificate chain is longer than a CA in it allows (pathLen)');
       if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) throw new TokenKeyError('the token certificate chain is broken');
     }
     const top = chain[chain.length - 1]!;
     const anchored = this.#roots.some((root) => root.raw.equals(top.raw)
-      || (root.ca && current(root) && top.checkIssued(root) && top.verify(root.publicKey)));
+      || (root.ca && current(root) && withinPathLen(root, chain.length) && top.checkIssued(root) && top.verify(root.publicKey)));
     if (!anchored) throw new TokenKeyError('the token certificate chain does not lead to a trusted root');
     return chain[0]!.publicKey;
   }

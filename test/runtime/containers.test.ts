@@ -193,6 +193,11 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       { name: 'dev/', type: 'dir' },
       { name: 'dev/init', type: 'symlink', linkname: `/proc/self/root${escape}/init` },
     ])], { config: { Cmd: ['/bin/sh'] } });
+    // /proc a symlink to a directory: procfs would land there, and the masks and volumes below /proc elsewhere
+    await addImage(layout, 'localhost/bb:procsym', [bin, layer([
+      { name: 'p2/', type: 'dir' },
+      { name: 'proc', type: 'symlink', linkname: 'p2' },
+    ])], { config: { Cmd: ['/bin/sh'], Volumes: { '/p2/sys': {} } } });
   });
 
   after(async () => {
@@ -1265,6 +1270,10 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     const r = await berth(['run', '--rm', '--network', 'none', '--init', 'localhost/bb:escape', 'true']);
     assert.deepEqual(await readdir(escape), [], `made on the host (exit ${r.code}: ${r.stderr})`);
     if (kind === 'builtin') assert.match(r.stderr, /leads below \/proc/);
+    // a /proc that is a symlink is refused (runc and crun refuse it too)
+    const procsym = await berth(['run', '--rm', '--network', 'none', 'localhost/bb:procsym', 'true']);
+    assert.notEqual(procsym.code, 0);
+    if (kind === 'builtin') assert.match(procsym.stderr, /\/proc is reached through a symlink: no proc mount there/);
     // a container puts a symlink to the host in a volume; another one mounts below it
     const target = join(tmp, 'host-target');
     await mkdir(target);

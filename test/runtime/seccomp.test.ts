@@ -84,6 +84,7 @@ describe('the default seccomp filter, compiled for the built-in executor', () =>
     assert.equal(run(plain, AUDIT_ARCH_I386, 120 /* clone */, [CLONE_NEWUSER]), EPERM);
     assert.equal(run(plain, AUDIT_ARCH_I386, 272 /* x86_64's unshare: fchownat on i386 */), ALLOW);
     assert.equal(run(plain, AUDIT_ARCH_X86_64, 0x40000000 | 39), KILL_PROCESS);
+    assert.equal(run(plain, AUDIT_ARCH_X86_64, -1), ALLOW, 'syscall(-1) reaches the kernel, which answers ENOSYS');
     assert.equal(run(plain, AUDIT_ARCH_AARCH64, 97), KILL_PROCESS, 'an x86 profile has no arm64 block');
   });
 

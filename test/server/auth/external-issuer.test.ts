@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,13 +8,14 @@ import { exportJWK, SignJWT } from 'jose';
 import request from 'supertest';
 import { createApp } from '../../../server/app.js';
 import { createAuth } from '../../../server/auth/index.js';
+import { pathLenConstraint } from '../../../server/auth/keys.js';
 import { FilesystemAdapter } from '../../../storage-adapters/filesystem.js';
 import { tempDir } from '../../helpers/registry.js';
 import { authFixture, basic, PASSWORDS, tokenConfig } from '../../helpers/auth.js';
 
 interface Issued { cert: forge.pki.Certificate; key: forge.pki.rsa.PrivateKey }
 
-function makeCert(subject: string, issuer?: Issued, isCA = false, keyUsage = true): Issued {
+function makeCert(subject: string, issuer?: Issued, isCA = false, keyUsage = true, pathLen?: number): Issued {
   // Node generates the key (fast, native); node-forge builds and signs the certificate.
   const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const keys = {
@@ -28,7 +29,7 @@ function makeCert(subject: string, issuer?: Issued, isCA = false, keyUsage = tru
   cert.validity.notAfter = new Date(Date.now() + 86_400_000);
   cert.setSubject([{ name: 'commonName', value: subject }]);
   cert.setIssuer([{ name: 'commonName', value: issuer ? issuer.cert.subject.getField('CN').value : subject }]);
-  cert.setExtensions([{ name: 'basicConstraints', cA: isCA }, ...(keyUsage ? [{ name: 'keyUsage', keyCertSign: isCA, digitalSignature: true }] : [])]);
+  cert.setExtensions([{ name: 'basicConstraints', cA: isCA, ...(pathLen !== undefined ? { pathLenConstraint: pathLen } : {}) }, ...(keyUsage ? [{ name: 'keyUsage', keyCertSign: isCA, digitalSignature: true }] : [])]);
   cert.sign(issuer?.key ?? keys.privateKey, forge.md.sha256.create());
   return { cert, key: keys.privateKey };
 }
@@ -108,6 +109,19 @@ describe('token auth with an external issuer (JWKS and x5c chains to a root bund
     const res = await pull(await sign(nodeKey(forged.key), { x5c: [der64(forged.cert), der64(ordinary.cert)] }));
     assert.equal(res.status, 401);
     assert.match(res.headers['www-authenticate']!, /error="invalid_token"/);
+  });
+
+  it('a CA\'s pathLen bounds the CAs below it', async () => {
+    const one = makeCert('pathlen 0', ca, true, true, 0);
+    const two = makeCert('below pathlen 0', one, true);
+    const signer = makeCert('deep signer', two);
+    assert.equal(pathLenConstraint(new X509Certificate(forge.pki.certificateToPem(one.cert))), 0);
+    assert.equal(pathLenConstraint(new X509Certificate(forge.pki.certificateToPem(ca.cert))), undefined);
+    const res = await pull(await sign(nodeKey(signer.key), { x5c: [der64(signer.cert), der64(two.cert), der64(one.cert)] }));
+    assert.equal(res.status, 401);
+    // directly below the pathlen-0 CA: allowed
+    const near = makeCert('near signer', one);
+    assert.equal((await pull(await sign(nodeKey(near.key), { x5c: [der64(near.cert), der64(one.cert)] }))).status, 404);
   });
 
   it('the built-in issuer signing with a certificate (signingcert) accepts its own tokens', async () => {
