@@ -132,7 +132,7 @@ sub open_in_root {
   my @walked;             # their names: the container path so far
   my $cur = sys('openat', $rootfd, '.', O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
   fail("the rootfs: $!") if $cur == -1;
-  my $links = 0;
+  my ($links, $again) = (0, 0);
   while (@todo) {
     fail("$path: leads below /proc") if on_proc($cur); # whatever the directory is called
     my $name = shift @todo;
@@ -154,6 +154,7 @@ sub open_in_root {
     if ($fd == -1) {
       fail("$path: $!") unless errno_is(2) && $create ne 'none';
       fail("$path: nothing may be made below /$walked[0]") if @walked && $walked[0] eq 'proc';
+      fail("$path: it keeps changing under berth") if ++$again > 10; # made, and gone again before it was opened
       if (!@todo && $create eq 'file') {
         my $w = sys('openat', $cur, $name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
         fail("creating $path: $!") if $w == -1 && !errno_is(17);
@@ -167,6 +168,7 @@ sub open_in_root {
     push @up, $cur;
     push @walked, $name;
     $cur = $fd;
+    $again = 0;
     fail("$path: leads below /proc") if @walked > 1 && $walked[0] eq 'proc';
     fail("$path: a component is not a directory") if @todo && ((fd_mode($cur) // 0) & S_IFMT) != S_IFDIR;
   }
