@@ -94,7 +94,7 @@ function containerOptions(cmd: Command): Command {
     .option('--no-healthcheck', 'no health check, not even the image\'s')
     .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (e.g. NET_ADMIN; ALL for every one)', collect)
     .option('--cap-drop <cap>', 'drop a Linux capability (ALL: keep only those --cap-add adds)', collect)
-    .option('--privileged', 'every capability, every host device, /sys writable, nothing masked, no no_new_privs (the container\'s root is the host\'s)')
+    .option('--privileged', 'every capability, every host device, /sys writable, nothing masked, no no_new_privs, no seccomp filter (the container\'s root is the host\'s)')
     .option('--cgroupns <mode>', 'private (a cgroup namespace of its own: its cgroups are the root it sees) or host (default: private on cgroup v2 hosts, host on v1, as docker)')
     .option('--security-opt <option>', 'no-new-privileges[=true|false] (on by default in berth), systempaths=unconfined, seccomp=unconfined (no seccomp filter); apparmor=unconfined, label=disable (berth loads no such profile)', collect)
     .option('-l, --label <key=value>', 'set a label on the container (over the image\'s labels)', collect)
