@@ -25,21 +25,28 @@ async function readAll(s: StorageAdapter, key: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-describe('racing appends on two instances sharing a bucket (S3)', () => {
-  let b: TestBucket;
-  let storageA: StorageAdapter;
-  let storageB: StorageAdapter;
-
+/** Two registry instances (adapters) on one fresh bucket, made before the tests of the describe that calls this. */
+function twoInstances(options: Record<string, unknown> = {}): { bucket: TestBucket; a: S3Adapter; b: S3Adapter } {
+  const s = {} as { bucket: TestBucket; a: S3Adapter; b: S3Adapter };
   before(async () => {
-    b = await freshBucket('berth-race');
-    storageA = await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2' }));
-    storageB = await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2' }));
+    s.bucket = await freshBucket('berth-race');
+    s.a = (await createAdapter('s3', s.bucket.adapterOptions({ rootdirectory: '/registry/v2', ...options }))) as S3Adapter;
+    s.b = (await createAdapter('s3', s.bucket.adapterOptions({ rootdirectory: '/registry/v2', ...options }))) as S3Adapter;
   });
-  after(async () => { await b?.cleanup(); });
+  after(async () => {
+    await s.a?.close();
+    await s.b?.close();
+    await s.bucket?.cleanup();
+  });
+  return s;
+}
+
+describe('racing appends on two instances sharing a bucket (S3)', () => {
+  const s = twoInstances();
 
   it('the instance whose bytes were overwritten re-reads them: DIGEST_INVALID for its own digest, and nothing stored under it', async () => {
-    const a = new UploadSessions(storageA, new BlobStore(storageA));
-    const bb = new UploadSessions(storageB, new BlobStore(storageB));
+    const a = new UploadSessions(s.a, new BlobStore(s.a));
+    const bb = new UploadSessions(s.b, new BlobStore(s.b));
     const repo = 'race/app';
     const id = await a.start(repo);
     const x = randomBytes(64 * 1024);
@@ -47,14 +54,14 @@ describe('racing appends on two instances sharing a bucket (S3)', () => {
     // both start from offset 0 at once; S3 keeps whichever state was written last
     const results = await Promise.allSettled([a.append(repo, id, Readable.from([x]), { start: 0 }), bb.append(repo, id, Readable.from([y]), { start: 0 })]);
     assert.ok(results.some((r) => r.status === 'fulfilled'));
-    const stored = await readAll(storageA, paths.uploadData(repo, id));
+    const stored = await readAll(s.a, paths.uploadData(repo, id));
     assert.ok(stored.equals(x) || stored.equals(y), 'one of the two is stored whole');
     const [loser, loserBytes, winnerBytes] = stored.equals(x) ? [bb, y, x] : [a, x, y];
     await assert.rejects(loser.finish(repo, id, sha(loserBytes)), (e: Error & { code?: string }) => e.code === 'DIGEST_INVALID');
-    assert.equal(await new BlobStore(storageA).size(sha(loserBytes)), undefined, 'no blob under the digest of bytes that are not stored');
+    assert.equal(await new BlobStore(s.a).size(sha(loserBytes)), undefined, 'no blob under the digest of bytes that are not stored');
     // the stored bytes finish under their own digest, from either instance
     await loser.finish(repo, id, sha(winnerBytes));
-    assert.ok((await readAll(storageA, paths.blobData(sha(winnerBytes)))).equals(winnerBytes));
+    assert.ok((await readAll(s.a, paths.blobData(sha(winnerBytes)))).equals(winnerBytes));
   });
 });
 
@@ -66,21 +73,8 @@ function failure(r: PromiseSettledResult<unknown>): string | undefined {
 }
 
 describe('an upload finished on one instance while another appends to it (S3)', () => {
-  let b: TestBucket;
-  let storageA: S3Adapter;
-  let storageB: S3Adapter;
+  const s = twoInstances({ chunksize: 5 * MiB });
   const repo = 'race/finish';
-
-  before(async () => {
-    b = await freshBucket('berth-race');
-    storageA = (await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2', chunksize: 5 * MiB }))) as S3Adapter;
-    storageB = (await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2', chunksize: 5 * MiB }))) as S3Adapter;
-  });
-  after(async () => {
-    await storageA?.close();
-    await storageB?.close();
-    await b?.cleanup();
-  });
 
   /** Runs `hook` once, just before instance A's storage does `op` (its hash is computed by then). */
   function interleave(s: S3Adapter, op: 'move', hook: () => Promise<void>): StorageAdapter {
@@ -99,17 +93,17 @@ describe('an upload finished on one instance while another appends to it (S3)', 
 
   async function blobState(data: Buffer): Promise<'absent' | 'intact' | 'corrupt'> {
     const key = paths.blobData(sha(data));
-    try { await storageA.stat(key); } catch { return 'absent'; }
-    return (await readAll(storageA, key)).equals(data) ? 'intact' : 'corrupt';
+    try { await s.a.stat(key); } catch { return 'absent'; }
+    return (await readAll(s.a, key)).equals(data) ? 'intact' : 'corrupt';
   }
 
   for (const size of [MiB, 6 * MiB]) {
     it(`${size / MiB} MiB: a PATCH on B committed between A's hashing and its move → A's PUT fails, nothing stored under the digest`, async () => {
       const data = randomBytes(size);
       const extra = randomBytes(18);
-      const sessionsB = new UploadSessions(storageB, new BlobStore(storageB));
+      const sessionsB = new UploadSessions(s.b, new BlobStore(s.b));
       let patched: PromiseSettledResult<unknown> | undefined;
-      const hooked = interleave(storageA, 'move', async () => {
+      const hooked = interleave(s.a, 'move', async () => {
         [patched] = await Promise.allSettled([sessionsB.append(repo, id, Readable.from([extra]))]);
       });
       const sessionsA = new UploadSessions(hooked, new BlobStore(hooked));
@@ -127,23 +121,23 @@ describe('an upload finished on one instance while another appends to it (S3)', 
 
   it('a PATCH on B that arrives while A publishes the upload gets 404 BLOB_UPLOAD_UNKNOWN; A stores exactly its bytes', async () => {
     const data = randomBytes(6 * MiB);
-    const sessionsA = new UploadSessions(storageA, new BlobStore(storageA));
-    const sessionsB = new UploadSessions(storageB, new BlobStore(storageB));
+    const sessionsA = new UploadSessions(s.a, new BlobStore(s.a));
+    const sessionsB = new UploadSessions(s.b, new BlobStore(s.b));
     const id = await sessionsA.start(repo);
     await sessionsA.append(repo, id, Readable.from([data]));
     // B's PATCH runs when A's move is about to copy the completed upload to the blob's key
     let patched: PromiseSettledResult<unknown> | undefined;
-    const send = storageA.client.send.bind(storageA.client);
-    storageA.client.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
+    const send = s.a.client.send.bind(s.a.client);
+    s.a.client.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
       if (command.constructor.name === 'CopyObjectCommand' && !patched) {
         [patched] = await Promise.allSettled([sessionsB.append(repo, id, Readable.from([randomBytes(18)]))]);
       }
       return (send as (...a: unknown[]) => unknown)(command, ...rest);
-    }) as typeof storageA.client.send;
+    }) as typeof s.a.client.send;
     try {
       await sessionsA.finish(repo, id, sha(data));
     } finally {
-      storageA.client.send = send;
+      s.a.client.send = send;
     }
     assert.equal(failure(patched!), 'BLOB_UPLOAD_UNKNOWN');
     assert.equal(await blobState(data), 'intact');
@@ -151,14 +145,14 @@ describe('an upload finished on one instance while another appends to it (S3)', 
 
   it('a blob "already stored" with the wrong size is replaced by a verified upload', async () => {
     const data = randomBytes(100_000);
-    await storageA.putSmall(paths.blobData(sha(data)), Buffer.concat([data, Buffer.from('junk')])); // as the bug left it
-    const sessionsA = new UploadSessions(storageA, new BlobStore(storageA));
+    await s.a.putSmall(paths.blobData(sha(data)), Buffer.concat([data, Buffer.from('junk')])); // as the bug left it
+    const sessionsA = new UploadSessions(s.a, new BlobStore(s.a));
     const id = await sessionsA.start('race/other');
     await sessionsA.append('race/other', id, Readable.from([data]));
     await sessionsA.finish('race/other', id, sha(data));
     assert.equal(await blobState(data), 'intact');
     // a monolithic push meets the same: the corrupt copy goes, the client retries and stores its bytes
-    await storageA.putSmall(paths.blobData(sha(data)), Buffer.concat([data, Buffer.from('junk')]));
+    await s.a.putSmall(paths.blobData(sha(data)), Buffer.concat([data, Buffer.from('junk')]));
     const [first] = await Promise.allSettled([sessionsA.ingest('race/mono', sha(data), Readable.from([data]))]);
     assert.equal(failure(first), 'UNAVAILABLE');
     await sessionsA.ingest('race/mono', sha(data), Readable.from([data]));
@@ -168,8 +162,8 @@ describe('an upload finished on one instance while another appends to it (S3)', 
   it('two PUTs finishing one upload on A and B: 201 and 201 or 404, never a 503; the blob is intact', async () => {
     for (let i = 0; i < 3; i++) {
       const data = randomBytes(6 * MiB + i);
-      const sessionsA = new UploadSessions(storageA, new BlobStore(storageA));
-      const sessionsB = new UploadSessions(storageB, new BlobStore(storageB));
+      const sessionsA = new UploadSessions(s.a, new BlobStore(s.a));
+      const sessionsB = new UploadSessions(s.b, new BlobStore(s.b));
       const id = await sessionsA.start(repo);
       await sessionsA.append(repo, id, Readable.from([data]));
       const results = await Promise.allSettled([sessionsA.finish(repo, id, sha(data)), sessionsB.finish(repo, id, sha(data))]);
@@ -181,8 +175,8 @@ describe('an upload finished on one instance while another appends to it (S3)', 
   });
 
   it('DELETE on B while a PATCH streams to A: A gets 404 BLOB_UPLOAD_UNKNOWN, not a 503', async () => {
-    const sessionsA = new UploadSessions(storageA, new BlobStore(storageA));
-    const sessionsB = new UploadSessions(storageB, new BlobStore(storageB));
+    const sessionsA = new UploadSessions(s.a, new BlobStore(s.a));
+    const sessionsB = new UploadSessions(s.b, new BlobStore(s.b));
     const id = await sessionsA.start(repo);
     await sessionsA.append(repo, id, Readable.from([randomBytes(6 * MiB)])); // an open multipart upload
     const body = new PassThrough();
@@ -198,20 +192,7 @@ describe('an upload finished on one instance while another appends to it (S3)', 
 });
 
 describe('two instances appending at the same offset (S3)', () => {
-  let b: TestBucket;
-  let storageA: S3Adapter;
-  let storageB: S3Adapter;
-
-  before(async () => {
-    b = await freshBucket('berth-race');
-    storageA = (await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2', chunksize: 5 * MiB }))) as S3Adapter;
-    storageB = (await createAdapter('s3', b.adapterOptions({ rootdirectory: '/registry/v2', chunksize: 5 * MiB }))) as S3Adapter;
-  });
-  after(async () => {
-    await storageA?.close();
-    await storageB?.close();
-    await b?.cleanup();
-  });
+  const s = twoInstances({ chunksize: 5 * MiB });
 
   /** An adapter that tells when an append writer was opened on it. */
   function watched(s: S3Adapter, opened: () => void): StorageAdapter {
@@ -230,7 +211,7 @@ describe('two instances appending at the same offset (S3)', () => {
   }
 
   async function openUploads(prefix: string): Promise<number> {
-    const r = await b.client.send(new ListMultipartUploadsCommand({ Bucket: b.bucket, Prefix: prefix }));
+    const r = await s.bucket.client.send(new ListMultipartUploadsCommand({ Bucket: s.bucket.bucket, Prefix: prefix }));
     return r.Uploads?.length ?? 0;
   }
 
@@ -239,8 +220,8 @@ describe('two instances appending at the same offset (S3)', () => {
     let bothOpen!: () => void;
     const ready = new Promise<void>((r) => { bothOpen = r; });
     const onOpen = () => { if (++opened === 2) bothOpen(); };
-    const a = new UploadSessions(watched(storageA, onOpen), new BlobStore(storageA));
-    const bb = new UploadSessions(watched(storageB, onOpen), new BlobStore(storageB));
+    const a = new UploadSessions(watched(s.a, onOpen), new BlobStore(s.a));
+    const bb = new UploadSessions(watched(s.b, onOpen), new BlobStore(s.b));
     const repo = 'race/offset';
     const id = await a.start(repo);
     const [x, y] = [randomBytes(6 * MiB), randomBytes(6 * MiB + 1)];
@@ -255,20 +236,20 @@ describe('two instances appending at the same offset (S3)', () => {
     const winner = rx.status === 'fulfilled' ? x : y;
     const loser = (rx.status === 'rejected' ? rx : ry) as PromiseRejectedResult;
     assert.equal((loser.reason as { headers: Record<string, string> }).headers.Range, `0-${winner.length - 1}`);
-    assert.ok((await readAll(storageA, paths.uploadData(repo, id))).equals(winner));
+    assert.ok((await readAll(s.a, paths.uploadData(repo, id))).equals(winner));
     assert.equal(await openUploads(`registry/v2${paths.upload(repo, id)}/`), 0, 'reading completed the winner\'s upload; the loser\'s was aborted');
   });
 
   it('adapter: of two append writers from one state the second commit is ConflictError, and cancel aborts its upload', async () => {
     const key = '/conflict/data';
-    const w1 = await storageA.write(key, { append: true });
-    const w2 = await storageB.write(key, { append: true });
+    const w1 = await s.a.write(key, { append: true });
+    const w2 = await s.b.write(key, { append: true });
     await pipeline(Readable.from([randomBytes(6 * MiB)]), w1);
     await pipeline(Readable.from([randomBytes(6 * MiB)]), w2);
     await w1.commit();
     await assert.rejects(w2.commit(), ConflictError);
     await w2.cancel();
     assert.equal(await openUploads('registry/v2/conflict/'), 1, 'only the winner\'s upload is open');
-    assert.equal((await storageB.stat(key)).size, 6 * MiB);
+    assert.equal((await s.b.stat(key)).size, 6 * MiB);
   });
 });
