@@ -31,16 +31,27 @@ export async function containerParent(snapshots: OverlaySnapshotter, top: string
   const dir = await mkdtemp(join(tmpdir(), 'berth-init-'));
   try {
     await mountAll(mounts, dir);
+    // what the image has in the way (say, /etc as a file) is named, not the temporary path
+    const place = async (point: string, make: () => Promise<unknown>) => {
+      try { await make(); } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new Error(code === 'EEXIST' || code === 'ENOTDIR'
+          ? `the image has no room for the mount point ${point}: a file of the image is where a directory must be`
+          : `the mount point ${point}: ${(e as Error).message.replace(dir, '')}`);
+      }
+    };
     try {
       for (const d of DIRS) {
         const p = await resolveInRoot(dir, d);
-        if (await missing(p)) await mkdir(p, { recursive: true, mode: 0o755 });
+        if (await missing(p)) await place(d, () => mkdir(p, { recursive: true, mode: 0o755 }));
       }
       for (const f of FILES) {
         const p = await resolveInRoot(dir, f);
         if (!(await missing(p))) continue;
-        await mkdir(dirname(p), { recursive: true, mode: 0o755 });
-        await writeFile(p, '', { mode: 0o644 });
+        await place(f, async () => {
+          await mkdir(dirname(p), { recursive: true, mode: 0o755 });
+          await writeFile(p, '', { mode: 0o644 });
+        });
       }
     } finally { await unmount(dir); }
   } catch (e) {

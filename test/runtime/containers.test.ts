@@ -193,6 +193,8 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
       { name: 'dev/', type: 'dir' },
       { name: 'dev/init', type: 'symlink', linkname: `/proc/self/root${escape}/init` },
     ])], { config: { Cmd: ['/bin/sh'] } });
+    // /etc a regular file: no room for /etc/hosts
+    await addImage(layout, 'localhost/bb:etcfile', [bin, layer([{ name: 'etc', type: 'file', data: Buffer.from('not a directory\n') }])], { config: { Cmd: ['/bin/sh'] } });
     // /proc a symlink to a directory: procfs would land there, and the masks and volumes below /proc elsewhere
     await addImage(layout, 'localhost/bb:procsym', [bin, layer([
       { name: 'p2/', type: 'dir' },
@@ -1270,6 +1272,10 @@ describe(`detached containers under a supervisor (root, ${kind})`, { skip }, () 
     const r = await berth(['run', '--rm', '--network', 'none', '--init', 'localhost/bb:escape', 'true']);
     assert.deepEqual(await readdir(escape), [], `made on the host (exit ${r.code}: ${r.stderr})`);
     if (kind === 'builtin') assert.match(r.stderr, /leads below \/proc/);
+    // an image with a file where a mount point's directory must be: a clear refusal
+    const etcfile = await berth(['run', '--rm', '--network', 'none', 'localhost/bb:etcfile', 'true']);
+    assert.notEqual(etcfile.code, 0);
+    assert.equal(etcfile.stderr, 'berth: the image has no room for the mount point /etc/hosts: a file of the image is where a directory must be\n');
     // a /proc that is a symlink is refused (runc and crun refuse it too)
     const procsym = await berth(['run', '--rm', '--network', 'none', 'localhost/bb:procsym', 'true']);
     assert.notEqual(procsym.code, 0);
