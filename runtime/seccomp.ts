@@ -6,7 +6,8 @@
 // needs no capability, so nothing else stops it), mounts and the new mount API, kernel modules,
 // kexec, bpf, perf_event_open, io_uring, userfaultfd, the clock, swap, quotas, raw I/O and NUMA
 // policy, and obsolete calls. As docker does, a capability given with --cap-add lets through the calls
-// it governs (SYS_ADMIN: mounts and namespaces; SYS_PTRACE: kcmp, pidfd_getfd, userfaultfd; …).
+// it governs (SYS_ADMIN: mounts and namespaces; SYS_PTRACE: kcmp, pidfd_getfd, userfaultfd; BPF: bpf;
+// PERFMON: perf_event_open; …).
 // clone3 answers ENOSYS, so that libc falls back to clone, whose flags can be checked.
 //
 // Unlike docker's profile, which allows a list and denies the rest, this one denies a list and
@@ -51,6 +52,9 @@ const BY_CAPABILITY: Record<string, string[]> = {
   CAP_SYS_TTY_CONFIG: ['vhangup'],
 };
 
+/** Calls that a narrower capability also lets through (docker: CAP_BPF for bpf, CAP_PERFMON for perf_event_open). */
+const ALSO_ALLOWED_BY: Record<string, string> = { bpf: 'CAP_BPF', perf_event_open: 'CAP_PERFMON' };
+
 /** clone's flags that make namespaces (CLONE_NEWNS … CLONE_NEWNET, CLONE_NEWCGROUP, CLONE_NEWUSER). */
 export const CLONE_NAMESPACE_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000];
 
@@ -62,7 +66,11 @@ const ARCHITECTURES: Record<string, string[]> = {
 /** The default filter for a container with these (bounding) capabilities. */
 export function defaultSeccompProfile(capabilities: readonly string[], arch: string = process.arch): SeccompProfile {
   const denied = [...ALWAYS];
-  for (const [cap, names] of Object.entries(BY_CAPABILITY)) if (!capabilities.includes(cap)) denied.push(...names);
+  for (const [cap, names] of Object.entries(BY_CAPABILITY)) {
+    if (capabilities.includes(cap)) continue;
+    const also = (name: string) => ALSO_ALLOWED_BY[name] !== undefined && capabilities.includes(ALSO_ALLOWED_BY[name]);
+    denied.push(...names.filter((name) => !also(name)));
+  }
   const syscalls: SeccompRule[] = [{ names: denied, action: 'SCMP_ACT_ERRNO', errnoRet: EPERM }];
   if (!capabilities.includes('CAP_SYS_ADMIN')) {
     syscalls.push({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS });

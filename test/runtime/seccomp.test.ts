@@ -78,6 +78,19 @@ describe('the default seccomp filter, compiled for the built-in executor', () =>
     assert.equal(run(admin, AUDIT_ARCH_X86_64, 169 /* reboot: CAP_SYS_BOOT */), EPERM);
   });
 
+  test('CAP_BPF lets bpf through and CAP_PERFMON perf_event_open, each only its own call, as docker\'s profile does', () => {
+    const BPF = 321, PERF_EVENT_OPEN = 298;
+    assert.equal(run(plain, AUDIT_ARCH_X86_64, BPF), EPERM);
+    assert.equal(run(plain, AUDIT_ARCH_X86_64, PERF_EVENT_OPEN), EPERM);
+    const bpf = compileSeccomp(defaultSeccompProfile([...DEFAULT_CAPABILITIES, 'CAP_BPF'], 'x64'));
+    assert.equal(run(bpf, AUDIT_ARCH_X86_64, BPF), ALLOW);
+    assert.equal(run(bpf, AUDIT_ARCH_X86_64, PERF_EVENT_OPEN), EPERM);
+    assert.equal(run(bpf, AUDIT_ARCH_X86_64, 165 /* mount */), EPERM);
+    const perfmon = compileSeccomp(defaultSeccompProfile([...DEFAULT_CAPABILITIES, 'CAP_PERFMON'], 'x64'));
+    assert.equal(run(perfmon, AUDIT_ARCH_X86_64, PERF_EVENT_OPEN), ALLOW);
+    assert.equal(run(perfmon, AUDIT_ARCH_X86_64, BPF), EPERM);
+  });
+
   test('32-bit x86 calls are filtered by their own numbers; x32 calls and foreign architectures are killed', () => {
     assert.equal(run(plain, AUDIT_ARCH_I386, 310 /* unshare */), EPERM);
     assert.equal(run(plain, AUDIT_ARCH_I386, 21 /* mount */), EPERM);
