@@ -620,8 +620,9 @@ export async function buildSpec(image: ImageConfig, rootfs: string, opts: RunOpt
 
   const defaults = defaultMounts(opts.network, opts.shmSize, opts.privileged);
   const etc = opts.etcFiles ?? {};
+  // writable even under --read-only, as docker keeps them: they are the container's own files, not the image's
   const etcMount = (destination: string, source: string | undefined) => {
-    if (source) defaults.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(opts.readOnly ? ['ro'] : [])] });
+    if (source) defaults.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate'] });
   };
   etcMount('/etc/hosts', etc.hosts);
   etcMount('/etc/hostname', etc.hostname);

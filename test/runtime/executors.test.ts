@@ -210,6 +210,10 @@ describe(`unpacked image + buildSpec run under the ${kind} executor (root, overl
         'localhost/bb:1', 'sh', '-c', 'cat f; hostname; id -u; touch /data/g 2>/dev/null || echo ro-volume; touch /x 2>/dev/null || echo ro-root; pwd']);
       assert.equal(r.stderr, '');
       assert.equal(r.stdout, 'from host\nbox\n1000\nro-volume\nro-root\n/data\n');
+      // the container's /etc/hosts, hostname and resolv.conf stay writable, as docker keeps them
+      const etc = await berth(['run', '--rm', '--read-only', 'localhost/bb:1', 'sh', '-c', 'echo 10.1.2.3 extra >> /etc/hosts && echo 1 >> /etc/resolv.conf && echo box > /etc/hostname && grep -c extra /etc/hosts']);
+      assert.equal(etc.stderr, '');
+      assert.equal(etc.stdout, '1\n');
     });
 
     test('with a bad flag or an unknown image: a clear error, nothing left behind', async () => {
