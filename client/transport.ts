@@ -34,7 +34,7 @@ export interface TransportOptions {
   retries?: number;
   /** First backoff delay; doubles each time, with jitter. Default 250 ms. */
   retryBaseMs?: number;
-  /** Longest Retry-After honoured. Default 60 s. */
+  /** Longest Retry-After waited for; a reply asking for longer fails at once with the registry's message. Default 15 s. */
   maxRetryAfterMs?: number;
   /** Socket idle timeout. Default 120 s. */
   timeoutMs?: number;
@@ -166,10 +166,19 @@ export class Transport {
 
   private get retries(): number { return this.opts.retries ?? 4; }
 
-  private backoff(attempt: number, retryAfter?: number): number {
-    if (retryAfter !== undefined) return Math.min(retryAfter, this.opts.maxRetryAfterMs ?? 60_000);
+  private backoff(attempt: number): number {
     const base = (this.opts.retryBaseMs ?? 250) * 2 ** attempt;
     return Math.round(Math.min(base, 10_000) * (0.5 + Math.random() / 2));
+  }
+
+  /**
+   * The wait before retrying a reply: its Retry-After, else backoff. undefined when the registry asks for longer
+   * than maxRetryAfterMs: that is a rate limit to report now (as docker does), not to sit through in silence.
+   */
+  private retryDelay(attempt: number, headers: IncomingHttpHeaders): number | undefined {
+    const asked = retryAfterMs(headers['retry-after']);
+    if (asked === undefined) return this.backoff(attempt);
+    return asked <= (this.opts.maxRetryAfterMs ?? 15_000) ? asked : undefined;
   }
 
   /** Node's https options for this registry (verification, extra CAs, client certificate). */
@@ -295,7 +304,7 @@ export class Transport {
         drain(r.stream);
         if (RETRYABLE_STATUS.has(r.status)) {
           lastError = new ClientError(`${this.registry}: GET /v2/ answered ${r.status}`);
-          retryDelay = this.backoff(attempt, retryAfterMs(r.headers['retry-after']));
+          retryDelay = this.retryDelay(attempt, r.headers);
           break;
         }
         if (r.status === 404) throw new ClientError(`${this.registry} does not look like an OCI registry (GET /v2/ answered 404)`);
@@ -397,7 +406,8 @@ export class Transport {
         throw this.networkError(e);
       }
       const text = await readSmall(r.stream, 1 << 20).catch((e) => { throw this.networkError(e); });
-      if (RETRYABLE_STATUS.has(r.status) && attempt < this.retries) { await sleep(this.backoff(attempt, retryAfterMs(r.headers['retry-after']))); continue; }
+      const delay = RETRYABLE_STATUS.has(r.status) && attempt < this.retries ? this.retryDelay(attempt, r.headers) : undefined;
+      if (delay !== undefined) { await sleep(delay); continue; }
       if (r.status === 401) {
         throw new UnauthorizedError(creds && 'identityToken' in creds
           ? `${this.registry}: the stored login token was refused (revoked or expired): run "berth login ${this.registry}" again`
@@ -469,9 +479,9 @@ export class Transport {
           throw new DeniedError(`${this.registry}: access denied: your login is not granted ${c.params.scope ?? scopes.join(' ')} (or the repository does not exist)`, 'DENIED');
         }
       }
-      if (!spec.noRetry && RETRYABLE_STATUS.has(r.status) && attempt < this.retries) {
+      const delay = !spec.noRetry && RETRYABLE_STATUS.has(r.status) && attempt < this.retries ? this.retryDelay(attempt, r.headers) : undefined;
+      if (delay !== undefined) {
         drain(r.stream);
-        const delay = this.backoff(attempt, retryAfterMs(r.headers['retry-after']));
         this.opts.onRetry?.({ attempt: attempt + 1, delayMs: delay, reason: `${r.status}` });
         await sleep(delay);
         continue;

@@ -22,7 +22,10 @@ export interface AppDeps {
   isShuttingDown?: () => boolean;
 }
 
-export interface AppOptions extends Partial<RouteOptions> {}
+export interface AppOptions extends Partial<RouteOptions> {
+  /** Proxies whose X-Forwarded-For/-Proto are believed: the client address (login throttling, logs) and scheme (token realm). */
+  trustedProxies?: string[];
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -39,6 +42,7 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.disable('etag');
   app.set('query parser', 'simple');
+  if (options.trustedProxies?.length) app.set('trust proxy', options.trustedProxies);
 
   app.use(pinoHttp({
     logger,

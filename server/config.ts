@@ -2,6 +2,7 @@
 // built-in defaults < YAML file < REGISTRY_<SECTION>_<KEY> env vars < command-line flags.
 // Every key is checked against SCHEMA, so a typo is a startup error, not a silent default.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
@@ -21,7 +22,7 @@ const SCHEMA: Schema = {
   version: 'string',
   log: { level: 'string' },
   http: {
-    addr: 'string', host: 'string', draintimeout: 'duration', idletimeout: 'duration',
+    addr: 'string', host: 'string', draintimeout: 'duration', idletimeout: 'duration', trustedproxies: 'strings',
     tls: { certificate: 'string', key: 'string', selfsigned: 'bool', names: 'strings', directory: 'string' },
   },
   storage: {
@@ -32,6 +33,7 @@ const SCHEMA: Schema = {
   },
   crossmount: { automatic: 'bool' },
   auth: {
+    maxloginfailures: 'int',
     htpasswd: { realm: 'string', path: 'string' },
     token: {
       realm: 'string', service: 'string', issuer: 'string', rootcertbundle: 'string', jwks: 'string',
@@ -50,6 +52,8 @@ const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'
 export interface Config {
   log: { level: string };
   http: { host: string | undefined; port: number; addr: string; draintimeoutMs: number; idletimeoutMs: number; publicHost?: string;
+    /** Proxies whose X-Forwarded-For/-Proto are believed (express's "trust proxy"): addresses or CIDR ranges. */
+    trustedProxies: string[];
     tls?: { certificate: string; key: string }; selfSigned?: { directory: string; names: string[] } };
   storage: { driver: string; options: Record<string, unknown> };
   delete: { enabled: boolean };
@@ -84,6 +88,8 @@ export interface AuthConfig {
   /** access rules file (both modes) */
   access?: string;
   token?: TokenConfig;
+  /** Failed sign-ins a client address may make per minute before it gets 429 (0: no limit; default 20). */
+  maxLoginFailures?: number;
 }
 
 export class ConfigError extends Error {
@@ -118,6 +124,15 @@ export function parseAddr(addr: string): { host: string | undefined; port: numbe
   const port = m ? Number(m[3]) : NaN;
   if (!m || !(port >= 0 && port <= 65535)) throw new Error(`"${addr}" is not host:port (e.g. :5000, 127.0.0.1:5077, [::1]:5000)`);
   return { host: m[1] ?? (m[2] || undefined), port };
+}
+
+/** What express's "trust proxy" takes: an address, a CIDR range, or one of proxy-addr's names. */
+function isProxyAddress(p: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(p)) return true;
+  const [ip, prefix, ...rest] = p.split('/');
+  const family = isIP(ip ?? '');
+  if (!family || rest.length) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
 type Tree = Record<string, unknown>;
@@ -274,6 +289,10 @@ function finish(tree: Tree, problems: string[]): Config {
     problems.push(`http.host: "${String(http.host)}" is not the registry's public URL (https://registry.example.com[:port])`);
   }
 
+  for (const p of (http.trustedproxies as string[] | undefined) ?? []) {
+    if (!isProxyAddress(p)) problems.push(`http.trustedproxies: "${p}" is not an address, a CIDR range (10.0.0.0/8) or loopback, linklocal, uniquelocal`);
+  }
+
   const drivers = Object.keys(storage).filter((k) => !STORAGE_NON_DRIVER.has(k));
   if (drivers.length !== 1) problems.push(`storage: exactly one driver must be configured, found ${drivers.length ? drivers.join(', ') : 'none'}`);
   const driver = drivers[0] ?? 'filesystem';
@@ -292,6 +311,7 @@ function finish(tree: Tree, problems: string[]): Config {
       host, port, addr, draintimeoutMs: parseDuration((http.draintimeout as string) ?? '30s'),
       idletimeoutMs: parseDuration((http.idletimeout as string) ?? '120s'),
       publicHost: http.host as string | undefined,
+      trustedProxies: (http.trustedproxies as string[] | undefined) ?? [],
       tls: tls.certificate ? { certificate: String(tls.certificate), key: String(tls.key) } : undefined,
       selfSigned: tls.selfsigned ? { directory: tlsDir, names: (tls.names as string[] | undefined) ?? [] } : undefined,
     },
@@ -314,11 +334,12 @@ function authConfig(auth: Tree, fsRoot: string | undefined, problems: string[]):
   const access = ((auth.access ?? {}) as Tree).path as string | undefined;
   if (modes.length > 1) problems.push(`auth: configure one mode, found ${modes.join(', ')}`);
   const mode = (modes[0] ?? 'none') as AuthConfig['mode'];
-  if (mode === 'none') return { mode, realm: 'berth', access };
+  const maxLoginFailures = (auth.maxloginfailures as number | undefined) ?? 20;
+  if (mode === 'none') return { mode, realm: 'berth', access, maxLoginFailures };
   if (mode === 'htpasswd') {
     const h = auth.htpasswd as Tree;
     if (!h.path) problems.push('auth.htpasswd.path: required (a bcrypt htpasswd file, e.g. from `berth auth htpasswd`)');
-    return { mode, realm: String(h.realm ?? 'berth'), htpasswd: h.path as string | undefined, access };
+    return { mode, realm: String(h.realm ?? 'berth'), htpasswd: h.path as string | undefined, access, maxLoginFailures };
   }
   const t = auth.token as Tree;
   const builtin = t.builtin === undefined ? true : Boolean(t.builtin);
@@ -330,7 +351,7 @@ function authConfig(auth: Tree, fsRoot: string | undefined, problems: string[]):
   const statedirectory = String(t.statedirectory ?? (fsRoot ? join(fsRoot, '_auth') : ''));
   if (!statedirectory) problems.push('auth.token.statedirectory: required when storage is not the filesystem');
   return {
-    mode, realm: 'berth', access,
+    mode, realm: 'berth', access, maxLoginFailures,
     token: {
       realm: t.realm as string | undefined,
       service: String(t.service ?? 'berth'),

@@ -35,7 +35,7 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
   const storage = await createAdapter(config.storage.driver, config.storage.options);
   let shuttingDown = false;
   const app = createApp(
-    { deleteEnabled: config.delete.enabled, automaticCrossmount: config.crossmount.automatic },
+    { deleteEnabled: config.delete.enabled, automaticCrossmount: config.crossmount.automatic, trustedProxies: config.http.trustedProxies },
     { storage, logger, auth, metrics: createMetrics({ processMetrics: true }), isShuttingDown: () => shuttingDown },
   );
   const selfSigned = config.http.selfSigned ? ensureSelfSigned(config.http.selfSigned.directory, config.http.selfSigned.names) : undefined;

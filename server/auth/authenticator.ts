@@ -5,6 +5,7 @@ import type { Request } from 'express';
 import { RegistryError } from '../errors.js';
 import type { AccessPolicy } from './access-rules.js';
 import type { Htpasswd } from './htpasswd.js';
+import { LoginThrottle } from './login-throttle.js';
 import type { TrustStore } from './keys.js';
 import { covers, formatScope, type Access } from './scope.js';
 import { InvalidTokenError, verifyAccessToken, type TokenSettings } from './tokens.js';
@@ -41,18 +42,28 @@ function parseBasic(header: string | undefined): { user: string; password: strin
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-/** Verifies Basic credentials with a short-lived cache: bcrypt on every blob request would dominate. */
+/**
+ * Verifies Basic credentials with a short-lived cache (bcrypt on every blob request would dominate), and
+ * throttles the failures of each client address (`client`: the request's address, see http.trustedproxies).
+ */
 export class CredentialChecker {
   #cache = new Map<string, number>();
-  constructor(readonly users: Htpasswd, private readonly ttlMs = 60_000) {}
+  constructor(readonly users: Htpasswd, private readonly throttle = new LoginThrottle(0), private readonly ttlMs = 60_000) {}
 
-  async check(header: string | undefined): Promise<string | undefined | false> {
+  async check(header: string | undefined, client: string): Promise<string | undefined | false> {
     const creds = parseBasic(header);
     if (!creds) return header ? false : undefined;
     const key = createHash('sha256').update(`${creds.user}\0${creds.password}\0${this.users.fingerprint(creds.user) ?? ''}`).digest('base64');
     const until = this.#cache.get(key);
     if (until && until > Date.now()) return creds.user;
-    if (!(await this.users.verify(creds.user, creds.password))) return false;
+    const wait = this.throttle.retryAfter(client);
+    if (wait > 0) {
+      throw new RegistryError('TOOMANYREQUESTS', undefined, { headers: { 'Retry-After': String(wait) }, message: `too many failed sign-ins from this address; try again in ${wait} s` });
+    }
+    if (!(await this.users.verify(creds.user, creds.password))) {
+      this.throttle.failed(client);
+      return false;
+    }
     if (this.#cache.size > 10_000) this.#cache.clear();
     this.#cache.set(key, Date.now() + this.ttlMs);
     return creds.user;
@@ -78,7 +89,7 @@ export class HtpasswdAuthenticator implements Authenticator {
 
   async authorize(req: Request, needed: Access[]): Promise<Principal> {
     const challenge = { 'WWW-Authenticate': `Basic realm=${quoted(this.realm)}, charset="UTF-8"` };
-    const user = await this.checker.check(req.headers.authorization);
+    const user = await this.checker.check(req.headers.authorization, req.ip ?? '');
     if (user === false) throw new RegistryError('UNAUTHORIZED', undefined, { headers: challenge, message: 'invalid username or password' });
     const principal = policyPrincipal(user, this.policy);
     const missing = needed.filter((a) => !a.actions.every((act) => principal.can(a.type, a.name, act)));

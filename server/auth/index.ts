@@ -6,6 +6,7 @@ import type { AuthConfig } from '../config.js';
 import { authenticatedUsersMayDoEverything, RulesFile, type AccessPolicy } from './access-rules.js';
 import { CredentialChecker, HtpasswdAuthenticator, TokenAuthenticator, noAuth, type Authenticator } from './authenticator.js';
 import { Htpasswd } from './htpasswd.js';
+import { LoginThrottle } from './login-throttle.js';
 import { loadOrCreateSigningKey, TrustStore } from './keys.js';
 import { Revocations } from './revocations.js';
 import { tokenRouter } from './token-issuer.js';
@@ -36,7 +37,7 @@ export async function createAuth(config: AuthConfig, warn?: (message: string) =>
   if (config.mode === 'htpasswd') {
     const users = load('auth.htpasswd.path', () => new Htpasswd(config.htpasswd!, warn));
     warnings.push(...users.warnings);
-    return { authenticator: new HtpasswdAuthenticator(new CredentialChecker(users), policy, config.realm), warnings };
+    return { authenticator: new HtpasswdAuthenticator(new CredentialChecker(users, new LoginThrottle(config.maxLoginFailures ?? 20)), policy, config.realm), warnings };
   }
 
   const t = config.token!;
@@ -57,7 +58,7 @@ export async function createAuth(config: AuthConfig, warn?: (message: string) =>
   }
   trust.addKey(key.kid, key.publicKey);
   const router = tokenRouter({
-    key, trust, settings, users: new CredentialChecker(users), policy,
+    key, trust, settings, users: new CredentialChecker(users, new LoginThrottle(config.maxLoginFailures ?? 20)), policy,
     revocations: new Revocations(join(t.statedirectory, 'revocations.json')),
     ttlSeconds: t.expirationSec, refreshTtlSeconds: t.refreshExpirationSec,
   });

@@ -59,7 +59,7 @@ export function tokenRouter(o: IssuerOptions): Router {
 
   router.get('/', async (req: Request, res: Response) => {
     checkService(req.query.service);
-    const user = await o.users.check(req.headers.authorization);
+    const user = await o.users.check(req.headers.authorization, req.ip ?? '');
     if (user === false) throw new RegistryError('UNAUTHORIZED', undefined, { headers: basicChallenge, message: 'invalid username or password' });
     if (user !== undefined && req.query.account !== undefined && req.query.account !== user) throw badRequest('account does not match the credentials');
     await respond(res, user, asList(req.query.scope), req.query.offline_token === 'true');
@@ -71,7 +71,7 @@ export function tokenRouter(o: IssuerOptions): Router {
     const scopes = asList(form.scope);
     if (form.grant_type === 'password') {
       const header = `Basic ${Buffer.from(`${String(form.username ?? '')}:${String(form.password ?? '')}`).toString('base64')}`;
-      const user = await o.users.check(header);
+      const user = await o.users.check(header, req.ip ?? '');
       if (!user) throw new RegistryError('UNAUTHORIZED', undefined, { message: 'invalid username or password' });
       await respond(res, user, scopes, form.access_type === 'offline');
       return;

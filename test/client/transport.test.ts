@@ -134,6 +134,11 @@ describe('transport: Basic, retries, redirects', () => {
           if (count('slow') === 1) { res.statusCode = 429; res.setHeader('retry-after', '1'); res.end(); return; }
           res.end('{"name":"slow","tags":["ok"]}');
           return;
+        case '/v2/limited/tags/list':
+          count('limited');
+          res.statusCode = 429; res.setHeader('retry-after', '120');
+          res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"try again in 120 s"}]}');
+          return;
         case '/v2/reset/tags/list':
           if (count('reset') === 1) { req.socket.destroy(); return; }
           res.end('{"name":"reset","tags":["ok"]}');
@@ -174,6 +179,13 @@ describe('transport: Basic, retries, redirects', () => {
     assert.ok(Date.now() - start >= 950, `waited ${Date.now() - start} ms`);
     assert.equal(retryAfterMs('2'), 2000);
     assert.equal(retryAfterMs(new Date(Date.now() + 3000).toUTCString(), Date.now()) ! > 1000, true);
+  });
+
+  it('a Retry-After longer than it waits for fails at once with the registry\'s message, instead of a silent wait', async () => {
+    const start = Date.now();
+    await assert.rejects(new RegistryClient(transport(), 'limited').tags(), /429 TOOMANYREQUESTS: try again in 120 s/);
+    assert.equal(hits.get('limited'), 1);
+    assert.ok(Date.now() - start < 5000);
   });
 
   it('retries a connection reset', async () => {

@@ -52,9 +52,10 @@ export async function authFixture(mode: 'htpasswd' | 'token', over: Partial<Toke
   const rules = join(dir, 'access.yml');
   await writeHtpasswd(htpasswd, PASSWORDS);
   await writeFile(rules, RULES);
+  // no sign-in throttling: tests send wrong passwords on purpose, many at a time (login-throttle.test.ts tests it)
   const config: AuthConfig = mode === 'htpasswd'
-    ? { mode, realm: 'berth-test', htpasswd, access: withRules ? rules : undefined }
-    : { mode, realm: 'berth', access: withRules ? rules : undefined, token: tokenConfig(dir, over) };
+    ? { mode, realm: 'berth-test', htpasswd, access: withRules ? rules : undefined, maxLoginFailures: 0 }
+    : { mode, realm: 'berth', access: withRules ? rules : undefined, token: tokenConfig(dir, over), maxLoginFailures: 0 };
   const auth = await createAuth(config);
   const storage = new FilesystemAdapter({ rootdirectory: join(dir, 'data') });
   const app = createApp({ deleteEnabled: true }, { storage, auth });

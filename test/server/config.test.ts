@@ -75,6 +75,16 @@ storage:
     assert.throws(() => loadConfig({ env: { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_READTIMEOUT: 'soon' } }), /REGISTRY_STORAGE_S3_READTIMEOUT: "soon" is not a duration/);
   });
 
+  it('http.trustedproxies takes addresses, CIDR ranges and proxy-addr\'s names; auth.maxloginfailures a count', () => {
+    const c = loadConfig({ env: { REGISTRY_HTTP_TRUSTEDPROXIES: '10.0.0.0/8, ::1, loopback', REGISTRY_AUTH_MAXLOGINFAILURES: '5' } });
+    assert.deepEqual(c.http.trustedProxies, ['10.0.0.0/8', '::1', 'loopback']);
+    assert.equal(c.auth.maxLoginFailures, 5);
+    assert.equal(loadConfig().auth.maxLoginFailures, 20);
+    assert.deepEqual(loadConfig().http.trustedProxies, []);
+    const p = problems(() => loadConfig({ env: { REGISTRY_HTTP_TRUSTEDPROXIES: '10.0.0.0/33,proxy.example.com,1.2.3.4/8/1' } }));
+    assert.equal(p.filter((x) => x.startsWith('http.trustedproxies:')).length, 3, p.join('\n'));
+  });
+
   it('each mistake gets its own clear message', async () => {
     const file = await yamlFile(`http:
   addr: nonsense

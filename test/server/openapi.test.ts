@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
 import { createApp } from '../../server/app.js';
+import { createAuth } from '../../server/auth/index.js';
 import { ERROR_CODES } from '../../server/errors.js';
 import { blobItem } from '../../server/registry/gc-barrier.js';
 import { paths } from '../../server/registry/paths.js';
@@ -716,6 +717,13 @@ describe('openapi.yaml: contract against the running server', () => {
     // The catalog shows what the caller may pull.
     assert.deepEqual((await send(srv, 'GET', '/v2/_catalog', { headers: { Authorization: carol } })).json().repositories, ['acme/app']);
     assert.deepEqual((await send(srv, 'GET', '/v2/_catalog')).json().repositories, []);
+    // Past auth.maxloginfailures, a sign-in not verified before is 429.
+    const throttled = await listen(createApp({}, { storage: f.storage, auth: await createAuth({ ...f.config, maxLoginFailures: 1 }) }));
+    extra.push({ server: throttled, cleanup: async () => undefined });
+    expectError(await send(throttled, 'GET', '/v2/', { headers: { Authorization: basic('alice', 'wrong') } }), 401, 'UNAUTHORIZED');
+    x = await send(throttled, 'GET', '/v2/', { headers: { Authorization: alice } });
+    expectError(x, 429, 'TOOMANYREQUESTS');
+    assert.ok(Number(x.header('Retry-After')) > 0);
   });
 
   it('token auth: Bearer challenges, and the built-in issuer at /auth/token (GET, HEAD, POST, OPTIONS)', async () => {
@@ -796,6 +804,17 @@ describe('openapi.yaml: contract against the running server', () => {
     const limit = Object.fromEntries(Array.from({ length: 997 }, (_, i) => [`f${i}`, '1']));
     x = await form({ grant_type: 'password', username: 'alice', password: PASSWORDS.alice, ...limit });
     assert.equal(x.status, 200);
+    // Past auth.maxloginfailures, a sign-in not verified before is 429, on both endpoints' forms.
+    const throttled = await listen(createApp({}, { storage: f.storage, auth: await createAuth({ ...f.config, maxLoginFailures: 1 }) }));
+    extra.push({ server: throttled, cleanup: async () => undefined });
+    expectError(await send(throttled, 'GET', '/auth/token', { headers: { Authorization: basic('alice', 'wrong') } }), 401, 'UNAUTHORIZED');
+    x = await send(throttled, 'GET', '/auth/token?service=berth-test', { headers: { Authorization: basic('bob', PASSWORDS.bob) } });
+    expectError(x, 429, 'TOOMANYREQUESTS');
+    assert.ok(Number(x.header('Retry-After')) > 0);
+    x = await send(throttled, 'POST', '/auth/token', {
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'password', username: 'bob', password: PASSWORDS.bob }).toString(),
+    });
+    expectError(x, 429, 'TOOMANYREQUESTS');
   });
 
   it('a failing storage backend → 500 UNKNOWN on every operation that touches storage', async () => {
