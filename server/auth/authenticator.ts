@@ -56,17 +56,19 @@ export class CredentialChecker {
     const key = createHash('sha256').update(`${creds.user}\0${creds.password}\0${this.users.fingerprint(creds.user) ?? ''}`).digest('base64');
     const until = this.#cache.get(key);
     if (until && until > Date.now()) return creds.user;
-    const wait = this.throttle.retryAfter(client);
-    if (wait > 0) {
-      throw new RegistryError('TOOMANYREQUESTS', undefined, { headers: { 'Retry-After': String(wait) }, message: `too many failed sign-ins from this address; try again in ${wait} s` });
-    }
-    if (!(await this.users.verify(creds.user, creds.password))) {
-      this.throttle.failed(client);
-      return false;
-    }
-    if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(key, Date.now() + this.ttlMs);
-    return creds.user;
+    return this.throttle.oneAtATime(client, async () => {
+      const wait = this.throttle.retryAfter(client);
+      if (wait > 0) {
+        throw new RegistryError('TOOMANYREQUESTS', undefined, { headers: { 'Retry-After': String(wait) }, message: `too many failed sign-ins from this address; try again in ${wait} s` });
+      }
+      if (!(await this.users.verify(creds.user, creds.password))) {
+        this.throttle.failed(client);
+        return false;
+      }
+      if (this.#cache.size > 10_000) this.#cache.clear();
+      this.#cache.set(key, Date.now() + this.ttlMs);
+      return creds.user;
+    });
   }
 }
 

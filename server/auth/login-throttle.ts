@@ -1,11 +1,14 @@
 // Failed sign-ins per client address: past the limit within a minute, further attempts from that
 // address are answered 429 without running bcrypt, so one client can neither guess passwords
 // quickly nor keep the event loop busy with hashes while others wait to sign in. Credentials
-// already verified (CredentialChecker's cache) still pass.
+// already verified (CredentialChecker's cache) still pass. An address's checks also run one at a
+// time, so a flood from one address takes one hash's share of the CPU, not all of it.
 
 export class LoginThrottle {
   /** Per client: times of its recent failures, oldest first (at most `limit`). */
   readonly #failures = new Map<string, number[]>();
+  /** Per client: the end of its last queued check. */
+  readonly #queues = new Map<string, Promise<unknown>>();
 
   constructor(readonly limit: number, readonly windowMs = 60_000, private readonly maxClients = 10_000, private readonly now = Date.now) {}
 
@@ -24,6 +27,16 @@ export class LoginThrottle {
     this.#failures.delete(client); // re-inserted last: the map's order is the eviction order
     this.#failures.set(client, recent);
     if (this.#failures.size > this.maxClients) this.#failures.delete(this.#failures.keys().next().value!);
+  }
+
+  /** Runs `check` after the client's earlier checks have ended. */
+  async oneAtATime<T>(client: string, check: () => Promise<T>): Promise<T> {
+    const before = this.#queues.get(client) ?? Promise.resolve();
+    const mine = before.then(check, check);
+    const settled = mine.catch(() => undefined);
+    this.#queues.set(client, settled);
+    void settled.then(() => { if (this.#queues.get(client) === settled) this.#queues.delete(client); });
+    return mine;
   }
 
   #recent(client: string): number[] {

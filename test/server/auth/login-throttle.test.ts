@@ -70,6 +70,11 @@ describe('failed sign-ins are throttled per client address', () => {
     assert.equal((await request(app).get('/v2/').set('Authorization', right).set('X-Forwarded-For', '192.0.2.7')).status, 429);
   });
 
+  it('a flood of wrong passwords at once is checked one at a time, so the limit holds for it too', async () => {
+    const storm = await Promise.all(Array.from({ length: 10 }, (_, i) => request(behindProxy).get('/v2/').set('Authorization', basic('alice', `guess-${i}`)).set('X-Forwarded-For', '192.0.2.9')));
+    assert.deepEqual(storm.map((r) => r.status).sort(), [401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+  });
+
   it('behind a trusted proxy, each forwarded client address is counted on its own', async () => {
     for (let i = 0; i < 3; i++) {
       assert.equal((await request(behindProxy).get('/v2/').set('Authorization', wrong).set('X-Forwarded-For', '192.0.2.1')).status, 401);
