@@ -28,9 +28,10 @@
 // is gone, `berth image prune` reclaims it.
 //
 // image prune removes dangling images (every image with -a) that no container uses, then every
-// blob nothing references (blobs younger than a grace period, default 1 hour, are kept: a pull or a
-// commit in progress writes its blobs before the index entry that references them), then every
-// layer snapshot no image and no container uses. Do not prune while pulling a large image for an
+// blob nothing references, then every layer snapshot no image and no container uses. Blobs and
+// layer snapshots younger than a grace period (default 1 hour) are kept unless they belonged to an
+// image the prune removed: a pull or a commit in progress writes its blobs and unpacks its layers
+// before the index entry that references them. Do not prune while pulling a large image for an
 // hour or more.
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -371,10 +372,13 @@ async function collect(o: ImageHousekeepingOptions, world: World, gone: ImageGro
   if (o.snapshots) {
     const keepChains = new Set<string>(keep.chains.flat());
     const cand = new Set<string>();
+    for (const c of goneReach.chains.flat()) if (!keepChains.has(c)) cand.add(c);
     if (sweep) {
-      for await (const s of o.snapshots.walk()) if (s.kind === 'committed' && CHAIN_ID.test(s.key) && !keepChains.has(s.key)) cand.add(s.key);
-    } else {
-      for (const c of goneReach.chains.flat()) if (!keepChains.has(c)) cand.add(c);
+      // layers no image names yet may be a pull's, unpacked before the pull names its image: like blobs,
+      // they are left alone for the grace period
+      for await (const s of o.snapshots.walk()) {
+        if (s.kind === 'committed' && CHAIN_ID.test(s.key) && !keepChains.has(s.key) && sweep.now - Date.parse(s.created) >= sweep.graceMs) cand.add(s.key);
+      }
     }
     for (const c of [...cand]) cand.add(initName(c)); // an image top's init layer goes with it (children first)
     const r = await removeSnapshots(o.snapshots, cand);
@@ -450,7 +454,7 @@ export async function removeImage(input: string, o: ImageHousekeepingOptions & {
 
 /**
  * `berth image prune [-a]`: dangling images (every image with `all`) that no container uses, then
- * unreferenced blobs older than `graceMs` (default 1 hour) and unused layer snapshots.
+ * unreferenced blobs and unused layer snapshots older than `graceMs` (default 1 hour).
  */
 export async function pruneImages(o: ImageHousekeepingOptions & { all?: boolean; graceMs?: number; now?: number }): Promise<PruneImagesResult> {
   const world = await loadWorld(o);

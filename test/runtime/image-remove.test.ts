@@ -3,9 +3,9 @@
 // containers faked on disk the way containers.ts and run.ts leave them (container.json, an active
 // snapshot `container-<id>` on the image's top layer).
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, test } from 'node:test';
 import { Command } from '../../cli/commander.js';
@@ -49,6 +49,11 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     const chain = chainIds(layers.map((l) => l.diffId));
     if (unpack) await store.unpack(await store.resolve(t.manifest.digest), snapshots);
     return { manifest: t.manifest.digest, config: m.config.digest, chain, blobs: [t.manifest.digest, m.config.digest, ...layers.map((l) => l.digest)] };
+  }
+  /** Makes a snapshot look committed at `when` (its metadata, as the snapshotter writes it). */
+  async function age(key: string, when: Date): Promise<void> {
+    const path = join(snapshots.dir, 'meta', `${createHash('sha256').update(key).digest('hex')}.json`);
+    await writeFile(path, JSON.stringify({ ...(await snapshots.stat(key)), created: when.toISOString() }));
   }
   const own = (tag: string) => layer([{ name: `${tag}.txt`, type: 'file', data: randomBytes(2000) }]);
   const has = (d: Digest) => existsSync(layout.blobPath(d));
@@ -220,6 +225,24 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     assert.ok(p.reclaimed >= 'half unpacked'.length);
   });
 
+  test('prune leaves the layers a pull has unpacked but not named yet (younger than the grace period); past it they go', async () => {
+    // a pull unpacks each layer as its blob lands, and names the image only when every blob is in
+    const layers = [base, own('p')];
+    const p = await image('docker.io/library/pulling:1', layers);
+    await layout.removeTag('docker.io/library/pulling:1');
+    for (const x of [false, true]) {
+      const r = await pruneImages({ store, root, snapshots, all: x });
+      assert.deepEqual(r.snapshots, [], `prune${x ? ' -a' : ''} removed nothing`);
+      for (const ch of p.chain) assert.ok(await snap(ch), `${ch} kept`);
+    }
+    // the pull goes on: its next layer still finds its parent, and the image runs
+    await layout.setTag({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: p.manifest, size: (await stat(layout.blobPath(p.manifest))).size }, 'docker.io/library/pulling:1');
+    assert.equal((await store.unpack(await store.resolve('docker.io/library/pulling:1'), snapshots)).reused, 2);
+    await layout.removeTag('docker.io/library/pulling:1');
+    const later = await pruneImages({ store, root, snapshots, now: Date.now() + 2 * 3_600_000 });
+    assert.deepEqual(new Set(later.snapshots), new Set(p.chain));
+  });
+
   test('prune: dangling images, then -a every image no container uses; unreferenced blobs past the grace period; unused layers', async () => {
     const a = await image('docker.io/library/app:1', [base, own('a')]);
     const b = await image('docker.io/library/b:1', [base, own('b')]);
@@ -237,10 +260,11 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     const tmpFile = join(layout.dir, 'blobs', 'sha256', '.commit-0123456789ab.tmp');
     await writeFile(tmpFile, 'partial');
     await utimes(tmpFile, hoursAgo, hoursAgo);
-    // a layer snapshot no image uses any more
+    // a layer snapshot no image uses any more (committed long ago)
     const stray = `sha256:${randomBytes(32).toString('hex')}` as Digest;
     await snapshots.prepare('x', undefined);
     await snapshots.commit(stray, 'x');
+    await age(stray, hoursAgo);
 
     const p = await pruneImages({ store, root, snapshots });
     assert.deepEqual(p.untagged, []);
