@@ -1,7 +1,7 @@
 // The shared core of push, pull and copy: open both ends, run the copy engine, report.
 // Heavy (the whole client): push, pull and copy import this module only inside their actions.
 import { copyImage, type CopyResult } from '../client/copy.js';
-import { IntegrityError } from '../client/errors.js';
+import { ContentRemovedError, IntegrityError } from '../client/errors.js';
 import type { DockerArchiveSource } from '../client/docker-archive.js';
 import { familiarReference } from '../oci/image-reference.js';
 import type { ClientContext } from '../client/context.js';
@@ -52,7 +52,6 @@ async function transferFrom(src: ImageSource, srcLoc: Location, dstLoc: Location
   if (ping) {
     try { await ping; } catch (e) { await dst.abort?.(); throw e; }
   }
-  const progress = progressFor(flags);
   const started = Date.now();
   let sourceTags: string[] = [];
   if (srcLoc.kind === 'docker-archive') {
@@ -61,24 +60,31 @@ async function transferFrom(src: ImageSource, srcLoc: Location, dstLoc: Location
     sourceTags = archive.repoTags;
   }
   // into the local store, as root: layers are unpacked into snapshots while the pull runs, as docker pull does
-  const unpacker = dstLoc.kind === 'local' && flags.unpack !== false
-    ? await (await import('../runtime/pull-unpack.js')).PullUnpacker.open(localName(dstLoc.ref)) : undefined;
+  const openUnpacker = async () => (dstLoc.kind === 'local' && flags.unpack !== false
+    ? (await import('../runtime/pull-unpack.js')).PullUnpacker.open(localName(dstLoc.ref)) : undefined);
+  let unpacker = await openUnpacker();
   let result: CopyResult;
   let unpacked = 0;
   const tags = destinationTags(srcLoc, dstLoc, sourceTags);
-  try {
-    result = await copyImage(src, dst, {
-      all: settings.all,
-      ...(settings.platform ? { platform: settings.platform } : {}),
-      jobs: settings.jobs,
-      referrers: settings.referrers,
-      tags,
-      progress,
-      ...(unpacker ? { observer: unpacker.observer } : {}),
-    });
-  } catch (e) {
-    await unpacker?.cancel();
-    throw e;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      result = await copyImage(src, dst, {
+        all: settings.all,
+        ...(settings.platform ? { platform: settings.platform } : {}),
+        jobs: settings.jobs,
+        referrers: settings.referrers,
+        tags,
+        progress: progressFor(flags),
+        ...(unpacker ? { observer: unpacker.observer } : {}),
+      });
+      break;
+    } catch (e) {
+      await unpacker?.cancel();
+      // a blob found in place was deleted by a concurrent rmi or prune before the image was named:
+      // copy again, which fetches what is missing now (and unpacks what went with it)
+      if (!(e instanceof ContentRemovedError) || attempt === 3) throw e;
+      unpacker = await openUnpacker();
+    }
   }
   if (unpacker) {
     try { unpacked = await unpacker.finish(); } catch (e) {

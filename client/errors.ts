@@ -48,6 +48,9 @@ export class UnsupportedError extends ClientError {
   constructor(message: string, code?: string) { super(message, ExitCode.Unsupported, code); }
 }
 
+/** Blobs an image needs were deleted (a concurrent rmi or prune) between being found and being named: copy again. */
+export class ContentRemovedError extends ClientError {}
+
 export class UsageError extends ClientError {
   constructor(message: string) { super(message, ExitCode.Usage); }
 }

@@ -11,7 +11,7 @@ import type { Descriptor } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import { writeFileAtomic } from './atomic.js';
 import { ingestBlob, type IngestOptions, type IngestResult, type OffsetOpener } from './blob-ingest.js';
-import { ClientError, IntegrityError, NotFoundError } from './errors.js';
+import { ClientError, ContentRemovedError, IntegrityError, NotFoundError } from './errors.js';
 import { acquireLock } from './pid-lock.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -156,9 +156,18 @@ export class ImageLayout {
 
   async tags(): Promise<string[]> { return this.tagsOf(await this.readIndex()); }
 
-  /** Points `tag` at `desc` in index.json (replacing the entry that had the tag), atomically. */
-  async setTag(desc: Descriptor, tag: string | undefined): Promise<void> {
-    await this.updateIndex((idx) => {
+  /**
+   * Points `tag` at `desc` in index.json (replacing the entry that had the tag), atomically. With
+   * `complete`, only when every blob below `desc` is in the layout, looked at under the index lock:
+   * rmi and prune delete blobs under that lock, so a copy that found a blob in place before one of
+   * them deleted it gets a ContentRemovedError here instead of naming an image that lacks it.
+   */
+  async setTag(desc: Descriptor, tag: string | undefined, opts: { complete?: boolean } = {}): Promise<void> {
+    await this.updateIndex(async (idx) => {
+      if (opts.complete) {
+        const missing = await this.missingBlobs(desc);
+        if (missing.length) throw new ContentRemovedError(`${missing.join(', ')} of ${desc.digest} left ${this.dir} while it was copied in (removed by a concurrent rmi or prune)`);
+      }
       const entry: Descriptor = {
         mediaType: desc.mediaType, digest: desc.digest, size: desc.size,
         ...(desc.platform ? { platform: desc.platform } : {}),
@@ -167,6 +176,22 @@ export class ImageLayout {
       const keep = idx.manifests.filter((m) => (tag ? m.annotations?.[REF_NAME] !== tag : m.digest !== desc.digest || !!m.annotations?.[REF_NAME]));
       idx.manifests = [...keep, entry];
     });
+  }
+
+  /** The blobs below the manifest or index `desc` (itself included) that are not in the layout. */
+  async missingBlobs(desc: Pick<Descriptor, 'digest' | 'size'>, depth = 0): Promise<Digest[]> {
+    let doc: { manifests?: Descriptor[]; config?: Descriptor; layers?: Descriptor[] };
+    try { doc = JSON.parse((await this.readSmall(desc)).toString('utf8')) as typeof doc; } catch (e) {
+      if (e instanceof NotFoundError) return [desc.digest];
+      throw e;
+    }
+    const missing: Digest[] = [];
+    for (const m of doc.manifests ?? []) {
+      if (depth < 4 && /manifest|index/.test(m.mediaType) && /json/.test(m.mediaType)) missing.push(...await this.missingBlobs(m, depth + 1));
+      else if (!(await this.hasBlob(m))) missing.push(m.digest);
+    }
+    for (const b of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])]) if (!(await this.hasBlob(b))) missing.push(b.digest);
+    return missing;
   }
 
   async removeTag(tag: string): Promise<boolean> {
@@ -184,21 +209,35 @@ export class ImageLayout {
    * list): untagging an image while keeping it as an untagged entry, or removing entries by digest.
    */
   async updateEntries(fn: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
-    await this.updateIndex((idx) => { idx.manifests = fn([...idx.manifests]); });
+    await this.withIndexLock((update) => update(fn));
   }
 
-  /** A read-modify-write of index.json: one at a time in this process, and across processes (index.json.lock). */
-  private updateIndex(fn: (idx: IndexJson) => void): Promise<void> {
+  /**
+   * Runs `fn` holding the index lock: one at a time in this process, and across processes
+   * (index.json.lock). `fn` gets an updateEntries of its own, which does not take the lock again.
+   * rmi and prune decide and delete under it, so no copy names an image meanwhile.
+   */
+  withIndexLock<T>(fn: (update: (f: (manifests: Descriptor[]) => Descriptor[]) => Promise<void>) => Promise<T>): Promise<T> {
     const next = this.indexLock.then(async () => {
       const release = await lockIn(this.dir, join(this.dir, 'index.json.lock'));
       try {
-        const idx = await this.readIndex();
-        fn(idx);
-        await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: idx.manifests, ...(idx.annotations ? { annotations: idx.annotations } : {}) }));
+        return await fn((f) => this.writeIndex((idx) => { idx.manifests = f([...idx.manifests]); }));
       } finally { await release(); }
     });
     this.indexLock = next.catch(() => undefined);
     return next;
+  }
+
+  /** A read-modify-write of index.json, under the index lock. */
+  private updateIndex(fn: (idx: IndexJson) => void | Promise<void>): Promise<void> {
+    return this.withIndexLock(() => this.writeIndex(fn));
+  }
+
+  /** Reads, changes and atomically rewrites index.json; the caller holds the index lock. */
+  private async writeIndex(fn: (idx: IndexJson) => void | Promise<void>): Promise<void> {
+    const idx = await this.readIndex();
+    await fn(idx);
+    await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: idx.manifests, ...(idx.annotations ? { annotations: idx.annotations } : {}) }));
   }
 }
 

@@ -130,8 +130,8 @@ export class LayoutDestination implements ImageDestination {
 
   async putManifest(m: ManifestBlob, tags: string[], opts: { root?: boolean; referrer?: boolean } = {}): Promise<void> {
     await this.layout.writeSmall(m.bytes, m.descriptor.digest);
-    for (const t of tags) await this.layout.setTag(m.descriptor, t);
-    if (!tags.length && (opts.root || opts.referrer)) await this.layout.setTag(m.descriptor, undefined);
+    for (const t of tags) await this.layout.setTag(m.descriptor, t, { complete: true });
+    if (!tags.length && (opts.root || opts.referrer)) await this.layout.setTag(m.descriptor, undefined, { complete: true });
   }
 
   async commit(): Promise<void> { await this.layout.tidy(); }

@@ -399,7 +399,14 @@ function withoutName(e: Descriptor): Descriptor {
  * Throws NotFoundError (no such image), ImageConflictError (a container uses it, or its names span
  * several repositories, without force) or UsageError (an ambiguous ID prefix); nothing changes then.
  */
-export async function removeImage(input: string, o: ImageHousekeepingOptions & { force?: boolean }): Promise<RemoveImageResult> {
+export function removeImage(input: string, o: ImageHousekeepingOptions & { force?: boolean }): Promise<RemoveImageResult> {
+  // decided and done under the index lock: no pull names an image meanwhile whose blobs this deletes
+  return o.store.layout.withIndexLock((update) => removeLocked(input, o, update));
+}
+
+type UpdateEntries = (fn: (entries: Descriptor[]) => Descriptor[]) => Promise<void>;
+
+async function removeLocked(input: string, o: ImageHousekeepingOptions & { force?: boolean }, update: UpdateEntries): Promise<RemoveImageResult> {
   const world = await loadWorld(o);
   const target = findTarget(input, world.groups);
 
@@ -434,7 +441,7 @@ export async function removeImage(input: string, o: ImageHousekeepingOptions & {
   const deleteDigests = new Set(plan.filter((p) => p.fate === 'delete').map((p) => p.group.digest));
   const untaggedOf = new Set(plan.filter((p) => p.untagged).map((p) => p.group.digest));
   const dangle = plan.filter((p) => p.fate === 'dangle').map((p) => p.group);
-  await o.store.layout.updateEntries((entries) => {
+  await update((entries) => {
     const out = entries.filter((e) => {
       if (deleteDigests.has(e.digest)) return false;
       const name = e.annotations?.[REF_NAME];
@@ -456,11 +463,15 @@ export async function removeImage(input: string, o: ImageHousekeepingOptions & {
  * `berth image prune [-a]`: dangling images (every image with `all`) that no container uses, then
  * unreferenced blobs and unused layer snapshots older than `graceMs` (default 1 hour).
  */
-export async function pruneImages(o: ImageHousekeepingOptions & { all?: boolean; graceMs?: number; now?: number }): Promise<PruneImagesResult> {
+export function pruneImages(o: ImageHousekeepingOptions & { all?: boolean; graceMs?: number; now?: number }): Promise<PruneImagesResult> {
+  return o.store.layout.withIndexLock((update) => pruneLocked(o, update));
+}
+
+async function pruneLocked(o: ImageHousekeepingOptions & { all?: boolean; graceMs?: number; now?: number }, update: UpdateEntries): Promise<PruneImagesResult> {
   const world = await loadWorld(o);
   const gone = world.groups.filter((g) => (o.all || g.names.length === 0) && !(world.users.get(g.digest) ?? []).length);
   const goneSet = new Set(gone.map((g) => g.digest));
-  if (gone.length) await o.store.layout.updateEntries((entries) => entries.filter((e) => !goneSet.has(e.digest)));
+  if (gone.length) await update((entries) => entries.filter((e) => !goneSet.has(e.digest)));
   const untagged = gone.flatMap((g) => g.names).map(displayName);
   const sweep = { graceMs: o.graceMs ?? 3_600_000, now: o.now ?? Date.now() };
   const res = await collect(o, world, gone, sweep);

@@ -1,14 +1,21 @@
 // Several `berth pull`s into one local store at once, as scripts and CI jobs do: every one succeeds,
 // a blob they share is downloaded into place once (the others wait for it and find it there), and
-// every image keeps its name (index.json is updated under a lock all processes take).
+// every image keeps its name (index.json is updated under a lock all processes take); an rmi deleting
+// a blob the pull found in place does not leave the pulled image without it.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { writeFileAtomic } from '../../client/atomic.js';
 import { ImageLayout } from '../../client/image-layout.js';
+import { acquireLock } from '../../client/pid-lock.js';
+import type { Digest } from '../../oci/digest.js';
+import type { Descriptor } from '../../oci/manifest.js';
 import { startTestServer, type TestServer } from '../helpers/registry.js';
 import { addImage, layer, removeDir, tempDir } from '../runtime/helpers.js';
 
@@ -61,4 +68,34 @@ test(`${COUNT} pulls of different images into one store at once: every image kee
   for (const r of runs) assert.equal(r.code, 0, r.stderr);
   const listed = (await berth(['images', '--format', '{{.Repository}}:{{.Tag}}'], store)).stdout.trim().split('\n').sort();
   assert.deepEqual(listed, Array.from({ length: COUNT }, (_, i) => `${srv.host}/many/r${i}:v1`).sort());
+});
+
+test('a shared blob found in place, then deleted by an rmi before the pull names its image, is fetched again: the image is never named without it', async () => {
+  const store = join(tmp, 'rmi-race');
+  const first = await berth(['pull', '--no-unpack', '-q', `${srv.host}/many/r1:v1`], store);
+  assert.equal(first.code, 0, first.stderr);
+  const layout = await ImageLayout.open(store);
+  const r1 = await layout.resolve(`${srv.host}/many/r1:v1`);
+  const shared = (JSON.parse((await layout.readSmall(r1)).toString()) as { layers: Descriptor[] }).layers[0]!;
+  const digest = (await berth(['digest', `${srv.host}/many/r0:v1`], store)).stdout.trim() as Digest;
+
+  // the index lock is what rmi and prune hold while they decide and delete: the pull finds the shared
+  // layer in place, fetches the rest, and waits for the lock to name r0
+  const release = await acquireLock(join(store, 'index.json.lock'));
+  const pull = berth(['pull', '--no-unpack', '-q', `${srv.host}/many/r0:v1`], store);
+  for (let i = 0; !existsSync(layout.blobPath(digest)); i++) {
+    assert.ok(i < 400, 'the pull wrote its manifest');
+    await delay(25);
+  }
+  // meanwhile `berth rmi r1` (which saw no r0 yet): r1's name goes, and the blobs no named image needs
+  const idx = await layout.readIndex();
+  await writeFileAtomic(join(store, 'index.json'), JSON.stringify({ ...idx, manifests: idx.manifests.filter((m) => m.digest !== r1.digest) }));
+  await unlink(layout.blobPath(shared.digest));
+  await release();
+
+  const r = await pull;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(await layout.tags(), [`${srv.host}/many/r0:v1`]);
+  const m = JSON.parse((await layout.readSmall(await layout.resolve(`${srv.host}/many/r0:v1`))).toString()) as { config: Descriptor; layers: Descriptor[] };
+  for (const b of [m.config, ...m.layers]) assert.ok(await layout.hasBlob(b), `${b.digest} is in the store`);
 });

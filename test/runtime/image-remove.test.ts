@@ -11,6 +11,7 @@ import { after, afterEach, beforeEach, describe, test } from 'node:test';
 import { Command } from '../../cli/commander.js';
 import { ClientError, ExitCode, NotFoundError, UsageError } from '../../client/errors.js';
 import { ImageLayout } from '../../client/image-layout.js';
+import { acquireLock } from '../../client/pid-lock.js';
 import { hostPlatform } from '../../client/platform.js';
 import type { Digest } from '../../oci/digest.js';
 import { ImageConflictError, pruneImages, removeImage } from '../../runtime/image-remove.js';
@@ -122,6 +123,24 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     const p = await pruneImages({ store, root, snapshots });
     assert.deepEqual(p.snapshots, []);
     assert.ok(await snap(b.chain[0]!));
+  });
+
+  test('rmi decides under the index lock: an image a pull names meanwhile keeps the layers it shares', async () => {
+    const a = await image('docker.io/library/app:1', [base, own('a')]);
+    const b = await image('docker.io/library/b:1', [base, own('b')]);
+    const bEntry = await layout.resolve('docker.io/library/b:1');
+    await layout.removeTag('docker.io/library/b:1'); // b's pull has its blobs and layers, not its name yet
+    // the pull takes the index lock to name b; the rmi starts meanwhile
+    const release = await acquireLock(join(layout.dir, 'index.json.lock'));
+    const rmi = removeImage('app:1', opts());
+    await new Promise((r) => setTimeout(r, 200));
+    const idx = await layout.readIndex();
+    await writeFile(join(layout.dir, 'index.json'), JSON.stringify({ ...idx, manifests: [...idx.manifests, bEntry] }));
+    await release();
+    const r = await rmi;
+    assert.deepEqual(r.deleted, [a.config, a.chain[1]]);
+    assert.ok(has(base.digest) && await snap(b.chain[0]!));
+    await store.unpack(await store.resolve('docker.io/library/b:1'), snapshots);
   });
 
   test('name@digest removes that repository\'s names for the digest; a full ID with sha256: removes the rest', async () => {
