@@ -222,6 +222,9 @@ export class OverlaySnapshotter implements Snapshotter {
     }
     await unlink(this.metaPath(keyOrName));
     await fsyncDir(this.metaDir);
+    // a crash inside commit() leaves the active snapshot's metadata beside the committed one's, on one
+    // directory: removing that leftover must not take the committed layer's files with it
+    for await (const other of this.walk()) if (other.id === info.id) return;
     await rm(join(this.dir, info.id), { recursive: true, force: true });
   }
 

@@ -1,5 +1,6 @@
 // The overlay snapshotter and image unpacking, with real overlay mounts (root; CI runs as root).
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { chmod, link, lstat, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -332,5 +333,22 @@ describe('overlay snapshotter and image unpack (root, overlay mounts)', { skip }
     assert.equal((await failing.stat('t')).kind, 'active');
     await failing.remove('t');
     await watched.remove('S');
+  });
+
+  test('a crash inside commit (the committed metadata written, the active one not yet removed): removing the leftover keeps the committed layer\'s files', async () => {
+    await snaps.prepare('extract-0123456789ab-sha256:c0');
+    const active = await snaps.stat('extract-0123456789ab-sha256:c0');
+    await writeFile(join(snaps.fsDir(active), 'file'), 'layer data');
+    const metaFile = `${createHash('sha256').update('extract-0123456789ab-sha256:c0').digest('hex')}.json`;
+    const activeMeta = await readFile(join(snaps.dir, 'meta', metaFile));
+    await snaps.commit('C0', 'extract-0123456789ab-sha256:c0');
+    await writeFile(join(snaps.dir, 'meta', metaFile), activeMeta); // as the crash left it
+    assert.equal((await snaps.stat('C0')).id, (await snaps.stat('extract-0123456789ab-sha256:c0')).id);
+    // what prune does with an old extract- leftover
+    await snaps.remove('extract-0123456789ab-sha256:c0');
+    assert.equal(await readFile(join(snaps.fsDir(await snaps.stat('C0')), 'file'), 'utf8'), 'layer data');
+    assert.deepEqual(await snaps.orphans(Date.now() + 1000), []);
+    await snaps.remove('C0');
+    assert.ok(!(await readdir(snaps.dir)).includes(active.id), 'the last one to go takes the directory');
   });
 });
