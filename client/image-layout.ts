@@ -173,7 +173,8 @@ export class ImageLayout {
         ...(desc.platform ? { platform: desc.platform } : {}),
         ...(tag || desc.annotations ? { annotations: { ...desc.annotations, ...(tag ? { [REF_NAME]: tag } : {}) } } : {}),
       };
-      const keep = idx.manifests.filter((m) => (tag ? m.annotations?.[REF_NAME] !== tag : m.digest !== desc.digest || !!m.annotations?.[REF_NAME]));
+      // a tag replaces the entry that had it, and the untagged entry of the same image (a <none> left by rmi -f)
+      const keep = idx.manifests.filter((m) => (tag ? m.annotations?.[REF_NAME] !== tag : true) && (m.digest !== desc.digest || !!m.annotations?.[REF_NAME]));
       idx.manifests = [...keep, entry];
     });
   }

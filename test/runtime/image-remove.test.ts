@@ -143,6 +143,16 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     await store.unpack(await store.resolve('docker.io/library/b:1'), snapshots);
   });
 
+  test('an image kept dangling by rmi -f, named again (pull, tag), is listed once, by its name', async () => {
+    const a = await image('docker.io/library/app:1', [base, own('a')]);
+    const c = await fakeContainer(a, true);
+    await removeImage('app:1', opts(true));
+    const dangling = await layout.readIndex().then((i) => i.manifests[0]!);
+    await layout.setTag(dangling, 'docker.io/library/app:1');
+    assert.deepEqual((await store.list()).map((i) => i.name), ['docker.io/library/app:1']);
+    await c.remove();
+  });
+
   test('name@digest removes that repository\'s names for the digest; a full ID with sha256: removes the rest', async () => {
     const a = await image('docker.io/library/app:1', [base, own('a')]);
     const size = (await layout.resolve('docker.io/library/app:1')).size;
