@@ -19,7 +19,9 @@ interface Route { name: string; pattern: RegExp; methods: Record<string, [Handle
 
 const repo = (...actions: string[]): Needs => (name) => [{ type: 'repository', name, actions }];
 const pull = repo('pull');
-const push = repo('push');
+// writes need pull too, as distribution asks: a push-only caller would otherwise learn, from a manifest PUT's
+// MANIFEST_BLOB_UNKNOWN or a mount, which blobs a repository it may not read holds
+const push = repo('pull', 'push');
 const del = repo('delete');
 const catalog: Needs = () => [{ type: 'registry', name: 'catalog', actions: ['*'] }];
 

@@ -6,7 +6,9 @@ import request from 'supertest';
 import { digestOf } from '../../../oci/digest.js';
 import { MediaType } from '../../../oci/media-types.js';
 import { errorCode, imageManifest } from '../../helpers/push.js';
+import { createApp } from '../../../server/app.js';
 import { Htpasswd } from '../../../server/auth/htpasswd.js';
+import { createAuth } from '../../../server/auth/index.js';
 import { authFixture, basic, PASSWORDS, writeHtpasswd, type AuthFixture } from '../../helpers/auth.js';
 import { tempDir } from '../../helpers/registry.js';
 
@@ -117,5 +119,18 @@ describe('htpasswd (Basic) auth with access rules', () => {
     const res = await request(f.app).post(`/v2/alice/steal/blobs/uploads/?mount=${digestOf('secret layer')}&from=bob/secret`).set('Authorization', alice);
     assert.equal(res.status, 202);
     assert.equal((await request(f.app).head(`/v2/alice/steal/blobs/${digestOf('secret layer')}`).set('Authorization', alice)).status, 404);
+  });
+
+  it('writes need pull as well as push (as distribution asks): a push-only grant cannot probe which blobs a repository holds', async () => {
+    await pushAs(basic('bob', PASSWORDS.bob), 'acme/drop', 'held layer');
+    const rules = join(f.dir, 'push-only.yml');
+    await writeFile(rules, 'rules:\n  - { users: [carol], repositories: "acme/drop", actions: [push] }\n');
+    const app = createApp({}, { storage: f.storage, auth: await createAuth({ ...f.config, access: rules }) });
+    const manifest = imageManifest({ digest: digestOf('held layer'), size: 10 }, []);
+    const put = await request(app).put('/v2/acme/drop/manifests/probe').set('Authorization', carol).set('Content-Type', MediaType.OciManifest).send(manifest);
+    assert.equal(put.status, 403, 'a 201 or MANIFEST_BLOB_UNKNOWN would tell whether the blob is there');
+    assert.equal(errorCode(put), 'DENIED');
+    const upload = await request(app).post(`/v2/acme/drop/blobs/uploads/?digest=${digestOf('x')}`).set('Authorization', carol).set('Content-Type', 'application/octet-stream').send('x');
+    assert.equal(upload.status, 403);
   });
 });

@@ -79,13 +79,13 @@ describe('token auth (Docker token spec) with the built-in issuer', () => {
   it('a repository request without a token → 401 whose challenge names exactly the needed scope', async () => {
     const res = await request(f.app).post('/v2/alice/app/blobs/uploads/');
     assert.equal(res.status, 401);
-    assert.match(res.headers['www-authenticate']!, /scope="repository:alice\/app:push"$/);
+    assert.match(res.headers['www-authenticate']!, /scope="repository:alice\/app:pull,push"$/);
   });
 
   it('a mount\'s challenge also asks for pull on the source, so one token can cover both', async () => {
     const res = await request(f.app).post(`/v2/alice/app/blobs/uploads/?mount=${digestOf('x')}&from=acme/src`);
     assert.equal(res.status, 401);
-    assert.match(res.headers['www-authenticate']!, /scope="repository:alice\/app:push repository:acme\/src:pull"$/);
+    assert.match(res.headers['www-authenticate']!, /scope="repository:alice\/app:pull,push repository:acme\/src:pull"$/);
   });
 
   it('the signing key was generated on first start, persisted (0600), and tokens carry its kid', async () => {
