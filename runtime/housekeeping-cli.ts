@@ -145,8 +145,9 @@ export function registerHousekeeping(program: Command, out: Output = process.std
         for (const u of r.untagged) out.write(`Untagged: ${u}\n`);
         for (const d of r.deleted) out.write(`Deleted: ${d}\n`);
         if (r.keptFor) {
-          const who = [...new Set(r.keptFor.map((u) => u.id.slice(0, 12)))].join(', ');
-          err.write(`berth: the image of ${ref} stays, untagged, because container ${who} uses it; berth image prune removes it once the container is gone\n`);
+          const ids = [...new Set(r.keptFor.map((u) => u.id.slice(0, 12)))];
+          const who = ids.length === 1 ? `container ${ids[0]} uses it` : `containers ${ids.join(', ')} use it`;
+          err.write(`berth: the image of ${ref} stays, untagged, because ${who}; berth image prune removes it once ${ids.length === 1 ? 'the container is' : 'they are'} gone\n`);
         }
       });
     });
