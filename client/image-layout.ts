@@ -12,7 +12,7 @@ import { MediaType } from '../oci/media-types.js';
 import { writeFileAtomic } from './atomic.js';
 import { ingestBlob, type IngestOptions, type IngestResult, type OffsetOpener } from './blob-ingest.js';
 import { ClientError, ContentRemovedError, IntegrityError, NotFoundError } from './errors.js';
-import { acquireLock } from './pid-lock.js';
+import { lockIn, SerialLock } from './pid-lock.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 const INGEST_DIR = '.berth-ingest';
@@ -25,9 +25,11 @@ export interface IndexJson {
 }
 
 export class ImageLayout {
-  private indexLock: Promise<unknown> = Promise.resolve();
+  private readonly indexLock: SerialLock;
 
-  private constructor(readonly dir: string) {}
+  private constructor(readonly dir: string) {
+    this.indexLock = new SerialLock(dir, join(dir, 'index.json.lock'));
+  }
 
   /** Opens a layout; `create` makes the directory and its oci-layout/index.json when missing. */
   static async open(dir: string, opts: { create?: boolean } = {}): Promise<ImageLayout> {
@@ -219,14 +221,7 @@ export class ImageLayout {
    * rmi and prune decide and delete under it, so no copy names an image meanwhile.
    */
   withIndexLock<T>(fn: (update: (f: (manifests: Descriptor[]) => Descriptor[]) => Promise<void>) => Promise<T>): Promise<T> {
-    const next = this.indexLock.then(async () => {
-      const release = await lockIn(this.dir, join(this.dir, 'index.json.lock'));
-      try {
-        return await fn((f) => this.writeIndex((idx) => { idx.manifests = f([...idx.manifests]); }));
-      } finally { await release(); }
-    });
-    this.indexLock = next.catch(() => undefined);
-    return next;
+    return this.indexLock.run(() => fn((f) => this.writeIndex((idx) => { idx.manifests = f([...idx.manifests]); })));
   }
 
   /** A read-modify-write of index.json, under the index lock. */
@@ -239,15 +234,5 @@ export class ImageLayout {
     const idx = await this.readIndex();
     await fn(idx);
     await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: idx.manifests, ...(idx.annotations ? { annotations: idx.annotations } : {}) }));
-  }
-}
-
-/** A lock file in `dir`, waited for; the directory is made again if another process tidied it away meanwhile. */
-async function lockIn(dir: string, path: string): Promise<() => Promise<void>> {
-  for (;;) {
-    await mkdir(dir, { recursive: true });
-    try { return await acquireLock(path); } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
   }
 }

@@ -1,9 +1,9 @@
 // Lock files that name their holder ({pid, start time}): taken with O_EXCL, and free again when the
 // holder has died (a killed CLI leaves no lock that stays). cp.lock and start.lock of a container, the
-// local store's index.json.lock and its blob downloads' locks.
+// local store's index.json.lock and its blob downloads' locks, the snapshotter's meta/lock.
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { link, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 
 /** The start time of a process (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart. */
 export function procStartTime(pid: number): string | undefined {
@@ -69,5 +69,35 @@ export async function acquireLock(path: string, pollMs = 50): Promise<() => Prom
     const release = await takeLock(path);
     if (release) return release;
     await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+/** A lock file in `dir`, waited for; the directory is made again if another process tidied it away meanwhile. */
+export async function lockIn(dir: string, path: string): Promise<() => Promise<void>> {
+  for (;;) {
+    await mkdir(dir, { recursive: true });
+    try { return await acquireLock(path); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
+/**
+ * A lock file taken around each run of `fn`: one at a time in this process (queued, so callers in one
+ * process do not poll for a lock their own process holds), and across processes (the file). Not
+ * reentrant: `fn` must not run another of the same lock's runs and wait for it.
+ */
+export class SerialLock {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly dir: string, readonly path: string) {}
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(async () => {
+      const release = await lockIn(this.dir, this.path);
+      try { return await fn(); } finally { await release(); }
+    });
+    this.tail = next.catch(() => undefined);
+    return next;
   }
 }

@@ -7,6 +7,9 @@
 //   <id>/fs              the snapshot's own files (a layer's contents, or a container's upper dir)
 //   <id>/work            overlayfs work dir (active snapshots only)
 //   meta/<sha256(key)>.json  {key, kind, id, parent, created}; written atomically, created exclusively
+//   meta/lock            held (across processes, briefly) while a parent is checked and its child recorded
+//                        (prepare, view, commit), and while a snapshot's children are checked and it is
+//                        unrecorded (remove): a remove never leaves a child whose parent is gone
 // Ids are short random hex, which keeps overlay option strings short for deep images.
 //
 // Durability: commit() flushes the snapshot's filesystem (syncfs) before it writes the metadata that
@@ -18,6 +21,7 @@ import { constants } from 'node:fs';
 import { link, mkdir, readFile, readdir, rm, stat, unlink, chmod, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDir, tempPathFor } from '../client/atomic.js';
+import { SerialLock } from '../client/pid-lock.js';
 import { syncFilesystem } from './syncfs.js';
 
 export interface Mount {
@@ -59,10 +63,12 @@ export interface Snapshotter {
 export class OverlaySnapshotter implements Snapshotter {
   readonly dir: string;
   private readonly metaDir: string;
+  private readonly lock: SerialLock;
 
   private constructor(root: string, private readonly syncfs: (dir: string) => Promise<void>) {
     this.dir = join(root, 'snapshots');
     this.metaDir = join(this.dir, 'meta');
+    this.lock = new SerialLock(this.metaDir, join(this.metaDir, 'lock'));
   }
 
   /** `opts.syncfs` replaces the flush before a commit (tests watch it). */
@@ -121,11 +127,12 @@ export class OverlaySnapshotter implements Snapshotter {
     await fsyncDir(this.metaDir);
   }
 
+  /** The parent a child is about to be recorded on; the caller holds the lock. */
+  private async checkParent(parent: string): Promise<void> {
+    if ((await this.stat(parent)).kind !== 'committed') throw new SnapshotError(`parent "${parent}" is not a committed snapshot`, 'FAILED_PRECONDITION');
+  }
+
   private async create(kind: 'active' | 'view', key: string, parent: string | undefined, labels?: Record<string, string>): Promise<Mount[]> {
-    if (parent !== undefined) {
-      const p = await this.stat(parent);
-      if (p.kind !== 'committed') throw new SnapshotError(`parent "${parent}" is not a committed snapshot`, 'FAILED_PRECONDITION');
-    }
     const info: SnapshotInfo = {
       key, kind: 'active', id: randomBytes(6).toString('hex'), created: new Date().toISOString(),
       ...(parent !== undefined ? { parent } : {}),
@@ -136,7 +143,9 @@ export class OverlaySnapshotter implements Snapshotter {
     await chmod(this.fsDir(info), 0o755);
     if (kind === 'active') await mkdir(this.workDir(info), { mode: 0o700 });
     try {
-      await this.createMeta(info);
+      // (without a parent there is nothing a remove could take meanwhile: no lock)
+      if (parent === undefined) await this.createMeta(info);
+      else await this.lock.run(async () => { await this.checkParent(parent); await this.createMeta(info); });
     } catch (e) {
       await rm(join(this.dir, info.id), { recursive: true, force: true });
       throw e;
@@ -200,32 +209,43 @@ export class OverlaySnapshotter implements Snapshotter {
     if (info.kind !== 'active' || info.labels?.['berth.view'] === 'true') throw new SnapshotError(`snapshot "${key}" is not an active snapshot`, 'FAILED_PRECONDITION');
     if (opts.parent !== undefined) {
       if (info.parent !== undefined) throw new SnapshotError(`snapshot "${key}" already has a parent`, 'FAILED_PRECONDITION');
-      if ((await this.stat(opts.parent)).kind !== 'committed') throw new SnapshotError(`parent "${opts.parent}" is not a committed snapshot`, 'FAILED_PRECONDITION');
+      await this.checkParent(opts.parent); // (fail early; checked again below)
       info.parent = opts.parent;
     }
     const { labels, ...rest } = info;
     const committed: SnapshotInfo = { ...rest, key: name, kind: 'committed', created: new Date().toISOString(), ...(labels ? { labels } : {}) };
     await this.syncfs(this.fsDir(info)); // the files on disk before the metadata says they are there
-    await this.createMeta(committed); // ALREADY_EXISTS when someone else committed `name` first
-    await unlink(this.metaPath(key));
-    await fsyncDir(this.metaDir);
+    // the flush can take a while: the parent, and `key` itself, may have been removed meanwhile
+    await this.lock.run(async () => {
+      if ((await this.stat(key)).id !== info.id) throw new SnapshotError(`snapshot "${key}" was removed while it was committed`, 'NOT_FOUND');
+      if (opts.parent !== undefined) await this.checkParent(opts.parent);
+      await this.createMeta(committed); // ALREADY_EXISTS when someone else committed `name` first
+      await unlink(this.metaPath(key));
+      await fsyncDir(this.metaDir);
+    });
     await rm(this.workDir(info), { recursive: true, force: true });
   }
 
   /** Removes a snapshot; a committed one that is another's parent cannot be removed. */
   async remove(keyOrName: string): Promise<void> {
-    const info = await this.stat(keyOrName);
-    if (info.kind === 'committed') {
+    // "no children?" and the removal of the record under the lock that prepare and commit check a
+    // parent under: no child is recorded on it in between
+    const { info, shared } = await this.lock.run(async () => {
+      const info = await this.stat(keyOrName);
+      let shared = false;
       for await (const other of this.walk()) {
-        if (other.parent === keyOrName) throw new SnapshotError(`snapshot "${keyOrName}" is the parent of "${other.key}"`, 'FAILED_PRECONDITION');
+        if (other.key === keyOrName) continue;
+        if (info.kind === 'committed' && other.parent === keyOrName) throw new SnapshotError(`snapshot "${keyOrName}" is the parent of "${other.key}"`, 'FAILED_PRECONDITION');
+        // a crash inside commit() leaves the active snapshot's metadata beside the committed one's, on one
+        // directory: removing that leftover must not take the committed layer's files with it
+        if (other.id === info.id) shared = true;
       }
-    }
-    await unlink(this.metaPath(keyOrName));
-    await fsyncDir(this.metaDir);
-    // a crash inside commit() leaves the active snapshot's metadata beside the committed one's, on one
-    // directory: removing that leftover must not take the committed layer's files with it
-    for await (const other of this.walk()) if (other.id === info.id) return;
-    await rm(join(this.dir, info.id), { recursive: true, force: true });
+      await unlink(this.metaPath(keyOrName));
+      await fsyncDir(this.metaDir);
+      return { info, shared };
+    });
+    // (nothing records this id again once its metadata is gone: the files can go without the lock)
+    if (!shared) await rm(join(this.dir, info.id), { recursive: true, force: true });
   }
 
   async *walk(): AsyncIterable<SnapshotInfo> {

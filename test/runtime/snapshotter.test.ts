@@ -5,6 +5,7 @@ import { chmod, link, lstat, mkdir, readFile, readdir, rm, writeFile } from 'nod
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ImageLayout } from '../../client/image-layout.js';
+import { acquireLock } from '../../client/pid-lock.js';
 import { hostPlatform } from '../../client/platform.js';
 import { commitContainer } from '../../runtime/commit.js';
 import { changes } from '../../runtime/diff.js';
@@ -333,6 +334,44 @@ describe('overlay snapshotter and image unpack (root, overlay mounts)', { skip }
     assert.equal((await failing.stat('t')).kind, 'active');
     await failing.remove('t');
     await watched.remove('S');
+  });
+
+  test('a parent removed while a commit onto it flushes (a prune during a pull\'s unpack): the commit fails; no child is left without its parent', async () => {
+    await snaps.prepare('rp');
+    await snaps.commit('RP', 'rp');
+    await snaps.prepare('rc');
+    // the flush is where a commit spends its time: another process removes the parent meanwhile
+    const flushing = await OverlaySnapshotter.open(join(tmp, 'root'), { syncfs: () => snaps.remove('RP') });
+    await assert.rejects(flushing.commit('RC', 'rc', { parent: 'RP' }), (e: Error) => e instanceof SnapshotError && e.code === 'NOT_FOUND' && /"RP" does not exist/.test(e.message));
+    assert.equal(await snaps.exists('RP'), false);
+    assert.equal(await snaps.exists('RC'), false);
+    for await (const s of snaps.walk()) if (s.parent !== undefined) assert.ok(await snaps.exists(s.parent), `${s.key} stands on ${s.parent}, which is there`);
+    await snaps.remove('rc');
+    assert.deepEqual(await snaps.cleanup(), []);
+  });
+
+  test('remove, and prepare or commit onto a parent, wait for meta/lock: while another process holds it, none goes ahead', async () => {
+    await snaps.prepare('lp');
+    await snaps.commit('LP', 'lp');
+    await snaps.prepare('lq');
+    await snaps.commit('LQ', 'lq');
+    await snaps.prepare('lr');
+    const release = await acquireLock(join(snaps.dir, 'meta', 'lock'));
+    const done: string[] = [];
+    const ops = [
+      snaps.remove('LP').then(() => done.push('remove')),
+      snaps.prepare('lc', 'LQ').then(() => done.push('prepare')),
+      snaps.commit('LR', 'lr', { parent: 'LQ' }).then(() => done.push('commit')),
+    ];
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(done, []);
+    assert.ok(await snaps.exists('LP') && !(await snaps.exists('lc')) && !(await snaps.exists('LR')));
+    await release();
+    await Promise.all(ops);
+    assert.deepEqual(done.sort(), ['commit', 'prepare', 'remove']);
+    await assert.rejects(snaps.remove('LQ'), /parent of/);
+    for (const k of ['lc', 'LR', 'LQ']) await snaps.remove(k);
+    assert.deepEqual(await snaps.cleanup(), []);
   });
 
   test('a crash inside commit (the committed metadata written, the active one not yet removed): removing the leftover keeps the committed layer\'s files', async () => {
