@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { NotFoundError, UsageError } from '../client/errors.js';
 import type { Executor, ExecutorRef } from './executors/executor.js';
 import { executorFromRef } from './executors/index.js';
-import type { RuntimeImageStore } from './image-store.js';
+import { ImageNotFoundError, type ResolvedImage, type RuntimeImageStore } from './image-store.js';
 import { containerParent } from './init-layer.js';
 import { mountAll, unmount } from './mount.js';
 import type { OverlaySnapshotter } from './snapshotter.js';
@@ -228,7 +228,19 @@ function imageStopSignal(v: unknown): string {
   }
 }
 
-/** Prepares the snapshot, mounts the rootfs and writes the bundle and container.json (status "created"). */
+/** Fails with one clear line when an rmi or prune has deleted the image (or a blob of it) since it was resolved. */
+async function assertImageKept(store: RuntimeImageStore, img: ResolvedImage): Promise<void> {
+  if ((await store.layout.missingBlobs(img.manifest)).length) {
+    throw new ImageNotFoundError(`image ${img.name} was removed (berth rmi or image prune) while the container was being created`);
+  }
+}
+
+/**
+ * Prepares the snapshot, mounts the rootfs and writes the bundle and container.json (status "created").
+ * The container's snapshot is what makes it a user of its image for rmi and prune before container.json
+ * exists; it is recorded under the index lock they decide and delete under, once the image is found
+ * still there, so the image cannot go between the two. A create that lost the race fails.
+ */
 export async function createContainer(o: CreateOptions): Promise<Container> {
   if (o.name !== undefined && !NAME.test(o.name)) throw new UsageError(`--name ${o.name}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   const existing = await listContainers(o.root);
@@ -245,7 +257,9 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   const labels = { ...img.config.config?.Labels, ...o.labels };
   const healthcheck = healthConfig(img.config.config?.Healthcheck, o.health ?? {});
   const ports = portsToPublish(network, o, img.config.config?.ExposedPorts);
-  const { chainId } = await o.store.unpack(img, o.snapshots, o.signal ? { signal: o.signal } : {});
+  // (a layer or its parent removed meanwhile fails the unpack: say why, not which piece went first)
+  const { chainId } = await o.store.unpack(img, o.snapshots, o.signal ? { signal: o.signal } : {})
+    .catch(async (e: Error) => { await assertImageKept(o.store, img); throw e; });
   const volumes = await materializeVolumes(o.root, o.run.volumes ?? [], img.config.config?.Volumes);
   const anonymous = volumes.filter((v) => v.volume?.anonymous).map((v) => v.volume!.name);
   const id = randomBytes(32).toString('hex');
@@ -257,8 +271,13 @@ export async function createContainer(o: CreateOptions): Promise<Container> {
   let mounted = false;
   let prepared = false;
   try {
-    const mounts = await o.snapshots.prepare(key, await containerParent(o.snapshots, chainId), { labels: { 'berth.image': img.name, 'berth.container': id } });
-    prepared = true;
+    const parent = await containerParent(o.snapshots, chainId).catch(async (e: Error) => { await assertImageKept(o.store, img); throw e; });
+    const mounts = await o.store.layout.withIndexLock(async () => {
+      await assertImageKept(o.store, img);
+      const m = await o.snapshots.prepare(key, parent, { labels: { 'berth.image': img.name, 'berth.imageDigest': img.manifest.digest, 'berth.container': id } });
+      prepared = true;
+      return m;
+    });
     await mountAll(mounts, rootfs);
     mounted = true;
     await copyUpVolumes(rootfs, volumes);

@@ -19,8 +19,8 @@
 // another image or a container still stands on them ("Deleted: <image ID>", "Deleted: <chainID>").
 //
 // An image a container uses (a kept container whose container.json imageDigest is one of the
-// image's manifests, or a foreground `run --rm` container whose snapshot stands on the image's top
-// layer) is not removed: rmi refuses ("image is being used by container …"). With -f the names
+// image's manifests, or a container being created, whose snapshot stands on the image's top layer)
+// is not removed: rmi refuses ("image is being used by container …"). With -f the names
 // are removed but the image stays as a dangling <none> entry with its blobs and snapshots, because
 // the container still needs them (`start` remounts its layers, `commit` reuses the layer blobs).
 // Docker deletes the image record of a stopped container's image on -f and keeps the layers
@@ -191,10 +191,13 @@ async function loadWorld(o: ImageHousekeepingOptions): Promise<World> {
     for (const g of groups) if (g.reach.manifests.has(d)) users.get(g.digest)!.push({ id: c.config.id, name: c.config.name, status: c.state.status });
   }
   if (o.snapshots) {
-    // foreground containers (`run --rm`) have no container.json, only their snapshot on the top layer
+    // a container being created has no container.json yet, only its snapshot on the top layer (recorded
+    // under the index lock, once its image was found there); and its image's digest, whose blobs it keeps
     for await (const s of o.snapshots.walk()) {
       const m = /^container-([0-9a-f]+)$/.exec(s.key);
       if (s.kind !== 'active' || !m || kept.has(m[1]!) || s.parent === undefined) continue;
+      const d = validDigest(s.labels?.['berth.imageDigest']);
+      if (d) await reach(o.store.layout, { digest: d }, containerReach);
       const top = s.parent.replace(/-init$/, '') as Digest; // containers stand on the image's init layer
       for (const g of groups) if (g.tops.has(top)) users.get(g.digest)!.push({ id: m[1]!, status: 'running' });
     }

@@ -1,11 +1,12 @@
 // `berth rmi` / `berth image rm` / `berth image prune` (runtime/image-remove.ts, runtime/housekeeping-cli.ts):
 // images built locally, their layers really unpacked into snapshots (root: GNU tar keeps owners), and
 // containers faked on disk the way containers.ts and run.ts leave them (container.json, an active
-// snapshot `container-<id>` on the image's top layer).
+// snapshot `container-<id>` on the image's top layer), or really created (createContainer, without
+// starting it) where a create races an rmi.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, test } from 'node:test';
 import { Command } from '../../cli/commander.js';
@@ -16,7 +17,11 @@ import { hostPlatform } from '../../client/platform.js';
 import type { Digest } from '../../oci/digest.js';
 import { ImageConflictError, pruneImages, removeImage } from '../../runtime/image-remove.js';
 import { humanSize, registerHousekeeping, type HousekeepingIo } from '../../runtime/housekeeping-cli.js';
-import { chainIds, RuntimeImageStore } from '../../runtime/image-store.js';
+import { chainIds, ImageNotFoundError, RuntimeImageStore } from '../../runtime/image-store.js';
+import { createContainer, destroyContainer } from '../../runtime/containers.js';
+import { BuiltinExecutor } from '../../runtime/executors/builtin.js';
+import { containerParent } from '../../runtime/init-layer.js';
+import { unmount } from '../../runtime/mount.js';
 import { OverlaySnapshotter } from '../../runtime/snapshotter.js';
 import { addImage, isRoot, layer, removeDir, tempDir, type BuiltLayer } from './helpers.js';
 
@@ -40,7 +45,12 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     store = await RuntimeImageStore.open({ dir: join(tmp, 'store'), platform });
     snapshots = await OverlaySnapshotter.open(root);
   });
-  afterEach(async () => { await removeDir(tmp); });
+  afterEach(async () => {
+    // a created container's rootfs (a test that failed before removing it)
+    const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && m.startsWith(tmp));
+    for (const m of mounts.reverse()) await unmount(m, { lazy: true }).catch(() => undefined);
+    await removeDir(tmp);
+  });
 
   const opts = (force = false) => ({ store, root, snapshots, force });
 
@@ -236,6 +246,55 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     await assert.rejects(removeImage('app:1', opts()), (e: Error) => e instanceof ImageConflictError && e.message.includes(`container ${c.id.slice(0, 12)} (running)`));
     await c.remove();
     assert.deepEqual((await removeImage('app:1', opts())).deleted, [a.config, a.chain[1], a.chain[0]]);
+  });
+
+  /** `berth create` of app:1 (nothing is started: the executor only names itself in container.json). */
+  const create = (snaps = snapshots) => createContainer({
+    root, store, snapshots: snaps, executor: new BuiltinExecutor(join(tmp, 'run')), image: 'docker.io/library/app:1',
+    run: { network: 'none', args: ['/etc/base'] }, restartPolicy: { name: 'no' },
+  });
+
+  test('an rmi while a create unpacks the image\'s layers: the create fails with one clear line and leaves no container', async () => {
+    const a = await image('docker.io/library/app:1', [base, own('a')], false);
+    // the first layer's commit flushes: an rmi in another process takes the image meanwhile
+    let rmi: ReturnType<typeof removeImage> | undefined;
+    const pausing = await OverlaySnapshotter.open(root, { syncfs: async () => { rmi ??= removeImage('app:1', opts()); await rmi; } });
+    await assert.rejects(create(pausing), (e: Error) => e instanceof ImageNotFoundError
+      && e.message === 'image docker.io/library/app:1 was removed (berth rmi or image prune) while the container was being created');
+    assert.deepEqual((await rmi!).untagged, ['app:1']);
+    for (const b of a.blobs) assert.ok(!has(b), `${b} deleted`);
+    assert.deepEqual(await readdir(join(root, 'containers')), []);
+    for await (const s of snapshots.walk()) assert.ok(!s.key.startsWith('container-'), `${s.key} left`);
+  });
+
+  test('an rmi started while a create records its container waits for it, and is refused: the image stays whole', async () => {
+    const a = await image('docker.io/library/app:1', [base, own('a')]);
+    await containerParent(snapshots, a.chain[1]); // (an earlier container made the init layer)
+    // another process holds the snapshot lock: the create stops where it records its snapshot, and the rmi starts
+    const release = await acquireLock(join(snapshots.dir, 'meta', 'lock'));
+    const creating = create();
+    await new Promise((r) => setTimeout(r, 300));
+    const rmi = removeImage('app:1', opts());
+    rmi.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    await release();
+    const c = await creating;
+    await assert.rejects(rmi, (e: Error) => e instanceof ImageConflictError && new RegExp(`image is being used by container ${c.config.id.slice(0, 12)}`).test(e.message));
+    assert.deepEqual(await layout.missingBlobs(await layout.resolve('docker.io/library/app:1')), []);
+    for (const ch of a.chain) assert.ok(await snap(ch));
+    await destroyContainer(snapshots, c);
+    assert.deepEqual((await removeImage('app:1', opts())).untagged, ['app:1']);
+  });
+
+  test('a container being created keeps its image\'s blobs from a prune even when no index entry names the image (its tag moved meanwhile)', async () => {
+    const a = await image('docker.io/library/app:1', [base, own('a')]);
+    const key = `container-${randomBytes(32).toString('hex')}`;
+    await snapshots.prepare(key, a.chain[1], { labels: { 'berth.imageDigest': a.manifest } }); // as createContainer records it
+    await layout.removeTag('docker.io/library/app:1');
+    await pruneImages({ ...opts(), all: true, graceMs: 0 });
+    for (const b of a.blobs) assert.ok(has(b), `${b} kept`);
+    for (const c of a.chain) assert.ok(await snap(c));
+    await snapshots.remove(key);
   });
 
   test('prune sweeps what a crash left (extract-/init-tmp- work snapshots, directories without metadata), but only past the grace period', async () => {
