@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A throwaway single-node Ceph RGW (S3) on 127.0.0.1:7480 for tests and benchmarks.
+# A throwaway single-node Ceph RGW (S3) on 127.0.0.1:7480 (mon on 127.0.0.1:3300) for tests and benchmarks.
 #
 #   scripts/rgw.sh start  [dir]   install Debian's ceph packages if missing, start mon + OSD (memstore) + radosgw,
 #                                 create the test user; a no-op when it is already running
@@ -8,13 +8,16 @@
 #   scripts/rgw.sh env    [dir]   print the env file (endpoint and the fixed test credentials)
 #
 # All state (config, mon store, logs, sockets, PID files, the env file) lives under one scratch directory,
-# default /tmp/berth-rgw (or $BERTH_RGW_DIR). Settings follow shared/FACTS.md "S3 for tests and benchmarks".
+# default /tmp/berth-rgw (or $BERTH_RGW_DIR). A second instance beside the default one needs its own dir and ports:
+#   BERTH_RGW_DIR=/tmp/other BERTH_RGW_PORT=7581 BERTH_RGW_MON_PORT=3401 scripts/rgw.sh start
+# Settings follow shared/FACTS.md "S3 for tests and benchmarks".
 # Needs root on Debian bookworm (apt-get install radosgw ceph-mon ceph-osd ceph-common).
 set -euo pipefail
 
 CMD=${1:-status}
 DIR=${2:-${BERTH_RGW_DIR:-/tmp/berth-rgw}}
 PORT=${BERTH_RGW_PORT:-7480}
+MON_PORT=${BERTH_RGW_MON_PORT:-3300}
 # Fixed, public test credentials for a loopback-only throwaway gateway; not secrets.
 ACCESS_KEY=BERTHTESTACCESSKEY01
 SECRET_KEY=berthTestSecretKey0123456789abcdefghijkl
@@ -92,7 +95,7 @@ write_conf() {
   cat >"$DIR/ceph.conf" <<EOF
 [global]
 fsid = $fsid
-mon host = [v2:127.0.0.1:3300]
+mon host = [v2:127.0.0.1:$MON_PORT]
 public addr = 127.0.0.1
 ms bind ipv6 = false
 auth cluster required = none
@@ -157,6 +160,9 @@ do_start() {
   if (exec 9<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
     die "port $PORT is already in use by something that is not this RGW (dir $DIR)"
   fi
+  if (exec 9<>"/dev/tcp/127.0.0.1/$MON_PORT") 2>/dev/null; then
+    die "mon port $MON_PORT is already in use by something that is not this cluster's mon (dir $DIR)"
+  fi
   local t0=$SECONDS fsid uuid id
   rm -rf "$DIR/mon" "$DIR/osd" "$DIR/rgw" "$DIR/run" "$DIR/log" "$DIR/monmap"
   mkdir -p "$DIR/mon/ceph-a" "$DIR/osd/ceph-0" "$DIR/rgw" "$DIR/run" "$DIR/log"
@@ -164,7 +170,7 @@ do_start() {
   write_conf "$fsid"
   export CEPH_CONF="$DIR/ceph.conf"
 
-  monmaptool --create --fsid "$fsid" --addv a '[v2:127.0.0.1:3300]' "$DIR/monmap" >/dev/null
+  monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_PORT]" "$DIR/monmap" >/dev/null
   ceph-mon -c "$DIR/ceph.conf" -i a --mkfs --monmap "$DIR/monmap" >>"$DIR/log/mkfs.out" 2>&1 \
     || die "ceph-mon --mkfs failed: $(tail -5 "$DIR/log/mkfs.out")"
   spawn mon ceph-mon -c "$DIR/ceph.conf" -i a -f
