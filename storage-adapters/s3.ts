@@ -36,7 +36,7 @@ import { Readable, Writable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
   DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
-  PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand,
+  ListPartsCommand, PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand,
   type CompletedPart, type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -689,8 +689,11 @@ export class S3Adapter implements StorageAdapter {
         Bucket: this.bucket, Key: name, UploadId: uploadId, MultipartUpload: { Parts: parts },
       }));
     } catch (e) {
-      // Another instance may have completed it first (a concurrent read or move): then the object is there.
-      if (isNoSuchUpload(e)) {
+      // Another instance may have completed it first (a concurrent read or move): then the object is there. AWS
+      // answers NoSuchUpload. Ceph 16's RGW answers 500 "This multipart completion is already in progress" while the
+      // other completion runs, and to every retry after it, once its object has been moved on; so ask whether the
+      // upload is still open.
+      if (isNoSuchUpload(e) || !(await this.#uploadOpen(name, uploadId, key))) {
         const head = await this.#head(name, key);
         if (head && head.size === state.size) return;
         if (head) throw new ConflictError(key, 'its multipart upload was completed elsewhere with other bytes');
@@ -698,6 +701,18 @@ export class S3Adapter implements StorageAdapter {
         throw new PathNotFoundError(key);
       }
       throw wrap('CompleteMultipartUpload', key, e);
+    }
+  }
+
+  /** Whether a multipart upload is still open; false only when S3 says it is not (completed or aborted). */
+  async #uploadOpen(name: string, uploadId: string, key: string): Promise<boolean> {
+    try {
+      await this.#timed('ListParts', key, (abortSignal) => this.client.send(new ListPartsCommand({
+        Bucket: this.bucket, Key: name, UploadId: uploadId, MaxParts: 1,
+      }), { abortSignal }));
+      return true;
+    } catch (e) {
+      return !isNoSuchUpload(e); // (cannot tell: the caller keeps its own error)
     }
   }
 
