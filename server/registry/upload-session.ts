@@ -178,6 +178,10 @@ export class UploadSessions {
           { message: 'chunk length does not match Content-Range' });
       }
       await writer.commit();
+      // Where several instances may append (S3), a first chunk creates the session's data with nothing to be
+      // conditional on, so a DELETE on another instance may have missed it. That DELETE removes the start stamp
+      // first (see cancel), so the stamp looked at after the commit tells: gone, and the chunk is undone.
+      if (startSize === 0 && this.storage.appendVersion) await this.#requireSession(repo, id);
     } catch (e) {
       await writer.cancel().catch(() => undefined);
       throw e;
@@ -289,6 +293,8 @@ export class UploadSessions {
   cancel(repo: string, id: string): Promise<void> {
     return this.#mutex.run(id, async () => {
       await this.size(repo, id);
+      // the start stamp first: a first chunk committed on another instance meanwhile looks for it afterwards (#write)
+      await this.storage.delete(paths.uploadStartedAt(repo, id));
       await this.storage.delete(paths.upload(repo, id));
       this.#hashes.delete(id);
     });

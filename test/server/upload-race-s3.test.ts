@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { after, before, describe, it } from 'node:test';
 import type { Digest } from '../../oci/digest.js';
 import { BlobStore } from '../../server/registry/blob-store.js';
@@ -198,6 +198,34 @@ describe('an upload finished on one instance while another appends to it (S3)', 
       for (const o of outcomes) assert.ok(o === undefined || o === 'BLOB_UPLOAD_UNKNOWN', `got ${o}`);
       assert.equal(await blobState(data), 'intact');
     }
+  });
+
+  it('DELETE on B just before the first PATCH on A commits: A gets 404 BLOB_UPLOAD_UNKNOWN and nothing of the upload is left', async () => {
+    const sessionsA = new UploadSessions(s.a, new BlobStore(s.a));
+    const sessionsB = new UploadSessions(s.b, new BlobStore(s.b));
+    const id = await sessionsA.start(repo);
+    // B's DELETE runs when A is about to write the upload's first state (no state there yet to be conditional on)
+    let deleted: PromiseSettledResult<unknown> | undefined;
+    const send = s.a.client.send.bind(s.a.client);
+    s.a.client.send = (async (command: { constructor: { name: string }; input: { Key?: string } }, ...rest: unknown[]) => {
+      if (command.constructor.name === 'PutObjectCommand' && command.input.Key?.endsWith('~parts/state') && !deleted) {
+        [deleted] = await Promise.allSettled([sessionsB.cancel(repo, id)]);
+      }
+      return (send as (...a: unknown[]) => unknown)(command, ...rest);
+    }) as typeof s.a.client.send;
+    let patched: PromiseSettledResult<unknown>;
+    try {
+      [patched] = await Promise.allSettled([sessionsA.append(repo, id, Readable.from([randomBytes(6 * MiB)]))]);
+    } finally {
+      s.a.client.send = send;
+    }
+    assert.equal(failure(deleted!), undefined, 'the DELETE went through');
+    assert.equal(failure(patched), 'BLOB_UPLOAD_UNKNOWN');
+    const prefix = `registry/v2${paths.upload(repo, id)}`;
+    const left = await s.bucket.client.send(new ListObjectsV2Command({ Bucket: s.bucket.bucket, Prefix: prefix }));
+    assert.deepEqual((left.Contents ?? []).map((o) => o.Key), [], 'no state object left for gc');
+    const uploads = await s.bucket.client.send(new ListMultipartUploadsCommand({ Bucket: s.bucket.bucket, Prefix: prefix }));
+    assert.equal(uploads.Uploads?.length ?? 0, 0, 'no multipart upload left');
   });
 
   it('DELETE on B while a PATCH streams to A: A gets 404 BLOB_UPLOAD_UNKNOWN, not a 503', async () => {
