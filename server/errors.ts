@@ -2,7 +2,7 @@
 // {"errors":[{code,message,detail}]} and logs the failure once.
 import type { ErrorRequestHandler, Request } from 'express';
 import { InvalidDigestError } from '../oci/digest.js';
-import { InvalidKeyError, InvalidOffsetError, PathNotFoundError, StorageError, TooLargeError } from '../storage-adapters/types.js';
+import { BrokenAppendError, InvalidKeyError, InvalidOffsetError, PathNotFoundError, StorageError, TooLargeError } from '../storage-adapters/types.js';
 
 export const ERROR_CODES = {
   BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
@@ -51,6 +51,9 @@ function toRegistryError(err: unknown, req: Request): RegistryError {
   // Errors of express's body parsers (charset, encoding, too many fields…) are the client's.
   if (e?.expose && typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
     return new RegistryError('UNSUPPORTED', undefined, { status: e.status, message: String(e.message).slice(0, 200) });
+  }
+  if (err instanceof BrokenAppendError) {
+    return new RegistryError('BLOB_UPLOAD_INVALID', undefined, { message: 'the upload\'s data was overwritten by a concurrent request; start the upload again' });
   }
   // The storage backend failed (after its own retries): a clear, retryable 503 rather than a bare 500.
   // The detail names the operation only; adapter messages never carry credentials, but keys stay internal too.

@@ -41,7 +41,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import {
-  checkKey, ConflictError, InvalidOffsetError, PathNotFoundError, StorageError, TooLargeError,
+  BrokenAppendError, checkKey, ConflictError, InvalidOffsetError, PathNotFoundError, StorageError, TooLargeError,
   type ByteRange, type FileWriter, type MoveOptions, type PutOptions, type Stat, type StorageAdapter, type WriteOptions,
 } from './types.js';
 
@@ -700,6 +700,9 @@ export class S3Adapter implements StorageAdapter {
         // completed and moved away by another instance, or aborted by a delete or gc
         throw new PathNotFoundError(key);
       }
+      // a part the state lists was overwritten (two appends racing from one state into one upload: only one of
+      // them commits its state, but both uploaded parts under the same numbers): no retry can complete it
+      if ((e as { name?: string }).name === 'InvalidPart') throw new BrokenAppendError(key, 'a part was overwritten by a racing append');
       throw wrap('CompleteMultipartUpload', key, e);
     }
   }

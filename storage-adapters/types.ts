@@ -80,6 +80,10 @@ export class PathNotFoundError extends StorageError {
 export class ConflictError extends StorageError {
   constructor(readonly key: string, detail: string) { super(`${key} changed: ${detail}`); }
 }
+/** Appended data that can never be read back whole (S3: a part overwritten by a racing writer); start again. */
+export class BrokenAppendError extends StorageError {
+  constructor(readonly key: string, detail: string) { super(`${key} cannot be completed: ${detail}`); }
+}
 export class InvalidKeyError extends StorageError {
   constructor(readonly key: string) { super(`invalid storage key: ${JSON.stringify(key).slice(0, 300)}`); }
 }

@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, UploadPartCommand } from '@aws-sdk/client-s3';
+import request from 'supertest';
 import { after, before, describe, it } from 'node:test';
 import type { Digest } from '../../oci/digest.js';
+import { createApp } from '../../server/app.js';
 import { BlobStore } from '../../server/registry/blob-store.js';
 import { paths } from '../../server/registry/paths.js';
 import { UploadSessions } from '../../server/registry/upload-session.js';
@@ -292,6 +294,25 @@ describe('two instances appending at the same offset (S3)', () => {
     assert.equal((loser.reason as { headers: Record<string, string> }).headers.Range, `0-${winner.length - 1}`);
     assert.ok((await readAll(s.a, paths.uploadData(repo, id))).equals(winner));
     assert.equal(await openUploads(`registry/v2${paths.upload(repo, id)}/`), 0, 'reading completed the winner\'s upload; the loser\'s was aborted');
+  });
+
+  it('a stored part overwritten by a racing append: the PUT gets 400 BLOB_UPLOAD_INVALID (start again), not a 503 to retry forever', async () => {
+    const app = createApp({}, { storage: s.a });
+    const repo = 'race/broken';
+    const data = randomBytes(12 * MiB);
+    const location = (await request(app).post(`/v2/${repo}/blobs/uploads/`)).headers.location!;
+    assert.equal((await request(app).patch(location).set('Content-Type', 'application/octet-stream').send(data)).status, 202);
+    // what the losing one of two appends from one state leaves: its own bytes under a part number the state lists
+    const id = new URL(location, 'http://x').pathname.split('/').pop()!;
+    const name = `registry/v2${paths.uploadData(repo, id)}`;
+    const state = await s.bucket.client.send(new GetObjectCommand({ Bucket: s.bucket.bucket, Key: `${name}~parts/state` }));
+    const upload = JSON.parse((await state.Body!.transformToString('latin1')).split('\n')[0]!).upload as string;
+    assert.ok(upload, 'the PATCH left an open multipart upload');
+    await s.bucket.client.send(new UploadPartCommand({ Bucket: s.bucket.bucket, Key: name, UploadId: upload, PartNumber: 1, Body: randomBytes(5 * MiB) }));
+    const put = await request(app).put(`${location}${location.includes('?') ? '&' : '?'}digest=${sha(data)}`);
+    assert.equal(put.status, 400);
+    assert.equal(put.body.errors[0].code, 'BLOB_UPLOAD_INVALID');
+    assert.match(put.body.errors[0].message, /start the upload again/);
   });
 
   it('adapter: of two append writers from one state the second commit is ConflictError, and cancel aborts its upload', async () => {
