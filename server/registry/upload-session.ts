@@ -56,6 +56,9 @@ function sessionGone(id: string): (e: unknown) => never {
   };
 }
 
+/** How many times (100 ms apart) a finish that found no data looks whether another instance published the upload. */
+const PUBLISHED_ELSEWHERE_CHECKS = 20;
+
 export class UploadSessions {
   #hashes = new Map<string, RunningHash>();
   #mutex = new KeyedMutex();
@@ -224,13 +227,35 @@ export class UploadSessions {
     ]);
     if (stored === undefined && again) throw new PathNotFoundError(dataKey);
     const { digest, bytes } = await this.#digest(repo, id, stored ?? 0, parseDigest(expected).algorithm, version);
-    if (digest !== expected) throw new RegistryError('DIGEST_INVALID', { expected, actual: digest, size: bytes });
+    if (digest !== expected) {
+      if (stored === undefined && await this.#publishedElsewhere(repo, id)) throw new PathNotFoundError(dataKey);
+      throw new RegistryError('DIGEST_INVALID', { expected, actual: digest, size: bytes });
+    }
     if (have === bytes) return bytes; // stored already (a copy of another size is corrupt, and is replaced)
     if (bytes === 0) await this.storage.putSmall(paths.blobData(expected), Buffer.alloc(0));
     else await this.storage.move(dataKey, paths.blobData(expected), { expect: { size: bytes, ...(version !== undefined ? { version } : {}) } });
     const now = await this.blobs.size(expected);
     if (now !== bytes) throw new StorageError(`blob ${expected} holds ${now ?? 'no'} bytes after it was stored, not ${bytes}`);
     return bytes;
+  }
+
+  /**
+   * A session with no data was asked for the digest of some bytes. Where instances share the storage, another may
+   * have published it: that moves the data away first and removes the session a moment later. So the session is
+   * watched for a while; going away means that happened (404), staying means the upload really is empty.
+   */
+  async #publishedElsewhere(repo: string, id: string): Promise<boolean> {
+    if (!this.storage.appendVersion) return false; // one instance: its session lock orders everything
+    for (let i = 0; i < PUBLISHED_ELSEWHERE_CHECKS; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      try {
+        await this.#requireSession(repo, id);
+      } catch (e) {
+        if (e instanceof RegistryError && e.code === 'BLOB_UPLOAD_UNKNOWN') return true;
+        throw e;
+      }
+    }
+    return false;
   }
 
   /** The digest of a session's data and how many bytes it covers: the running hash when it is of exactly that content. */

@@ -187,6 +187,54 @@ describe('an upload finished on one instance while another appends to it (S3)', 
     assert.equal(await blobState(data), 'intact');
   });
 
+  it('a PUT on B that finds the data gone while A is publishing the upload gets 404 BLOB_UPLOAD_UNKNOWN, not DIGEST_INVALID of an empty upload', async () => {
+    const data = randomBytes(6 * MiB + 5);
+    const sessionKey = (id: string) => paths.upload(repo, id);
+    let dataGone!: () => void;
+    const looked = new Set<string>();
+    const bLooked = new Promise<void>((r) => { dataGone = r; });
+    const id = await new UploadSessions(s.a, new BlobStore(s.a)).start(repo);
+    // A has moved the data to the blob and is about to remove the session: B looks in between
+    let bFinish: Promise<unknown> | undefined;
+    const a = new Proxy(s.a, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        if (prop !== 'delete') return (v as (...x: unknown[]) => unknown).bind(target);
+        return async (key: string) => {
+          if (key === sessionKey(id) && !bFinish) {
+            bFinish = new UploadSessions(b, new BlobStore(s.b)).finish(repo, id, sha(data));
+            bFinish.catch(() => undefined);
+            await bLooked;
+          }
+          return (v as (k: string) => Promise<void>).call(target, key);
+        };
+      },
+    });
+    const b = new Proxy(s.b, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        if (prop !== 'stat') return (v as (...x: unknown[]) => unknown).bind(target);
+        return async (key: string) => {
+          try {
+            return await (v as (k: string) => Promise<unknown>).call(target, key);
+          } finally {
+            // B has seen the session still there and its data gone (both looks of its first step are done)
+            if (key === paths.uploadData(repo, id) || key === paths.uploadStartedAt(repo, id)) looked.add(key);
+            if (looked.size === 2) dataGone();
+          }
+        };
+      },
+    });
+    const sessionsA = new UploadSessions(a, new BlobStore(s.a));
+    await sessionsA.append(repo, id, Readable.from([data]));
+    await sessionsA.finish(repo, id, sha(data));
+    const [put] = await Promise.allSettled([bFinish!]);
+    assert.equal(failure(put), 'BLOB_UPLOAD_UNKNOWN');
+    assert.equal(await blobState(data), 'intact');
+  });
+
   it('two PUTs finishing one upload on A and B: one stores it, the other gets 201 or 404; the blob is intact', async () => {
     for (let i = 0; i < 3; i++) {
       const data = randomBytes(6 * MiB + i);
