@@ -27,6 +27,18 @@ async function readAll(s: StorageAdapter, key: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** The adapter with one method replaced: `wrap` gets the original (bound to the adapter) and returns the replacement. */
+function intercepted<K extends 'delete' | 'stat' | 'write'>(adapter: S3Adapter, method: K, wrap: (original: S3Adapter[K]) => S3Adapter[K]): S3Adapter {
+  return new Proxy(adapter, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      const bound = (v as (...a: unknown[]) => unknown).bind(target);
+      return prop === method ? wrap(bound as S3Adapter[K]) : bound;
+    },
+  });
+}
+
 /** Two registry instances (adapters) on one fresh bucket, made before the tests of the describe that calls this. */
 function twoInstances(options: Record<string, unknown> = {}): { bucket: TestBucket; a: S3Adapter; b: S3Adapter } {
   const s = {} as { bucket: TestBucket; a: S3Adapter; b: S3Adapter };
@@ -196,36 +208,22 @@ describe('an upload finished on one instance while another appends to it (S3)', 
     const id = await new UploadSessions(s.a, new BlobStore(s.a)).start(repo);
     // A has moved the data to the blob and is about to remove the session: B looks in between
     let bFinish: Promise<unknown> | undefined;
-    const a = new Proxy(s.a, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof v !== 'function') return v;
-        if (prop !== 'delete') return (v as (...x: unknown[]) => unknown).bind(target);
-        return async (key: string) => {
-          if (key === sessionKey(id) && !bFinish) {
-            bFinish = new UploadSessions(b, new BlobStore(s.b)).finish(repo, id, sha(data));
-            bFinish.catch(() => undefined);
-            await bLooked;
-          }
-          return (v as (k: string) => Promise<void>).call(target, key);
-        };
-      },
+    const a = intercepted(s.a, 'delete', (del) => async (key) => {
+      if (key === sessionKey(id) && !bFinish) {
+        bFinish = new UploadSessions(b, new BlobStore(s.b)).finish(repo, id, sha(data));
+        bFinish.catch(() => undefined);
+        await bLooked;
+      }
+      return del(key);
     });
-    const b = new Proxy(s.b, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof v !== 'function') return v;
-        if (prop !== 'stat') return (v as (...x: unknown[]) => unknown).bind(target);
-        return async (key: string) => {
-          try {
-            return await (v as (k: string) => Promise<unknown>).call(target, key);
-          } finally {
-            // B has seen the session still there and its data gone (both looks of its first step are done)
-            if (key === paths.uploadData(repo, id) || key === paths.uploadStartedAt(repo, id)) looked.add(key);
-            if (looked.size === 2) dataGone();
-          }
-        };
-      },
+    const b = intercepted(s.b, 'stat', (stat) => async (key) => {
+      try {
+        return await stat(key);
+      } finally {
+        // B has seen the session still there and its data gone (both looks of its first step are done)
+        if (key === paths.uploadData(repo, id) || key === paths.uploadStartedAt(repo, id)) looked.add(key);
+        if (looked.size === 2) dataGone();
+      }
     });
     const sessionsA = new UploadSessions(a, new BlobStore(s.a));
     await sessionsA.append(repo, id, Readable.from([data]));
@@ -300,17 +298,10 @@ describe('two instances appending at the same offset (S3)', () => {
 
   /** An adapter that tells when an append writer was opened on it. */
   function watched(s: S3Adapter, opened: () => void): StorageAdapter {
-    return new Proxy(s, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof v !== 'function') return v;
-        if (prop !== 'write') return (v as (...a: unknown[]) => unknown).bind(target);
-        return async (...args: unknown[]) => {
-          const w = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          opened();
-          return w;
-        };
-      },
+    return intercepted(s, 'write', (write) => async (key, opts) => {
+      const w = await write(key, opts);
+      opened();
+      return w;
     });
   }
 
