@@ -27,6 +27,26 @@ async function readAll(s: StorageAdapter, key: string): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * Runs `meanwhile` (to its end) just before the adapter's S3 client first sends a `command` whose input `matches`,
+ * then `during`, and puts the client back. Returns how `meanwhile` and `during` ended.
+ */
+async function whileSending(adapter: S3Adapter, command: string, meanwhile: () => Promise<unknown>, during: () => Promise<unknown>,
+  matches: (input: { Key?: string }) => boolean = () => true): Promise<[PromiseSettledResult<unknown> | undefined, PromiseSettledResult<unknown>]> {
+  let first: PromiseSettledResult<unknown> | undefined;
+  const send = adapter.client.send.bind(adapter.client);
+  adapter.client.send = (async (c: { constructor: { name: string }; input: { Key?: string } }, ...rest: unknown[]) => {
+    if (c.constructor.name === command && matches(c.input) && !first) [first] = await Promise.allSettled([meanwhile()]);
+    return (send as (...a: unknown[]) => unknown)(c, ...rest);
+  }) as typeof adapter.client.send;
+  try {
+    const [main] = await Promise.allSettled([during()]);
+    return [first, main];
+  } finally {
+    adapter.client.send = send;
+  }
+}
+
 /** The adapter with one method replaced: `wrap` gets the original (bound to the adapter) and returns the replacement. */
 function intercepted<K extends 'delete' | 'stat' | 'write'>(adapter: S3Adapter, method: K, wrap: (original: S3Adapter[K]) => S3Adapter[K]): S3Adapter {
   return new Proxy(adapter, {
@@ -140,19 +160,9 @@ describe('an upload finished on one instance while another appends to it (S3)', 
     const id = await sessionsA.start(repo);
     await sessionsA.append(repo, id, Readable.from([data]));
     // B's PATCH runs when A's move is about to copy the completed upload to the blob's key
-    let patched: PromiseSettledResult<unknown> | undefined;
-    const send = s.a.client.send.bind(s.a.client);
-    s.a.client.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
-      if (command.constructor.name === 'CopyObjectCommand' && !patched) {
-        [patched] = await Promise.allSettled([sessionsB.append(repo, id, Readable.from([randomBytes(18)]))]);
-      }
-      return (send as (...a: unknown[]) => unknown)(command, ...rest);
-    }) as typeof s.a.client.send;
-    try {
-      await sessionsA.finish(repo, id, sha(data));
-    } finally {
-      s.a.client.send = send;
-    }
+    const [patched, finished] = await whileSending(s.a, 'CopyObjectCommand',
+      () => sessionsB.append(repo, id, Readable.from([randomBytes(18)])), () => sessionsA.finish(repo, id, sha(data)));
+    assert.equal(failure(finished), undefined);
     assert.equal(failure(patched!), 'BLOB_UPLOAD_UNKNOWN');
     assert.equal(await blobState(data), 'intact');
   });
@@ -180,20 +190,9 @@ describe('an upload finished on one instance while another appends to it (S3)', 
     const sessionsB = new UploadSessions(s.b, new BlobStore(s.b));
     const id = await sessionsA.start(repo);
     await sessionsA.append(repo, id, Readable.from([data]));
-    let finishedA: PromiseSettledResult<unknown> | undefined;
-    const send = s.b.client.send.bind(s.b.client);
-    s.b.client.send = (async (command: { constructor: { name: string } }, ...rest: unknown[]) => {
-      if (command.constructor.name === 'CompleteMultipartUploadCommand' && !finishedA) {
-        [finishedA] = await Promise.allSettled([sessionsA.finish(repo, id, sha(data))]);
-      }
-      return (send as (...a: unknown[]) => unknown)(command, ...rest);
-    }) as typeof s.b.client.send;
-    let put: PromiseSettledResult<unknown>;
-    try {
-      [put] = await Promise.allSettled([sessionsB.finish(repo, id, sha(data))]); // B has no running hash: it reads the upload
-    } finally {
-      s.b.client.send = send;
-    }
+    // B has no running hash: it reads the upload, and so completes it, after A's whole finish
+    const [finishedA, put] = await whileSending(s.b, 'CompleteMultipartUploadCommand',
+      () => sessionsA.finish(repo, id, sha(data)), () => sessionsB.finish(repo, id, sha(data)));
     assert.equal(failure(finishedA!), undefined, 'A stored it');
     assert.equal(failure(put), 'BLOB_UPLOAD_UNKNOWN');
     assert.equal(await blobState(data), 'intact');
@@ -253,20 +252,8 @@ describe('an upload finished on one instance while another appends to it (S3)', 
     const sessionsB = new UploadSessions(s.b, new BlobStore(s.b));
     const id = await sessionsA.start(repo);
     // B's DELETE runs when A is about to write the upload's first state (no state there yet to be conditional on)
-    let deleted: PromiseSettledResult<unknown> | undefined;
-    const send = s.a.client.send.bind(s.a.client);
-    s.a.client.send = (async (command: { constructor: { name: string }; input: { Key?: string } }, ...rest: unknown[]) => {
-      if (command.constructor.name === 'PutObjectCommand' && command.input.Key?.endsWith('~parts/state') && !deleted) {
-        [deleted] = await Promise.allSettled([sessionsB.cancel(repo, id)]);
-      }
-      return (send as (...a: unknown[]) => unknown)(command, ...rest);
-    }) as typeof s.a.client.send;
-    let patched: PromiseSettledResult<unknown>;
-    try {
-      [patched] = await Promise.allSettled([sessionsA.append(repo, id, Readable.from([randomBytes(6 * MiB)]))]);
-    } finally {
-      s.a.client.send = send;
-    }
+    const [deleted, patched] = await whileSending(s.a, 'PutObjectCommand', () => sessionsB.cancel(repo, id),
+      () => sessionsA.append(repo, id, Readable.from([randomBytes(6 * MiB)])), (input) => !!input.Key?.endsWith('~parts/state'));
     assert.equal(failure(deleted!), undefined, 'the DELETE went through');
     assert.equal(failure(patched), 'BLOB_UPLOAD_UNKNOWN');
     const prefix = `registry/v2${paths.upload(repo, id)}`;
