@@ -199,7 +199,7 @@ async function loadWorld(o: ImageHousekeepingOptions): Promise<World> {
       const d = validDigest(s.labels?.['berth.imageDigest']);
       if (d) await reach(o.store.layout, { digest: d }, containerReach);
       const top = s.parent.replace(/-init$/, '') as Digest; // containers stand on the image's init layer
-      for (const g of groups) if (g.tops.has(top)) users.get(g.digest)!.push({ id: m[1]!, status: 'running' });
+      for (const g of groups) if (g.tops.has(top)) users.get(g.digest)!.push({ id: m[1]!, status: 'being created' });
     }
   }
   return { groups, users, containerReach };

@@ -240,10 +240,10 @@ describe('rmi and image prune (root: unpacked layers)', { skip }, () => {
     assert.deepEqual(await store.list(), []);
   });
 
-  test('a foreground container (run --rm: a snapshot on the top layer, no container.json) holds its image too', async () => {
+  test('a container being created (a snapshot on the top layer, no container.json yet) holds its image too', async () => {
     const a = await image('docker.io/library/app:1', [base, own('a')]);
     const c = await fakeContainer(a, false);
-    await assert.rejects(removeImage('app:1', opts()), (e: Error) => e instanceof ImageConflictError && e.message.includes(`container ${c.id.slice(0, 12)} (running)`));
+    await assert.rejects(removeImage('app:1', opts()), (e: Error) => e instanceof ImageConflictError && e.message.includes(`container ${c.id.slice(0, 12)} (being created)`));
     await c.remove();
     assert.deepEqual((await removeImage('app:1', opts())).deleted, [a.config, a.chain[1], a.chain[0]]);
   });
