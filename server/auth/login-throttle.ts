@@ -3,12 +3,12 @@
 // quickly nor keep the event loop busy with hashes while others wait to sign in. Credentials
 // already verified (CredentialChecker's cache) still pass. An address's checks also run one at a
 // time, so a flood from one address takes one hash's share of the CPU, not all of it.
+import { KeyedMutex } from '../registry/keyed-mutex.js';
 
 export class LoginThrottle {
   /** Per client: times of its recent failures, oldest first (at most `limit`). */
   readonly #failures = new Map<string, number[]>();
-  /** Per client: the end of its last queued check. */
-  readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #checks = new KeyedMutex();
 
   constructor(readonly limit: number, readonly windowMs = 60_000, private readonly maxClients = 10_000, private readonly now = Date.now) {}
 
@@ -30,13 +30,8 @@ export class LoginThrottle {
   }
 
   /** Runs `check` after the client's earlier checks have ended. */
-  async oneAtATime<T>(client: string, check: () => Promise<T>): Promise<T> {
-    const before = this.#queues.get(client) ?? Promise.resolve();
-    const mine = before.then(check, check);
-    const settled = mine.catch(() => undefined);
-    this.#queues.set(client, settled);
-    void settled.then(() => { if (this.#queues.get(client) === settled) this.#queues.delete(client); });
-    return mine;
+  oneAtATime<T>(client: string, check: () => Promise<T>): Promise<T> {
+    return this.#checks.run(client, check);
   }
 
   #recent(client: string): number[] {
