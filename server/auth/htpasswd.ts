@@ -2,10 +2,10 @@
 // is re-read when it changes, so adding a user or changing a password needs no restart; a file
 // gone or unreadable meanwhile keeps the users last read (watched-file.ts).
 import { createHash } from 'node:crypto';
-import bcrypt from 'bcryptjs';
+import { bcryptCompare, bcryptHash } from './bcrypt-pool.js';
 import { WatchedFile } from './watched-file.js';
 
-interface Users { users: Map<string, string>; dummy: string; warnings: string[] }
+interface Users { users: Map<string, string>; dummy: Promise<string>; warnings: string[] }
 
 function parseHtpasswd(path: string, text: string): Users {
   const users = new Map<string, string>();
@@ -23,9 +23,11 @@ function parseHtpasswd(path: string, text: string): Users {
     users.set(user, hash.replace(/^\$2y\$/, '$2b$'));
   });
   // Unknown users are checked against a hash of the same cost as the real ones, so the time
-  // an answer takes does not tell whether a user exists.
+  // an answer takes does not tell whether a user exists. Made off the event loop, before it is needed.
   const cost = Number(/^\$2[aby]\$(\d\d)\$/.exec(users.values().next().value ?? '')?.[1] ?? 10);
-  return { users, warnings, dummy: bcrypt.hashSync('not a password', Math.min(Math.max(cost, 4), 15)) };
+  const dummy = bcryptHash('not a password', Math.min(Math.max(cost, 4), 15));
+  dummy.catch(() => undefined); // a failure is the sign-in's to report, not an unhandled rejection
+  return { users, warnings, dummy };
 }
 
 export class Htpasswd {
@@ -52,10 +54,10 @@ export class Htpasswd {
     const { users, dummy } = this.#file.current;
     const hash = users.get(user);
     if (!hash) {
-      await bcrypt.compare(password, dummy);
+      await bcryptCompare(password, await dummy);
       return false;
     }
-    return bcrypt.compare(password, hash);
+    return bcryptCompare(password, hash);
   }
 
   /** Changes whenever the user's password changes; refresh tokens carry it. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import bcrypt from 'bcryptjs';
 import request from 'supertest';
 import { digestOf } from '../../../oci/digest.js';
 import { MediaType } from '../../../oci/media-types.js';
@@ -45,6 +46,24 @@ describe('htpasswd (Basic) auth with access rules', () => {
       assert.equal(await users.verify('alice', 'one'), false);
       assert.match(warnings.at(-1)!, /only bcrypt entries are supported/, 'a later read reports its ignored lines too');
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('passwords are checked off the event loop: with bcrypt unusable on the main thread, sign-ins still verify', async () => {
+    const dir = await tempDir();
+    const saved = { compare: bcrypt.compare, compareSync: bcrypt.compareSync, hash: bcrypt.hash, hashSync: bcrypt.hashSync };
+    try {
+      const path = join(dir, 'htpasswd');
+      await writeHtpasswd(path, { alice: 'one' });
+      const onMainThread = () => { throw new Error('bcrypt ran on the event loop'); };
+      Object.assign(bcrypt, { compare: onMainThread, compareSync: onMainThread, hash: onMainThread, hashSync: onMainThread });
+      const users = new Htpasswd(path);
+      assert.equal(await users.verify('alice', 'one'), true);
+      assert.equal(await users.verify('alice', 'two'), false);
+      assert.equal(await users.verify('nobody', 'one'), false);
+    } finally {
+      Object.assign(bcrypt, saved);
       await rm(dir, { recursive: true, force: true });
     }
   });
