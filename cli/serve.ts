@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 
 interface ServeFlags {
-  config?: string; addr?: string; root?: string; deleteEnabled?: boolean; logLevel?: string;
+  config?: string; addr?: string; root?: string; deleteEnabled?: boolean; readOnly?: boolean; logLevel?: string;
   tlsCert?: string; tlsKey?: string; tlsSelfSigned?: boolean; tlsName?: string[];
   auth?: string; htpasswd?: string; access?: string;
 }
@@ -17,6 +17,7 @@ export function registerServe(program: Command): void {
     .option('-a, --addr <host:port>', 'listen address (http.addr), e.g. :5000 or 127.0.0.1:5077')
     .option('-r, --root <dir>', 'filesystem storage root (storage.filesystem.rootdirectory)')
     .option('--delete-enabled', 'allow DELETE of manifests, tags and blobs (storage.delete.enabled)')
+    .option('--read-only', 'serve reads only: writes and deletes get 405, for maintenance (storage.maintenance.readonly.enabled)')
     .option('--log-level <level>', 'trace, debug, info, warn, error, fatal or silent (log.level)')
     .option('--tls-cert <file>', 'PEM certificate chain to serve HTTPS with (http.tls.certificate)')
     .option('--tls-key <file>', 'PEM private key for --tls-cert (http.tls.key)')
@@ -37,6 +38,7 @@ REGISTRY_STORAGE_DELETE_ENABLED=true), then these flags. See the README for ever
       if (flags.tlsName) ((overrides.http ??= {}).tls ??= {}).names = flags.tlsName;
       if (flags.root) overrides.storage = { filesystem: { rootdirectory: flags.root } };
       if (flags.deleteEnabled) (overrides.storage ??= {}).delete = { enabled: true };
+      if (flags.readOnly) (overrides.storage ??= {}).maintenance = { readonly: { enabled: true } };
       if (flags.logLevel) overrides.log = { level: flags.logLevel };
       if (flags.auth && !['none', 'htpasswd', 'token'].includes(flags.auth)) throw new UsageError(`--auth must be none, htpasswd or token, not "${flags.auth}"`);
       if (flags.auth === 'htpasswd') overrides.auth = { htpasswd: { path: flags.htpasswd } };

@@ -7,6 +7,7 @@ import type { StorageAdapter } from '../storage-adapters/types.js';
 import { RegistryError, errorMiddleware } from './errors.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createRegistry } from './registry/index.js';
+import { probeStorage } from './storage-health.js';
 import type { RouteOptions } from './routes/context.js';
 import { v2Router } from './routes/index.js';
 import { noAuth } from './auth/authenticator.js';
@@ -20,11 +21,17 @@ export interface AppDeps {
   auth?: Auth;
   /** Set while draining: new requests get 503 and the connection is closed. */
   isShuttingDown?: () => boolean;
+  /** health.storagedriver's verdict: while it names a failure, requests get 503. */
+  health?: { failing(): string | undefined };
 }
 
 export interface AppOptions extends Partial<RouteOptions> {
   /** Proxies whose X-Forwarded-For/-Proto are believed: the client address (login throttling, logs) and scheme (token realm). */
   trustedProxies?: string[];
+  /** http.headers: sent with every response. */
+  headers?: Record<string, string[]>;
+  /** log.accesslog.disabled turns this off: one log line per request. */
+  accessLog?: boolean;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -36,6 +43,7 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   const routeOptions: RouteOptions = {
     deleteEnabled: options.deleteEnabled ?? false,
     automaticCrossmount: options.automaticCrossmount ?? true,
+    readOnly: options.readOnly ?? false,
   };
 
   const app = express();
@@ -46,6 +54,7 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
 
   app.use(pinoHttp({
     logger,
+    autoLogging: options.accessLog ?? true,
     genReqId: (req, res) => {
       const given = req.headers['x-request-id'];
       const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -62,11 +71,15 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   }));
 
   app.use((req: Request, res: Response, next) => {
+    for (const [name, values] of Object.entries(options.headers ?? {})) res.setHeader(name, values);
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     if (deps.isShuttingDown?.()) {
       res.setHeader('Connection', 'close');
       return next(new RegistryError('UNAVAILABLE', undefined, { message: 'the registry is shutting down' }));
     }
+    // (/healthz too, so a load balancer sees it; /metrics stays, to watch the outage)
+    const unhealthy = req.path !== '/metrics' ? deps.health?.failing() : undefined;
+    if (unhealthy) return next(new RegistryError('UNAVAILABLE', undefined, { message: unhealthy }));
     const end = metrics.duration.startTimer();
     res.on('finish', () => {
       const route = String(res.locals.route ?? 'other');
@@ -82,8 +95,7 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   });
 
   app.get('/healthz', async (_req, res) => {
-    // A cheap storage round-trip: listing the root proves the backend answers.
-    for await (const _ of deps.storage.list('/repositories')) break;
+    await probeStorage(deps.storage); // proves the backend answers now
     res.json({ status: 'ok', storage: deps.storage.name });
   });
 

@@ -5,8 +5,13 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import {
+  DISTRIBUTION_ONLY_HEALTH, DISTRIBUTION_ONLY_HTTP, DISTRIBUTION_ONLY_ROOT, DISTRIBUTION_ONLY_TLS, distributionOnly,
+} from './config-distribution.js';
 
-type Leaf = 'string' | 'int' | 'bool' | 'duration' | 'strings';
+// map: names to scalars (log.fields); headers: names to a value or a list (http.headers); any: judged
+// by config-distribution.ts. These three come from the file only, not from env vars.
+type Leaf = 'string' | 'int' | 'bool' | 'duration' | 'strings' | 'map' | 'headers' | 'any';
 type Schema = { [key: string]: Leaf | Schema };
 
 const DRIVER_SCHEMAS: Record<string, Schema> = {
@@ -18,19 +23,35 @@ const DRIVER_SCHEMAS: Record<string, Schema> = {
   },
 };
 
+const anyOf = (keys: readonly string[]): Schema => Object.fromEntries(keys.map((k) => [k, 'any']));
+
 const SCHEMA: Schema = {
   version: 'string',
-  log: { level: 'string' },
+  log: { level: 'string', fields: 'map', formatter: 'string', accesslog: { disabled: 'bool' }, hooks: 'any' },
   http: {
     addr: 'string', host: 'string', draintimeout: 'duration', idletimeout: 'duration', trustedproxies: 'strings',
-    tls: { certificate: 'string', key: 'string', selfsigned: 'bool', names: 'strings', directory: 'string' },
+    headers: 'headers', relativeurls: 'bool', secret: 'string',
+    debug: { addr: 'string', prometheus: { enabled: 'bool', path: 'string' } },
+    tls: {
+      certificate: 'string', key: 'string', selfsigned: 'bool', names: 'strings', directory: 'string',
+      clientcas: 'strings', minimumtls: 'string', ...anyOf(DISTRIBUTION_ONLY_TLS),
+    },
+    ...anyOf(DISTRIBUTION_ONLY_HTTP),
   },
   storage: {
     ...DRIVER_SCHEMAS,
     delete: { enabled: 'bool' },
     redirect: { disable: 'bool' },
-    maintenance: { uploadpurging: { enabled: 'bool', age: 'duration', interval: 'duration', dryrun: 'bool' } },
+    maintenance: {
+      uploadpurging: { enabled: 'bool', age: 'duration', interval: 'duration', dryrun: 'bool' },
+      readonly: { enabled: 'bool' },
+    },
+    // distribution's caches and tag lookup tuning: berth needs neither (accepted, no effect)
+    cache: { blobdescriptor: 'string', blobdescriptorsize: 'int', layerinfo: 'string' },
+    tag: { concurrencylimit: 'int' },
   },
+  health: { storagedriver: { enabled: 'bool', interval: 'duration', threshold: 'int' }, ...anyOf(DISTRIBUTION_ONLY_HEALTH) },
+  ...anyOf(DISTRIBUTION_ONLY_ROOT),
   crossmount: { automatic: 'bool' },
   auth: {
     maxloginfailures: 'int',
@@ -46,15 +67,29 @@ const SCHEMA: Schema = {
 
 const AUTH_MODES = ['htpasswd', 'token'];
 
-const STORAGE_NON_DRIVER = new Set(['delete', 'redirect', 'maintenance']);
+const STORAGE_NON_DRIVER = new Set(['delete', 'redirect', 'maintenance', 'cache', 'tag']);
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 export interface Config {
-  log: { level: string };
+  /** fields: added to every log line; accessLog: one line per request. */
+  log: { level: string; fields: Record<string, unknown>; accessLog: boolean };
   http: { host: string | undefined; port: number; addr: string; draintimeoutMs: number; idletimeoutMs: number; publicHost?: string;
     /** Proxies whose X-Forwarded-For/-Proto are believed (express's "trust proxy"): addresses or CIDR ranges. */
     trustedProxies: string[];
-    tls?: { certificate: string; key: string }; selfSigned?: { directory: string; names: string[] } };
+    /** Sent with every response (e.g. X-Content-Type-Options: nosniff). */
+    headers: Record<string, string[]>;
+    /** A second, plain-HTTP listener with /debug/health and, when enabled, the Prometheus metrics. */
+    debug?: { host: string | undefined; port: number; metricsPath?: string };
+    tls?: { certificate: string; key: string }; selfSigned?: { directory: string; names: string[] };
+    /** CA files that client certificates must chain to (mutual TLS); none: no client certificates asked. */
+    clientCAs: string[];
+    minTls: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3' };
+  /** storage.maintenance.readonly: writes and deletes get 405, uploads are not purged. */
+  readOnly: boolean;
+  /** health.storagedriver: the storage is checked every intervalMs; `threshold` failures in a row make the registry unhealthy. */
+  health: { storage?: { intervalMs: number; threshold: number } };
+  /** Keys of a distribution config that berth accepts and ignores, to log at start. */
+  notes: string[];
   storage: { driver: string; options: Record<string, unknown> };
   delete: { enabled: boolean };
   uploadPurging: { enabled: boolean; ageMs: number; intervalMs: number; dryrun: boolean };
@@ -157,9 +192,30 @@ function coerce(leaf: Leaf, value: unknown, where: string, problems: string[]): 
       if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value;
       if (fromEnv) return value.split(',').map((s) => s.trim()).filter(Boolean);
       break;
+    case 'map':
+      if (isTree(value) && Object.values(value).every((v) => ['string', 'number', 'boolean'].includes(typeof v))) return value;
+      break;
+    case 'headers': return httpHeaders(value, where, problems);
+    case 'any': return value;
   }
-  problems.push(`${where}: expected ${leaf === 'int' ? 'a non-negative integer' : leaf === 'bool' ? 'true or false' : `a ${leaf}`}, got ${JSON.stringify(value)}`);
+  const expected = { int: 'a non-negative integer', bool: 'true or false', map: 'a mapping of names to values' }[leaf as string] ?? `a ${leaf}`;
+  problems.push(`${where}: expected ${expected}, got ${JSON.stringify(value)}`);
   return undefined;
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** http.headers: names to a value or a list of values (distribution writes lists), none with a line break. */
+function httpHeaders(value: unknown, where: string, problems: string[]): Record<string, string[]> | undefined {
+  if (!isTree(value)) { problems.push(`${where}: expected a mapping of header names to values`); return undefined; }
+  const out: Record<string, string[]> = {};
+  for (const [name, v] of Object.entries(value)) {
+    const values = (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'number' || typeof x === 'boolean' ? String(x) : x));
+    if (!HEADER_NAME.test(name)) problems.push(`${where}: "${name}" is not a header name`);
+    else if (!values.every((x) => typeof x === 'string' && !/[\r\n\0]/.test(x))) problems.push(`${where}.${name}: values must be strings on one line`);
+    else out[name] = values as string[];
+  }
+  return out;
 }
 
 /** Checks a parsed YAML tree against SCHEMA, coercing leaves; unknown keys are problems. */
@@ -217,7 +273,7 @@ function leafAt(parts: string[]): Leaf | undefined {
     if (typeof s !== 'object') return undefined;
     s = s[p];
   }
-  return typeof s === 'string' ? s : undefined;
+  return typeof s === 'string' && !['map', 'headers', 'any'].includes(s) ? s : undefined;
 }
 
 function merge(base: Tree, over: Tree): Tree {
@@ -300,13 +356,33 @@ function finish(tree: Tree, problems: string[]): Config {
   if (driver === 'filesystem' && !options.rootdirectory) problems.push('storage.filesystem.rootdirectory: required');
   if (driver === 's3' && !options.bucket) problems.push('storage.s3.bucket: required');
 
-  const purging = ((storage.maintenance as Tree | undefined)?.uploadpurging ?? {}) as Tree;
+  const maintenance = (storage.maintenance ?? {}) as Tree;
+  const purging = (maintenance.uploadpurging ?? {}) as Tree;
+  const readOnly = Boolean((maintenance.readonly as Tree | undefined)?.enabled);
+  const debugTree = (http.debug ?? {}) as Tree;
+  let debug: Config['http']['debug'];
+  if (debugTree.addr !== undefined) {
+    try {
+      const prometheus = (debugTree.prometheus ?? {}) as Tree;
+      const metricsPath = prometheus.enabled ? String(prometheus.path ?? '/metrics') : undefined;
+      if (metricsPath !== undefined && !/^\/[A-Za-z0-9._~\/-]*$/.test(metricsPath)) throw new Error(`prometheus.path "${metricsPath}" is not a URL path`);
+      debug = { ...parseAddr(String(debugTree.addr)), metricsPath };
+    } catch (e) { problems.push(`http.debug: ${(e as Error).message}`); }
+  }
+  const TLS_VERSIONS = { 'tls1.0': 'TLSv1', 'tls1.1': 'TLSv1.1', 'tls1.2': 'TLSv1.2', 'tls1.3': 'TLSv1.3' } as const;
+  const minTls = TLS_VERSIONS[String(tls.minimumtls ?? 'tls1.2') as keyof typeof TLS_VERSIONS];
+  if (!minTls) problems.push(`http.tls.minimumtls: "${String(tls.minimumtls)}" is not one of ${Object.keys(TLS_VERSIONS).join(', ')}`);
+  const clientCAs = (tls.clientcas as string[] | undefined) ?? [];
+  if (clientCAs.length && !tls.certificate && !tls.selfsigned) problems.push('http.tls.clientcas: needs TLS (http.tls.certificate and key, or selfsigned)');
+  const storageCheck = ((tree.health as Tree | undefined)?.storagedriver ?? {}) as Tree;
+  const compat = distributionOnly(tree);
+  problems.push(...compat.problems);
   const auth = authConfig((tree.auth ?? {}) as Tree, driver === 'filesystem' ? String(options.rootdirectory ?? './data') : undefined, problems);
   if (tls.selfsigned && tls.certificate) problems.push('http.tls: give either certificate/key or selfsigned, not both');
   const tlsDir = String(tls.directory ?? join(driver === 'filesystem' ? String(options.rootdirectory ?? './data') : '.', '_tls'));
   if (problems.length) throw new ConfigError(problems);
   return {
-    log: { level },
+    log: { level, fields: (log.fields as Record<string, unknown> | undefined) ?? {}, accessLog: !(log.accesslog as Tree | undefined)?.disabled },
     http: {
       host, port, addr, draintimeoutMs: parseDuration((http.draintimeout as string) ?? '30s'),
       idletimeoutMs: parseDuration((http.idletimeout as string) ?? '120s'),
@@ -314,12 +390,22 @@ function finish(tree: Tree, problems: string[]): Config {
       trustedProxies: (http.trustedproxies as string[] | undefined) ?? [],
       tls: tls.certificate ? { certificate: String(tls.certificate), key: String(tls.key) } : undefined,
       selfSigned: tls.selfsigned ? { directory: tlsDir, names: (tls.names as string[] | undefined) ?? [] } : undefined,
+      headers: (http.headers as Record<string, string[]> | undefined) ?? {},
+      debug,
+      clientCAs,
+      minTls: minTls ?? 'TLSv1.2',
     },
+    readOnly,
+    health: storageCheck.enabled ? {
+      storage: { intervalMs: parseDuration((storageCheck.interval as string | undefined) ?? '10s'), threshold: Math.max(1, (storageCheck.threshold as number | undefined) ?? 1) },
+    } : {},
+    notes: compat.notes,
     // the adapter takes the read timeout in milliseconds
     storage: { driver, options: driver === 's3' && options.readtimeout !== undefined ? { ...options, readtimeout: parseDuration(options.readtimeout as string | number) } : options },
     delete: { enabled: Boolean((storage.delete as Tree | undefined)?.enabled) },
     uploadPurging: {
-      enabled: purging.enabled === undefined ? true : Boolean(purging.enabled),
+      // a read-only registry writes nothing, not even to purge abandoned uploads
+      enabled: !readOnly && (purging.enabled === undefined ? true : Boolean(purging.enabled)),
       ageMs: parseDuration((purging.age as string) ?? '168h'),
       intervalMs: parseDuration((purging.interval as string) ?? '24h'),
       dryrun: Boolean(purging.dryrun),

@@ -10,7 +10,8 @@ import { createApp } from './app.js';
 import { createAuth } from './auth/index.js';
 import { ensureSelfSigned, trustInstructions } from './tls/self-signed.js';
 import type { Config } from './config.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { StorageHealth } from './storage-health.js';
 import { UploadSessions } from './registry/upload-session.js';
 import { BlobStore } from './registry/blob-store.js';
 import { withUploads } from './registry/repositories.js';
@@ -19,13 +20,17 @@ export interface RunningRegistry {
   server: Server;
   storage: StorageAdapter;
   url: string;
+  /** http.debug.addr's listener, e.g. http://127.0.0.1:5001 */
+  debugUrl?: string;
   /** Stops accepting, lets in-flight requests finish (up to the drain timeout), then closes. */
   close(): Promise<void>;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-export async function startRegistry(config: Config, logger: Logger = pino({ level: config.log.level })): Promise<RunningRegistry> {
+export async function startRegistry(config: Config, baseLogger: Logger = pino({ level: config.log.level })): Promise<RunningRegistry> {
+  const logger = Object.keys(config.log.fields).length ? baseLogger.child(config.log.fields) : baseLogger;
+  for (const note of config.notes) logger.warn(note);
   // Behind a proxy, http.host is the registry's public URL: the token realm clients are sent to.
   const token = config.auth.token && !config.auth.token.realm && config.http.publicHost
     ? { ...config.auth.token, realm: `${config.http.publicHost.replace(/\/+$/, '')}/auth/token` }
@@ -34,14 +39,23 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
   for (const w of auth.warnings) logger.warn(w);
   const storage = await createAdapter(config.storage.driver, config.storage.options);
   let shuttingDown = false;
+  const metrics = createMetrics({ processMetrics: true });
+  const health = config.health.storage && new StorageHealth(storage, config.health.storage.intervalMs, config.health.storage.threshold, logger);
   const app = createApp(
-    { deleteEnabled: config.delete.enabled, automaticCrossmount: config.crossmount.automatic, trustedProxies: config.http.trustedProxies },
-    { storage, logger, auth, metrics: createMetrics({ processMetrics: true }), isShuttingDown: () => shuttingDown },
+    {
+      deleteEnabled: config.delete.enabled, automaticCrossmount: config.crossmount.automatic, trustedProxies: config.http.trustedProxies,
+      readOnly: config.readOnly, headers: config.http.headers, accessLog: config.log.accessLog,
+    },
+    { storage, logger, auth, metrics, isShuttingDown: () => shuttingDown, ...(health ? { health } : {}) },
   );
   const selfSigned = config.http.selfSigned ? ensureSelfSigned(config.http.selfSigned.directory, config.http.selfSigned.names) : undefined;
   const tls = config.http.tls ?? (selfSigned && { certificate: selfSigned.certificate, key: selfSigned.key });
   const server = tls
-    ? createHttpsServer({ cert: readFileSync(tls.certificate), key: readFileSync(tls.key) }, app)
+    ? createHttpsServer({
+      cert: readFileSync(tls.certificate), key: readFileSync(tls.key), minVersion: config.http.minTls,
+      // http.tls.clientcas: mutual TLS, a client without a certificate from these CAs is turned away in the handshake
+      ...(config.http.clientCAs.length ? { ca: config.http.clientCAs.map((f) => readFileSync(f)), requestCert: true, rejectUnauthorized: true } : {}),
+    }, app)
     : createHttpServer(app);
   server.requestTimeout = 0; // big blob uploads may take long, as long as bytes keep moving:
   // a socket that carries nothing for http.idletimeout is closed, so a stalled upload fails (its
@@ -49,15 +63,16 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
   server.timeout = config.http.idletimeoutMs;
   server.headersTimeout = 60_000;
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.http.port, config.http.host, () => { server.off('error', reject); resolve(); });
-  });
+  await listen(server, config.http);
+  const url = urlOf(server, tls ? 'https' : 'http');
   const addr = server.address() as AddressInfo;
-  const scheme = tls ? 'https' : 'http';
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `${scheme}://${host}:${addr.port}`;
-  logger.info({ addr: url, storage: config.storage.driver, deletes: config.delete.enabled, auth: config.auth.mode }, 'berth registry listening');
+  logger.info({ addr: url, storage: config.storage.driver, deletes: config.delete.enabled, auth: config.auth.mode, readOnly: config.readOnly }, 'berth registry listening');
+  health?.start();
+  const debugServer = config.http.debug && await listen(debugApp(metrics, health, config.http.debug.metricsPath), config.http.debug)
+    .catch((e: Error) => { health?.stop(); server.close(); throw e; });
+  const debugUrl = debugServer ? urlOf(debugServer, 'http') : undefined;
+  if (debugUrl) logger.info({ addr: debugUrl }, 'debug server listening (/debug/health)');
   if (selfSigned) {
     const hostPort = `${config.http.host && !['0.0.0.0', '::'].includes(config.http.host) ? host : 'localhost'}:${addr.port}`;
     logger.info({ ca: selfSigned.caCert, created: selfSigned.created }, trustInstructions(selfSigned, hostPort));
@@ -79,6 +94,8 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
     closing ??= (async () => {
       shuttingDown = true;
       if (purgeTimer) clearInterval(purgeTimer);
+      health?.stop();
+      debugServer?.close();
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), config.http.draintimeoutMs);
@@ -90,5 +107,38 @@ export async function startRegistry(config: Config, logger: Logger = pino({ leve
     })();
     return closing;
   };
-  return { server, storage, url, close };
+  return { server, storage, url, ...(debugUrl ? { debugUrl } : {}), close };
+}
+
+function urlOf(server: Server, scheme: string): string {
+  const addr = server.address() as AddressInfo;
+  return `${scheme}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+}
+
+function listen(server: Server, at: { host: string | undefined; port: number }): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => { server.off('error', reject); resolve(server); });
+  });
+}
+
+/**
+ * http.debug.addr: distribution's debug listener, for monitoring on a port kept off the public one.
+ * /debug/health answers {} (200) or the failing check (503); the metrics path serves Prometheus when enabled.
+ */
+function debugApp(metrics: Metrics, health: StorageHealth | undefined, metricsPath: string | undefined): Server {
+  return createHttpServer((req, res) => {
+    const path = (req.url ?? '/').replace(/\?.*$/s, '');
+    const send = (status: number, type: string, body: string) => { res.writeHead(status, { 'Content-Type': type }).end(req.method === 'HEAD' ? undefined : body); };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
+    if (path === '/debug/health') {
+      const failing = health?.failing();
+      return send(failing ? 503 : 200, 'application/json', JSON.stringify(failing ? { [health!.name]: failing } : {}));
+    }
+    if (metricsPath !== undefined && path === metricsPath) {
+      void metrics.registry.metrics().then((text) => send(200, metrics.registry.contentType, text), () => send(500, 'text/plain', 'metrics failed\n'));
+      return;
+    }
+    send(404, 'text/plain', 'not found\n');
+  });
 }

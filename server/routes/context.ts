@@ -9,6 +9,8 @@ import type { Authenticator, Principal } from '../auth/authenticator.js';
 export interface RouteOptions {
   deleteEnabled: boolean;
   automaticCrossmount: boolean;
+  /** storage.maintenance.readonly: only GET and HEAD are served. */
+  readOnly?: boolean;
 }
 
 export interface RouteContext {

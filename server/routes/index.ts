@@ -64,6 +64,10 @@ export function v2Router(base: Omit<RouteContext, 'params' | 'principal'>) {
       res.setHeader('Allow', Object.keys(found.route.methods).join(', '));
       throw new RegistryError('UNSUPPORTED', { method: req.method }, { message: `method ${req.method} is not allowed here` });
     }
+    if (base.options.readOnly && req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', Object.keys(found.route.methods).filter((m) => m === 'GET' || m === 'HEAD').join(', '));
+      throw new RegistryError('UNSUPPORTED', { method: req.method }, { message: 'the registry is read-only for maintenance (storage.maintenance.readonly)' });
+    }
     const [handler, needs] = method;
     // The name is checked against the grammar before it reaches the access rules or storage.
     const name = found.params.length ? repoName(found.params[0]!) : '';

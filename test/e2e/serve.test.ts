@@ -12,7 +12,7 @@ describe('berth serve (the real CLI)', () => {
     assert.match(top.stdout, /serve/);
     const serve = await runCli(['serve', '--help']);
     assert.equal(serve.code, 0);
-    for (const flag of ['--config', '--addr', '--root', '--delete-enabled', '--log-level', '--tls-cert', '--tls-key']) assert.match(serve.stdout, new RegExp(flag));
+    for (const flag of ['--config', '--addr', '--root', '--delete-enabled', '--read-only', '--log-level', '--tls-cert', '--tls-key']) assert.match(serve.stdout, new RegExp(flag));
   });
 
   it('a bad configuration → exit 2 and a clear message, no stack trace', async () => {
@@ -47,6 +47,26 @@ describe('berth serve (the real CLI)', () => {
       first.child.kill('SIGTERM');
       await once(first.child, 'exit');
     }
+  });
+
+  it('--read-only serves reads and refuses writes with 405; a distribution-only setting it cannot honour stops the start (exit 2)', async () => {
+    const root = await tempDir();
+    const s = await startServe(['--addr', '127.0.0.1:0', '--root', root, '--read-only']);
+    try {
+      assert.equal((await fetch(`${s.url}/v2/`)).status, 200);
+      const post = await fetch(`${s.url}/v2/org/app/blobs/uploads/`, { method: 'POST' });
+      assert.equal(post.status, 405);
+      assert.equal(((await post.json()) as { errors: { code: string }[] }).errors[0]!.code, 'UNSUPPORTED');
+      assert.match(s.logs(), /"readOnly":true/);
+    } finally {
+      s.child.kill('SIGTERM');
+      await once(s.child, 'exit');
+    }
+    const r = await runCli(['serve', '--root', root], { env: { REGISTRY_PROXY_REMOTEURL: 'x', REGISTRY_HTTP_TLS_MINIMUMTLS: 'tls9' } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /REGISTRY_PROXY_REMOTEURL: no such configuration key/);
+    assert.match(r.stderr, /http\.tls\.minimumtls: "tls9"/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
   });
 
   it('warns when open (no auth) on a non-loopback address, not on loopback', async () => {

@@ -242,10 +242,11 @@ export class OpenApiContract {
     }
     // A 405 on a /v2 path must list in Allow exactly the documented methods other than the one
     // refused: all of them for an unrouted method, the others for a routed one that is
-    // switched off (DELETE while deletes are disabled).
+    // switched off (DELETE while deletes are disabled); only the reads when the registry is read-only.
     if (match && x.status === 405) {
       const allow = (lines.get('allow') ?? []).join(', ').split(/\s*,\s*/).filter(Boolean).sort();
-      const expected = this.methodsOf(match.template).filter((m) => m !== x.method.toUpperCase()).sort();
+      const readOnly = /read-only/.test(x.body.toString('utf8'));
+      const expected = this.methodsOf(match.template).filter((m) => m !== x.method.toUpperCase() && (!readOnly || m === 'GET' || m === 'HEAD')).sort();
       if (allow.join() !== expected.join()) problems.push(`${where}: Allow is ${allow.join(', ') || '(none)'}, the document implies ${expected.join(', ')}`);
     }
 

@@ -1,20 +1,7 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, parseAddr, parseDuration } from '../../server/config.js';
-import { tempDir } from '../helpers/registry.js';
-
-async function yamlFile(text: string): Promise<string> {
-  const p = join(await tempDir(), 'config.yml');
-  await writeFile(p, text);
-  return p;
-}
-
-function problems(fn: () => unknown): string[] {
-  try { fn(); } catch (e) { if (e instanceof ConfigError) return e.problems; throw e; }
-  assert.fail('expected a ConfigError');
-}
+import { loadConfig, parseAddr, parseDuration } from '../../server/config.js';
+import { problems, yamlFile } from '../helpers/config.js';
 
 describe('config', () => {
   it('defaults: :5000, filesystem under ./data, deletes off', () => {

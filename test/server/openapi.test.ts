@@ -611,6 +611,25 @@ describe('openapi.yaml: contract against the running server', () => {
     assert.equal((await send(srv, 'GET', manifestUrl(REPO, 'latest'))).status, 200, 'nothing was deleted');
   });
 
+  it('read-only (storage.maintenance.readonly) → 405 UNSUPPORTED on every write and delete, Allow listing the reads; reads work', async () => {
+    const t = await testApp({ readOnly: true });
+    const srv = await listen(t.app);
+    extra.push({ server: srv, cleanup: t.cleanup });
+    const writes = contract.operations().filter(({ method, template }) => template.startsWith('/v2/') && !['GET', 'HEAD'].includes(method));
+    assert.deepEqual(writes.map(({ method, template }) => `${method} ${template}`).sort(), [
+      'DELETE /v2/{name}/blobs/uploads/{uuid}', 'DELETE /v2/{name}/blobs/{digest}', 'DELETE /v2/{name}/manifests/{reference}',
+      'PATCH /v2/{name}/blobs/uploads/{uuid}', 'POST /v2/{name}/blobs/uploads/', 'PUT /v2/{name}/blobs/uploads/{uuid}', 'PUT /v2/{name}/manifests/{reference}',
+    ]);
+    for (const { method, template } of writes) {
+      const x = await send(srv, method, concrete(template, { name: REPO }), { headers: { 'Content-Type': 'application/octet-stream' }, body: Buffer.from('x') });
+      expectError(x, 405, 'UNSUPPORTED');
+      assert.match(x.json().errors[0].message, /read-only/);
+      assert.deepEqual(x.headerLines('Allow'), [template.endsWith('/uploads/') ? '' : template.endsWith('{uuid}') ? 'GET' : 'GET, HEAD']);
+    }
+    assert.equal((await send(srv, 'GET', '/v2/')).status, 200);
+    assert.equal((await send(srv, 'GET', manifestUrl(REPO, 'latest'))).status, 404, 'reads are served (nothing is stored here)');
+  });
+
   it('blob GET/HEAD → 307 when the storage offers a direct URL', async () => {
     const t = await testApp();
     const storage = overlay(t.storage, {
