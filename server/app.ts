@@ -12,6 +12,7 @@ import type { RouteOptions } from './routes/context.js';
 import { v2Router } from './routes/index.js';
 import { noAuth } from './auth/authenticator.js';
 import type { Auth } from './auth/index.js';
+import type { Notifier } from './notifications/index.js';
 
 export interface AppDeps {
   storage: StorageAdapter;
@@ -21,6 +22,8 @@ export interface AppDeps {
   auth?: Auth;
   /** Set while draining: new requests get 503 and the connection is closed. */
   isShuttingDown?: () => boolean;
+  /** notifications.endpoints: webhooks told of pushes, pulls, mounts and deletes. */
+  notifier?: Notifier;
   /** health.storagedriver's verdict: while it names a failure, requests get 503. */
   health?: { failing(): string | undefined };
 }
@@ -100,7 +103,9 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   });
 
   if (deps.auth?.tokenRouter) app.use('/auth/token', deps.auth.tokenRouter);
-  app.use('/v2', v2Router({ registry, options: routeOptions, metrics, authenticator: deps.auth?.authenticator ?? noAuth }));
+  app.use('/v2', v2Router({
+    registry, options: routeOptions, metrics, authenticator: deps.auth?.authenticator ?? noAuth, ...(deps.notifier ? { notifier: deps.notifier } : {}),
+  }));
 
   app.use((req, _res, next) => {
     next(new RegistryError('NOT_FOUND', { method: req.method, path: req.path.slice(0, 300) }));

@@ -1,7 +1,7 @@
 // Sections of distribution's config.yml that berth does not implement. A config written for
 // distribution (Debian's /etc/docker/registry/config.yml, the registry image's, a Helm chart's) must
 // start berth, so these keys are accepted; but a setting whose absence changes what the registry
-// does (a pull-through cache, webhooks, client certificates it cannot check) stops the start with
+// does (a pull-through cache, storage middleware, URL filters) stops the start with
 // one line, while one that only tunes or reports (a cache, an error reporter) is noted and ignored.
 type Tree = Record<string, unknown>;
 const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -9,7 +9,7 @@ const given = (v: unknown): boolean => v !== undefined && v !== null && v !== ''
   && !(Array.isArray(v) && v.length === 0) && !(isTree(v) && Object.keys(v).length === 0);
 
 /** The schema entries of these sections: anything is accepted here and judged by distributionOnly. */
-export const DISTRIBUTION_ONLY_ROOT = ['proxy', 'notifications', 'redis', 'middleware', 'validation', 'compatibility', 'reporting'] as const;
+export const DISTRIBUTION_ONLY_ROOT = ['proxy', 'redis', 'middleware', 'validation', 'compatibility', 'reporting'] as const;
 export const DISTRIBUTION_ONLY_HTTP = ['prefix', 'net', 'http2', 'h2c'] as const;
 export const DISTRIBUTION_ONLY_TLS = ['letsencrypt', 'ciphersuites'] as const;
 export const DISTRIBUTION_ONLY_HEALTH = ['file', 'http', 'tcp'] as const;
@@ -31,10 +31,6 @@ export function distributionOnly(tree: Tree): Verdict {
   const health = section(tree.health);
 
   if (given(section(tree.proxy).remoteurl)) problems.push('proxy.remoteurl: berth is not a pull-through cache; remove the proxy section');
-  const endpoints = section(tree.notifications).endpoints;
-  if (Array.isArray(endpoints) && endpoints.some((e) => !(isTree(e) && e.disabled === true))) {
-    problems.push('notifications.endpoints: berth sends no webhook notifications; remove them or set disabled: true');
-  }
   const middleware = section(tree.middleware);
   for (const kind of Object.keys(middleware)) if (given(middleware[kind])) problems.push(`middleware.${kind}: berth has no ${kind} middleware (for presigned S3 URLs, see storage.s3.redirect)`);
   const urls = section(section(section(tree.validation).manifests).urls);

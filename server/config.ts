@@ -8,6 +8,8 @@ import { parse as parseYaml } from 'yaml';
 import {
   DISTRIBUTION_ONLY_HEALTH, DISTRIBUTION_ONLY_HTTP, DISTRIBUTION_ONLY_ROOT, DISTRIBUTION_ONLY_TLS, distributionOnly,
 } from './config-distribution.js';
+import { endpointsFrom } from './notifications/config.js';
+import type { NotificationsConfig } from './notifications/index.js';
 
 // map: names to scalars (log.fields); headers: names to a value or a list (http.headers); any: judged
 // by config-distribution.ts. These three come from the file only, not from env vars.
@@ -51,6 +53,7 @@ const SCHEMA: Schema = {
     tag: { concurrencylimit: 'int' },
   },
   health: { storagedriver: { enabled: 'bool', interval: 'duration', threshold: 'int' }, ...anyOf(DISTRIBUTION_ONLY_HEALTH) },
+  notifications: { events: { includereferences: 'bool' }, endpoints: 'any' },
   ...anyOf(DISTRIBUTION_ONLY_ROOT),
   crossmount: { automatic: 'bool' },
   auth: {
@@ -88,6 +91,8 @@ export interface Config {
   readOnly: boolean;
   /** health.storagedriver: the storage is checked every intervalMs; `threshold` failures in a row make the registry unhealthy. */
   health: { storage?: { intervalMs: number; threshold: number } };
+  /** Webhooks: events of pushes, pulls, mounts and deletes POSTed to these endpoints. */
+  notifications: NotificationsConfig;
   /** Keys of a distribution config that berth accepts and ignores, to log at start. */
   notes: string[];
   storage: { driver: string; options: Record<string, unknown> };
@@ -375,6 +380,10 @@ function finish(tree: Tree, problems: string[]): Config {
   const clientCAs = (tls.clientcas as string[] | undefined) ?? [];
   if (clientCAs.length && !tls.certificate && !tls.selfsigned) problems.push('http.tls.clientcas: needs TLS (http.tls.certificate and key, or selfsigned)');
   const storageCheck = ((tree.health as Tree | undefined)?.storagedriver ?? {}) as Tree;
+  const notificationsTree = (tree.notifications ?? {}) as Tree;
+  const endpoints = endpointsFrom(notificationsTree.endpoints, problems,
+    (v, where) => { try { return parseDuration(v as string | number); } catch (e) { problems.push(`${where}: ${(e as Error).message}`); return undefined; } },
+    (v, where) => httpHeaders(v, where, problems));
   const compat = distributionOnly(tree);
   problems.push(...compat.problems);
   const auth = authConfig((tree.auth ?? {}) as Tree, driver === 'filesystem' ? String(options.rootdirectory ?? './data') : undefined, problems);
@@ -399,6 +408,7 @@ function finish(tree: Tree, problems: string[]): Config {
     health: storageCheck.enabled ? {
       storage: { intervalMs: parseDuration((storageCheck.interval as string | undefined) ?? '10s'), threshold: Math.max(1, (storageCheck.threshold as number | undefined) ?? 1) },
     } : {},
+    notifications: { endpoints, includeReferences: Boolean((notificationsTree.events as Tree | undefined)?.includereferences) },
     notes: compat.notes,
     // the adapter takes the read timeout in milliseconds
     storage: { driver, options: driver === 's3' && options.readtimeout !== undefined ? { ...options, readtimeout: parseDuration(options.readtimeout as string | number) } : options },

@@ -12,6 +12,7 @@ import { ensureSelfSigned, trustInstructions } from './tls/self-signed.js';
 import type { Config } from './config.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { StorageHealth } from './storage-health.js';
+import { Notifier } from './notifications/index.js';
 import { UploadSessions } from './registry/upload-session.js';
 import { BlobStore } from './registry/blob-store.js';
 import { withUploads } from './registry/repositories.js';
@@ -40,13 +41,14 @@ export async function startRegistry(config: Config, baseLogger: Logger = pino({ 
   const storage = await createAdapter(config.storage.driver, config.storage.options);
   let shuttingDown = false;
   const metrics = createMetrics({ processMetrics: true });
+  const notifier = config.notifications.endpoints.length ? new Notifier(config.notifications, config.http.port, logger.child({ component: 'notifications' })) : undefined;
   const health = config.health.storage && new StorageHealth(storage, config.health.storage.intervalMs, config.health.storage.threshold, logger);
   const app = createApp(
     {
       deleteEnabled: config.delete.enabled, automaticCrossmount: config.crossmount.automatic, trustedProxies: config.http.trustedProxies,
       readOnly: config.readOnly, headers: config.http.headers, accessLog: config.log.accessLog,
     },
-    { storage, logger, auth, metrics, isShuttingDown: () => shuttingDown, ...(health ? { health } : {}) },
+    { storage, logger, auth, metrics, isShuttingDown: () => shuttingDown, ...(health ? { health } : {}), ...(notifier ? { notifier } : {}) },
   );
   const selfSigned = config.http.selfSigned ? ensureSelfSigned(config.http.selfSigned.directory, config.http.selfSigned.names) : undefined;
   const tls = config.http.tls ?? (selfSigned && { certificate: selfSigned.certificate, key: selfSigned.key });
@@ -66,6 +68,7 @@ export async function startRegistry(config: Config, baseLogger: Logger = pino({ 
   await listen(server, config.http);
   const url = urlOf(server, tls ? 'https' : 'http');
   const addr = server.address() as AddressInfo;
+  notifier?.listening(addr.port);
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   logger.info({ addr: url, storage: config.storage.driver, deletes: config.delete.enabled, auth: config.auth.mode, readOnly: config.readOnly }, 'berth registry listening');
   health?.start();
@@ -102,6 +105,7 @@ export async function startRegistry(config: Config, baseLogger: Logger = pino({ 
       force.unref();
       await done;
       clearTimeout(force);
+      await notifier?.close(Math.min(config.http.draintimeoutMs, 10_000)); // the events of the last requests, if the endpoints answer
       await storage.close?.();
       logger.info('berth registry stopped');
     })();

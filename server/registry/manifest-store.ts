@@ -30,7 +30,11 @@ export function parseReference(ref: string, forWrite = false): Reference {
   return { tag: ref };
 }
 
-export interface PutResult { digest: Digest; subject?: Digest; tags: string[] }
+export interface PutResult {
+  digest: Digest; mediaType: string; subject?: Digest; tags: string[];
+  /** What the manifest refers to: config and layers, or an index's manifests. */
+  references: Descriptor[];
+}
 
 export class ManifestStore {
   constructor(
@@ -110,7 +114,8 @@ export class ManifestStore {
       for (const tag of tags) if ((await this.tags.resolve(repo, tag)) === digest) await this.tags.remove(repo, tag);
       await this.storage.delete(paths.revisionLink(repo, digest).slice(0, -'/link'.length));
     });
-    return { digest, subject: manifest.subject?.digest, tags };
+    const references = [...manifest.blobs, ...manifest.manifests].map(({ mediaType, digest: d, size }) => ({ mediaType, digest: d, size }));
+    return { digest, mediaType: manifest.mediaType, subject: manifest.subject?.digest, tags, references };
   }
 
   async #checkReferences(repo: string, manifest: ParsedManifest): Promise<void> {

@@ -3,7 +3,7 @@ import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { parseDigest } from '../../oci/digest.js';
 import { RegistryError } from '../errors.js';
-import { repoName, requireDeletes, type Handler } from './context.js';
+import { BLOB_MEDIA_TYPE, notify, repoName, requireDeletes, type Handler } from './context.js';
 
 interface Span { start: number; end: number }
 
@@ -32,11 +32,14 @@ async function sendBlob(ctx: Parameters<Handler>[0], req: Request, res: Response
   const size = await ctx.registry.blobs.sizeInRepo(name, digest);
   if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', { digest });
 
+  // a pull is a GET of the blob from its start (a resumed download's later ranges are the same pull)
+  const pulled = () => notify(ctx, req, 'pull', `/v2/${name}/blobs/${digest}`, { mediaType: BLOB_MEDIA_TYPE, digest, size, repository: name });
   const redirect = await ctx.registry.blobs.redirectUrl(digest, req.method as 'GET' | 'HEAD');
   if (redirect) {
     res.status(307).setHeader('Location', redirect);
     res.setHeader('Docker-Content-Digest', digest);
     res.end();
+    if (req.method === 'GET') pulled();
     return;
   }
 
@@ -62,26 +65,32 @@ async function sendBlob(ctx: Parameters<Handler>[0], req: Request, res: Response
   res.setHeader('Content-Length', length);
   if (req.method === 'HEAD' || length === 0) {
     res.end();
+    if (req.method === 'GET') pulled();
     return;
   }
   const body = await ctx.registry.blobs.open(digest, span ? { offset: span.start, length } : undefined);
+  let sent = 0;
+  body.on('data', (chunk: Buffer) => { sent += chunk.length; });
   try {
     await pipeline(body, res);
-    ctx.metrics.blobBytesSent.inc(length);
   } catch (e) {
-    if (res.destroyed || res.writableEnded) return; // the client went away; nothing to answer
-    throw e;
+    // the client went away, nothing to answer; often it only closed the socket right after the
+    // last byte (it counts Content-Length), before the stream saw its own end
+    if (!(res.destroyed || res.writableEnded)) throw e;
   }
+  ctx.metrics.blobBytesSent.inc(sent);
+  if (sent === length && (!span || span.start === 0)) pulled();
 }
 
 export const getBlob: Handler = sendBlob;
 export const headBlob: Handler = sendBlob;
 
-export const deleteBlob: Handler = async (ctx, _req, res) => {
+export const deleteBlob: Handler = async (ctx, req, res) => {
   const name = repoName(ctx.params[0]!);
   requireDeletes(ctx);
   const digest = parseDigest(ctx.params[1]!).digest;
   if (!(await ctx.registry.blobs.unlink(name, digest))) throw new RegistryError('BLOB_UNKNOWN', { digest });
   res.status(202).setHeader('Content-Length', 0);
   res.end();
+  notify(ctx, req, 'delete', undefined, { digest, repository: name });
 };

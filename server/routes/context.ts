@@ -5,6 +5,8 @@ import { RegistryError } from '../errors.js';
 import type { Registry } from '../registry/index.js';
 import type { Metrics } from '../metrics.js';
 import type { Authenticator, Principal } from '../auth/authenticator.js';
+import type { Notifier } from '../notifications/index.js';
+import { targetUrl, type EventAction, type EventTarget } from '../notifications/event.js';
 
 export interface RouteOptions {
   deleteEnabled: boolean;
@@ -18,6 +20,8 @@ export interface RouteContext {
   options: RouteOptions;
   metrics: Metrics;
   authenticator: Authenticator;
+  /** Webhooks (notifications.endpoints), when configured. */
+  notifier?: Notifier;
   /** The authorized caller of this request. */
   principal: Principal;
   /** Regex captures of the route: [name, reference?] */
@@ -30,6 +34,15 @@ export function repoName(raw: string): string {
   if (!isValidName(raw)) throw new RegistryError('NAME_INVALID', { name: raw.slice(0, 300) });
   return raw;
 }
+
+/** Tells the notification endpoints (if any) what this request did; `path` is the object's /v2 path. */
+export function notify(ctx: RouteContext, req: Request, action: EventAction, path: string | undefined, target: EventTarget): void {
+  if (!ctx.notifier) return;
+  ctx.notifier.emit(req, ctx.principal.user, action, path ? { ...target, url: targetUrl(req, path) } : target);
+}
+
+/** Blobs are untyped in storage; distribution's events call them this. */
+export const BLOB_MEDIA_TYPE = 'application/octet-stream';
 
 export function requireDeletes(ctx: RouteContext): void {
   if (!ctx.options.deleteEnabled) {

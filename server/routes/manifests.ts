@@ -2,7 +2,8 @@
 import type { Request } from 'express';
 import { RegistryError } from '../errors.js';
 import { MANIFEST_MAX_BYTES, parseReference } from '../registry/manifest-store.js';
-import { queryStrings, repoName, requireDeletes, type Handler } from './context.js';
+import { parseManifest, type ParsedManifest } from '../../oci/manifest.js';
+import { notify, queryStrings, repoName, requireDeletes, type Handler } from './context.js';
 
 const tooLarge = () => new RegistryError('SIZE_INVALID', { limit: MANIFEST_MAX_BYTES }, {
   status: 413, message: `manifest is larger than the ${MANIFEST_MAX_BYTES}-byte limit`,
@@ -38,9 +39,21 @@ const sendManifest: Handler = async (ctx, req, res) => {
     return;
   }
   res.status(200);
-  if (req.method === 'HEAD') res.end();
-  else res.end(body);
+  if (req.method === 'HEAD') { res.end(); return; }
+  res.end(body);
+  notify(ctx, req, 'pull', `/v2/${name}/manifests/${descriptor.digest}`, {
+    mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size, repository: name,
+    ...(ref.tag !== undefined ? { tag: ref.tag } : {}), ...(ctx.notifier?.includeReferences ? { references: referencesOf(body, descriptor.mediaType) } : {}),
+  });
 };
+
+/** What a manifest refers to (its config and layers, or an index's manifests), for notifications.events.includereferences. */
+function referencesOf(body: Buffer, mediaType: string): ParsedManifest['blobs'] {
+  try {
+    const m = parseManifest(body, mediaType);
+    return [...m.blobs, ...m.manifests].map(({ mediaType: t, digest, size }) => ({ mediaType: t, digest, size }));
+  } catch { return []; }
+}
 
 export const getManifest: Handler = sendManifest;
 export const headManifest: Handler = sendManifest;
@@ -61,12 +74,18 @@ export const putManifest: Handler = async (ctx, req, res) => {
   if (extraTags.length) res.setHeader('OCI-Tag', result.tags);
   res.setHeader('Content-Length', 0);
   res.end();
+  const target = { mediaType: result.mediaType, digest: result.digest, size: body.length, repository: name, references: result.references };
+  const path = `/v2/${name}/manifests/${result.digest}`;
+  if (result.tags.length === 0) notify(ctx, req, 'push', path, target);
+  for (const tag of result.tags) notify(ctx, req, 'push', path, { ...target, tag });
 };
 
-export const deleteManifest: Handler = async (ctx, _req, res) => {
+export const deleteManifest: Handler = async (ctx, req, res) => {
   const name = repoName(ctx.params[0]!);
   requireDeletes(ctx);
-  await ctx.registry.manifests.delete(name, parseReference(ctx.params[1]!));
+  const ref = parseReference(ctx.params[1]!);
+  await ctx.registry.manifests.delete(name, ref);
   res.status(202).setHeader('Content-Length', 0);
   res.end();
+  notify(ctx, req, 'delete', undefined, { repository: name, ...ref });
 };

@@ -4,7 +4,7 @@ import { parseDigest, type Digest } from '../../oci/digest.js';
 import { isValidName } from '../../oci/reference.js';
 import { RegistryError } from '../errors.js';
 import { rangeHeader, type AppendOptions } from '../registry/upload-session.js';
-import { queryString, repoName, type Handler, type RouteContext } from './context.js';
+import { BLOB_MEDIA_TYPE, notify, queryString, repoName, type Handler, type RouteContext } from './context.js';
 
 function uploadLocation(name: string, id: string): string {
   return `/v2/${name}/blobs/uploads/${id}`;
@@ -19,12 +19,15 @@ function sendUploadState(res: Response, status: number, name: string, id: string
   res.end();
 }
 
-function sendCreated(res: Response, name: string, digest: Digest): void {
+/** 201 for a blob now in the repository, and the event of how it came: pushed, or mounted (from a named repository or not). */
+function sendCreated(ctx: RouteContext, req: Request, res: Response, name: string, digest: Digest, size: number, mount?: { from: string | undefined }): void {
   res.status(201);
   res.setHeader('Location', `/v2/${name}/blobs/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
   res.setHeader('Content-Length', 0);
   res.end();
+  const target = { mediaType: BLOB_MEDIA_TYPE, digest, size, repository: name, ...(mount?.from !== undefined ? { fromRepository: mount.from } : {}) };
+  notify(ctx, req, mount ? 'mount' : 'push', `/v2/${name}/blobs/${digest}`, target);
 }
 
 function hasBody(req: Request): boolean {
@@ -70,19 +73,21 @@ function abortOnClose(req: Request, res: Response): AbortSignal {
   return ac.signal;
 }
 
-async function tryMount(ctx: RouteContext, name: string, digest: Digest, from: string | undefined): Promise<boolean> {
+/** The mounted blob's size, or undefined when it cannot be mounted (the client uploads it instead). */
+async function tryMount(ctx: RouteContext, name: string, digest: Digest, from: string | undefined): Promise<number | undefined> {
   const { blobs } = ctx.registry;
+  let size: number | undefined;
   if (from !== undefined) {
     if (!isValidName(from)) throw new RegistryError('NAME_INVALID', { from: from.slice(0, 300) });
     // Mounting reveals content: the caller must be allowed to pull the source. If not, upload instead.
-    if (!ctx.principal.can('repository', from, 'pull')) return false;
-    if ((await blobs.sizeInRepo(from, digest)) === undefined) return false;
-  } else if (!ctx.options.automaticCrossmount || ctx.authenticator.mode !== 'none' || (await blobs.size(digest)) === undefined) {
+    if (!ctx.principal.can('repository', from, 'pull')) return undefined;
+    size = await blobs.sizeInRepo(from, digest);
+  } else if (ctx.options.automaticCrossmount && ctx.authenticator.mode === 'none') {
     // Without a source we cannot check a right to the content, so only open registries mount blindly.
-    return false;
+    size = await blobs.size(digest);
   }
-  await blobs.link(name, digest);
-  return true;
+  if (size !== undefined) await blobs.link(name, digest);
+  return size;
 }
 
 export const startUpload: Handler = async (ctx, req, res) => {
@@ -92,16 +97,18 @@ export const startUpload: Handler = async (ctx, req, res) => {
   const { uploads } = ctx.registry;
   if (mount !== undefined) {
     const digest = parseDigest(mount).digest;
-    if (await tryMount(ctx, name, digest, queryString(req, 'from'))) {
+    const from = queryString(req, 'from');
+    const size = await tryMount(ctx, name, digest, from);
+    if (size !== undefined) {
       req.resume();
-      sendCreated(res, name, digest);
+      sendCreated(ctx, req, res, name, digest, size, { from });
       return;
     }
   } else if (digestParam !== undefined) {
     const digest = parseDigest(digestParam).digest;
     const size = await uploads.ingest(name, digest, req, abortOnClose(req, res));
     ctx.metrics.blobBytesReceived.inc(size);
-    sendCreated(res, name, digest);
+    sendCreated(ctx, req, res, name, digest, size);
     return;
   }
   req.resume();
@@ -129,9 +136,9 @@ export const putUpload: Handler = async (ctx, req, res) => {
   const digest = parseDigest(digestParam).digest;
   const withBody = hasBody(req);
   const opts: AppendOptions = withBody ? { ...await sessionChunkRange(ctx, req, name, id), signal: abortOnClose(req, res) } : {};
-  const { appended } = await ctx.registry.uploads.finish(name, id, digest, withBody ? req : undefined, opts);
+  const { size, appended } = await ctx.registry.uploads.finish(name, id, digest, withBody ? req : undefined, opts);
   ctx.metrics.blobBytesReceived.inc(appended);
-  sendCreated(res, name, digest);
+  sendCreated(ctx, req, res, name, digest, size);
 };
 
 export const getUpload: Handler = async (ctx, _req, res) => {

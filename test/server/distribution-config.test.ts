@@ -75,14 +75,13 @@ describe('distribution config files', () => {
   it('settings berth cannot honour stop the start, one line each; harmless ones are noted', async () => {
     const found = problems(() => loadConfig({ env: {}, overrides: {
       proxy: { remoteurl: 'https://registry-1.docker.io' },
-      notifications: { endpoints: [{ name: 'ci', url: 'http://ci/hook' }] },
       middleware: { storage: [{ name: 'cloudfront' }] },
       validation: { manifests: { urls: { allow: ['^https://'] } } },
       compatibility: { schema1: { enabled: true } },
       http: { prefix: '/registry', net: 'unix', tls: { certificate: '/c', key: '/k', letsencrypt: { email: 'a@b' }, ciphersuites: ['TLS_AES_128_GCM_SHA256'] } },
       health: { file: [{ file: '/tmp/down' }] },
     } }));
-    for (const key of ['proxy.remoteurl', 'notifications.endpoints', 'middleware.storage', 'validation.manifests.urls', 'compatibility.schema1.enabled',
+    for (const key of ['proxy.remoteurl', 'middleware.storage', 'validation.manifests.urls', 'compatibility.schema1.enabled',
       'http.prefix', 'http.net', 'http.tls.letsencrypt', 'http.tls.ciphersuites', 'health.file']) {
       assert.ok(found.some((p) => p.startsWith(`${key}:`)), `${key} in ${found.join(' | ')}`);
     }
