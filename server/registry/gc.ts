@@ -124,7 +124,8 @@ async function mark(storage: StorageAdapter, deleteUntagged: boolean, cutoff: nu
       try {
         const parsed = parseManifest(body, revisions.get(digest)!.mediaType);
         for (const d of parsed.blobs) m.blobs.add(d.digest);
-        for (const d of parsed.manifests) queue.push(d.digest);
+        // an index child may be a plain blob (a BuildKit cache index): keep its data too
+        for (const d of parsed.manifests) { queue.push(d.digest); m.blobs.add(d.digest); }
       } catch { /* an unparsable manifest keeps only itself */ }
       if (deleteUntagged) {
         for await (const key of storage.list(paths.referrersOf(repo, digest))) {

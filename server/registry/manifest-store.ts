@@ -91,7 +91,7 @@ export class ManifestStore {
     for (const tag of extraTags) {
       if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', { tag: tag.slice(0, 200) });
     }
-    await this.#checkReferences(repo, manifest);
+    const blobChildren = await this.#checkReferences(repo, manifest);
 
     const descriptor: Descriptor = { mediaType: manifest.mediaType, digest, size: body.length };
     if ((await this.blobs.size(digest)) === undefined) await this.storage.putSmall(paths.blobData(digest), body);
@@ -109,7 +109,7 @@ export class ManifestStore {
     await b.settle([
       b.blob(digest), b.revision(repo, digest),
       ...manifest.blobs.map((d) => b.blob(d.digest, repo)),
-      ...manifest.manifests.flatMap((d) => [b.blob(d.digest), b.revision(repo, d.digest)]),
+      ...manifest.manifests.flatMap((d) => (blobChildren.has(d.digest) ? [b.blob(d.digest, repo)] : [b.blob(d.digest), b.revision(repo, d.digest)])),
     ], async () => {
       for (const tag of tags) if ((await this.tags.resolve(repo, tag)) === digest) await this.tags.remove(repo, tag);
       await this.storage.delete(paths.revisionLink(repo, digest).slice(0, -'/link'.length));
@@ -118,19 +118,29 @@ export class ManifestStore {
     return { digest, mediaType: manifest.mediaType, subject: manifest.subject?.digest, tags, references };
   }
 
-  async #checkReferences(repo: string, manifest: ParsedManifest): Promise<void> {
+  /**
+   * Checks that what the manifest references is in the repository; answers the index children that are
+   * blobs rather than manifests. Those exist (BuildKit's registry cache is an index of layers and a cache
+   * config, which distribution accepts), and the image-spec says an index entry of a media type unknown
+   * to the implementation MUST be ignored, not refused.
+   */
+  async #checkReferences(repo: string, manifest: ParsedManifest): Promise<Set<Digest>> {
     const missing: string[] = [];
+    const blobChildren = new Set<Digest>();
     await Promise.all([
       ...manifest.blobs.map(async (d) => {
         if ((await this.blobs.sizeInRepo(repo, d.digest)) === undefined) missing.push(d.digest);
       }),
       ...manifest.manifests.map(async (d) => {
-        if (!(await this.exists(repo, d.digest))) missing.push(d.digest);
+        if (await this.exists(repo, d.digest)) return;
+        if ((await this.blobs.sizeInRepo(repo, d.digest)) !== undefined) blobChildren.add(d.digest);
+        else missing.push(d.digest);
       }),
     ]);
     if (missing.length) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { digests: [...new Set(missing)].sort() });
     }
+    return blobChildren;
   }
 
   /** Deletes a tag, or a manifest by digest together with every tag pointing at it. */

@@ -103,6 +103,18 @@ describe('garbage collection', () => {
     assert.equal(referrers.body.manifests.length, 1);
   });
 
+  it('keeps the blobs an index lists as children (a BuildKit registry cache), with their repository links', async () => {
+    const layer = await pushBlob(t.app, 'gc/cache', 'cache-only layer');
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex,
+      manifests: [{ mediaType: MediaType.OciLayerTarGzip, digest: layer, size: 16 }] });
+    const res = await request(t.app).put('/v2/gc/cache/manifests/cache').set('Content-Type', MediaType.OciIndex).send(index);
+    assert.equal(res.status, 201, res.text);
+    await age(t.root);
+    const report = await collectGarbage(t.storage, { graceMs: 60_000 });
+    assert.ok(!report.blobs.some((b) => b.digest === layer), 'the cache layer is referenced by the index');
+    assert.equal((await request(t.app).head(`/v2/gc/cache/blobs/${layer}`)).status, 200);
+  });
+
   it('only one collection runs at a time', async () => {
     await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'other', heartbeat: Date.now() })));
     await assert.rejects(collectGarbage(t.storage, { graceMs: 0 }), GcBusyError);

@@ -113,6 +113,22 @@ describe('manifests', () => {
     assert.equal((await request(t.app).head('/v2/multi/manifests/latest')).headers['content-type'], MediaType.OciIndex);
   });
 
+  it('an index whose children are blobs of the repository (a BuildKit registry cache) is accepted; one nowhere → MANIFEST_BLOB_UNKNOWN', async () => {
+    const layer = await pushBlob(t.app, 'buildcache', 'cached layer');
+    const cacheConfig = await pushBlob(t.app, 'buildcache', '{"layers":[]}');
+    const index = (config: string) => JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [
+      { mediaType: MediaType.OciLayerTarGzip, digest: layer, size: 12 },
+      { mediaType: 'application/vnd.buildkit.cacheconfig.v0', digest: config, size: 13 },
+    ] });
+    const res = await put(t, 'buildcache', 'cache', index(cacheConfig), MediaType.OciIndex);
+    assert.equal(res.status, 201, res.text);
+    assert.equal((await request(t.app).get('/v2/buildcache/manifests/cache')).text, index(cacheConfig));
+    const absent = digestOf('never pushed');
+    const bad = await put(t, 'buildcache', 'cache2', index(absent), MediaType.OciIndex);
+    assert.equal(errorCode(bad), 'MANIFEST_BLOB_UNKNOWN');
+    assert.deepEqual(bad.body.errors[0].detail, { digests: [absent] });
+  });
+
   it('a Docker manifest list is accepted', async () => {
     const amd = await pushImage(t.app, 'dlist', undefined);
     const body = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifestList,
