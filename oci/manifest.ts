@@ -115,5 +115,6 @@ export function isNonDistributable(mediaType: string): boolean {
 
 /** The artifactType a referrers response shows for a manifest (OCI image-spec rules). */
 export function effectiveArtifactType(m: ParsedManifest): string | undefined {
-  return m.artifactType ?? (m.kind === 'image' ? m.configMediaType : undefined);
+  // "empty or missing" alike fall back to the config's media type (distribution-spec, Listing Referrers)
+  return m.artifactType || (m.kind === 'image' ? m.configMediaType : undefined);
 }

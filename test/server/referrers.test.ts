@@ -55,6 +55,22 @@ describe('referrers: GET /v2/<name>/referrers/<digest>', () => {
     assert.deepEqual(res.body.manifests.map((m: { digest: string }) => m.digest).sort(), [pushed.idx, pushed.sbom].sort());
   });
 
+  it('an empty artifactType counts as missing: an image manifest shows config.mediaType, an index none', async () => {
+    const other = digestOf('another subject');
+    const put = async (body: string, type: string) => {
+      const res = await request(t.app).put(`/v2/app/manifests/${digestOf(body)}`).set('Content-Type', type).send(body);
+      assert.equal(res.status, 201, res.text);
+    };
+    const subjectField = { mediaType: MediaType.OciManifest, digest: other, size: 100 };
+    await put(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: '',
+      config: { mediaType: 'application/vnd.example.empty-type.config', digest: empty, size: 2 }, layers: [], subject: subjectField }), MediaType.OciManifest);
+    await put(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, artifactType: '', manifests: [], subject: subjectField }), MediaType.OciIndex);
+    const res = await request(t.app).get(`/v2/app/referrers/${other}`);
+    const byType = Object.fromEntries(res.body.manifests.map((m: { mediaType: string }) => [m.mediaType, m]));
+    assert.equal(byType[MediaType.OciManifest].artifactType, 'application/vnd.example.empty-type.config');
+    assert.ok(!('artifactType' in byType[MediaType.OciIndex]));
+  });
+
   it('an unknown subject → 200 with an empty index', async () => {
     const res = await request(t.app).get(`/v2/app/referrers/${digestOf('unknown')}`);
     assert.equal(res.status, 200);
