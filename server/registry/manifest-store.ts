@@ -112,6 +112,8 @@ export class ManifestStore {
       ...manifest.manifests.flatMap((d) => (blobChildren.has(d.digest) ? [b.blob(d.digest, repo)] : [b.blob(d.digest), b.revision(repo, d.digest)])),
     ], async () => {
       for (const tag of tags) if ((await this.tags.resolve(repo, tag)) === digest) await this.tags.remove(repo, tag);
+      // the referrers API must not list a manifest that is not there
+      if (manifest.subject) await this.referrers.remove(repo, manifest.subject.digest, digest);
       await this.storage.delete(paths.revisionLink(repo, digest).slice(0, -'/link'.length));
     });
     const references = [...manifest.blobs, ...manifest.manifests].map(({ mediaType, digest: d, size }) => ({ mediaType, digest: d, size }));

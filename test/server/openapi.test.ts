@@ -972,6 +972,12 @@ describe('openapi.yaml: contract against the running server', () => {
     // With the lease still there but nothing collected, writes go through.
     await pushBlob(srv, REPO, blobs[3]!);
     assert.equal((await send(srv, 'PUT', manifestUrl(REPO, 'gc-race'), { headers: { 'Content-Type': OCI_MANIFEST }, body: manifest })).status, 201);
+    // A referrer whose layer is collected is not left in its subject's referrers list.
+    const subject = sha256(manifest);
+    const referrer = Buffer.from(JSON.stringify({ ...JSON.parse(manifest.toString()), subject: { mediaType: OCI_MANIFEST, digest: subject, size: manifest.length } }));
+    victim = sha256(blobs[3]!);
+    expect503(await send(srv, 'PUT', manifestUrl(REPO, sha256(referrer)), { headers: { 'Content-Type': OCI_MANIFEST }, body: referrer }));
+    assert.deepEqual((await send(srv, 'GET', `/v2/${REPO}/referrers/${subject}`)).json().manifests, []);
   });
 
   it('coverage: every documented (operation, status, error code) was produced by the server', () => {
