@@ -19,6 +19,8 @@ export interface ParsedManifest {
   blobs: Descriptor[];
   /** Manifests an index needs in the repository. */
   manifests: Descriptor[];
+  /** Non-distributable layers: not needed in the repository, but part of the image when a client pushed them there. */
+  foreignLayers: Descriptor[];
   subject?: Descriptor;
   artifactType?: string;
   annotations?: Record<string, string>;
@@ -87,7 +89,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
   const kind = manifestKind(mediaType);
   if (!kind) throw new ManifestError(`unsupported manifest media type "${mediaType.slice(0, 200)}"`);
 
-  const parsed: ParsedManifest = { mediaType, kind, blobs: [], manifests: [] };
+  const parsed: ParsedManifest = { mediaType, kind, blobs: [], manifests: [], foreignLayers: [] };
   if (doc.subject !== undefined) parsed.subject = descriptor(doc.subject, 'subject');
   if (doc.artifactType !== undefined) {
     if (typeof doc.artifactType !== 'string') throw new ManifestError('artifactType: expected a string');
@@ -103,6 +105,7 @@ export function parseManifest(body: Buffer, contentType: string | undefined): Pa
     const layers = doc.layers === undefined && mediaType === MediaType.OciManifest ? [] : descriptors(doc.layers, 'layers');
     // Foreign / non-distributable layers (Windows base images) live elsewhere by design.
     parsed.blobs = [config, ...layers.filter((l) => !isNonDistributable(l.mediaType))];
+    parsed.foreignLayers = layers.filter((l) => isNonDistributable(l.mediaType));
   } else {
     parsed.manifests = descriptors(doc.manifests, 'manifests');
   }

@@ -123,7 +123,8 @@ async function mark(storage: StorageAdapter, deleteUntagged: boolean, cutoff: nu
       } catch (e) { if (e instanceof PathNotFoundError) continue; throw e; }
       try {
         const parsed = parseManifest(body, revisions.get(digest)!.mediaType);
-        for (const d of parsed.blobs) m.blobs.add(d.digest);
+        // a foreign layer a client pushed anyway (docker --allow-nondistributable-artifacts) is pulled from here too
+        for (const d of [...parsed.blobs, ...parsed.foreignLayers]) m.blobs.add(d.digest);
         // an index child may be a plain blob (a BuildKit cache index): keep its data too
         for (const d of parsed.manifests) { queue.push(d.digest); m.blobs.add(d.digest); }
       } catch { /* an unparsable manifest keeps only itself */ }

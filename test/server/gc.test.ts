@@ -115,6 +115,20 @@ describe('garbage collection', () => {
     assert.equal((await request(t.app).head(`/v2/gc/cache/blobs/${layer}`)).status, 200);
   });
 
+  it('keeps a non-distributable layer a client pushed anyway while a tag reaches its image', async () => {
+    // docker --allow-nondistributable-artifacts pushes a Windows image's foreign layers, and pulls them from here
+    const cfg = await pushBlob(t.app, 'gc/windows', '{"os":"windows"}');
+    const foreign = await pushBlob(t.app, 'gc/windows', 'foreign layer bytes');
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.DockerManifest,
+      config: { mediaType: MediaType.DockerConfig, digest: cfg, size: 16 },
+      layers: [{ mediaType: MediaType.DockerForeignLayer, digest: foreign, size: 19, urls: ['https://example.invalid/layer'] }] });
+    assert.equal((await request(t.app).put('/v2/gc/windows/manifests/v1').set('Content-Type', MediaType.DockerManifest).send(manifest)).status, 201);
+    await age(t.root);
+    const report = await collectGarbage(t.storage, { graceMs: 60_000, deleteUntagged: true });
+    assert.ok(!report.blobs.some((b) => b.digest === foreign), 'the foreign layer is not collected');
+    assert.equal((await request(t.app).get(`/v2/gc/windows/blobs/${foreign}`)).status, 200);
+  });
+
   it('only one collection runs at a time', async () => {
     await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'other', heartbeat: Date.now() })));
     await assert.rejects(collectGarbage(t.storage, { graceMs: 0 }), GcBusyError);
