@@ -129,6 +129,39 @@ describe('garbage collection', () => {
     assert.equal((await request(t.app).get(`/v2/gc/windows/blobs/${foreign}`)).status, 200);
   });
 
+  it('a referrer whose push the collector undid (503) is not listed by the referrers API', async () => {
+    const subject = await pushImage(t.app, 'gc/signed', 'v1', { layers: ['signed-layer'] });
+    const cfg = await pushBlob(t.app, 'gc/signed', '{"sig":1}');
+    const payload = await pushBlob(t.app, 'gc/signed', 'signature payload'); // unreferenced yet: a candidate
+    await age(t.root);
+    // the collector, held just before its first deletion: its tombstones are written, its second mark is done
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let reached!: () => void;
+    const atDelete = new Promise<void>((r) => { reached = r; });
+    const held = new Proxy(t.storage, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target) as unknown;
+        if (typeof v !== 'function') return v;
+        if (prop !== 'delete') return (v as (...a: unknown[]) => unknown).bind(target);
+        return async (key: string) => { if (key.startsWith('/blobs/')) { reached(); await gate; } return target.delete(key); };
+      },
+    });
+    const gc = collectGarbage(held, { graceMs: 60_000 });
+    await atDelete;
+    const sig = imageManifest({ digest: cfg, size: 9 }, [{ digest: payload, size: 17 }], { artifactType: 'application/vnd.example.sig',
+      subject: { mediaType: MediaType.OciManifest, digest: subject.digest, size: subject.manifest.length } });
+    const put = request(t.app).put(`/v2/gc/signed/manifests/${digestOf(sig)}`).set('Content-Type', MediaType.OciManifest).send(sig.toString()).then((r) => r);
+    const link = paths.referrerLink('gc/signed', subject.digest, digestOf(sig));
+    for (let i = 0; i < 500 && !(await t.storage.stat(link).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 10));
+    release();
+    assert.ok((await gc).blobs.some((b) => b.digest === payload));
+    assert.equal((await put).status, 503, 'the push referenced what the collector took');
+    assert.equal((await request(t.app).head(`/v2/gc/signed/manifests/${digestOf(sig)}`)).status, 404);
+    const referrers = await request(t.app).get(`/v2/gc/signed/referrers/${subject.digest}`);
+    assert.deepEqual(referrers.body.manifests, []);
+  });
+
   it('only one collection runs at a time', async () => {
     await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'other', heartbeat: Date.now() })));
     await assert.rejects(collectGarbage(t.storage, { graceMs: 0 }), GcBusyError);
