@@ -65,6 +65,16 @@ interface Marked {
   layerLinks: Map<Digest, string[]>;
 }
 
+/** Tombstones written at once: one write per candidate, all at once, ran out of file descriptors (EMFILE) past ~20k. */
+const TOMBSTONE_CONCURRENCY = 32;
+
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
 async function children(storage: StorageAdapter, prefix: string): Promise<string[]> {
   const out: string[] = [];
   for await (const k of storage.list(prefix)) out.push(k);
@@ -188,8 +198,8 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
       return { ...report, manifests, blobs, bytesFreed: blobs.reduce((n, b) => n + b.size, 0), ...await purgeUploads(storage, opts, true, log) };
     }
 
-    const tombstone = (item: string) => storage.putSmall(paths.gcTombstone(id, item), Buffer.from(item));
-    await Promise.all([...manifests.map((r) => tombstone(revisionItem(r.repo, r.digest))), ...blobs.map((b) => tombstone(blobItem(b.digest)))]);
+    const items = [...manifests.map((r) => revisionItem(r.repo, r.digest)), ...blobs.map((b) => blobItem(b.digest))];
+    await eachLimited(items, TOMBSTONE_CONCURRENCY, (item) => storage.putSmall(paths.gcTombstone(id, item), Buffer.from(item)));
 
     const second = await mark(storage, Boolean(opts.deleteUntagged), cutoff);
     const before = manifests.length + blobs.length;

@@ -162,6 +162,29 @@ describe('garbage collection', () => {
     assert.deepEqual(referrers.body.manifests, []);
   });
 
+  it('writes its tombstones a few at a time, not one open file per candidate at once (EMFILE past ~20k candidates)', async () => {
+    const orphans = Array.from({ length: 300 }, (_, i) => `many-orphans-${i}`);
+    for (const o of orphans) await t.storage.putSmall(paths.blobData(digestOf(o)), Buffer.from(o));
+    await age(t.root);
+    let inFlight = 0;
+    let most = 0;
+    const counted = new Proxy(t.storage, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target) as unknown;
+        if (typeof v !== 'function') return v;
+        if (prop !== 'putSmall') return (v as (...a: unknown[]) => unknown).bind(target);
+        return async (key: string, data: Buffer, opts?: object) => {
+          if (!key.startsWith(paths.gcTombstones())) return target.putSmall(key, data, opts);
+          most = Math.max(most, ++inFlight);
+          try { return await target.putSmall(key, data, opts); } finally { inFlight--; }
+        };
+      },
+    });
+    const report = await collectGarbage(counted, { graceMs: 60_000 });
+    for (const o of orphans) assert.ok(report.blobs.some((b) => b.digest === digestOf(o)));
+    assert.ok(most <= 64, `${most} tombstone writes at once`);
+  });
+
   it('only one collection runs at a time', async () => {
     await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'other', heartbeat: Date.now() })));
     await assert.rejects(collectGarbage(t.storage, { graceMs: 0 }), GcBusyError);
