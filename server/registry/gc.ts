@@ -25,7 +25,7 @@ import { randomUUID } from 'node:crypto';
 import { parseDigest, type Digest } from '../../oci/digest.js';
 import { parseManifest } from '../../oci/manifest.js';
 import { ConflictError, PathNotFoundError, TooLargeError, type StorageAdapter } from '../../storage-adapters/types.js';
-import { blobItem, leaseIsLive, parseLease, readLease, revisionItem } from './gc-barrier.js';
+import { blobItem, LEASE_STALE_MS, leaseIsLive, parseLease, readLease, revisionItem } from './gc-barrier.js';
 import { basename, paths } from './paths.js';
 import { listRepositories, withUploads } from './repositories.js';
 import { UploadSessions } from './upload-session.js';
@@ -178,10 +178,13 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
   const report: GcReport = { blobs: [], manifests: [], bytesFreed: 0, rescued: 0, uploadsPurged: [], temporaryPurged: 0 };
   const id = randomUUID();
   let heartbeat: NodeJS.Timeout | undefined;
+  let renewedAt = Date.now(); // the heartbeat last stored (takeLease stores a later one)
 
   if (!opts.dryRun) {
     await takeLease(storage, id);
-    heartbeat = setInterval(() => { renewLease(storage, id).catch(() => undefined); }, 10_000);
+    heartbeat = setInterval(() => {
+      renewLease(storage, id, renewedAt).then((at) => { if (at !== undefined) renewedAt = Math.max(renewedAt, at); }, () => undefined);
+    }, 10_000);
     heartbeat.unref();
     await dropOtherTombstones(storage, id); // left over by crashed runs
   }
@@ -206,9 +209,9 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
     manifests = manifests.filter((r) => !second.revisions.has(`${r.repo}@${r.digest}`));
     blobs = blobs.filter((b) => !second.blobs.has(b.digest));
     report.rescued = before - manifests.length - blobs.length;
-    await checkLease(storage, id);
 
     for (const r of manifests) {
+      await checkLease(storage, id, renewedAt);
       let subject: Digest | undefined;
       try {
         subject = parseManifest(await storage.getSmall(paths.blobData(r.digest), 4 << 20), undefined).subject?.digest;
@@ -219,6 +222,7 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
       report.manifests.push({ repo: r.repo, digest: r.digest });
     }
     for (const b of blobs) {
+      await checkLease(storage, id, renewedAt);
       await storage.delete(paths.blobData(b.digest).slice(0, -'/data'.length));
       for (const link of second.layerLinks.get(b.digest) ?? []) await storage.delete(link);
       log(`deleted blob ${b.digest} (${b.size} bytes)`);
@@ -273,15 +277,29 @@ async function takeLease(storage: StorageAdapter, id: string): Promise<void> {
   }
 }
 
-/** The heartbeat; a run whose lease was taken over (it stalled past LEASE_STALE_MS) leaves it to the new holder. */
-async function renewLease(storage: StorageAdapter, id: string): Promise<void> {
-  if ((await readLease(storage))?.id === id) await storage.putSmall(paths.gcLease(), leaseBody(id));
+/**
+ * The heartbeat; returns the heartbeat it stored. A run whose lease was taken over leaves it to the new holder, and
+ * one that stalled past LEASE_STALE_MS (suspended, or its renewals failed) never revives it: writers may have
+ * stopped honouring its tombstones meanwhile, so checkLease() must see the gap.
+ */
+async function renewLease(storage: StorageAdapter, id: string, renewedAt: number): Promise<number | undefined> {
+  const now = Date.now();
+  if (now - renewedAt >= LEASE_STALE_MS || (await readLease(storage))?.id !== id) return undefined;
+  await storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id, heartbeat: now })));
+  return now;
 }
 
-/** Before deleting: a run that lost its lease (another collector took a stale-looking one over) stops. */
-async function checkLease(storage: StorageAdapter, id: string): Promise<void> {
+/**
+ * Before each deletion, not once before them all (a sweep can take minutes): writers honour tombstones only while
+ * the lease is live, so a run whose lease went stale (it stalled) or was taken over by another collector stops.
+ * Half the stale age is the margin for the deletion itself.
+ */
+async function checkLease(storage: StorageAdapter, id: string, renewedAt: number): Promise<void> {
+  if (Date.now() - renewedAt >= LEASE_STALE_MS / 2) {
+    throw new GcBusyError(`this garbage collection stalled for ${Math.round((Date.now() - renewedAt) / 1000)} s and may have lost its lease; it stopped deleting`);
+  }
   const lease = await readLease(storage);
-  if (lease?.id !== id) throw new GcBusyError(`this garbage collection lost its lease${lease ? ` to ${lease.id}` : ''}; nothing was deleted`);
+  if (lease?.id !== id) throw new GcBusyError(`this garbage collection lost its lease${lease ? ` to ${lease.id}` : ''}; it stopped deleting`);
 }
 
 /** Tombstones of earlier, crashed runs: writers only look at the live lease's, so they only take up space. */

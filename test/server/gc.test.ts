@@ -185,6 +185,55 @@ describe('garbage collection', () => {
     assert.ok(most <= 64, `${most} tombstone writes at once`);
   });
 
+  for (const how of ['its lease is taken over', 'it stalls past the lease\'s stale age'] as const) {
+    it(`a collection whose ${how === 'its lease is taken over' ? 'lease is taken over mid-sweep' : 'sweep stalls past the lease\'s stale age'} stops deleting: a mount that got 201 meanwhile stays pullable`, async () => {
+      // two old, unreferenced blobs: both candidates
+      const [one, two] = [`mid-sweep-1 ${how}`, `mid-sweep-2 ${how}`];
+      await pushBlob(t.app, 'gc/sweep-src', one);
+      await pushBlob(t.app, 'gc/sweep-src', two);
+      await age(t.root);
+      // the collector, held inside its first deletion (of either blob)
+      let release!: () => void;
+      const gate = new Promise<void>((r) => { release = r; });
+      let first!: (key: string) => void;
+      const atDelete = new Promise<string>((r) => { first = r; });
+      let held = false;
+      const holding = new Proxy(t.storage, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop, target) as unknown;
+          if (typeof v !== 'function') return v;
+          if (prop !== 'delete') return (v as (...a: unknown[]) => unknown).bind(target);
+          return async (key: string) => { if (key.startsWith('/blobs/') && !held) { held = true; first(key); await gate; } return target.delete(key); };
+        },
+      });
+      const gc = collectGarbage(holding, { graceMs: 60_000 }).then(() => 'ran', (e: unknown) => e);
+      const deleting = await atDelete;
+      const other = [one, two].find((c) => !deleting.includes(digestOf(c).slice('sha256:'.length)))!;
+      const realNow = Date.now;
+      try {
+        if (how === 'its lease is taken over') {
+          // another collector took the lease over (this one looked stale to it): writers now follow its tombstones
+          await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'other-run', heartbeat: Date.now() })));
+        } else {
+          Date.now = () => realNow() + 61_000; // suspended (Ctrl-Z) for a minute: writers see the lease stale
+        }
+        const mount = await request(t.app).post(`/v2/gc/sweep-dst/blobs/uploads/?mount=${digestOf(other)}&from=gc/sweep-src`);
+        assert.equal(mount.status, 201);
+        release();
+        await gc;
+      } finally {
+        Date.now = realNow;
+        release();
+        await gc;
+        await t.storage.delete(paths.gcRoot());
+      }
+      const pulled = await request(t.app).get(`/v2/gc/sweep-dst/blobs/${digestOf(other)}`).buffer(true);
+      assert.equal(pulled.status, 200, 'the mounted blob is still there');
+      const outcome = await gc;
+      assert.ok(outcome instanceof GcBusyError, `the collection stopped (${String(outcome)})`);
+    });
+  }
+
   it('only one collection runs at a time', async () => {
     await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'other', heartbeat: Date.now() })));
     await assert.rejects(collectGarbage(t.storage, { graceMs: 0 }), GcBusyError);
