@@ -1,4 +1,5 @@
 // berth gc: garbage-collect a registry's storage; safe while registries serve from it.
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { UsageError } from './errors.js';
 
@@ -30,6 +31,12 @@ export function registerGc(program: Command): void {
       } catch (e) {
         if (e instanceof ConfigError) throw new UsageError(e.message);
         throw e;
+      }
+      if (config.storage.driver === 'filesystem') {
+        // a mistyped root would otherwise be created empty, and "deleted 0 blob(s)" look like a clean registry
+        const root = String(config.storage.options.rootdirectory);
+        const st = await stat(root).catch(() => undefined);
+        if (!st?.isDirectory()) throw new UsageError(`${root}: no such storage root directory`);
       }
       const storage = await createAdapter(config.storage.driver, config.storage.options);
       const graceMs = duration(parseDuration, '--grace', flags.grace);

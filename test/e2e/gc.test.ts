@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { digestOf } from '../../oci/digest.js';
 import { MediaType } from '../../oci/media-types.js';
 import { runCli } from '../helpers/cli.js';
-import { startTestServer } from '../helpers/registry.js';
+import { startTestServer, tempDir } from '../helpers/registry.js';
 
 describe('berth gc (the real CLI) next to a live registry', () => {
   it('dry-run lists, a real run deletes and reports bytes freed; the registry keeps serving what is tagged', async () => {
@@ -55,6 +57,19 @@ describe('berth gc (the real CLI) next to a live registry', () => {
       assert.match(bad.stderr, /^berth: --grace/);
     } finally {
       await server.stop();
+    }
+  });
+
+  it('a storage root that does not exist is an error, not a new empty registry reported clean', async () => {
+    const parent = await tempDir();
+    try {
+      const missing = join(parent, 'mistyped');
+      const run = await runCli(['gc', '--root', missing]);
+      assert.equal(run.code, 2, run.stdout);
+      assert.equal(run.stderr, `berth: ${missing}: no such storage root directory\n`);
+      assert.equal(await stat(missing).then(() => 'created', () => 'absent'), 'absent');
+    } finally {
+      await rm(parent, { recursive: true, force: true });
     }
   });
 });
