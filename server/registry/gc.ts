@@ -92,6 +92,13 @@ async function* digestDirs(storage: StorageAdapter, root: string): AsyncIterable
   }
 }
 
+function parseLink(raw: Buffer): Descriptor | undefined {
+  try {
+    const d = JSON.parse(raw.toString('utf8')) as Descriptor | null;
+    return d && typeof d === 'object' && typeof d.mediaType === 'string' ? d : undefined;
+  } catch { return undefined; }
+}
+
 async function statOrUndefined(storage: StorageAdapter, key: string) {
   try { return await storage.stat(key); } catch (e) { if (e instanceof PathNotFoundError) return undefined; throw e; }
 }
@@ -99,16 +106,21 @@ async function statOrUndefined(storage: StorageAdapter, key: string) {
 async function mark(storage: StorageAdapter, deleteUntagged: boolean, cutoff: number): Promise<Marked> {
   const m: Marked = { blobs: new Set(), revisions: new Set(), allRevisions: [], layerLinks: new Map() };
   for (const repo of await listRepositories(storage)) {
-    const revisions = new Map<Digest, Descriptor>();
+    /** Each revision's media type as pushed; undefined for a link that is not a descriptor. */
+    const revisions = new Map<Digest, string | undefined>();
     const recent = new Set<Digest>();
     for await (const { digest, key } of digestDirs(storage, paths.revisionsRoot(repo))) {
       const st = await statOrUndefined(storage, `${key}/link`);
       if (!st) continue;
+      let raw: Buffer;
       try {
-        revisions.set(digest, JSON.parse((await storage.getSmall(`${key}/link`, 64 << 10)).toString('utf8')) as Descriptor);
+        raw = await storage.getSmall(`${key}/link`, 64 << 10);
       } catch (e) { if (!(e instanceof PathNotFoundError)) throw e; continue; }
+      const link = parseLink(raw);
+      revisions.set(digest, link?.mediaType);
       m.allRevisions.push({ repo, digest, modified: st.modified });
-      if (st.modified.getTime() >= cutoff) recent.add(digest);
+      // a corrupt link stopped every collection; it is kept, with what its manifest references, for a human to look at
+      if (st.modified.getTime() >= cutoff || !link) recent.add(digest);
     }
     const roots: Digest[] = [...recent];
     if (deleteUntagged) {
@@ -132,7 +144,7 @@ async function mark(storage: StorageAdapter, deleteUntagged: boolean, cutoff: nu
         body = await storage.getSmall(paths.blobData(digest), 4 << 20);
       } catch (e) { if (e instanceof PathNotFoundError) continue; throw e; }
       try {
-        const parsed = parseManifest(body, revisions.get(digest)!.mediaType);
+        const parsed = parseManifest(body, revisions.get(digest));
         // a foreign layer a client pushed anyway (docker --allow-nondistributable-artifacts) is pulled from here too
         for (const d of [...parsed.blobs, ...parsed.foreignLayers]) m.blobs.add(d.digest);
         // an index child may be a plain blob (a BuildKit cache index): keep its data too

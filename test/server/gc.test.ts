@@ -234,6 +234,18 @@ describe('garbage collection', () => {
     });
   }
 
+  it('a corrupt revision link does not stop the collection; that manifest and what it references stay', async () => {
+    const img = await pushImage(t.app, 'gc/corrupt', 'v1', { layers: ['corrupt-link-layer'] });
+    await t.storage.putSmall(paths.revisionLink('gc/corrupt', img.digest), Buffer.from('{"mediaType":"appli'));
+    const orphan = await pushBlob(t.app, 'gc/corrupt', 'next to a corrupt link');
+    await age(t.root);
+    const report = await collectGarbage(t.storage, { graceMs: 60_000, deleteUntagged: true });
+    assert.ok(report.blobs.some((b) => b.digest === orphan), 'the rest is collected');
+    assert.deepEqual(report.manifests.filter((r) => r.repo === 'gc/corrupt'), []);
+    for (const d of [img.digest, img.config, ...img.layers]) assert.ok(await blobExists(t, d), `kept ${d}`);
+    await t.storage.stat(paths.revisionLink('gc/corrupt', img.digest));
+  });
+
   it('only one collection runs at a time', async () => {
     await t.storage.putSmall(paths.gcLease(), Buffer.from(JSON.stringify({ id: 'other', heartbeat: Date.now() })));
     await assert.rejects(collectGarbage(t.storage, { graceMs: 0 }), GcBusyError);
