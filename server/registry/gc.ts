@@ -7,7 +7,7 @@
 //     a crashed collector's stale lease is removed first, and a run checks it still holds the lease
 //     before it deletes anything.
 //  2. Mark: from every repository's tags (or every revision, unless --delete-untagged), walk
-//     indexes → child manifests → config and layers, and referrers → their subjects. Blobs
+//     indexes → child manifests → config and layers, and (with --delete-untagged) kept manifests → their referrers. Blobs
 //     whose data or repository link is younger than the grace period count as marked: they
 //     are most likely a push in progress.
 //  3. Candidates are what is not marked. Write a tombstone for each.
