@@ -5,7 +5,7 @@
 //  1. Take a lease (/_gc/lease, heartbeated) so writers know a collection is running. It is created
 //     only if absent (an atomic conditional write), so of two collectors starting at once one gets it;
 //     a crashed collector's stale lease is removed first, and a run checks it still holds the lease
-//     before it deletes anything.
+//     before each deletion (and stops if it stalled long enough for writers to think it gone).
 //  2. Mark: from every repository's tags (or every revision, unless --delete-untagged), walk
 //     indexes → child manifests → config and layers, and (with --delete-untagged) kept manifests → their referrers. Blobs
 //     whose data or repository link is younger than the grace period count as marked: they
