@@ -403,6 +403,9 @@ export class S3Adapter implements StorageAdapter {
     this.redirect = opts.redirect ?? false;
     this.pageSize = opts.pagesize;
     this.readTimeout = opts.readtimeout ?? DEFAULT_READ_TIMEOUT;
+    // The SDK warns, on stderr in 8 lines, that its releases after January 2027 will need Node 22. That is
+    // for whoever updates package-lock.json, not for a user of `berth gc` or `berth serve` on Node 20.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = client ?? new S3Client(S3Adapter.clientConfig(opts, this.readTimeout));
     this.#reader = client ?? new S3Client(S3Adapter.clientConfig(opts));
   }

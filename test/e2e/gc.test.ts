@@ -72,4 +72,13 @@ describe('berth gc (the real CLI) next to a live registry', () => {
       await rm(parent, { recursive: true, force: true });
     }
   });
+
+  it('an S3 that does not answer is one line on stderr (no SDK notice about future Node versions), exit 1', async () => {
+    const env = { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b', REGISTRY_STORAGE_S3_REGIONENDPOINT: 'http://127.0.0.1:9',
+      REGISTRY_STORAGE_S3_ACCESSKEY: 'k', REGISTRY_STORAGE_S3_SECRETKEY: 's', REGISTRY_STORAGE_S3_MAXATTEMPTS: '1' };
+    const run = await runCli(['gc'], { env });
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.stderr.split('\n').filter(Boolean).length, 1, run.stderr);
+    assert.match(run.stderr, /^berth: /);
+  });
 });
