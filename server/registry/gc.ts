@@ -11,7 +11,8 @@
 //     whose data or repository link is younger than the grace period count as marked: they
 //     are most likely a push in progress.
 //  3. Candidates are what is not marked. Write a tombstone for each.
-//  4. Mark again, from scratch. Anything referenced now (a push that landed meanwhile) is kept.
+//  4. Mark again, from scratch. Anything referenced now (a push that landed meanwhile) is kept, and its
+//     tombstone removed at once, so the push that rescued it goes on.
 //  5. Delete the remaining candidates, then its tombstones (/_gc/tombstones/<lease id>/…: never another
 //     run's) and the lease.
 // Why it is safe: after its write, a writer waits while a tombstone names what it referenced
@@ -221,6 +222,9 @@ export async function collectGarbage(storage: StorageAdapter, opts: GcOptions = 
     manifests = manifests.filter((r) => !second.revisions.has(`${r.repo}@${r.digest}`));
     blobs = blobs.filter((b) => !second.blobs.has(b.digest));
     report.rescued = before - manifests.length - blobs.length;
+    // What was rescued stays, so the pushes that rescued it need not wait for the sweep (minutes on S3)
+    const doomed = new Set([...manifests.map((r) => revisionItem(r.repo, r.digest)), ...blobs.map((b) => blobItem(b.digest))]);
+    await eachLimited(items.filter((item) => !doomed.has(item)), TOMBSTONE_CONCURRENCY, (item) => storage.delete(paths.gcTombstone(id, item)));
 
     for (const r of manifests) {
       await checkLease(storage, id, renewedAt);

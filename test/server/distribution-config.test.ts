@@ -22,6 +22,7 @@ import { FilesystemAdapter } from '../../storage-adapters/filesystem.js';
 import type { StorageAdapter } from '../../storage-adapters/types.js';
 import { errorCode, pushBlob, pushImage } from '../helpers/push.js';
 import { tempDir } from '../helpers/registry.js';
+import { withHooks } from '../helpers/hooks.js';
 import { problems, yamlFile } from '../helpers/config.js';
 
 // The config.yml of Debian's docker-registry package and of the registry image (storage root aside).
@@ -169,13 +170,9 @@ describe('distribution config files', () => {
     try {
       const fs = new FilesystemAdapter({ rootdirectory: root });
       let broken = false;
-      const storage = new Proxy(fs, {
-        get(target, prop, receiver) {
-          if (prop === 'list' && broken) return () => { throw new Error('disk gone'); };
-          const v = Reflect.get(target, prop, receiver);
-          return typeof v === 'function' ? v.bind(target) : v;
-        },
-      }) as StorageAdapter;
+      const storage: StorageAdapter = withHooks(fs, {
+        list: (original) => (prefix) => { if (broken) throw new Error('disk gone'); return original(prefix); },
+      });
       const health = new StorageHealth(storage, 60_000, 2);
       const app = createApp({}, { storage, health });
       broken = true;

@@ -10,6 +10,7 @@ import { paths } from '../../server/registry/paths.js';
 import { errorCode, imageManifest, pushBlob, pushImage } from '../helpers/push.js';
 import { testApp, type TestApp } from '../helpers/registry.js';
 import { BACKENDS, type Backend } from '../helpers/backends.js';
+import { withHooks } from '../helpers/hooks.js';
 import { createApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 import { createAdapter } from '../../storage-adapters/index.js';
@@ -34,6 +35,12 @@ async function walk(dir: string): Promise<string[]> {
 }
 
 /** Makes everything stored look an hour old, so a grace period does not protect it. */
+/** A promise a test step waits on (a gate, or news that the collector got somewhere), and what settles it. */
+function signal<T>(): [Promise<T>, (value: T) => void] {
+  let settle!: (value: T) => void;
+  return [new Promise<T>((r) => { settle = r; }), (value: T) => settle(value)];
+}
+
 async function age(root: string): Promise<void> {
   const past = new Date(Date.now() - 3_600_000);
   for (const f of await walk(root)) await utimes(f, past, past);
@@ -135,17 +142,10 @@ describe('garbage collection', () => {
     const payload = await pushBlob(t.app, 'gc/signed', 'signature payload'); // unreferenced yet: a candidate
     await age(t.root);
     // the collector, held just before its first deletion: its tombstones are written, its second mark is done
-    let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
-    let reached!: () => void;
-    const atDelete = new Promise<void>((r) => { reached = r; });
-    const held = new Proxy(t.storage, {
-      get(target, prop) {
-        const v = Reflect.get(target, prop, target) as unknown;
-        if (typeof v !== 'function') return v;
-        if (prop !== 'delete') return (v as (...a: unknown[]) => unknown).bind(target);
-        return async (key: string) => { if (key.startsWith('/blobs/')) { reached(); await gate; } return target.delete(key); };
-      },
+    const [gate, release] = signal<void>();
+    const [atDelete, reached] = signal<void>();
+    const held = withHooks(t.storage, {
+      delete: (original) => async (key) => { if (key.startsWith('/blobs/')) { reached(); await gate; } return original(key); },
     });
     const gc = collectGarbage(held, { graceMs: 60_000 });
     await atDelete;
@@ -162,22 +162,55 @@ describe('garbage collection', () => {
     assert.deepEqual(referrers.body.manifests, []);
   });
 
+  it('a push that rescues a candidate goes on at once: its tombstone is gone before the sweep begins', async () => {
+    const kept = await pushBlob(t.app, 'gc/rescue-src', 'a layer a push will reuse');
+    const doomed = await pushBlob(t.app, 'gc/rescue-src', 'a layer nobody reuses');
+    await age(t.root);
+    // the collector, held right after it wrote the reused layer's tombstone, and again at its first deletion
+    const [tombstonesGate, releaseTombstones] = signal<void>();
+    const [atTombstone, tombstoned] = signal<string>();
+    const [sweepGate, releaseSweep] = signal<void>();
+    const [atSweep, sweeping] = signal<void>();
+    const held = withHooks(t.storage, {
+      putSmall: (original) => async (key, data, opts) => {
+        await original(key, data, opts);
+        if (data.toString() === `blob:${kept}`) { tombstoned(key); await tombstonesGate; }
+      },
+      delete: (original) => async (key) => { if (key.startsWith('/blobs/')) { sweeping(); await sweepGate; } return original(key); },
+    });
+    const gc = collectGarbage(held, { graceMs: 60_000 });
+    try {
+      const tombstone = await atTombstone;
+      // a mount of the candidate: it links the blob, then waits on its tombstone
+      const mount = request(t.app).post(`/v2/gc/rescue-dst/blobs/uploads/?mount=${kept}&from=gc/rescue-src`).then((r) => r);
+      const link = paths.layerLink('gc/rescue-dst', kept);
+      for (let i = 0; i < 500 && !(await t.storage.stat(link).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 10));
+      releaseTombstones();
+      await atSweep;
+      assert.equal(await t.storage.stat(tombstone).then(() => 'still there', () => 'gone'), 'gone', 'the rescued layer\'s tombstone');
+      assert.equal((await mount).status, 201, 'the mount finished while the sweep is held');
+    } finally {
+      releaseTombstones();
+      releaseSweep();
+    }
+    const report = await gc;
+    assert.ok(report.blobs.some((b) => b.digest === doomed));
+    assert.ok(!report.blobs.some((b) => b.digest === kept));
+    assert.ok(report.rescued >= 1);
+    assert.equal((await request(t.app).head(`/v2/gc/rescue-dst/blobs/${kept}`)).status, 200);
+  });
+
   it('writes its tombstones a few at a time, not one open file per candidate at once (EMFILE past ~20k candidates)', async () => {
     const orphans = Array.from({ length: 300 }, (_, i) => `many-orphans-${i}`);
     for (const o of orphans) await t.storage.putSmall(paths.blobData(digestOf(o)), Buffer.from(o));
     await age(t.root);
     let inFlight = 0;
     let most = 0;
-    const counted = new Proxy(t.storage, {
-      get(target, prop) {
-        const v = Reflect.get(target, prop, target) as unknown;
-        if (typeof v !== 'function') return v;
-        if (prop !== 'putSmall') return (v as (...a: unknown[]) => unknown).bind(target);
-        return async (key: string, data: Buffer, opts?: object) => {
-          if (!key.startsWith(paths.gcTombstones())) return target.putSmall(key, data, opts);
-          most = Math.max(most, ++inFlight);
-          try { return await target.putSmall(key, data, opts); } finally { inFlight--; }
-        };
+    const counted = withHooks(t.storage, {
+      putSmall: (original) => async (key, data, opts) => {
+        if (!key.startsWith(paths.gcTombstones())) return original(key, data, opts);
+        most = Math.max(most, ++inFlight);
+        try { return await original(key, data, opts); } finally { inFlight--; }
       },
     });
     const report = await collectGarbage(counted, { graceMs: 60_000 });
@@ -193,18 +226,11 @@ describe('garbage collection', () => {
       await pushBlob(t.app, 'gc/sweep-src', two);
       await age(t.root);
       // the collector, held inside its first deletion (of either blob)
-      let release!: () => void;
-      const gate = new Promise<void>((r) => { release = r; });
-      let first!: (key: string) => void;
-      const atDelete = new Promise<string>((r) => { first = r; });
+      const [gate, release] = signal<void>();
+      const [atDelete, first] = signal<string>();
       let held = false;
-      const holding = new Proxy(t.storage, {
-        get(target, prop) {
-          const v = Reflect.get(target, prop, target) as unknown;
-          if (typeof v !== 'function') return v;
-          if (prop !== 'delete') return (v as (...a: unknown[]) => unknown).bind(target);
-          return async (key: string) => { if (key.startsWith('/blobs/') && !held) { held = true; first(key); await gate; } return target.delete(key); };
-        },
+      const holding = withHooks(t.storage, {
+        delete: (original) => async (key) => { if (key.startsWith('/blobs/') && !held) { held = true; first(key); await gate; } return original(key); },
       });
       const gc = collectGarbage(holding, { graceMs: 60_000 }).then(() => 'ran', (e: unknown) => e);
       const deleting = await atDelete;
@@ -373,15 +399,9 @@ for (const backend of BACKENDS) describe(`garbage collection: one at a time, and
       assert.ok(ran >= 1 && ran + busy === 2, `run ${i}: ${ran} ran, ${busy} busy (${results.map((r) => r.status === 'rejected' ? String(r.reason) : 'ok').join('; ')})`);
     }
     // held in its mark, with its lease taken, a run keeps every other out until it ends
-    let release!: () => void;
-    const gate = new Promise<void>((r) => { release = r; });
-    const held = new Proxy(t.storage, {
-      get(target, prop) {
-        const v = Reflect.get(target, prop, target) as unknown;
-        if (typeof v !== 'function') return v;
-        if (prop !== 'list') return (v as (...a: unknown[]) => unknown).bind(target);
-        return async function* (...args: unknown[]) { await gate; yield* (v as (...a: unknown[]) => AsyncIterable<string>).apply(target, args); };
-      },
+    const [gate, release] = signal<void>();
+    const held = withHooks(t.storage, {
+      list: (original) => async function* (prefix) { await gate; yield* original(prefix); },
     });
     const first = collectGarbage(held, { graceMs: 60_000 });
     for (let i = 0; i < 200 && !(await t.storage.stat(paths.gcLease()).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 10));

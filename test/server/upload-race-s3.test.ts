@@ -17,6 +17,7 @@ import { createAdapter } from '../../storage-adapters/index.js';
 import type { S3Adapter } from '../../storage-adapters/s3.js';
 import { ConflictError, type StorageAdapter } from '../../storage-adapters/types.js';
 import { freshBucket, type TestBucket } from '../helpers/rgw.js';
+import { withHooks } from '../helpers/hooks.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
@@ -49,14 +50,7 @@ async function whileSending(adapter: S3Adapter, command: string, meanwhile: () =
 
 /** The adapter with one method replaced: `wrap` gets the original (bound to the adapter) and returns the replacement. */
 function intercepted<K extends 'delete' | 'stat' | 'write'>(adapter: S3Adapter, method: K, wrap: (original: S3Adapter[K]) => S3Adapter[K]): S3Adapter {
-  return new Proxy(adapter, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      const bound = (v as (...a: unknown[]) => unknown).bind(target);
-      return prop === method ? wrap(bound as S3Adapter[K]) : bound;
-    },
-  });
+  return withHooks(adapter, { [method]: wrap } as { [M in K]: typeof wrap });
 }
 
 /** Two registry instances (adapters) on one fresh bucket, made before the tests of the describe that calls this. */
