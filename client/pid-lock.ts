@@ -2,7 +2,7 @@
 // holder has died (a killed CLI leaves no lock that stays). cp.lock and start.lock of a container, the
 // local store's index.json.lock and its blob downloads' locks, the snapshotter's meta/lock.
 import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 
 /** The start time of a process (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart. */
@@ -25,42 +25,75 @@ export function pidAlive(pid: number | undefined): boolean {
 
 /** The live process holding the lock at `path`, if any. */
 export function lockHolder(path: string): number | undefined {
+  const content = readLock(path);
+  return content === undefined ? undefined : liveHolder(content);
+}
+
+/** Who holds the lock `content` names, if alive (the content as read from the lock file). */
+function liveHolder(content: string): number | undefined {
   try {
-    const l = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; start: string };
+    const l = JSON.parse(content) as { pid: number; start: string };
     return pidAlive(l.pid) && procStartTime(l.pid) === l.start ? l.pid : undefined;
   } catch { return undefined; }
 }
 
+/** The lock file's content, or undefined when there is none. */
+function readLock(path: string): string | undefined {
+  try { return readFileSync(path, 'utf8'); } catch { return undefined; }
+}
+
+/** This process, as a lock file names it. */
+function selfContent(): string {
+  return JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) ?? '' });
+}
+
+/** A file that appears whole with `content`, or fails with EEXIST (link, unlike a plain write, is atomic and exclusive). */
+async function createExclusive(path: string, content: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  await writeFile(tmp, content, { mode: 0o600 });
+  try { await link(tmp, path); } finally { await unlink(tmp).catch(() => undefined); }
+}
+
 /**
- * Takes away a lock whose holder died. It is renamed aside first and looked at there: when two
- * processes break it at once, the second one finds the first one's new lock in its hands, alive,
- * and puts it back, instead of removing it.
+ * Takes away the lock at `path` if it still is `seen`, a dead holder's. Breakers of one dead lock go one
+ * at a time through a marker named after it, and look again under it: one that read the dead lock
+ * before another broke it and took it over finds the new lock and leaves it alone. (Moving it aside to
+ * look, and back, left a moment without a lock, in which a third process took it: two holders.)
  */
-export async function breakStale(path: string): Promise<void> {
-  const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
-  try { await rename(path, aside); } catch { return; } // gone already
-  if (lockHolder(aside) !== undefined) await link(aside, path).catch(() => undefined);
-  await unlink(aside).catch(() => undefined);
+export async function breakStale(path: string, seen: string): Promise<void> {
+  const marker = `${path}.breaking-${createHash('sha256').update(seen).digest('hex').slice(0, 16)}`;
+  try { await createExclusive(marker, selfContent()); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    const breaker = readLock(marker);
+    if (breaker !== undefined && liveHolder(breaker) === undefined) await unlink(marker).catch(() => undefined); // a breaker that died
+    return; // another is breaking it: look again later
+  }
+  try {
+    if (readLock(path) !== seen) return; // broken and taken over already
+    const aside = `${path}.stale.${process.pid}.${randomBytes(4).toString('hex')}`;
+    try { await rename(path, aside); } catch { return; }
+    // only if a breaker died holding the marker, and two came after it, can this be another's lock: put it back
+    if (readLock(aside) !== seen) await link(aside, path).catch(() => undefined);
+    await unlink(aside).catch(() => undefined);
+  } finally { await unlink(marker).catch(() => undefined); }
 }
 
 /** Takes the lock, or answers undefined when a live process holds it; the result releases it. */
 export async function takeLock(path: string): Promise<(() => Promise<void>) | undefined> {
-  // the lock appears with its content at once (link), so nobody reads it empty and takes it for stale
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) ?? '' }), { mode: 0o600 });
-  try {
-    for (let i = 0; i < 2; i++) {
-      try {
-        await link(tmp, path);
-        return () => rm(path, { force: true });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        if (lockHolder(path) !== undefined) return undefined;
-        await breakStale(path); // its holder died
-      }
+  for (let i = 0; i < 2; i++) {
+    try {
+      // the lock appears with its content at once, so nobody reads it empty and takes it for stale
+      await createExclusive(path, selfContent());
+      return () => rm(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const held = readLock(path);
+      if (held === undefined) continue; // released meanwhile
+      if (liveHolder(held) !== undefined) return undefined;
+      await breakStale(path, held); // its holder died
     }
-    return undefined;
-  } finally { await unlink(tmp).catch(() => undefined); }
+  }
+  return undefined;
 }
 
 /** Takes the lock, waiting while another live process holds it (a dead holder's lock is broken). */
