@@ -210,14 +210,16 @@ function coerce(leaf: Leaf, value: unknown, where: string, problems: string[]): 
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** http.headers: names to a value or a list of values (distribution writes lists), none with a line break. */
+/** http.headers: names to a value or a list of values (distribution writes lists), each one Node can send. */
 function httpHeaders(value: unknown, where: string, problems: string[]): Record<string, string[]> | undefined {
   if (!isTree(value)) { problems.push(`${where}: expected a mapping of header names to values`); return undefined; }
   const out: Record<string, string[]> = {};
   for (const [name, v] of Object.entries(value)) {
     const values = (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'number' || typeof x === 'boolean' ? String(x) : x));
     if (!HEADER_NAME.test(name)) problems.push(`${where}: "${name}" is not a header name`);
-    else if (!values.every((x) => typeof x === 'string' && !/[\r\n\0]/.test(x))) problems.push(`${where}.${name}: values must be strings on one line`);
+    // what Node's http and fetch can send (tab, printable ASCII, Latin-1): any other character made
+    // every response a 500 (http.headers) or crashed the server at its first event (notification headers)
+    else if (!values.every((x) => typeof x === 'string' && !/[^\t\x20-\x7e\x80-\xff]/.test(x))) problems.push(`${where}.${name}: values must be strings on one line, of printable ASCII or Latin-1 characters`);
     else out[name] = values as string[];
   }
   return out;

@@ -109,6 +109,28 @@ describe('distribution config files', () => {
     assert.equal(loadConfig({ env: { REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED: 'true' } }).readOnly, true);
   });
 
+  it('header values Node cannot send (an en dash, a control character) are a config problem, not a 500 on every request', async () => {
+    const found = problems(() => loadConfig({ overrides: {
+      http: { headers: { 'X-Served-By': ['registry \u2013 berth'], 'X-Bell': 'a\u0007b', 'X-Ok': ['caf\u00e9', 'tab\there'] } },
+      notifications: { endpoints: [{ name: 'hook', url: 'http://127.0.0.1:9/', headers: { 'X-Team': ['\u00e9quipe \u20ac'] } }] },
+    } }));
+    assert.deepEqual(found, [
+      'http.headers.X-Served-By: values must be strings on one line, of printable ASCII or Latin-1 characters',
+      'http.headers.X-Bell: values must be strings on one line, of printable ASCII or Latin-1 characters',
+      'notifications.endpoints[0].headers.X-Team: values must be strings on one line, of printable ASCII or Latin-1 characters',
+    ]);
+    // what is accepted is sent
+    const c = loadConfig({ overrides: { http: { headers: { 'X-Ok': ['caf\u00e9', 'tab\there'] } } } });
+    const root = await tempDir();
+    try {
+      const res = await request(createApp({ headers: c.http.headers }, { storage: new FilesystemAdapter({ rootdirectory: root }) })).get('/v2/');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-ok']?.split(', ')[1], 'tab\there');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   it('read-only mode: reads work, every write and delete gets 405 UNSUPPORTED with Allow, and uploads are not purged', async () => {
     const root = await tempDir();
     try {
