@@ -30,7 +30,24 @@ export class NotificationEndpoint {
   delivered = 0;
   dropped = 0;
 
-  constructor(readonly config: EndpointConfig, private readonly logger?: Logger) {}
+  /** The URL without its credentials, and the headers with them: fetch refuses a URL with a user or password, and names it, password and all, in its error. */
+  readonly #url: string;
+  readonly #headers: Headers;
+
+  constructor(readonly config: EndpointConfig, private readonly logger?: Logger) {
+    const url = new URL(config.url);
+    this.#headers = new Headers();
+    for (const [name, values] of Object.entries(config.headers)) for (const v of values) this.#headers.append(name, v);
+    this.#headers.set('Content-Type', ENVELOPE_MEDIA_TYPE);
+    // as distribution's Go client does: the URL's user and password are Basic auth, unless headers has its own
+    if ((url.username || url.password) && !this.#headers.has('Authorization')) {
+      const basic = Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+      this.#headers.set('Authorization', `Basic ${basic}`);
+    }
+    url.username = '';
+    url.password = '';
+    this.#url = url.href;
+  }
 
   wants(event: RegistryEvent): boolean {
     return !this.config.ignoredActions.includes(event.action)
@@ -90,12 +107,9 @@ export class NotificationEndpoint {
 
   /** undefined when delivered, else why not. */
   async #deliver(event: RegistryEvent): Promise<string | undefined> {
-    const headers = new Headers();
-    for (const [name, values] of Object.entries(this.config.headers)) for (const v of values) headers.append(name, v);
-    headers.set('Content-Type', ENVELOPE_MEDIA_TYPE);
     try {
-      const res = await fetch(this.config.url, {
-        method: 'POST', headers, body: JSON.stringify({ events: [event] }), redirect: 'manual',
+      const res = await fetch(this.#url, {
+        method: 'POST', headers: this.#headers, body: JSON.stringify({ events: [event] }), redirect: 'manual',
         signal: AbortSignal.timeout(this.config.timeoutMs),
       });
       await res.body?.cancel();

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import request from 'supertest';
 import { digestOf } from '../../oci/digest.js';
 import { MediaType } from '../../oci/media-types.js';
@@ -24,6 +26,7 @@ class Listener {
   failNext = 0;
   failed = 0;
   server!: Server;
+  url = '';
 
   async start(): Promise<string> {
     this.server = createServer((req, res) => {
@@ -36,7 +39,8 @@ class Listener {
       });
     });
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`;
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`;
+    return this.url;
   }
 
   get events(): RegistryEvent[] {
@@ -163,6 +167,27 @@ describe('notifications (webhooks)', () => {
     await notifier.close(50); // returns although the next try is a minute away
     assert.equal(ep.pending, 0);
     assert.equal(ep.delivered, 0);
+  });
+
+  it('a URL with a user and password is sent as Basic auth, as distribution does, and the password is never logged', async () => {
+    const t = await setup();
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString('utf8')); cb(); } }));
+    const withCreds = (url: string) => url.replace('http://', 'http://ci%40acme:p%3As3cret@');
+    const notifier = new Notifier({ endpoints: [endpoint(withCreds(t.listener.url)), endpoint(withCreds('http://127.0.0.1:9/down'), { name: 'down', threshold: 1, backoffMs: 60_000 })], includeReferences: false }, 5000, logger);
+    try {
+      const app = createApp({}, { storage, notifier });
+      assert.equal((await request(app).post(`/v2/org/creds/blobs/uploads/?digest=${digestOf('c')}`).send(Buffer.from('c'))).status, 201);
+      await t.listener.waitFor(1);
+      assert.equal(t.listener.envelopes[0]!.headers.authorization, `Basic ${Buffer.from('ci@acme:p:s3cret').toString('base64')}`);
+      const down = notifier.endpoints[1]!;
+      for (let i = 0; i < 500 && down.failures === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(lines.some((l) => l.includes('notification endpoint failing')), lines.join(''));
+      assert.ok(!lines.join('').includes('s3cret'), lines.join(''));
+    } finally {
+      await notifier.close(50);
+      await t.close();
+    }
   });
 
   it('config: distribution\'s endpoint settings are read, disabled ones dropped, mistakes reported one by one', () => {
