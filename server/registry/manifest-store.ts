@@ -145,14 +145,15 @@ export class ManifestStore {
     return blobChildren;
   }
 
-  /** Deletes a tag, or a manifest by digest together with every tag pointing at it. */
-  async delete(repo: string, ref: Reference): Promise<void> {
+  /** Deletes a tag, or a manifest by digest together with every tag pointing at it; resolves with those tags. */
+  async delete(repo: string, ref: Reference): Promise<string[]> {
     if (ref.tag !== undefined) {
       if (!(await this.tags.remove(repo, ref.tag))) throw new RegistryError('MANIFEST_UNKNOWN', { tag: ref.tag });
-      return;
+      return [];
     }
     const { body } = await this.get(repo, ref);
-    for (const tag of await this.tags.tagsOf(repo, ref.digest)) await this.tags.remove(repo, tag);
+    const untagged: string[] = [];
+    for (const tag of await this.tags.tagsOf(repo, ref.digest)) if (await this.tags.remove(repo, tag)) untagged.push(tag);
     try {
       const subject = parseManifest(body, undefined).subject;
       if (subject) await this.referrers.remove(repo, subject.digest, ref.digest);
@@ -160,5 +161,6 @@ export class ManifestStore {
       if (!(e instanceof ManifestError)) throw e;
     }
     await this.storage.delete(paths.revisionLink(repo, ref.digest).slice(0, -'/link'.length));
+    return untagged;
   }
 }

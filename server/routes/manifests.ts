@@ -84,8 +84,10 @@ export const deleteManifest: Handler = async (ctx, req, res) => {
   const name = repoName(ctx.params[0]!);
   requireDeletes(ctx);
   const ref = parseReference(ctx.params[1]!);
-  await ctx.registry.manifests.delete(name, ref);
+  const untagged = await ctx.registry.manifests.delete(name, ref);
   res.status(202).setHeader('Content-Length', 0);
   res.end();
   notify(ctx, req, 'delete', undefined, { repository: name, ...ref });
+  // the tags that went with it, one event each, as distribution sends them: a listener keeping track of tags sees them go
+  for (const tag of untagged) notify(ctx, req, 'delete', undefined, { repository: name, tag });
 };

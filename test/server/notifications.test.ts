@@ -73,7 +73,7 @@ describe('notifications (webhooks)', () => {
     return { listener, notifier, app, async close() { await notifier.close(1000); listener.server.close(); } };
   }
 
-  it('push, pull, mount and delete each send one event in distribution\'s envelope, in order; HEADs send none', async () => {
+  it('push, pull, mount and delete each send one event in distribution\'s envelope, in order (a manifest delete one per tag it took too); HEADs send none', async () => {
     const t = await setup({ headers: { Authorization: ['Bearer hook-secret'] } });
     try {
       const image = await pushImage(t.app, 'org/app', 'v1', { layers: ['one'] });
@@ -105,13 +105,16 @@ describe('notifications (webhooks)', () => {
       assert.equal((await request(t.app).get(`/v2/org/app/blobs/${image.layers[0]}`).set('Range', 'bytes=1-2')).status, 206);
       assert.equal((await request(t.app).post(`/v2/org/other/blobs/uploads/?mount=${image.layers[0]}&from=org/app`)).status, 201);
       assert.equal((await request(t.app).delete(`/v2/org/app/manifests/${image.digest}`)).status, 202);
-      events = await t.listener.waitFor(7);
+      // deleting a tagged manifest also deletes its tags, and distribution says so, one event each
+      events = await t.listener.waitFor(8);
       assert.deepEqual(events.slice(3).map((e) => `${e.action} ${e.target.repository} ${e.target.tag ?? e.target.digest}`), [
         'pull org/app v1',
         `pull org/app ${image.layers[0]}`,
         `mount org/other ${image.layers[0]}`,
         `delete org/app ${image.digest}`,
+        'delete org/app v1',
       ]);
+      assert.deepEqual(events[7]!.target, { repository: 'org/app', tag: 'v1' });
       assert.equal(events[3]!.request.useragent, 'docker/27 go/1.22');
       assert.equal(events[5]!.target.fromRepository, 'org/app');
       assert.deepEqual(events[6]!.target, { repository: 'org/app', digest: image.digest });
@@ -148,8 +151,8 @@ describe('notifications (webhooks)', () => {
       await request(t.app).get('/v2/org/filtered/manifests/v1');
       await request(t.app).delete(`/v2/org/filtered/manifests/${image.digest}`);
       await pushImage(t.app, 'org/filtered', 'v2');
-      const events = await t.listener.waitFor(3);
-      assert.deepEqual(events.map((e) => `${e.action} ${e.target.mediaType ?? '-'}`), [`push ${MediaType.OciManifest}`, 'delete -', `push ${MediaType.OciManifest}`]);
+      const events = await t.listener.waitFor(4);
+      assert.deepEqual(events.map((e) => `${e.action} ${e.target.mediaType ?? '-'}`), [`push ${MediaType.OciManifest}`, 'delete -', 'delete -', `push ${MediaType.OciManifest}`]);
       assert.deepEqual(events[0]!.target.references!.map((r) => r.digest), [image.config, ...image.layers]);
     } finally {
       await t.close();
