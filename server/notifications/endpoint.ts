@@ -83,7 +83,8 @@ export class NotificationEndpoint {
       const event = this.#queue[0]!;
       const problem = await this.#deliver(event);
       if (problem === undefined) {
-        this.#queue.shift();
+        // (unless a full queue dropped it meanwhile as the oldest: then the head is an event not yet sent)
+        if (this.#queue[0] === event) this.#queue.shift();
         this.delivered++;
         if (this.failures >= this.config.threshold) this.logger?.info({ endpoint: this.config.name }, 'notification endpoint reachable again');
         this.failures = 0;

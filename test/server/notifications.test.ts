@@ -12,7 +12,7 @@ import { digestOf } from '../../oci/digest.js';
 import { MediaType } from '../../oci/media-types.js';
 import { createApp } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
-import type { EndpointConfig } from '../../server/notifications/endpoint.js';
+import { MAX_QUEUED, NotificationEndpoint, type EndpointConfig } from '../../server/notifications/endpoint.js';
 import { ENVELOPE_MEDIA_TYPE, type RegistryEvent } from '../../server/notifications/event.js';
 import { Notifier } from '../../server/notifications/index.js';
 import { FilesystemAdapter } from '../../storage-adapters/filesystem.js';
@@ -170,6 +170,41 @@ describe('notifications (webhooks)', () => {
     await notifier.close(50); // returns although the next try is a minute away
     assert.equal(ep.pending, 0);
     assert.equal(ep.delivered, 0);
+  });
+
+  it('a full queue drops the oldest event; when that is the one being delivered, the next is still sent', async () => {
+    const received: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events: RegistryEvent[] }).events[0]!.id);
+        if (received.length === 1) void released.then(() => res.writeHead(200).end()); // later ones are left hanging
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const ep = new NotificationEndpoint(endpoint(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { timeoutMs: 60_000 }));
+    const event = (id: number): RegistryEvent => ({
+      id: String(id), timestamp: new Date(0).toISOString(), action: 'push', target: { repository: 'org/full' },
+      request: { id: '', addr: '', host: '', method: 'PUT', useragent: '' }, actor: {}, source: { addr: 'here:5000', instanceID: 'i' },
+    });
+    const until = async (done: () => boolean) => { for (let i = 0; i < 1000 && !done(); i++) await new Promise((r) => setTimeout(r, 10)); };
+    try {
+      ep.enqueue(event(0));
+      await until(() => received.length === 1);
+      for (let i = 1; i <= MAX_QUEUED; i++) ep.enqueue(event(i)); // the last one pushes out event 0, in flight
+      assert.equal(ep.dropped, 1);
+      release();
+      await until(() => received.length === 2);
+      assert.deepEqual(received, ['0', '1']);
+      assert.equal(ep.pending, MAX_QUEUED);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      await ep.close(50);
+    }
   });
 
   it('a URL with a user and password is sent as Basic auth, as distribution does, and the password is never logged', async () => {
