@@ -408,7 +408,8 @@ function finish(tree: Tree, problems: string[]): Config {
     },
     readOnly,
     health: storageCheck.enabled ? {
-      storage: { intervalMs: parseDuration((storageCheck.interval as string | undefined) ?? '10s'), threshold: Math.max(1, (storageCheck.threshold as number | undefined) ?? 1) },
+      // interval 0 is the default, as in distribution: a 0 ms check ran without pause and timed out every time
+      storage: { intervalMs: parseDuration((storageCheck.interval as string | undefined) ?? '10s') || 10_000, threshold: Math.max(1, (storageCheck.threshold as number | undefined) ?? 1) },
     } : {},
     notifications: { endpoints, includeReferences: Boolean((notificationsTree.events as Tree | undefined)?.includereferences) },
     notes: compat.notes,

@@ -67,6 +67,9 @@ describe('distribution config files', () => {
     assert.deepEqual(c.log.fields, { service: 'registry' });
     assert.deepEqual(c.http.headers, { 'X-Content-Type-Options': ['nosniff'] });
     assert.deepEqual(c.health, { storage: { intervalMs: 10_000, threshold: 3 } });
+    // an interval of 0 is distribution's default, 10 s, not a check without pause
+    const zero = loadConfig({ env: { REGISTRY_HEALTH_STORAGEDRIVER_ENABLED: 'true', REGISTRY_HEALTH_STORAGEDRIVER_INTERVAL: '0s' } });
+    assert.deepEqual(zero.health, { storage: { intervalMs: 10_000, threshold: 1 } });
     assert.equal(c.storage.driver, 'filesystem');
     assert.deepEqual(c.storage.options, { rootdirectory: '/srv/registry' });
     assert.equal(c.readOnly, false);
