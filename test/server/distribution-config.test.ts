@@ -61,6 +61,12 @@ function get(url: string, opts: { ca?: Buffer; cert?: Buffer; key?: Buffer; minV
   });
 }
 
+/** A filesystem storage in a fresh directory, removed after `fn`. */
+async function onFreshStorage(fn: (storage: FilesystemAdapter) => Promise<void>): Promise<void> {
+  const root = await tempDir();
+  try { await fn(new FilesystemAdapter({ rootdirectory: root })); } finally { await rm(root, { recursive: true, force: true }); }
+}
+
 describe('distribution config files', () => {
   it('the stock distribution config.yml loads: fields, headers and the storage check are honoured, the cache accepted', async () => {
     const c = loadConfig({ file: await yamlFile(STOCK('/srv/registry')) });
@@ -124,20 +130,15 @@ describe('distribution config files', () => {
     ]);
     // what is accepted is sent
     const c = loadConfig({ overrides: { http: { headers: { 'X-Ok': ['caf\u00e9', 'tab\there'] } } } });
-    const root = await tempDir();
-    try {
-      const res = await request(createApp({ headers: c.http.headers }, { storage: new FilesystemAdapter({ rootdirectory: root }) })).get('/v2/');
+    await onFreshStorage(async (fresh) => {
+      const res = await request(createApp({ headers: c.http.headers }, { storage: fresh })).get('/v2/');
       assert.equal(res.status, 200);
       assert.equal(res.headers['x-ok']?.split(', ')[1], 'tab\there');
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('read-only mode: reads work, every write and delete gets 405 UNSUPPORTED with Allow, and uploads are not purged', async () => {
-    const root = await tempDir();
-    try {
-      const storage = new FilesystemAdapter({ rootdirectory: root });
+    await onFreshStorage(async (storage) => {
       const writable = createApp({ deleteEnabled: true }, { storage });
       const image = await pushImage(writable, 'org/app', 'v1');
       const start = await request(writable).post('/v2/org/app/blobs/uploads/');
@@ -163,16 +164,12 @@ describe('distribution config files', () => {
       assert.equal((await request(app).get('/v2/org/app/manifests/v1')).status, 200, 'nothing was deleted');
       assert.equal((await request(app).get('/v2/org/app/tags/list')).body.tags.length, 1, 'no tag was added');
       assert.equal(loadConfig({ overrides: { storage: { maintenance: { readonly: { enabled: true } } } } }).uploadPurging.enabled, false);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('http.headers are sent with every response, errors included; log.accesslog.disabled drops the per-request lines', async () => {
-    const root = await tempDir();
-    try {
+    await onFreshStorage(async (storage) => {
       const lines: Record<string, unknown>[] = [];
-      const storage = new FilesystemAdapter({ rootdirectory: root });
       const headers = { 'X-Content-Type-Options': ['nosniff'], 'X-Frame-Options': ['DENY'] };
       const app = createApp({ headers }, { storage, logger: capturedLogger(lines) });
       for (const path of ['/v2/', '/v2/no/such/manifests/x', '/nowhere']) {
@@ -185,17 +182,13 @@ describe('distribution config files', () => {
       const silent = createApp({ accessLog: false }, { storage, logger: capturedLogger(quiet) });
       await pushBlob(silent, 'org/app', 'data');
       assert.deepEqual(quiet.filter((l) => l.req), []);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('health.storagedriver: after `threshold` failed checks in a row every request but /metrics (/healthz too) gets 503, until one passes', async () => {
-    const root = await tempDir();
-    try {
-      const fs = new FilesystemAdapter({ rootdirectory: root });
+    await onFreshStorage(async (fresh) => {
       let broken = false;
-      const storage: StorageAdapter = withHooks(fs, {
+      const storage: StorageAdapter = withHooks(fresh, {
         list: (original) => (prefix) => { if (broken) throw new Error('disk gone'); return original(prefix); },
       });
       const health = new StorageHealth(storage, 60_000, 2);
@@ -216,9 +209,7 @@ describe('distribution config files', () => {
       await health.check();
       assert.equal((await request(app).get('/v2/')).status, 200);
       assert.equal((await request(app).get('/healthz')).status, 200);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    });
   });
 
   it('berth serve with the stock config: log.fields on every line; http.debug.addr serves /debug/health and the Prometheus metrics', async () => {
