@@ -58,7 +58,7 @@ export class NotificationEndpoint {
     if (this.#closed || !this.wants(event)) return;
     if (this.#queue.length >= MAX_QUEUED) {
       this.#queue.shift();
-      if (this.dropped++ === 0) this.logger?.error({ endpoint: this.config.name }, `notification queue full (${MAX_QUEUED}): dropping the oldest events`);
+      if (this.dropped++ === 0) this.logger?.error(`notification queue full (${MAX_QUEUED}): dropping the oldest events`);
     }
     this.#queue.push(event);
     this.#running ??= this.#run().finally(() => { this.#running = undefined; });
@@ -74,7 +74,7 @@ export class NotificationEndpoint {
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, graceMs).unref());
     await Promise.race([this.#running ?? Promise.resolve(), deadline]);
     this.#wake?.();
-    if (this.#queue.length) this.logger?.warn({ endpoint: this.config.name, events: this.#queue.length }, 'notifications not delivered before shutdown');
+    if (this.#queue.length) this.logger?.warn({ events: this.#queue.length }, 'notifications not delivered before shutdown');
     this.#queue = [];
   }
 
@@ -86,13 +86,13 @@ export class NotificationEndpoint {
         // (unless a full queue dropped it meanwhile as the oldest: then the head is an event not yet sent)
         if (this.#queue[0] === event) this.#queue.shift();
         this.delivered++;
-        if (this.failures >= this.config.threshold) this.logger?.info({ endpoint: this.config.name }, 'notification endpoint reachable again');
+        if (this.failures >= this.config.threshold) this.logger?.info('notification endpoint reachable again');
         this.failures = 0;
         continue;
       }
       this.failures++;
       if (this.failures === this.config.threshold) {
-        this.logger?.warn({ endpoint: this.config.name, problem }, `notification endpoint failing: retrying every ${this.config.backoffMs} ms`);
+        this.logger?.warn({ problem }, `notification endpoint failing: retrying every ${this.config.backoffMs} ms`);
       }
       if (this.#closed) return;
       if (this.failures >= this.config.threshold) await this.#sleep(this.config.backoffMs);
@@ -110,8 +110,10 @@ export class NotificationEndpoint {
   async #deliver(event: RegistryEvent): Promise<string | undefined> {
     try {
       const res = await fetch(this.#url, {
-        method: 'POST', headers: this.#headers, body: JSON.stringify({ events: [event] }), redirect: 'manual',
-        signal: AbortSignal.timeout(this.config.timeoutMs),
+        // redirects are followed, as distribution's client does (fetch drops Authorization across origins);
+        // timeout 0 waits as long as it takes, as there
+        method: 'POST', headers: this.#headers, body: JSON.stringify({ events: [event] }), redirect: 'follow',
+        ...(this.config.timeoutMs > 0 ? { signal: AbortSignal.timeout(this.config.timeoutMs) } : {}),
       });
       await res.body?.cancel();
       return res.status >= 200 && res.status < 400 ? undefined : `HTTP ${res.status}`;

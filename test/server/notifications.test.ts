@@ -33,6 +33,7 @@ class Listener {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        if (req.url === '/moved') { res.writeHead(307, { Location: '/events' }).end(); return; }
         if (this.failNext > 0) { this.failNext--; this.failed++; res.writeHead(500).end(); return; }
         this.envelopes.push({ headers: req.headers, events: (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events: RegistryEvent[] }).events });
         res.writeHead(200).end();
@@ -222,6 +223,21 @@ describe('notifications (webhooks)', () => {
       for (let i = 0; i < 500 && down.failures === 0; i++) await new Promise((r) => setTimeout(r, 10));
       assert.ok(lines.some((l) => l.includes('notification endpoint failing')), lines.join(''));
       assert.ok(!lines.join('').includes('s3cret'), lines.join(''));
+    } finally {
+      await notifier.close(50);
+      await t.close();
+    }
+  });
+
+  it('a listener that moved (307) is followed there, as distribution\'s client does', async () => {
+    const t = await setup();
+    const notifier = new Notifier({ endpoints: [endpoint(t.listener.url.replace(/\/events$/, '/moved'))], includeReferences: false }, 5000);
+    try {
+      const app = createApp({}, { storage, notifier });
+      assert.equal((await request(app).post(`/v2/org/moved/blobs/uploads/?digest=${digestOf('m')}`).send(Buffer.from('m'))).status, 201);
+      const [event] = await t.listener.waitFor(1);
+      assert.equal(event!.target.repository, 'org/moved');
+      assert.equal(notifier.endpoints[0]!.delivered, 1);
     } finally {
       await notifier.close(50);
       await t.close();
