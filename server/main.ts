@@ -69,7 +69,7 @@ export async function startRegistry(config: Config, baseLogger: Logger = pino({ 
   const url = urlOf(server, tls ? 'https' : 'http');
   const addr = server.address() as AddressInfo;
   notifier?.listening(addr.port);
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const host = hostOf(addr);
   logger.info({ addr: url, storage: config.storage.driver, deletes: config.delete.enabled, auth: config.auth.mode, readOnly: config.readOnly }, 'berth registry listening');
   health?.start();
   const debugServer = config.http.debug && await listen(debugApp(metrics, health, config.http.debug.metricsPath), config.http.debug)
@@ -114,9 +114,14 @@ export async function startRegistry(config: Config, baseLogger: Logger = pino({ 
   return { server, storage, url, ...(debugUrl ? { debugUrl } : {}), close };
 }
 
+/** An address as a URL's host: IPv6 in brackets. */
+function hostOf(addr: AddressInfo): string {
+  return addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+}
+
 function urlOf(server: Server, scheme: string): string {
   const addr = server.address() as AddressInfo;
-  return `${scheme}://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`;
+  return `${scheme}://${hostOf(addr)}:${addr.port}`;
 }
 
 function listen(server: Server, at: { host: string | undefined; port: number }): Promise<Server> {
