@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import {
   DISTRIBUTION_ONLY_HEALTH, DISTRIBUTION_ONLY_HTTP, DISTRIBUTION_ONLY_ROOT, DISTRIBUTION_ONLY_TLS, distributionOnly,
 } from './config-distribution.js';
+import { ALLOWED_ALGORITHMS } from './auth/algorithms.js';
 import { endpointsFrom } from './notifications/config.js';
 import type { NotificationsConfig } from './notifications/index.js';
 
@@ -61,6 +62,7 @@ const SCHEMA: Schema = {
     htpasswd: { realm: 'string', path: 'string' },
     token: {
       realm: 'string', service: 'string', issuer: 'string', rootcertbundle: 'string', jwks: 'string',
+      signingalgorithms: 'strings', autoredirect: 'bool', autoredirectpath: 'string',
       builtin: 'bool', htpasswd: 'string', signingkey: 'string', signingcert: 'string', algorithm: 'string',
       expiration: 'duration', refreshexpiration: 'duration', statedirectory: 'string',
     },
@@ -115,6 +117,10 @@ export interface TokenConfig {
   signingkey: string;
   signingcert?: string;
   algorithm: 'ES256' | 'RS256';
+  /** Algorithms tokens may be signed with (auth.token.signingalgorithms); all of ALLOWED_ALGORITHMS when unset. */
+  signingAlgorithms?: string[];
+  /** auth.token.autoredirect: the realm is this path on the host each client asked for. */
+  autoRedirectPath?: string;
   expirationSec: number;
   refreshExpirationSec: number;
   statedirectory: string;
@@ -447,6 +453,11 @@ function authConfig(auth: Tree, fsRoot: string | undefined, problems: string[]):
   if (builtin && !t.htpasswd) problems.push('auth.token.htpasswd: required for the built-in token issuer (the users who may sign in)');
   if (!builtin && !t.realm) problems.push('auth.token.realm: required when the built-in issuer is off (where clients get tokens)');
   if (!builtin && !t.rootcertbundle && !t.jwks) problems.push('auth.token: with an external issuer, give rootcertbundle or jwks (the keys to trust)');
+  const signingAlgorithms = t.signingalgorithms as string[] | undefined;
+  for (const a of signingAlgorithms ?? []) {
+    if (!ALLOWED_ALGORITHMS.includes(a)) problems.push(`auth.token.signingalgorithms: "${a}" is not one of ${ALLOWED_ALGORITHMS.join(', ')} (asymmetric only)`);
+  }
+  if (signingAlgorithms && builtin && !signingAlgorithms.includes(algorithm)) problems.push(`auth.token.signingalgorithms: leaves out ${algorithm}, the built-in issuer's algorithm`);
   const statedirectory = String(t.statedirectory ?? (fsRoot ? join(fsRoot, '_auth') : ''));
   if (!statedirectory) problems.push('auth.token.statedirectory: required when storage is not the filesystem');
   return {
@@ -462,6 +473,8 @@ function authConfig(auth: Tree, fsRoot: string | undefined, problems: string[]):
       signingkey: String(t.signingkey ?? join(statedirectory, 'token-signing-key.pem')),
       signingcert: t.signingcert as string | undefined,
       algorithm: algorithm as 'ES256' | 'RS256',
+      ...(signingAlgorithms ? { signingAlgorithms } : {}),
+      ...(t.autoredirect ? { autoRedirectPath: String(t.autoredirectpath ?? '/auth/token/') } : {}),
       expirationSec: parseDuration((t.expiration as string) ?? '5m') / 1000,
       refreshExpirationSec: parseDuration((t.refreshexpiration as string) ?? '720h') / 1000,
       statedirectory,

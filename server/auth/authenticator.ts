@@ -106,6 +106,8 @@ export class HtpasswdAuthenticator implements Authenticator {
 export interface TokenAuthOptions extends TokenSettings {
   /** The token endpoint clients are sent to; by default this registry's own /auth/token. */
   realm?: string;
+  /** auth.token.autoredirect: the realm is this path on the host the client asked for (an issuer behind the same host). */
+  autoRedirectPath?: string;
   trust: TrustStore;
   /** When the registry issues its own tokens it knows the rules, and filters the catalog with them. */
   policy?: AccessPolicy;
@@ -117,9 +119,9 @@ export class TokenAuthenticator implements Authenticator {
 
   /** The configured realm, else this registry's /auth/token at the Host asked for (if it is a host name, not a payload). */
   realmFor(req: Request): string {
-    if (this.opts.realm) return this.opts.realm;
+    if (this.opts.realm && this.opts.autoRedirectPath === undefined) return this.opts.realm;
     const host = req.headers.host;
-    return `${req.protocol}://${host && HOST_HEADER.test(host) ? host : 'localhost'}/auth/token`;
+    return `${req.protocol}://${host && HOST_HEADER.test(host) ? host : 'localhost'}${this.opts.autoRedirectPath ?? '/auth/token'}`;
   }
 
   #challenge(req: Request, needed: Access[], error?: string, wanted: Access[] = []): Record<string, string> {

@@ -44,9 +44,9 @@ export async function createAuth(config: AuthConfig, warn?: (message: string) =>
   const trust = new TrustStore();
   if (t.jwks) load('auth.token.jwks', () => trust.addJwksFile(t.jwks!));
   if (t.rootcertbundle) load('auth.token.rootcertbundle', () => trust.addRootBundle(t.rootcertbundle!));
-  const settings = { issuer: t.issuer, service: t.service };
+  const settings = { issuer: t.issuer, service: t.service, ...(t.signingAlgorithms ? { algorithms: t.signingAlgorithms } : {}) };
   if (!t.builtin) {
-    return { authenticator: new TokenAuthenticator({ ...settings, realm: t.realm, trust, policy: config.access ? policy : undefined }), warnings };
+    return { authenticator: new TokenAuthenticator({ ...settings, realm: t.realm, autoRedirectPath: t.autoRedirectPath, trust, policy: config.access ? policy : undefined }), warnings };
   }
   const users = load('auth.token.htpasswd', () => new Htpasswd(t.htpasswd!, warn));
   warnings.push(...users.warnings);
@@ -62,5 +62,5 @@ export async function createAuth(config: AuthConfig, warn?: (message: string) =>
     revocations: new Revocations(join(t.statedirectory, 'revocations.json')),
     ttlSeconds: t.expirationSec, refreshTtlSeconds: t.refreshExpirationSec,
   });
-  return { authenticator: new TokenAuthenticator({ ...settings, realm: t.realm, trust, policy }), tokenRouter: router, warnings };
+  return { authenticator: new TokenAuthenticator({ ...settings, realm: t.realm, autoRedirectPath: t.autoRedirectPath, trust, policy }), tokenRouter: router, warnings };
 }

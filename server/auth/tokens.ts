@@ -6,10 +6,17 @@ import { SignJWT, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
 import type { Access } from './scope.js';
 import { TokenKeyError, type SigningKey, type TrustStore } from './keys.js';
 
-export const ALLOWED_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'];
+import { ALLOWED_ALGORITHMS } from './algorithms.js';
+
+export { ALLOWED_ALGORITHMS };
 export const CLOCK_LEEWAY_SECONDS = 60;
 
-export interface TokenSettings { issuer: string; service: string }
+export interface TokenSettings {
+  issuer: string;
+  service: string;
+  /** auth.token.signingalgorithms: the algorithms tokens may be signed with (a subset of ALLOWED_ALGORITHMS). */
+  algorithms?: string[];
+}
 
 export class InvalidTokenError extends Error {}
 
@@ -36,10 +43,10 @@ export async function signRefreshToken(key: SigningKey, s: TokenSettings, subjec
     .sign(key.privateKey);
 }
 
-async function verify(token: string, trust: TrustStore, issuer: string, audience: string): Promise<JWTPayload> {
+async function verify(token: string, trust: TrustStore, issuer: string, audience: string, algorithms = ALLOWED_ALGORITHMS): Promise<JWTPayload> {
   try {
     const { payload } = await jwtVerify(token, (header) => trust.resolve(header), {
-      algorithms: ALLOWED_ALGORITHMS, issuer, audience, clockTolerance: CLOCK_LEEWAY_SECONDS, requiredClaims: ['exp'],
+      algorithms, issuer, audience, clockTolerance: CLOCK_LEEWAY_SECONDS, requiredClaims: ['exp'],
     });
     return payload;
   } catch (e) {
@@ -55,7 +62,7 @@ async function verify(token: string, trust: TrustStore, issuer: string, audience
 export interface VerifiedAccess { subject?: string; access: Access[] }
 
 export async function verifyAccessToken(token: string, trust: TrustStore, s: TokenSettings): Promise<VerifiedAccess> {
-  const payload = await verify(token, trust, s.issuer, s.service);
+  const payload = await verify(token, trust, s.issuer, s.service, s.algorithms);
   if (payload.use === 'refresh') throw new InvalidTokenError('a refresh token is not an access token');
   const access = payload.access ?? [];
   if (!Array.isArray(access) || !access.every((a) => a && typeof a.type === 'string' && typeof a.name === 'string'
@@ -66,7 +73,7 @@ export async function verifyAccessToken(token: string, trust: TrustStore, s: Tok
 }
 
 export async function verifyRefreshToken(token: string, trust: TrustStore, s: TokenSettings): Promise<{ subject: string; fingerprint: string; issuedAt: number; generation?: number }> {
-  const payload = await verify(token, trust, s.issuer, `${s.service}#refresh`);
+  const payload = await verify(token, trust, s.issuer, `${s.service}#refresh`, s.algorithms);
   if (payload.use !== 'refresh' || typeof payload.sub !== 'string' || typeof payload.pwf !== 'string' || typeof payload.iat !== 'number'
     || (payload.rgen !== undefined && !Number.isSafeInteger(payload.rgen))) {
     throw new InvalidTokenError('not a refresh token');

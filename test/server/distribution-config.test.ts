@@ -137,6 +137,17 @@ describe('distribution config files', () => {
     });
   });
 
+  it('distribution 3\'s token keys: signingalgorithms (asymmetric ones only) and autoredirect', () => {
+    const token = { htpasswd: '/h', signingalgorithms: ['ES256', 'RS256'], autoredirect: true };
+    const c = loadConfig({ overrides: { auth: { token } } });
+    assert.deepEqual(c.auth.token?.signingAlgorithms, ['ES256', 'RS256']);
+    assert.equal(c.auth.token?.autoRedirectPath, '/auth/token/');
+    assert.deepEqual(problems(() => loadConfig({ overrides: { auth: { token: { htpasswd: '/h', signingalgorithms: ['HS256', 'RS256'] } } } })), [
+      'auth.token.signingalgorithms: "HS256" is not one of ES256, ES384, ES512, RS256, RS384, RS512, PS256, PS384, PS512, EdDSA (asymmetric only)',
+      'auth.token.signingalgorithms: leaves out ES256, the built-in issuer\'s algorithm',
+    ]);
+  });
+
   it('read-only mode: reads work, every write and delete gets 405 UNSUPPORTED with Allow, and uploads are not purged', async () => {
     await onFreshStorage(async (storage) => {
       const writable = createApp({ deleteEnabled: true }, { storage });

@@ -77,6 +77,21 @@ describe('token auth with an external issuer (JWKS and x5c chains to a root bund
     assert.equal(res.headers['www-authenticate'], 'Bearer realm="https://auth.example/token",service="berth-test"');
   });
 
+  it('auth.token.signingalgorithms narrows the accepted algorithms; auth.token.autoredirect sends clients to the host they asked', async () => {
+    const narrowed = await createAuth({ mode: 'token', realm: 'berth', token: tokenConfig(dir, {
+      builtin: false, realm: 'https://auth.example/token', issuer, service, jwks: join(dir, 'keys.jwks'),
+      signingAlgorithms: ['ES256'], autoRedirectPath: '/auth/token/',
+    }) });
+    const strict = createApp({}, { storage: new FilesystemAdapter({ rootdirectory: join(dir, 'data') }), auth: narrowed });
+    const token = await sign(jwksKey, { kid: 'ext-key-1' });
+    assert.equal((await pull(token)).status, 404, 'RS256 is accepted by default (and the repository is empty)');
+    const refused = await request(strict).get('/v2/team/app/tags/list').set('Authorization', `Bearer ${token}`);
+    assert.equal(refused.status, 401);
+    assert.match(refused.headers['www-authenticate']!, /error="invalid_token"/);
+    const challenge = await request(strict).get('/v2/').set('Host', 'registry.example:5000');
+    assert.match(challenge.headers['www-authenticate']!, /^Bearer realm="http:\/\/registry\.example:5000\/auth\/token\/"/);
+  });
+
   it('accepts a token signed by a JWKS key (by kid)', async () => {
     const res = await pull(await sign(jwksKey, { kid: 'ext-key-1' }));
     assert.equal(res.status, 404, res.text); // authorized; the repository simply does not exist
