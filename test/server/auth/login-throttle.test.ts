@@ -43,6 +43,7 @@ describe('failed sign-ins are throttled per client address', () => {
   let app: ReturnType<typeof createApp>;
   let behindProxy: ReturnType<typeof createApp>;
   let tokens: ReturnType<typeof createApp>;
+  let t: AuthFixture;
   const wrong = basic('alice', 'not-her-password');
   const right = basic('bob', PASSWORDS.bob);
 
@@ -51,10 +52,10 @@ describe('failed sign-ins are throttled per client address', () => {
     const storage = new FilesystemAdapter({ rootdirectory: join(f.dir, 'data') });
     app = createApp({}, { storage, auth: await createAuth({ ...f.config, maxLoginFailures: 3 }) });
     behindProxy = createApp({ trustedProxies: ['loopback'] }, { storage, auth: await createAuth({ ...f.config, maxLoginFailures: 3 }) });
-    const t = await authFixture('token');
+    t = await authFixture('token');
     tokens = createApp({}, { storage, auth: await createAuth({ ...t.config, maxLoginFailures: 3 }) });
   });
-  after(() => rm(f.dir, { recursive: true, force: true }));
+  after(() => Promise.all([f, t].map((x) => rm(x.dir, { recursive: true, force: true }))));
 
   it('after the limit, a password not verified before gets 429 TOOMANYREQUESTS with Retry-After, even the right one', async () => {
     const carol = basic('carol', PASSWORDS.carol);
