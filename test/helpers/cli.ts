@@ -25,9 +25,10 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; inp
 export interface ServeProcess { child: ChildProcess; url: string; logs: () => string }
 
 /** Starts `berth serve` and waits for its "listening" log line. */
-export function startServe(args: string[], env: Record<string, string> = {}): Promise<ServeProcess> {
+/** `berth serve` with these arguments; `cli` may name another build's dist/cli/index.js (benchmarks compare builds). */
+export function startServe(args: string[], env: Record<string, string> = {}, cli = CLI): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'serve', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`berth serve did not start:\n${out}`)); }, 20_000);
     const onData = (d: Buffer) => {
