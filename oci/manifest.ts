@@ -66,6 +66,11 @@ function descriptors(v: unknown, where: string): Descriptor[] {
  * Parses a manifest pushed with the given Content-Type. The media type is the header's,
  * the manifest's own mediaType field must agree with it when both are present.
  */
+/** What a manifest refers to: an image's config and layers, or an index's manifests (bare descriptors). */
+export function manifestReferences(m: ParsedManifest): Descriptor[] {
+  return [...m.blobs, ...m.manifests].map(({ mediaType, digest, size }) => ({ mediaType, digest, size }));
+}
+
 export function parseManifest(body: Buffer, contentType: string | undefined): ParsedManifest {
   const header = contentType?.split(';')[0]!.trim().toLowerCase() || undefined;
   let doc: unknown;

@@ -3,8 +3,8 @@
 // start berth, so these keys are accepted; but a setting whose absence changes what the registry
 // does (a pull-through cache, storage middleware, URL filters) stops the start with
 // one line, while one that only tunes or reports (a cache, an error reporter) is noted and ignored.
-type Tree = Record<string, unknown>;
-const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
+import { isTree, type Tree } from './config-tree.js';
+
 const given = (v: unknown): boolean => v !== undefined && v !== null && v !== '' && v !== false
   && !(Array.isArray(v) && v.length === 0) && !(isTree(v) && Object.keys(v).length === 0);
 

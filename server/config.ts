@@ -11,6 +11,7 @@ import {
 import { ALLOWED_ALGORITHMS } from './auth/algorithms.js';
 import { endpointsFrom } from './notifications/config.js';
 import type { NotificationsConfig } from './notifications/index.js';
+import { isTree, type Tree } from './config-tree.js';
 
 // map: names to scalars (log.fields); headers: names to a value or a list (http.headers); any: judged
 // by config-distribution.ts. These three come from the file only, not from env vars.
@@ -181,8 +182,6 @@ function isProxyAddress(p: string): boolean {
   return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
-type Tree = Record<string, unknown>;
-const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function coerce(leaf: Leaf, value: unknown, where: string, problems: string[]): unknown {
   const fromEnv = typeof value === 'string';

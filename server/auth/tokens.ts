@@ -7,8 +7,6 @@ import type { Access } from './scope.js';
 import { TokenKeyError, type SigningKey, type TrustStore } from './keys.js';
 
 import { ALLOWED_ALGORITHMS } from './algorithms.js';
-
-export { ALLOWED_ALGORITHMS };
 export const CLOCK_LEEWAY_SECONDS = 60;
 
 export interface TokenSettings {

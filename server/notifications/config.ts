@@ -1,8 +1,7 @@
 // notifications.endpoints of the config file, checked like every other key: one problem per mistake.
+import { isTree } from '../config-tree.js';
 import type { EndpointConfig } from './endpoint.js';
 
-type Tree = Record<string, unknown>;
-const isTree = (v: unknown): v is Tree => typeof v === 'object' && v !== null && !Array.isArray(v);
 const KEYS = new Set(['name', 'disabled', 'url', 'headers', 'timeout', 'threshold', 'backoff', 'ignoredmediatypes', 'ignore']);
 const ACTIONS = ['push', 'pull', 'mount', 'delete'];
 

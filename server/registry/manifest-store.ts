@@ -2,7 +2,7 @@
 // repository holding the descriptor (with the media type it was pushed as), tags on top.
 import { createHash } from 'node:crypto';
 import { parseDigest, type Digest } from '../../oci/digest.js';
-import { effectiveArtifactType, ManifestError, parseManifest, type Descriptor, type ParsedManifest } from '../../oci/manifest.js';
+import { effectiveArtifactType, ManifestError, manifestReferences, parseManifest, type Descriptor, type ParsedManifest } from '../../oci/manifest.js';
 import { isValidTag } from '../../oci/reference.js';
 import { PathNotFoundError, type StorageAdapter } from '../../storage-adapters/types.js';
 import { RegistryError } from '../errors.js';
@@ -116,8 +116,7 @@ export class ManifestStore {
       if (manifest.subject) await this.referrers.remove(repo, manifest.subject.digest, digest);
       await this.storage.delete(paths.revisionLink(repo, digest).slice(0, -'/link'.length));
     });
-    const references = [...manifest.blobs, ...manifest.manifests].map(({ mediaType, digest: d, size }) => ({ mediaType, digest: d, size }));
-    return { digest, mediaType: manifest.mediaType, subject: manifest.subject?.digest, tags, references };
+    return { digest, mediaType: manifest.mediaType, subject: manifest.subject?.digest, tags, references: manifestReferences(manifest) };
   }
 
   /**

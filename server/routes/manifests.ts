@@ -2,7 +2,7 @@
 import type { Request } from 'express';
 import { RegistryError } from '../errors.js';
 import { MANIFEST_MAX_BYTES, parseReference } from '../registry/manifest-store.js';
-import { parseManifest, type ParsedManifest } from '../../oci/manifest.js';
+import { manifestReferences, parseManifest, type Descriptor } from '../../oci/manifest.js';
 import { notify, queryStrings, repoName, requireDeletes, type Handler } from './context.js';
 
 const tooLarge = () => new RegistryError('SIZE_INVALID', { limit: MANIFEST_MAX_BYTES }, {
@@ -48,11 +48,8 @@ const sendManifest: Handler = async (ctx, req, res) => {
 };
 
 /** What a manifest refers to (its config and layers, or an index's manifests), for notifications.events.includereferences. */
-function referencesOf(body: Buffer, mediaType: string): ParsedManifest['blobs'] {
-  try {
-    const m = parseManifest(body, mediaType);
-    return [...m.blobs, ...m.manifests].map(({ mediaType: t, digest, size }) => ({ mediaType: t, digest, size }));
-  } catch { return []; }
+function referencesOf(body: Buffer, mediaType: string): Descriptor[] {
+  try { return manifestReferences(parseManifest(body, mediaType)); } catch { return []; }
 }
 
 export const getManifest: Handler = sendManifest;
